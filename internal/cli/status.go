@@ -1,0 +1,67 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/patchd/patchd/internal/config"
+	"github.com/patchd/patchd/internal/control"
+	"github.com/patchd/patchd/internal/daemon"
+	"github.com/patchd/patchd/internal/instance"
+)
+
+// runStatus is `patchd status [--json]`: exit 0 running, 3 not running.
+func runStatus(ctx context.Context, env *Env, args []string) error {
+	var asJSON bool
+	cfg, rest, err := parse(env, "status", args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&asJSON, "json", false, "print JSON")
+	})
+	if err != nil {
+		return err
+	}
+	if err := noArgs("status", rest); err != nil {
+		return err
+	}
+	st, err := daemon.Query(ctx, cfg)
+	if err != nil {
+		st = daemon.Status{Running: false, StateDir: cfg.StateDir, Workspace: cfg.Workspace}
+	}
+	if asJSON {
+		out := any(st)
+		if err != nil {
+			out = notRunning(cfg, err)
+		}
+		data, _ := json.Marshal(out)
+		fmt.Fprintln(env.Stdout, string(data))
+	} else if err == nil {
+		fmt.Fprintf(env.Stdout, "patchd running: pid=%d address=%s uptime=%s version=%s\n",
+			st.PID, st.Address, time.Duration(st.UptimeSeconds*float64(time.Second)).Round(time.Second), st.Version)
+		fmt.Fprintf(env.Stdout, "workspace: %s\nstate dir: %s\n", st.Workspace, st.StateDir)
+		if st.Queue != nil {
+			q, _ := json.Marshal(st.Queue)
+			fmt.Fprintf(env.Stdout, "queue: %s\n", q)
+		}
+	} else {
+		fmt.Fprintf(env.Stdout, "patchd not running (%s)\n", notRunning(cfg, err)["reason"])
+	}
+	if err != nil {
+		return quiet(ExitNotRunning)
+	}
+	return nil
+}
+
+// notRunning explains why no daemon answered: nothing holds the lock, or a
+// process holds it but does not answer (starting, standby takeover, hung).
+func notRunning(cfg *config.Config, err error) map[string]any {
+	reason := "no instance holds " + cfg.LockPath()
+	if !errors.Is(err, control.ErrNotRunning) {
+		reason = err.Error()
+	} else if held, _ := instance.Held(cfg.LockPath()); held {
+		reason = "an instance holds the lock but does not answer on " + cfg.ControlPath() + " (starting, or hung)"
+	}
+	return map[string]any{"running": false, "reason": reason, "state_dir": cfg.StateDir, "workspace": cfg.Workspace}
+}

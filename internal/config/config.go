@@ -1,0 +1,471 @@
+// Package config holds patchd's settings: each one defined once with its
+// default, read from an optional JSON config file, then PATCHD_* environment
+// variables, then command-line flags (flags win).
+//
+// Every subcommand registers the same common settings on its own FlagSet, so
+// a script can pass one set of flags to start, stop, status and send alike.
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the resolved configuration of one patchd instance.
+type Config struct {
+	Workspace     string        // absolute workspace root
+	StateDir      string        // absolute state directory
+	Host          string        // address to listen on
+	Port          int           // preferred port; 0 = any free port
+	FallbackPorts []int         // tried in order when Port is busy
+	LogLevel      string        // debug, info, warn, error
+	IfRunning     string        // standby or exit, when another instance holds the lock
+	PIDFile       string        // optional plain PID file for old watchdogs
+	ConfigFile    string        // the config file read, "" if none
+	LogMaxSizeMB  int           // log rotation threshold
+	StartTimeout  time.Duration // how long `start` waits for readiness
+	DrainTimeout  time.Duration // how long shutdown waits for requests in flight
+
+	NoAuth       bool    // serve the webhook without a token (loopback only)
+	MaxBodyBytes int64   // webhook body limit
+	SummariesDir string  // where patch summaries go
+	RateLimit    float64 // webhook requests per second (0 = unlimited)
+	RateBurst    int     // webhook burst size
+}
+
+// Paths of the files in the state directory.
+
+// LockPath is the flock target; it is never deleted.
+func (c *Config) LockPath() string { return filepath.Join(c.StateDir, "patchd.lock") }
+
+// StatePath is the state file written once the port is bound.
+func (c *Config) StatePath() string { return filepath.Join(c.StateDir, "patchd.json") }
+
+// ControlPath is the control socket.
+func (c *Config) ControlPath() string { return filepath.Join(c.StateDir, "patchd.sock") }
+
+// TokenPath holds the webhook bearer token.
+func (c *Config) TokenPath() string { return filepath.Join(c.StateDir, "token") }
+
+// LogPath is the daemon's rotated JSON log.
+func (c *Config) LogPath() string { return filepath.Join(c.StateDir, "logs", "patchd.log") }
+
+// QueueDir holds the durable patch store.
+func (c *Config) QueueDir() string { return filepath.Join(c.StateDir, "queue") }
+
+// EventsPath is the append-only event log.
+func (c *Config) EventsPath() string { return filepath.Join(c.StateDir, "events.jsonl") }
+
+// Ports returns the port and the fallbacks, in the order to try them.
+func (c *Config) Ports() []int {
+	ports := []int{c.Port}
+	for _, p := range c.FallbackPorts {
+		if !slices.Contains(ports, p) || p == 0 {
+			ports = append(ports, p)
+		}
+	}
+	return ports
+}
+
+// setting is one configurable value: its flag name (also the config-file key
+// and, upper-cased, the PATCHD_ environment variable), default and parser.
+type setting struct {
+	name   string
+	def    string
+	usage  string
+	repeat bool // flag may be repeated; env and file values are comma lists
+	apply  func(c *Config, vals []string) error
+}
+
+// settings is the single definition of every common setting and its default.
+func settings() []setting {
+	return []setting{
+		{name: "workspace", def: "", usage: "workspace root (default: current directory)", apply: func(c *Config, v []string) error {
+			c.Workspace = last(v)
+			return nil
+		}},
+		{name: "state-dir", def: "", usage: "state directory (default: <workspace>/.patchd)", apply: func(c *Config, v []string) error {
+			c.StateDir = last(v)
+			return nil
+		}},
+		{name: "host", def: "127.0.0.1", usage: "address to listen on", apply: func(c *Config, v []string) error {
+			c.Host = last(v)
+			return nil
+		}},
+		{name: "port", def: "5555", usage: "port to listen on (0 = any free port)", apply: func(c *Config, v []string) error {
+			p, err := parsePort(last(v))
+			c.Port = p
+			return err
+		}},
+		{name: "fallback-port", def: "5566", repeat: true, usage: "port to try when the port is busy (repeatable; \"none\" for no fallback)", apply: func(c *Config, v []string) error {
+			c.FallbackPorts = nil
+			for _, s := range v {
+				if s == "none" || s == "" {
+					continue
+				}
+				p, err := parsePort(s)
+				if err != nil {
+					return err
+				}
+				c.FallbackPorts = append(c.FallbackPorts, p)
+			}
+			return nil
+		}},
+		{name: "log-level", def: "info", usage: "log level: debug, info, warn, error", apply: func(c *Config, v []string) error {
+			c.LogLevel = strings.ToLower(last(v))
+			switch c.LogLevel {
+			case "debug", "info", "warn", "error":
+				return nil
+			}
+			return fmt.Errorf("must be one of debug, info, warn, error, not %q", last(v))
+		}},
+		{name: "if-running", def: "standby", usage: "when another instance runs: standby (wait and take over) or exit (code 5)", apply: func(c *Config, v []string) error {
+			c.IfRunning = last(v)
+			if c.IfRunning != "standby" && c.IfRunning != "exit" {
+				return fmt.Errorf("must be standby or exit, not %q", c.IfRunning)
+			}
+			return nil
+		}},
+		{name: "pid-file", def: "", usage: "also write a plain PID file here, for old watchdogs", apply: func(c *Config, v []string) error {
+			c.PIDFile = last(v)
+			return nil
+		}},
+		{name: "log-max-size", def: "10", usage: "rotate the log file at this many MiB", apply: func(c *Config, v []string) error {
+			n, err := strconv.Atoi(last(v))
+			if err != nil || n < 1 {
+				return fmt.Errorf("must be a positive number of MiB, not %q", last(v))
+			}
+			c.LogMaxSizeMB = n
+			return nil
+		}},
+		{name: "start-timeout", def: "15s", usage: "how long start waits for the daemon to be ready", apply: func(c *Config, v []string) error {
+			d, err := parseDuration(last(v))
+			c.StartTimeout = d
+			return err
+		}},
+		{name: "drain-timeout", def: "10s", usage: "how long a stop waits for requests in flight", apply: func(c *Config, v []string) error {
+			d, err := parseDuration(last(v))
+			c.DrainTimeout = d
+			return err
+		}},
+		{name: "no-auth", def: "false", usage: "serve the webhook without a token (refused unless the host is loopback)", apply: func(c *Config, v []string) error {
+			b, err := strconv.ParseBool(last(v))
+			if err != nil {
+				return fmt.Errorf("must be true or false, not %q", last(v))
+			}
+			c.NoAuth = b
+			return nil
+		}},
+		{name: "max-body", def: "1048576", usage: "largest webhook body in bytes", apply: func(c *Config, v []string) error {
+			n, err := strconv.ParseInt(last(v), 10, 64)
+			if err != nil || n < 1 {
+				return fmt.Errorf("must be a positive number of bytes, not %q", last(v))
+			}
+			c.MaxBodyBytes = n
+			return nil
+		}},
+		{name: "summaries-dir", def: "", usage: "where patch summaries are written (default: <state-dir>/summaries)", apply: func(c *Config, v []string) error {
+			c.SummariesDir = last(v)
+			return nil
+		}},
+		{name: "rate-limit", def: "0", usage: "webhook requests per second before 429 (0 = unlimited)", apply: func(c *Config, v []string) error {
+			f, err := strconv.ParseFloat(last(v), 64)
+			if err != nil || f < 0 {
+				return fmt.Errorf("must be a non-negative number, not %q", last(v))
+			}
+			c.RateLimit = f
+			return nil
+		}},
+		{name: "rate-burst", def: "100", usage: "webhook burst size for --rate-limit", apply: func(c *Config, v []string) error {
+			n, err := strconv.Atoi(last(v))
+			if err != nil || n < 1 {
+				return fmt.Errorf("must be a positive number, not %q", last(v))
+			}
+			c.RateBurst = n
+			return nil
+		}},
+	}
+}
+
+// Flags holds the common settings registered on one FlagSet.
+type Flags struct {
+	values     map[string]*flagValue
+	configFile string
+}
+
+// flagValue records what a flag was given, without interpreting it yet:
+// precedence is decided in Load, after every layer is known.
+type flagValue struct {
+	s    setting
+	vals []string
+}
+
+func (v *flagValue) String() string { return strings.Join(v.vals, ",") }
+
+func (v *flagValue) Set(s string) error {
+	if v.s.repeat {
+		v.vals = append(v.vals, s)
+	} else {
+		v.vals = []string{s}
+	}
+	return nil
+}
+
+// IsBoolFlag lets `--no-auth` stand alone.
+func (v *flagValue) IsBoolFlag() bool { return v.s.def == "false" }
+
+// Register adds the common settings and --config to fs.
+func Register(fs *flag.FlagSet) *Flags {
+	f := &Flags{values: map[string]*flagValue{}}
+	for _, s := range settings() {
+		v := &flagValue{s: s}
+		f.values[s.name] = v
+		usage := s.usage
+		if s.def != "" && s.def != "false" {
+			usage += " (default " + s.def + ")"
+		}
+		fs.Var(v, s.name, usage+"; env PATCHD_"+envName(s.name))
+	}
+	fs.StringVar(&f.configFile, "config", "", "JSON config file (default: <state-dir>/config.json if it exists); env PATCHD_CONFIG")
+	return f
+}
+
+// Load resolves the configuration after fs.Parse: defaults, then the config
+// file, then the environment (looked up with getenv), then the flags given.
+func (f *Flags) Load(getenv func(string) string) (*Config, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	layers := map[string][]string{}
+	for _, s := range settings() {
+		layers[s.name] = splitList(s, s.def)
+	}
+	env := map[string][]string{}
+	for _, s := range settings() {
+		if v := getenv("PATCHD_" + envName(s.name)); v != "" {
+			env[s.name] = splitList(s, v)
+		}
+	}
+	flags := map[string][]string{}
+	for name, v := range f.values {
+		if v.vals != nil {
+			flags[name] = v.vals
+		}
+	}
+
+	// The config file's default location depends on the state dir, which
+	// only the env and flags may set (a file cannot say where it is).
+	pick := func(name string) string {
+		if v, ok := flags[name]; ok {
+			return last(v)
+		}
+		if v, ok := env[name]; ok {
+			return last(v)
+		}
+		return last(layers[name])
+	}
+	cfgPath, explicit := f.configFile, true
+	if cfgPath == "" {
+		cfgPath = getenv("PATCHD_CONFIG")
+	}
+	if cfgPath == "" {
+		explicit = false
+		ws, err := absDir(pick("workspace"))
+		if err != nil {
+			return nil, err
+		}
+		sd := pick("state-dir")
+		if sd == "" {
+			sd = filepath.Join(ws, ".patchd")
+		}
+		cfgPath = filepath.Join(sd, "config.json")
+	}
+	fileVals, err := readFile(cfgPath, explicit)
+	if err != nil {
+		return nil, err
+	}
+	for name, v := range fileVals {
+		layers[name] = v
+	}
+	for name, v := range env {
+		layers[name] = v
+	}
+	for name, v := range flags {
+		layers[name] = v
+	}
+
+	c := &Config{}
+	if fileVals != nil {
+		c.ConfigFile = cfgPath
+	}
+	for _, s := range settings() {
+		if err := s.apply(c, layers[s.name]); err != nil {
+			return nil, fmt.Errorf("--%s: %w", s.name, err)
+		}
+	}
+	if err := c.finish(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// finish makes paths absolute, fills path defaults and checks combinations.
+func (c *Config) finish() error {
+	ws, err := absDir(c.Workspace)
+	if err != nil {
+		return err
+	}
+	c.Workspace = ws
+	if c.StateDir == "" {
+		c.StateDir = filepath.Join(c.Workspace, ".patchd")
+	}
+	if c.StateDir, err = filepath.Abs(c.StateDir); err != nil {
+		return fmt.Errorf("--state-dir: %w", err)
+	}
+	if c.SummariesDir == "" {
+		c.SummariesDir = filepath.Join(c.StateDir, "summaries")
+	}
+	if c.SummariesDir, err = filepath.Abs(c.SummariesDir); err != nil {
+		return fmt.Errorf("--summaries-dir: %w", err)
+	}
+	if c.PIDFile != "" {
+		if c.PIDFile, err = filepath.Abs(c.PIDFile); err != nil {
+			return fmt.Errorf("--pid-file: %w", err)
+		}
+	}
+	if c.Host == "" {
+		return errors.New("--host: must not be empty")
+	}
+	if c.NoAuth && !IsLoopback(c.Host) {
+		return fmt.Errorf("--no-auth is refused with --host %s: without a token only a loopback host is allowed", c.Host)
+	}
+	return nil
+}
+
+// IsLoopback reports whether host only accepts connections from this machine.
+func IsLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// readFile reads a JSON object whose keys are setting names. A missing file
+// is an error only when it was named explicitly.
+func readFile(path string, explicit bool) (map[string][]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) && !explicit {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("config file: %w", err)
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return nil, fmt.Errorf("config file %s: %w", path, err)
+	}
+	known := map[string]setting{}
+	for _, s := range settings() {
+		known[s.name] = s
+	}
+	out := map[string][]string{}
+	for key, v := range raw {
+		s, ok := known[key]
+		if !ok {
+			return nil, fmt.Errorf("config file %s: unknown setting %q", path, key)
+		}
+		vals, err := fileValue(v)
+		if err != nil {
+			return nil, fmt.Errorf("config file %s: %s: %w", path, key, err)
+		}
+		if !s.repeat && len(vals) != 1 {
+			return nil, fmt.Errorf("config file %s: %s: takes one value", path, key)
+		}
+		out[key] = vals
+	}
+	return out, nil
+}
+
+func fileValue(v any) ([]string, error) {
+	switch x := v.(type) {
+	case string:
+		return []string{x}, nil
+	case bool:
+		return []string{strconv.FormatBool(x)}, nil
+	case float64:
+		return []string{strconv.FormatFloat(x, 'f', -1, 64)}, nil
+	case []any:
+		var out []string
+		for _, e := range x {
+			s, err := fileValue(e)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, s...)
+		}
+		if out == nil {
+			out = []string{"none"}
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("unsupported value %v", v)
+}
+
+func envName(flagName string) string {
+	return strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func splitList(s setting, v string) []string {
+	if !s.repeat {
+		return []string{v}
+	}
+	parts := strings.Split(v, ",")
+	for i := range parts {
+		parts[i] = strings.TrimSpace(parts[i])
+	}
+	return parts
+}
+
+func last(v []string) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return v[len(v)-1]
+}
+
+func parsePort(s string) (int, error) {
+	p, err := strconv.Atoi(s)
+	if err != nil || p < 0 || p > 65535 {
+		return 0, fmt.Errorf("must be a port number from 0 to 65535, not %q", s)
+	}
+	return p, nil
+}
+
+func parseDuration(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("must be a positive duration like 10s, not %q", s)
+	}
+	return d, nil
+}
+
+func absDir(dir string) (string, error) {
+	if dir == "" {
+		dir = "."
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("--workspace: %w", err)
+	}
+	return abs, nil
+}

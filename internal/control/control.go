@@ -1,0 +1,225 @@
+// Package control is the daemon's control channel: a Unix socket (mode 0600)
+// in the state directory that speaks one JSON line each way.
+//
+// Only the socket's owner can connect, so stop, restart and status need no
+// token. A "stop" connection is deliberately never closed by the daemon:
+// the kernel closes it when the process is gone, which is how `patchd stop`
+// knows the process has exited without polling PIDs.
+package control
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// ErrNotRunning means nothing answers on the control socket.
+var ErrNotRunning = errors.New("not running")
+
+// Request is one command.
+type Request struct {
+	Cmd string `json:"cmd"`
+}
+
+// Response is the answer to one command.
+type Response struct {
+	OK     bool            `json:"ok"`
+	Error  string          `json:"error,omitempty"`
+	Result json.RawMessage `json:"result,omitempty"`
+}
+
+// Handler answers a command. hold asks the server to keep the connection
+// open until the process exits.
+type Handler func(ctx context.Context, cmd string) (result any, hold bool, err error)
+
+// Listen creates the socket at path, replacing a stale one. The caller must
+// hold the instance lock, which is what makes removing the old file safe.
+func Listen(path string) (*net.UnixListener, error) {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("remove stale control socket %s: %w", path, err)
+	}
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("listen on control socket %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("chmod control socket %s: %w", path, err)
+	}
+	// Removing the file is ours to do at exit, not the listener's: after a
+	// restart the new process serves the same socket.
+	l.SetUnlinkOnClose(false)
+	return l, nil
+}
+
+// Server serves control requests.
+type Server struct {
+	l    net.Listener
+	h    Handler
+	log  *slog.Logger
+	mu   sync.Mutex
+	held []net.Conn
+	wg   sync.WaitGroup
+}
+
+// NewServer returns a server for l.
+func NewServer(l net.Listener, h Handler, log *slog.Logger) *Server {
+	return &Server{l: l, h: h, log: log}
+}
+
+// Serve accepts until the listener is closed.
+func (s *Server) Serve(ctx context.Context) {
+	for {
+		c, err := s.l.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.log.Warn("control accept", "err", err)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.serveConn(ctx, c)
+		}()
+	}
+}
+
+// Close stops accepting and waits for requests in flight. Held connections
+// stay open on purpose.
+func (s *Server) Close() {
+	s.l.Close()
+	s.wg.Wait()
+}
+
+func (s *Server) serveConn(ctx context.Context, c net.Conn) {
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var req Request
+	line, err := bufio.NewReader(c).ReadBytes('\n')
+	if err == nil {
+		err = json.Unmarshal(line, &req)
+	}
+	if err != nil {
+		writeResponse(c, Response{Error: "bad request: " + err.Error()})
+		c.Close()
+		return
+	}
+	res, hold, err := s.h(ctx, req.Cmd)
+	resp := Response{OK: err == nil}
+	if err != nil {
+		resp.Error = err.Error()
+	} else if res != nil {
+		resp.Result, _ = json.Marshal(res)
+	}
+	writeResponse(c, resp)
+	if hold && err == nil {
+		s.mu.Lock()
+		s.held = append(s.held, c)
+		s.mu.Unlock()
+		return
+	}
+	c.Close()
+}
+
+func writeResponse(c net.Conn, r Response) {
+	data, _ := json.Marshal(r)
+	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	c.Write(append(data, '\n'))
+}
+
+// Call sends cmd to the daemon at path and decodes its result into out
+// (which may be nil). ErrNotRunning when nothing listens there.
+func Call(ctx context.Context, path, cmd string, out any) error {
+	c, err := dial(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_, err = exchange(ctx, c, cmd, out)
+	return err
+}
+
+// CallAndWait sends cmd and then waits until the daemon process is gone
+// (its end of the connection closes) or ctx is done.
+func CallAndWait(ctx context.Context, path, cmd string, out any) error {
+	c, err := dial(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	r, err := exchange(ctx, c, cmd, out)
+	if err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetReadDeadline(dl)
+	} else {
+		c.SetReadDeadline(time.Time{})
+	}
+	buf := make([]byte, 64)
+	for {
+		if _, err := r.Read(buf); err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return fmt.Errorf("%s: the daemon has not exited yet: %w", cmd, context.DeadlineExceeded)
+			}
+			return nil
+		}
+	}
+}
+
+func dial(ctx context.Context, path string) (net.Conn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) {
+			return nil, ErrNotRunning
+		}
+		return nil, fmt.Errorf("connect to control socket %s: %w", path, err)
+	}
+	return c, nil
+}
+
+func exchange(ctx context.Context, c net.Conn, cmd string, out any) (*bufio.Reader, error) {
+	dl := time.Now().Add(10 * time.Second)
+	if d, ok := ctx.Deadline(); ok && d.Before(dl) {
+		dl = d
+	}
+	c.SetDeadline(dl)
+	req, _ := json.Marshal(Request{Cmd: cmd})
+	if _, err := c.Write(append(req, '\n')); err != nil {
+		return nil, fmt.Errorf("%s: %w", cmd, err)
+	}
+	r := bufio.NewReader(c)
+	line, err := r.ReadBytes('\n')
+	if err != nil {
+		// A daemon that dies between accept and answer is not running.
+		if errors.Is(err, syscall.ECONNRESET) || len(line) == 0 {
+			return nil, fmt.Errorf("%s: no answer: %w", cmd, ErrNotRunning)
+		}
+		return nil, fmt.Errorf("%s: %w", cmd, err)
+	}
+	var resp Response
+	if err := json.Unmarshal(line, &resp); err != nil {
+		return nil, fmt.Errorf("%s: bad answer: %w", cmd, err)
+	}
+	if !resp.OK {
+		return nil, fmt.Errorf("%s: %s", cmd, resp.Error)
+	}
+	if out != nil && resp.Result != nil {
+		if err := json.Unmarshal(resp.Result, out); err != nil {
+			return nil, fmt.Errorf("%s: bad result: %w", cmd, err)
+		}
+	}
+	return r, nil
+}

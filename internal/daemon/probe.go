@@ -1,0 +1,40 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/patchd/patchd/internal/server"
+)
+
+// Probe GETs /health at address (host:port) and decodes it. A non-2xx answer
+// is an error that carries the body.
+func Probe(ctx context.Context, address string) (server.Health, error) {
+	var h server.Health
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+address+"/health", nil)
+	if err != nil {
+		return h, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return h, fmt.Errorf("GET /health on %s: %w", address, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return h, fmt.Errorf("GET /health on %s: %w", address, err)
+	}
+	if err := json.Unmarshal(body, &h); err != nil {
+		return h, fmt.Errorf("GET /health on %s: answer is not JSON: %w", address, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return h, fmt.Errorf("GET /health on %s: %s: status %q", address, resp.Status, h.Status)
+	}
+	return h, nil
+}

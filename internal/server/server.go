@@ -1,0 +1,126 @@
+// Package server is patchd's HTTP API: the webhook that takes patches, the
+// patch history, health and readiness, and the OpenAPI document.
+//
+// The handler holds no globals: everything it needs comes in Options, so
+// tests build as many independent servers as they like.
+package server
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/patchd/patchd/internal/sysinfo"
+)
+
+// Info describes the running instance for /health.
+type Info struct {
+	PID        int
+	Port       int
+	Version    string
+	InstanceID string
+	StartedAt  time.Time
+}
+
+// Options configures a Server.
+type Options struct {
+	Logger  *slog.Logger
+	Info    Info
+	Sampler *sysinfo.Sampler
+	// Queue returns the queue statistics for /health; nil reports none.
+	Queue func() any
+}
+
+// Server is the HTTP handler.
+type Server struct {
+	opts  Options
+	log   *slog.Logger
+	mux   *http.ServeMux
+	ready atomic.Bool
+}
+
+// New returns a Server; it answers /ready with 503 until SetReady(true).
+func New(opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Info.PID == 0 {
+		opts.Info.PID = os.Getpid()
+	}
+	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /health", s.handleHealth)
+	s.mux.HandleFunc("GET /ready", s.handleReady)
+	return s
+}
+
+// SetReady flips /ready. The daemon sets it once the store is open and the
+// worker runs, and clears it when shutting down.
+func (s *Server) SetReady(ok bool) { s.ready.Store(ok) }
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mux.ServeHTTP(w, r)
+}
+
+// Health is the body of GET /health.
+type Health struct {
+	Status        string          `json:"status"`
+	UptimeSeconds float64         `json:"uptime_seconds"`
+	PID           int             `json:"pid"`
+	Port          int             `json:"port"`
+	Version       string          `json:"version"`
+	InstanceID    string          `json:"instance_id"`
+	StartedAt     time.Time       `json:"started_at"`
+	System        *sysinfo.System `json:"system,omitempty"`
+	Queue         any             `json:"queue,omitempty"`
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	i := s.opts.Info
+	h := Health{
+		Status:        "ok",
+		UptimeSeconds: time.Since(i.StartedAt).Seconds(),
+		PID:           i.PID,
+		Port:          i.Port,
+		Version:       i.Version,
+		InstanceID:    i.InstanceID,
+		StartedAt:     i.StartedAt,
+	}
+	if !s.ready.Load() {
+		h.Status = "starting"
+	}
+	if s.opts.Sampler != nil {
+		sys := s.opts.Sampler.Sample()
+		h.System = &sys
+	}
+	if s.opts.Queue != nil {
+		h.Queue = s.opts.Queue()
+	}
+	code := http.StatusOK
+	if h.Status != "ok" {
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, h)
+}
+
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	if !s.ready.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ready": true})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, `{"status":"error"}`, http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	w.Write(append(data, '\n'))
+}
