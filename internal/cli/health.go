@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"time"
 
 	"github.com/patchd/patchd/internal/daemon"
 )
@@ -21,7 +22,20 @@ func runHealth(ctx context.Context, env *Env, args []string) error {
 	if err := noArgs("health", rest); err != nil {
 		return err
 	}
-	st, err := daemon.Query(ctx, cfg)
+	qctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	st, err := daemon.Query(qctx, cfg)
+	if err != nil && !isNotRunning(cfg, err) {
+		// Something holds the lock but does not answer: hung, not gone.
+		reason := notRunning(cfg, err)["reason"]
+		if asJSON {
+			data, _ := json.Marshal(map[string]any{"status": "unhealthy", "error": reason})
+			fmt.Fprintln(env.Stdout, string(data))
+		} else {
+			fmt.Fprintf(env.Stdout, "patchd unhealthy: %s\n", reason)
+		}
+		return quiet(ExitFailed)
+	}
 	if err != nil {
 		if asJSON {
 			data, _ := json.Marshal(notRunning(cfg, err))

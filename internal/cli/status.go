@@ -26,7 +26,9 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 	if err := noArgs("status", rest); err != nil {
 		return err
 	}
-	st, err := daemon.Query(ctx, cfg)
+	qctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	st, err := daemon.Query(qctx, cfg)
 	if err != nil {
 		st = daemon.Status{Running: false, StateDir: cfg.StateDir, Workspace: cfg.Workspace}
 	}
@@ -64,4 +66,14 @@ func notRunning(cfg *config.Config, err error) map[string]any {
 		reason = "an instance holds the lock but does not answer on " + cfg.ControlPath() + " (starting, or hung)"
 	}
 	return map[string]any{"running": false, "reason": reason, "state_dir": cfg.StateDir, "workspace": cfg.Workspace}
+}
+
+// isNotRunning reports whether err means no instance at all: nothing answers
+// and nothing holds the lock.
+func isNotRunning(cfg *config.Config, err error) bool {
+	if !errors.Is(err, control.ErrNotRunning) {
+		return false
+	}
+	held, _ := instance.Held(cfg.LockPath())
+	return !held
 }

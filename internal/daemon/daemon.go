@@ -165,8 +165,10 @@ func (d *daemon) run(parent context.Context) error {
 		return err
 	}
 	defer os.Remove(cfg.ControlPath())
+	// The socket is bound now but served only once we are ready: a client
+	// that connects early waits in the backlog, so "status answers" always
+	// means "ready".
 	ctlSrv := control.NewServer(ctl, d.handleControl, log)
-	go ctlSrv.Serve(ctx)
 	defer ctlSrv.Close()
 
 	api := server.New(server.Options{
@@ -200,6 +202,7 @@ func (d *daemon) run(parent context.Context) error {
 		defer os.Remove(cfg.PIDFile)
 	}
 	api.SetReady(true)
+	go ctlSrv.Serve(ctx)
 	log.Info("serving", "address", d.address, "pid", os.Getpid(), "version", version.Version, "workspace", cfg.Workspace, "state_dir", cfg.StateDir)
 	notifyReady(d.status(), log)
 

@@ -1,0 +1,360 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// These tests drive the real binary as a user or a supervisor would: built
+// once, started as processes, signalled and killed for real.
+
+var patchdBin string
+
+func TestMain(m *testing.M) {
+	if port := os.Getenv("PATCHD_TEST_HOLD_PORT"); port != "" {
+		holdPort(port)
+		return
+	}
+	dir, err := os.MkdirTemp("", "patchd-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	patchdBin = filepath.Join(dir, "patchd")
+	args := []string{"build", "-o", patchdBin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, ".")...)
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build patchd:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// holdPort is a foreign process that occupies a port: it listens, says so,
+// and waits to be killed.
+func holdPort(port string) {
+	l, err := net.Listen("tcp", "127.0.0.1:"+port)
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	fmt.Println("listening", l.Addr().(*net.TCPAddr).Port)
+	select {}
+}
+
+// tenv is one test's workspace and state dir.
+type tenv struct {
+	t  *testing.T
+	ws string
+}
+
+func newEnv(t *testing.T) *tenv {
+	t.Helper()
+	e := &tenv{t: t, ws: t.TempDir()}
+	t.Cleanup(func() {
+		// Whatever a test leaves running for this workspace is stopped.
+		exec.Command(patchdBin, "stop", "--workspace", e.ws).Run()
+		for _, pid := range e.pids() {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	return e
+}
+
+func (e *tenv) stateDir() string { return filepath.Join(e.ws, ".patchd") }
+
+// command builds a patchd command for this workspace. Extra flags follow the
+// workspace flag; a test that wants a fixed port passes --port itself.
+func (e *tenv) command(args ...string) *exec.Cmd {
+	full := append([]string{args[0], "--workspace", e.ws}, args[1:]...)
+	cmd := exec.Command(patchdBin, full...)
+	cmd.Env = cleanEnv()
+	return cmd
+}
+
+// cleanEnv keeps the caller's PATCHD_ settings out of the tests.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PATCHD_") {
+			env = append(env, kv)
+		}
+	}
+	// A race-built binary otherwise sleeps a second at every exit.
+	return append(env, "GORACE=atexit_sleep_ms=0")
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+}
+
+func (e *tenv) run(args ...string) result {
+	e.t.Helper()
+	return runCmd(e.t, e.command(args...))
+}
+
+func runCmd(t *testing.T, cmd *exec.Cmd) result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			t.Fatalf("run %v: %v", cmd.Args, err)
+		}
+		code = ee.ExitCode()
+	}
+	return result{out.String(), errb.String(), code}
+}
+
+// status is `patchd status --json`.
+type status struct {
+	Running bool   `json:"running"`
+	PID     int    `json:"pid"`
+	Address string `json:"address"`
+	Port    int    `json:"port"`
+	Reason  string `json:"reason"`
+}
+
+func (e *tenv) status() (status, result) {
+	e.t.Helper()
+	r := e.run("status", "--json")
+	var st status
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+		e.t.Fatalf("status --json: %v (%s)", err, r)
+	}
+	return st, r
+}
+
+// start runs `patchd start --port 0` and returns the pid it printed.
+func (e *tenv) start(args ...string) (int, result) {
+	e.t.Helper()
+	r := e.run(append([]string{"start", "--port", "0"}, args...)...)
+	return pidOf(r.stdout), r
+}
+
+var pidPattern = "pid="
+
+func pidOf(out string) int {
+	i := strings.Index(out, pidPattern)
+	if i < 0 {
+		return 0
+	}
+	rest := out[i+len(pidPattern):]
+	j := strings.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' })
+	if j < 0 {
+		j = len(rest)
+	}
+	n, _ := strconv.Atoi(rest[:j])
+	return n
+}
+
+// waitFor polls cond until it holds or the timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitRunning polls status until a daemon answers and returns it.
+func (e *tenv) waitRunning(timeout time.Duration) status {
+	e.t.Helper()
+	var st status
+	waitFor(e.t, timeout, "a running daemon", func() bool {
+		st, _ = e.status()
+		return st.Running
+	})
+	return st
+}
+
+// pids lists live patchd processes serving or standing by for this
+// workspace, read from /proc: the ground truth, not what patchd says.
+func (e *tenv) pids() []int {
+	var out []int
+	entries, _ := os.ReadDir("/proc")
+	for _, ent := range entries {
+		pid, err := strconv.Atoi(ent.Name())
+		if err != nil {
+			continue
+		}
+		exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+		if err != nil || exe != patchdBin {
+			continue
+		}
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		args := strings.Split(string(cmdline), "\x00")
+		if len(args) > 1 && args[1] == "run" && bytes.Contains(cmdline, []byte(e.ws+"\x00")) && !isZombie(pid) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+func isZombie(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	i := bytes.LastIndexByte(stat, ')')
+	return i < 0 || i+2 >= len(stat) || stat[i+2] == 'Z'
+}
+
+// listeners counts TCP sockets in LISTEN state owned by the given pids.
+func listeners(t *testing.T, pids []int) int {
+	t.Helper()
+	inodes := map[string]bool{}
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		data, _ := os.ReadFile(f)
+		for _, line := range strings.Split(string(data), "\n")[1:] {
+			fields := strings.Fields(line)
+			if len(fields) > 9 && fields[3] == "0A" {
+				inodes["socket:["+fields[9]+"]"] = true
+			}
+		}
+	}
+	n := 0
+	for _, pid := range pids {
+		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		for _, fd := range fds {
+			target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+			if inodes[target] {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// getHealth GETs /health at address.
+func getHealth(address string) (int, map[string]any, error) {
+	c := http.Client{Timeout: 3 * time.Second}
+	resp, err := c.Get("http://" + address + "/health")
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	err = json.NewDecoder(resp.Body).Decode(&body)
+	return resp.StatusCode, body, err
+}
+
+// freePort finds a port that was free a moment ago, for tests that need a
+// fixed port number (the daemon itself never guesses like this).
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// foreignHolder starts another process that listens on a free port and
+// returns the port and the process.
+func foreignHolder(t *testing.T) (int, *exec.Cmd) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), "PATCHD_TEST_HOLD_PORT=0")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var word string
+	var port int
+	if _, err := fmt.Fscan(out, &word, &port); err != nil || word != "listening" {
+		t.Fatalf("port holder did not start: %v %s", err, word)
+	}
+	return port, cmd
+}
+
+// startRun starts `patchd run` in the foreground, output captured.
+func (e *tenv) startRun(args ...string) (*exec.Cmd, *syncBuffer) {
+	e.t.Helper()
+	cmd := e.command(append([]string{"run"}, args...)...)
+	buf := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = buf, buf
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return cmd, buf
+}
+
+// syncBuffer is a bytes.Buffer that a process writes while the test reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// exitCode waits for cmd with a timeout and returns its exit code.
+func exitCode(t *testing.T, cmd *exec.Cmd, timeout time.Duration) int {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	select {
+	case err := <-done:
+		if err == nil {
+			return 0
+		}
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode()
+		}
+		t.Fatalf("wait: %v", err)
+	case <-ctx.Done():
+		t.Fatalf("%v did not exit within %s", cmd.Args, timeout)
+	}
+	return -1
+}

@@ -1,0 +1,282 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestRaceBuildFlag(t *testing.T) {
+	// Not a feature test: documents that the binary under test carries the
+	// race detector whenever the tests do.
+	t.Logf("race detector in the binary under test: %v", raceEnabled)
+}
+
+// TestConcurrentStart: fifty `patchd start` at the same moment yield one
+// daemon with one listener, fifty exit codes 0 and fifty outputs naming the
+// same pid.
+func TestConcurrentStart(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const n = 50
+	results := make([]result, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = e.run("start", "--port", "0")
+		}()
+	}
+	wg.Wait()
+	pid := pidOf(results[0].stdout)
+	started := 0
+	for i, r := range results {
+		if r.code != 0 {
+			t.Errorf("start #%d: %s, want exit 0", i, r)
+		}
+		if got := pidOf(r.stdout); got != pid || got == 0 {
+			t.Errorf("start #%d printed pid %d, want %d (%s)", i, got, pid, r)
+		}
+		if strings.Contains(r.stdout, "patchd started") {
+			started++
+		}
+	}
+	if started != 1 {
+		t.Errorf("%d starts said they started the daemon, want exactly 1", started)
+	}
+	pids := e.pids()
+	if len(pids) != 1 || pids[0] != pid {
+		t.Fatalf("patchd processes for the workspace = %v, want only %d", pids, pid)
+	}
+	if got := listeners(t, pids); got != 1 {
+		t.Errorf("listening TCP sockets of the daemon = %d, want 1", got)
+	}
+	st := e.waitRunning(5 * time.Second)
+	if st.PID != pid {
+		t.Errorf("status pid = %d, want %d", st.PID, pid)
+	}
+	if code, body, err := getHealth(st.Address); err != nil || code != 200 || body["status"] != "ok" {
+		t.Errorf("GET /health = %d %v %v, want 200 ok", code, body, err)
+	}
+}
+
+// TestKill9ThenStart: nothing stale survives kill -9; start works at once.
+func TestKill9ThenStart(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	pid, r := e.start()
+	if r.code != 0 || pid == 0 {
+		t.Fatalf("start: %s", r)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the killed daemon to disappear", func() bool { return len(e.pids()) == 0 })
+
+	// The state file and socket the dead daemon left behind fool nothing.
+	if _, err := os.Stat(e.stateDir() + "/patchd.json"); err != nil {
+		t.Logf("state file after kill -9: %v", err)
+	}
+	st, r := e.status()
+	if r.code != 3 || st.Running {
+		t.Errorf("status after kill -9: %s, want exit 3 not running", r)
+	}
+	pid2, r := e.start()
+	if r.code != 0 || pid2 == 0 || pid2 == pid || !strings.Contains(r.stdout, "patchd started") {
+		t.Fatalf("start after kill -9: %s, want a new daemon", r)
+	}
+	if h := e.run("health"); h.code != 0 {
+		t.Errorf("health after restart: %s, want exit 0", h)
+	}
+}
+
+// TestFallbackPort: a foreign process on the port makes patchd use the
+// fallback, report it, and name the holder in its log.
+func TestFallbackPort(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	busy, holder := foreignHolder(t)
+	fallback := freePort(t)
+	r := e.run("start", "--port", fmt.Sprint(busy), "--fallback-port", fmt.Sprint(fallback))
+	if r.code != 0 {
+		t.Fatalf("start with a busy port: %s", r)
+	}
+	st, _ := e.status()
+	if st.Port != fallback || st.Address != fmt.Sprintf("127.0.0.1:%d", fallback) {
+		t.Errorf("status --json port, address = %d, %s; want the fallback %d", st.Port, st.Address, fallback)
+	}
+	log, err := os.ReadFile(e.stateDir() + "/logs/patchd.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("pid %d", holder.Process.Pid); !strings.Contains(string(log), want) {
+		t.Errorf("log does not name the port's holder (%s):\n%s", want, log)
+	}
+}
+
+// TestAllPortsBusy: exit 4 naming each port, for run and for start.
+func TestAllPortsBusy(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	a, _ := foreignHolder(t)
+	b, _ := foreignHolder(t)
+	ports := []string{"--port", fmt.Sprint(a), "--fallback-port", fmt.Sprint(b)}
+	for _, cmd := range []string{"run", "start"} {
+		r := e.run(append([]string{cmd}, ports...)...)
+		out := r.stdout + r.stderr
+		if r.code != 4 {
+			t.Errorf("%s with every port busy: %s, want exit 4", cmd, r)
+		}
+		for _, p := range []int{a, b} {
+			if !strings.Contains(out, fmt.Sprintf("%d in use", p)) {
+				t.Errorf("%s output does not name busy port %d: %s", cmd, p, out)
+			}
+		}
+	}
+	if pids := e.pids(); len(pids) != 0 {
+		t.Errorf("patchd processes left after exit 4: %v", pids)
+	}
+}
+
+// TestStandbyTakeover: a second `run` waits unbound and takes over when the
+// active daemon is killed with -9.
+func TestStandbyTakeover(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	active, _ := e.startRun("--port", "0")
+	st := e.waitRunning(10 * time.Second)
+	if st.PID != active.Process.Pid {
+		t.Fatalf("status pid = %d, want the first run %d", st.PID, active.Process.Pid)
+	}
+	standby, out := e.startRun("--port", "0")
+	waitFor(t, 10*time.Second, "the standby to say it stands by", func() bool {
+		return strings.Contains(out.String(), "standing by")
+	})
+	if n := listeners(t, []int{standby.Process.Pid}); n != 0 {
+		t.Errorf("standby holds %d listening sockets, want 0", n)
+	}
+	if r := e.run("run", "--port", "0", "--if-running", "exit"); r.code != 5 {
+		t.Errorf("run --if-running=exit while active: %s, want exit 5", r)
+	}
+
+	active.Process.Signal(syscall.SIGKILL)
+	var now status
+	waitFor(t, 10*time.Second, "the standby to take over", func() bool {
+		now, _ = e.status()
+		return now.Running && now.PID == standby.Process.Pid
+	})
+	if code, _, err := getHealth(now.Address); err != nil || code != 200 {
+		t.Errorf("health after takeover: %d %v", code, err)
+	}
+}
+
+// TestSignals: SIGINT (PM2) and SIGTERM (systemd) stop the daemon cleanly
+// with exit 0 and release everything; the state file is gone.
+func TestSignals(t *testing.T) {
+	t.Parallel()
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			e := newEnv(t)
+			cmd, out := e.startRun("--port", "0")
+			e.waitRunning(10 * time.Second)
+			cmd.Process.Signal(sig)
+			if code := exitCode(t, cmd, 15*time.Second); code != 0 {
+				t.Errorf("exit code after %s = %d, want 0; output:\n%s", sig, code, out)
+			}
+			if _, err := os.Stat(e.stateDir() + "/patchd.json"); !os.IsNotExist(err) {
+				t.Errorf("state file after a clean stop: %v, want it removed", err)
+			}
+			if st, r := e.status(); st.Running || r.code != 3 {
+				t.Errorf("status after %s: %s, want exit 3", sig, r)
+			}
+		})
+	}
+}
+
+// TestExitCodes covers stop, status and health with and without a daemon.
+func TestExitCodes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	tests := []struct {
+		args []string
+		code int
+		out  string
+	}{
+		{[]string{"status"}, 3, "not running"},
+		{[]string{"health"}, 3, "not running"},
+		{[]string{"stop"}, 0, "not running"},
+	}
+	for _, tt := range tests {
+		if r := e.run(tt.args...); r.code != tt.code || !strings.Contains(r.stdout, tt.out) {
+			t.Errorf("%v with no daemon: %s, want exit %d and %q", tt.args, r, tt.code, tt.out)
+		}
+	}
+	pid, r := e.start()
+	if r.code != 0 {
+		t.Fatalf("start: %s", r)
+	}
+	for _, args := range [][]string{{"status"}, {"health"}, {"health", "--json"}, {"status", "--json"}} {
+		if r := e.run(args...); r.code != 0 || !strings.Contains(r.stdout, fmt.Sprint(pid)) {
+			t.Errorf("%v with a daemon: %s, want exit 0 naming pid %d", args, r, pid)
+		}
+	}
+
+	// A daemon that does not answer (stopped with SIGSTOP) is unhealthy.
+	syscall.Kill(pid, syscall.SIGSTOP)
+	r = e.run("health")
+	syscall.Kill(pid, syscall.SIGCONT)
+	if r.code != 1 {
+		t.Errorf("health of a frozen daemon: %s, want exit 1", r)
+	}
+
+	if r := e.run("stop"); r.code != 0 || !strings.Contains(r.stdout, "stopped") {
+		t.Errorf("stop: %s, want exit 0", r)
+	}
+	// stop returns only once the process is gone.
+	if err := syscall.Kill(pid, 0); err == nil && !isZombie(pid) {
+		t.Errorf("pid %d still alive after stop returned", pid)
+	}
+	if r := e.run("status"); r.code != 3 {
+		t.Errorf("status after stop: %s, want exit 3", r)
+	}
+}
+
+// TestVersionAndUsage: version prints, mistakes exit 2 and say what was wrong.
+func TestVersionAndUsage(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	if r := e.run("version"); r.code != 0 || !strings.HasPrefix(r.stdout, "patchd ") {
+		t.Errorf("version: %s", r)
+	}
+	if r := e.run("bogus"); r.code != 2 || !strings.Contains(r.stderr, `unknown command "bogus"`) {
+		t.Errorf("unknown command: %s, want exit 2 naming it", r)
+	}
+	if r := e.run("status", "--port", "99999"); r.code != 2 || !strings.Contains(r.stderr, "--port") {
+		t.Errorf("bad --port: %s, want exit 2 naming --port", r)
+	}
+}
+
+// TestPIDFile: --pid-file writes a plain PID file for old watchdogs and
+// removes it on a clean stop.
+func TestPIDFile(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	pf := e.ws + "/old-watchdog.pid"
+	pid, r := e.start("--pid-file", pf)
+	if r.code != 0 {
+		t.Fatalf("start: %s", r)
+	}
+	data, err := os.ReadFile(pf)
+	if err != nil || strings.TrimSpace(string(data)) != fmt.Sprint(pid) {
+		t.Errorf("pid file = %q, %v; want %d", data, err, pid)
+	}
+	e.run("stop")
+	if _, err := os.Stat(pf); !os.IsNotExist(err) {
+		t.Errorf("pid file after stop: %v, want removed", err)
+	}
+}
