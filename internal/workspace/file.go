@@ -1,0 +1,316 @@
+package workspace
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"unicode/utf8"
+)
+
+// DefaultMode is the permission of a file WriteFile creates when the caller
+// passes mode 0.
+const DefaultMode fs.FileMode = 0o644
+
+// tempMarker is part of every temporary file name, so a person (or a
+// future sweep after a crash) can tell patchd's leftovers from user files.
+const tempMarker = ".patchd-tmp-"
+
+// target is a payload path resolved to its real location.
+type target struct {
+	orig   string // as given, for messages
+	parent resolution
+	rel    string // real path relative to the root, no links in it
+}
+
+// locate validates rel and resolves its parent directory. With create,
+// missing parents are made; otherwise a missing parent is reported through
+// parent.missing.
+func (w *Workspace) locate(rel string, create bool) (target, error) {
+	clean, err := w.Check(rel)
+	if err != nil {
+		return target{}, err
+	}
+	dir, base := splitRel(clean)
+	res, err := w.resolveDir(rel, dir, create, true)
+	t := target{orig: rel, parent: res, rel: joinRel(res.dir, base)}
+	if err != nil {
+		return t, err
+	}
+	// The parent may have been reached through a link; the final name
+	// joined to the real parent must pass the rules too.
+	if err := w.checkDenied(rel, t.rel, res.via); err != nil {
+		return t, err
+	}
+	return t, nil
+}
+
+// regular looks at the final component without following it. exists is
+// false when nothing is there.
+func (w *Workspace) regular(t target) (fi fs.FileInfo, exists bool, err error) {
+	fi, err = w.root.Lstat(t.rel)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, mapRootErr(t.orig, fmt.Errorf("stat %s: %w", t.orig, err))
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return nil, false, refuse(t.orig, reasonSymlink)
+	case fi.IsDir():
+		return nil, false, refuse(t.orig, reasonDir)
+	case !fi.Mode().IsRegular():
+		return nil, false, refuse(t.orig, reasonNotRegular)
+	}
+	return fi, true, nil
+}
+
+// ReadFile returns the content and permission bits of a regular file in the
+// workspace. A missing file (or missing parent directory) is exists=false
+// with a nil error, so callers can tell "create" from "modify" without
+// inspecting errors. Symbolic links are refused rather than followed, for
+// the same reasons WriteFile refuses them.
+func (w *Workspace) ReadFile(rel string) (data []byte, mode fs.FileMode, exists bool, err error) {
+	t, err := w.locate(rel, false)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	if t.parent.missing {
+		return nil, 0, false, nil
+	}
+	// Open follows links, so what was opened must be what was checked. A
+	// mismatch is usually a concurrent atomic replace (ours or an
+	// editor's), so look again a few times before giving up.
+	for range 10 {
+		data, mode, exists, same, err := w.readChecked(t)
+		if err != nil || same {
+			return data, mode, exists, err
+		}
+	}
+	return nil, 0, false, refuse(rel, "kept changing while being read")
+}
+
+// readChecked reads the file if the one opened is the regular file Lstat
+// saw. same is false when it was swapped in between.
+func (w *Workspace) readChecked(t target) (data []byte, mode fs.FileMode, exists, same bool, err error) {
+	before, exists, err := w.regular(t)
+	if err != nil || !exists {
+		return nil, 0, false, true, err
+	}
+	f, err := w.root.Open(t.rel)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, 0, false, false, nil
+	}
+	if err != nil {
+		return nil, 0, false, false, mapRootErr(t.orig, fmt.Errorf("read %s: %w", t.orig, err))
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, 0, false, false, fmt.Errorf("read %s: %w", t.orig, err)
+	}
+	if !fi.Mode().IsRegular() || !os.SameFile(before, fi) {
+		return nil, 0, false, false, nil
+	}
+	data, err = io.ReadAll(f)
+	if err != nil {
+		return nil, 0, false, false, fmt.Errorf("read %s: %w", t.orig, err)
+	}
+	return data, fi.Mode().Perm(), true, true, nil
+}
+
+// WriteFile replaces (or creates) a regular file atomically and durably: the
+// data goes to a temporary file in the same directory, which is synced and
+// renamed over the target, and then the directory is synced. Readers see the
+// old content or the new, never a mix; after a nil return the new content
+// survives a crash. A failure before the rename leaves the old content
+// intact and removes the temporary file and any directories made for it; a
+// failure of the final directory sync leaves the new content in place, not
+// yet known to be durable.
+//
+// An existing file keeps its permission bits (a 0755 script stays 0755) and,
+// where the process may, its owner and group. setuid and setgid bits are
+// dropped, as the kernel drops them when a file's content changes. A new
+// file gets mode.Perm() exactly (not reduced by the umask), or DefaultMode
+// when that is 0. Missing parent directories are created with 0755 and made
+// durable too. A target that is a symbolic link, directory or special file is
+// refused: writing through a link would change a file the path does not name.
+func (w *Workspace) WriteFile(rel string, data []byte, mode fs.FileMode) (err error) {
+	t, err := w.locate(rel, true)
+	defer func() {
+		if err != nil {
+			w.removeCreated(t.parent.created)
+		}
+	}()
+	if err != nil {
+		return err
+	}
+	perm := mode.Perm()
+	if perm == 0 {
+		perm = DefaultMode
+	}
+	old, exists, err := w.regular(t)
+	if err != nil {
+		return err
+	}
+	if exists {
+		perm = old.Mode().Perm()
+	}
+
+	_, base := splitRel(t.rel)
+	tmp, f, err := w.createTemp(t.parent.dir, base)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", rel, err)
+	}
+	renamed := false
+	defer func() {
+		if !renamed {
+			f.Close()
+			w.root.Remove(tmp)
+		}
+	}()
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("write %s: %w", rel, err)
+	}
+	if exists {
+		// Ownership first: chown may clear permission bits on some systems.
+		keepOwner(f, old)
+	}
+	if err := f.Chmod(perm); err != nil {
+		return fmt.Errorf("write %s: set mode: %w", rel, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("write %s: sync: %w", rel, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", rel, err)
+	}
+	if err := w.root.Rename(tmp, t.rel); err != nil {
+		return mapRootErr(rel, fmt.Errorf("write %s: rename: %w", rel, err))
+	}
+	renamed = true
+	if err := w.syncParents(t.parent); err != nil {
+		return fmt.Errorf("write %s: %w", rel, err)
+	}
+	return nil
+}
+
+// Remove deletes a regular file and syncs its directory, so the removal
+// survives a crash. Removing a file that does not exist is not an error:
+// a replay after a crash must be able to repeat it. Symbolic links,
+// directories and special files are refused.
+func (w *Workspace) Remove(rel string) error {
+	t, err := w.locate(rel, false)
+	if err != nil {
+		return err
+	}
+	if t.parent.missing {
+		return nil
+	}
+	_, exists, err := w.regular(t)
+	if err != nil {
+		return err
+	}
+	if exists {
+		if err := w.root.Remove(t.rel); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return mapRootErr(rel, fmt.Errorf("remove %s: %w", rel, err))
+		}
+	}
+	// Sync even when the file was already gone: an earlier remove that
+	// crashed before its sync may not be durable yet.
+	if err := w.syncDir(t.parent.dir); err != nil {
+		return fmt.Errorf("remove %s: %w", rel, err)
+	}
+	return nil
+}
+
+// createTemp makes a new, empty, private file next to the target. O_EXCL
+// guarantees it is a file this call created, never an existing file or a
+// link planted under a guessed name.
+func (w *Workspace) createTemp(dir, base string) (string, *os.File, error) {
+	var lastErr error
+	for range 10 {
+		name := joinRel(dir, tempName(base))
+		f, err := w.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err == nil {
+			return name, f, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return "", nil, fmt.Errorf("create temporary file: %w", err)
+		}
+		lastErr = err
+	}
+	return "", nil, fmt.Errorf("create temporary file: %w", lastErr)
+}
+
+// tempName returns ".<base>.patchd-tmp-<random>". The base is cut short so
+// the whole name fits the 255-byte limit of common file systems, at a rune
+// boundary because macOS refuses names that are not valid UTF-8.
+func tempName(base string) string {
+	const maxBase = 200
+	if len(base) > maxBase {
+		cut := maxBase
+		for cut > 0 && !utf8.RuneStart(base[cut]) {
+			cut--
+		}
+		base = base[:cut]
+	}
+	var b [8]byte
+	rand.Read(b[:])
+	return "." + base + tempMarker + hex.EncodeToString(b[:])
+}
+
+// syncParents makes a completed write durable: the target's directory holds
+// the new entry, and each directory created on the way is an entry in its
+// own parent.
+func (w *Workspace) syncParents(res resolution) error {
+	if err := w.syncDir(res.dir); err != nil {
+		return err
+	}
+	// created[i] is already synced as the parent of created[i+1] or of the
+	// target; what remains is the directory each one was made in.
+	for i := len(res.created) - 1; i >= 0; i-- {
+		if err := w.syncDir(parentDir(res.created[i])); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// syncDir fsyncs a directory inside the root, so renames, creations and
+// removals in it reach the disk.
+func (w *Workspace) syncDir(dir string) error {
+	if dir == "" {
+		dir = "."
+	}
+	d, err := w.root.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// removeCreated undoes the directories a failed write made, innermost
+// first, so a refused or failed write leaves the tree as it was. Errors are
+// ignored: a directory someone else filled in the meantime stays.
+func (w *Workspace) removeCreated(created []string) {
+	for i := len(created) - 1; i >= 0; i-- {
+		w.root.Remove(created[i])
+	}
+}
+
+// parentDir is path.Dir for a clean relative path, with "" for the root.
+func parentDir(rel string) string {
+	d := path.Dir(rel)
+	if d == "." {
+		return ""
+	}
+	return d
+}
