@@ -73,6 +73,9 @@ func commands() map[string]command {
 		"status":  {"show whether the daemon runs, its pid, address and uptime", runStatus},
 		"health":  {"probe /health, for watchdogs and monitors", runHealth},
 		"version": {"print the version", runVersion},
+		"send":    {"submit a patch (FILE or - for stdin) to the running daemon", runSend},
+		"patches": {"the patch history: list, show ID, revert ID", runPatches},
+		"token":   {"print the webhook bearer token", runToken},
 	}
 }
 
@@ -90,8 +93,7 @@ func Run(ctx context.Context, env *Env, args []string) error {
 	}
 	cmd, ok := commands()[args[0]]
 	if !ok {
-		usage(env.Stderr)
-		return exit(ExitUsage, "unknown command %q", args[0])
+		return exit(ExitUsage, "unknown command %q (run 'patchd help' for the list)", args[0])
 	}
 	return cmd.run(ctx, env, args[1:])
 }

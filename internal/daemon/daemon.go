@@ -66,7 +66,7 @@ func Run(ctx context.Context, cfg *config.Config, console io.Writer) error {
 		console = nil
 	}
 	log := logging.Console(console, cfg.LogLevel)
-	if err := prepareStateDir(cfg.StateDir); err != nil {
+	if err := PrepareStateDir(cfg.StateDir); err != nil {
 		return err
 	}
 
@@ -171,10 +171,26 @@ func (d *daemon) run(parent context.Context) error {
 	ctlSrv := control.NewServer(ctl, d.handleControl, log)
 	defer ctlSrv.Close()
 
+	in, err := openIntake(cfg, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer in.close()
+	d.queue = func() any { return in.store.Stats() }
+
 	api := server.New(server.Options{
-		Logger:  log,
-		Info:    server.Info{PID: os.Getpid(), Port: d.port, Version: version.Version, InstanceID: d.id, StartedAt: d.started},
-		Sampler: sysinfo.NewSampler(cfg.StateDir),
+		Logger:       log,
+		Info:         server.Info{PID: os.Getpid(), Port: d.port, Version: version.Version, InstanceID: d.id, StartedAt: d.started},
+		Sampler:      sysinfo.NewSampler(cfg.StateDir),
+		Queue:        d.queue,
+		Store:        in.store,
+		Token:        in.token,
+		MaxBodyBytes: cfg.MaxBodyBytes,
+		RateLimit:    cfg.RateLimit,
+		RateBurst:    cfg.RateBurst,
+		CheckPath:    in.ws.Check,
+		Revert:       in.worker.Revert,
 	})
 	httpSrv := &http.Server{
 		Handler:           api,
@@ -201,6 +217,10 @@ func (d *daemon) run(parent context.Context) error {
 		}
 		defer os.Remove(cfg.PIDFile)
 	}
+	workCtx, stopWork := context.WithCancel(context.Background())
+	defer stopWork()
+	worked := make(chan error, 1)
+	go func() { worked <- in.worker.Run(workCtx) }()
 	api.SetReady(true)
 	go ctlSrv.Serve(ctx)
 	log.Info("serving", "address", d.address, "pid", os.Getpid(), "version", version.Version, "workspace", cfg.Workspace, "state_dir", cfg.StateDir)
@@ -222,6 +242,10 @@ func (d *daemon) run(parent context.Context) error {
 		log.Warn("requests still in flight at the drain timeout were cut", "err", err)
 		httpSrv.Close()
 	}
+	// Requests are drained; the patch being applied finishes, the queue
+	// stays on disk for the next start.
+	stopWork()
+	<-worked
 	log.Info("stopped")
 	return nil
 }
@@ -279,7 +303,9 @@ func notifyReady(st Status, log *slog.Logger) {
 	}
 }
 
-func prepareStateDir(dir string) error {
+// PrepareStateDir creates the state directory (0700) with a .gitignore of
+// "*" so that it never ends up in the workspace's git history.
+func PrepareStateDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create state dir %s: %w", dir, err)
 	}

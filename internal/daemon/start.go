@@ -46,7 +46,7 @@ func Query(ctx context.Context, cfg *config.Config) (Status, error) {
 func Start(ctx context.Context, cfg *config.Config, exe string, args []string) (st Status, started bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
 	defer cancel()
-	if err := prepareStateDir(cfg.StateDir); err != nil {
+	if err := PrepareStateDir(cfg.StateDir); err != nil {
 		return st, false, err
 	}
 	for {

@@ -6,6 +6,8 @@
 package server
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -13,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/patchd/patchd/internal/store"
 	"github.com/patchd/patchd/internal/sysinfo"
 )
 
@@ -32,14 +35,30 @@ type Options struct {
 	Sampler *sysinfo.Sampler
 	// Queue returns the queue statistics for /health; nil reports none.
 	Queue func() any
+
+	// Store keeps submitted patches; nil serves only health and readiness.
+	Store *store.Store
+	// Token is the webhook bearer token; "" means --no-auth.
+	Token string
+	// MaxBodyBytes limits webhook bodies.
+	MaxBodyBytes int64
+	// RateLimit (per second) and RateBurst bound webhook requests; 0 = off.
+	RateLimit float64
+	RateBurst int
+	// CheckPath refuses a target path before the patch is accepted.
+	CheckPath func(string) (string, error)
+	// Revert undoes an applied patch (the worker does it, serialised with
+	// the patches it applies).
+	Revert func(ctx context.Context, id string) (store.Patch, error)
 }
 
 // Server is the HTTP handler.
 type Server struct {
-	opts  Options
-	log   *slog.Logger
-	mux   *http.ServeMux
-	ready atomic.Bool
+	opts    Options
+	log     *slog.Logger
+	mux     *http.ServeMux
+	ready   atomic.Bool
+	limiter *limiter
 }
 
 // New returns a Server; it answers /ready with 503 until SetReady(true).
@@ -50,9 +69,19 @@ func New(opts Options) *Server {
 	if opts.Info.PID == 0 {
 		opts.Info.PID = os.Getpid()
 	}
-	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux()}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 1 << 20
+	}
+	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux(), limiter: newLimiter(opts.RateLimit, opts.RateBurst)}
 	s.mux.HandleFunc("GET /health", s.handleHealth)
 	s.mux.HandleFunc("GET /ready", s.handleReady)
+	s.mux.HandleFunc("GET /openapi.json", s.handleOpenAPI)
+	if opts.Store != nil {
+		s.mux.HandleFunc("POST /webhook", s.handleWebhook)
+		s.mux.HandleFunc("GET /patches", s.handleList)
+		s.mux.HandleFunc("GET /patches/{id}", s.handleGet)
+		s.mux.HandleFunc("POST /patches/{id}/revert", s.handleRevert)
+	}
 	return s
 }
 
@@ -115,12 +144,15 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
-	data, err := json.Marshal(v)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	// Messages quote <token> and diffs hold <, > and &: keep them readable.
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		http.Error(w, `{"status":"error"}`, http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	w.Write(append(data, '\n'))
+	w.Write(buf.Bytes())
 }

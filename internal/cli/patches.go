@@ -1,0 +1,100 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/patchd/patchd/internal/server"
+)
+
+// runPatches is `patchd patches list|show ID|revert ID`.
+func runPatches(ctx context.Context, env *Env, args []string) error {
+	var asJSON bool
+	var limit int
+	var state string
+	cfg, rest, err := parse(env, "patches", args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&asJSON, "json", false, "print JSON")
+		fs.IntVar(&limit, "limit", 20, "list: how many patches")
+		fs.StringVar(&state, "state", "", "list: only patches in this state")
+	})
+	if err != nil {
+		return err
+	}
+	if len(rest) == 0 {
+		return exit(ExitUsage, "patches: want list, show ID or revert ID")
+	}
+	verb, rest := rest[0], rest[1:]
+	wantArgs := map[string]int{"list": 0, "show": 1, "revert": 1}
+	n, ok := wantArgs[verb]
+	if !ok || len(rest) != n {
+		return exit(ExitUsage, "patches: want list, show ID or revert ID, not %q", strings.Join(append([]string{verb}, rest...), " "))
+	}
+	c, err := newAPIClient(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	var code int
+	var body []byte
+	switch verb {
+	case "list":
+		q := url.Values{"limit": {fmt.Sprint(limit)}}
+		if state != "" {
+			q.Set("state", state)
+		}
+		code, body, err = c.do(ctx, "GET", "/patches?"+q.Encode(), nil)
+	case "show":
+		code, body, err = c.do(ctx, "GET", "/patches/"+url.PathEscape(rest[0]), nil)
+	case "revert":
+		code, body, err = c.do(ctx, "POST", "/patches/"+url.PathEscape(rest[0])+"/revert", nil)
+	}
+	if err != nil {
+		return exit(ExitFailed, "patches %s: %v", verb, err)
+	}
+	if code/100 != 2 {
+		fmt.Fprintf(env.Stderr, "patchd: %s refused (HTTP %d): %s\n", verb, code, errorOf(body))
+		return quiet(ExitFailed)
+	}
+	if asJSON {
+		fmt.Fprintln(env.Stdout, strings.TrimSpace(string(body)))
+		return nil
+	}
+	switch verb {
+	case "list":
+		var l server.PatchList
+		json.Unmarshal(body, &l)
+		for _, p := range l.Patches {
+			line := fmt.Sprintf("%-24s %-9s %-40s %s", p.ID, p.State, p.TargetFile, p.ReceivedAt.Local().Format(time.DateTime))
+			if p.Error != "" {
+				line += "  " + p.Error
+			}
+			fmt.Fprintln(env.Stdout, line)
+		}
+		if len(l.Patches) == 0 {
+			fmt.Fprintln(env.Stdout, "no patches")
+		}
+	case "show":
+		var p server.PatchView
+		json.Unmarshal(body, &p)
+		fmt.Fprintf(env.Stdout, "id: %s\nstate: %s\nrole: %s\ntarget: %s\nreceived: %s\n", p.ID, p.State, p.Role, p.TargetFile, p.ReceivedAt.Local().Format(time.RFC3339))
+		if p.Description != "" {
+			fmt.Fprintf(env.Stdout, "description: %s\n", p.Description)
+		}
+		if p.Error != "" {
+			fmt.Fprintf(env.Stdout, "error: %s\n", p.Error)
+		}
+		if p.DurationMS > 0 {
+			fmt.Fprintf(env.Stdout, "duration: %.2fms\n", p.DurationMS)
+		}
+		if p.Diff != "" {
+			fmt.Fprintf(env.Stdout, "\n%s", p.Diff)
+		}
+	case "revert":
+		fmt.Fprintf(env.Stdout, "reverted: id=%s\n", rest[0])
+	}
+	return nil
+}

@@ -1,0 +1,45 @@
+package patch
+
+// Apply runs the edit on content and returns the new content and the number
+// of matches replaced; every match is replaced, as the seed did. file is only
+// used in messages. A pattern that matches nothing is a *NotFoundError.
+// content need not be valid UTF-8: the pattern works on bytes.
+func (r Regex) Apply(file string, content []byte) (out []byte, matches int, err error) {
+	re, err := r.compile()
+	if err != nil {
+		return nil, 0, err
+	}
+	if !r.Expand {
+		// ReplaceAllFunc visits exactly the matches ReplaceAllLiteral
+		// replaces, so counting there costs no second scan.
+		repl := []byte(r.Replacement)
+		out = re.ReplaceAllFunc(content, func([]byte) []byte {
+			matches++
+			return repl
+		})
+	} else {
+		// Expansion needs the groups of each match, which ReplaceAllFunc
+		// does not give; FindAll finds the same matches ReplaceAll would.
+		found := re.FindAllSubmatchIndex(content, -1)
+		matches = len(found)
+		if matches > 0 {
+			out = make([]byte, 0, len(content)+len(r.Replacement)*matches)
+			tmpl := []byte(r.Replacement)
+			last := 0
+			for _, m := range found {
+				out = append(out, content[last:m[0]]...)
+				out = re.Expand(out, tmpl, content, m)
+				last = m[1]
+			}
+			out = append(out, content[last:]...)
+		}
+	}
+	if matches == 0 {
+		return nil, 0, &NotFoundError{File: file, Pattern: r.Pattern}
+	}
+	if out == nil {
+		// An emptied file is still a file; nil means "no file" to Diff.
+		out = []byte{}
+	}
+	return out, matches, nil
+}

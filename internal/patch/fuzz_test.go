@@ -1,0 +1,105 @@
+package patch
+
+import (
+	"bytes"
+	"errors"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(valid))
+	f.Add([]byte(`{"id":"a","role":"r","target_file":"f","patch":{"pattern":"(x)","replacement":"$1","expand":true}}`))
+	f.Add([]byte(`{"id":"a","role":"r","target_file":"f","expand":true,"patch":{"pattern":"(?P<n>x)","replacement":"${n}$$"}}`))
+	f.Add([]byte(`{"id":"..","role":"r","target_file":"f","patch":{"pattern":"x","replacement":""}}`))
+	f.Add([]byte(`{"id":"a","role":"r","target_file":"f","patch":{"pattern":"(","replacement":""}}`))
+	f.Add([]byte(`{"id":5}`))
+	f.Add([]byte(`[{"id":"a"}]`))
+	f.Add([]byte("\xef\xbb\xbf{}"))
+	f.Add([]byte(`{"id":"a"} trailing`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		b, err := Parse(body)
+		if err != nil {
+			var fe *FieldError
+			var se *SyntaxError
+			if !errors.As(err, &fe) && !errors.As(err, &se) {
+				t.Fatalf("Parse(%q) error %T %q, want *FieldError or *SyntaxError", body, err, err)
+			}
+			if err.Error() == "" {
+				t.Fatalf("Parse(%q) error has no message", body)
+			}
+			return
+		}
+		if b.ID == "" || b.Role == "" || b.TargetFile == "" || b.Patch.Pattern == "" {
+			t.Fatalf("Parse(%q) = %+v, want all required fields", body, b)
+		}
+		if err := checkID(b.ID); err != nil {
+			t.Fatalf("Parse(%q) accepted id %q: %v", body, b.ID, err)
+		}
+		re, err := regexp.Compile(b.Patch.Pattern)
+		if err != nil {
+			t.Fatalf("Parse(%q) accepted pattern %q: %v", body, b.Patch.Pattern, err)
+		}
+		if b.Patch.Expand {
+			if err := checkTemplate(re, b.Patch.Replacement); err != nil {
+				t.Fatalf("Parse(%q) accepted replacement %q: %v", body, b.Patch.Replacement, err)
+			}
+		}
+		// A parsed block can always be applied without a compile error.
+		if _, _, err := b.Patch.Apply(b.TargetFile, body); err != nil {
+			var nf *NotFoundError
+			if !errors.As(err, &nf) {
+				t.Fatalf("Parse(%q).Patch.Apply error = %v", body, err)
+			}
+		}
+	})
+}
+
+func FuzzDiff(f *testing.F) {
+	f.Add([]byte("a\nb\nc\n"), []byte("a\nB\nc\n"))
+	f.Add([]byte("a\nb"), []byte("a\nb\n"))
+	f.Add([]byte("a\r\nb\r\n"), []byte("a\r\nc\r\n"))
+	f.Add([]byte(""), []byte("x"))
+	f.Add([]byte("x\n"), []byte(""))
+	f.Add(lines(1, 30), replaceLines(lines(1, 30), map[int]string{2: "two", 20: "twenty"}))
+	f.Add([]byte("a\nb\na\nb\na\n"), []byte("b\na\nb\n"))
+	f.Fuzz(func(t *testing.T, old, new []byte) {
+		d := Diff("f", old, new)
+		if (d == "") != bytes.Equal(old, new) {
+			t.Fatalf("Diff(%q, %q) = %q: empty iff equal broken", old, new, d)
+		}
+		if d != "" {
+			checkDiff(t, old, new, d)
+		}
+
+		// Random bytes rarely hold many lines; read each byte as a line
+		// from a small alphabet to exercise the line diff itself, and
+		// check that its script is a shortest one.
+		oldL, newL := lineify(old), lineify(new)
+		d = Diff("f", oldL, newL)
+		checkDiff(t, oldL, newL, d)
+		a, b := splitLines(oldL), splitLines(newL)
+		edits := 0
+		for i, row := range strings.Split(d, "\n") {
+			if i >= 2 && row != "" && (row[0] == '-' || row[0] == '+') {
+				edits++
+			}
+		}
+		if len(a)*len(b) <= 1<<16 {
+			if want := len(a) + len(b) - 2*lcsLen(a, b); edits != want {
+				t.Fatalf("Diff(%q, %q) makes %d edits, want %d:\n%s", oldL, newL, edits, want, d)
+			}
+		}
+	})
+}
+
+// lineify turns each byte of b into a one-letter line, from only five
+// letters so that lines repeat.
+func lineify(b []byte) []byte {
+	out := make([]byte, 0, 2*len(b))
+	for _, c := range b {
+		out = append(out, 'a'+c%5, '\n')
+	}
+	return out
+}

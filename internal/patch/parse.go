@@ -1,0 +1,221 @@
+package patch
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"unicode/utf8"
+)
+
+// Limits on the fields of a block. The id becomes a file name in the store,
+// so it is short and plain; the others bound what one block can make the
+// daemon keep in memory and write into summaries.
+const (
+	MaxIDLen          = 128      // bytes (the id is ASCII)
+	MaxRoleLen        = 128      // characters
+	MaxDescriptionLen = 64 << 10 // bytes
+	MaxPatternLen     = 64 << 10 // bytes
+)
+
+// Block is one patch as an agent submits it to POST /webhook.
+type Block struct {
+	ID          string // names the patch; safe to use as a file name
+	Role        string // the sender's label for the kind of change, such as "ui_patch"
+	TargetFile  string // workspace-relative path, not yet confined (the workspace package does that)
+	Description string // free text for the summary
+	Tag         string // optional free label
+	Patch       Regex  // the edit
+	// Metadata is the sender's "metadata" object, nil when absent. Numbers
+	// are json.Number so that large integers survive a round trip.
+	Metadata map[string]any
+}
+
+// Parse decodes and validates a webhook body. Errors are *SyntaxError for a
+// body that is not one JSON object and *FieldError for a missing or invalid
+// field; their messages are meant to be shown to the sender as they are.
+// Unknown fields are ignored, because senders add their own.
+func Parse(body []byte) (*Block, error) {
+	fields, err := decodeObject(body)
+	if err != nil {
+		return nil, err
+	}
+	// Presence is checked in this order, before any type check, as the
+	// Flask service did: a body lacking both role and target_file reports
+	// role, whatever else is wrong with it.
+	for _, name := range [...]string{"id", "role", "target_file", "patch"} {
+		if isBlank(fields[name]) {
+			return nil, missing(name)
+		}
+	}
+
+	b := &Block{}
+	if b.ID, err = stringField(fields, "id"); err != nil {
+		return nil, err
+	}
+	if err := checkID(b.ID); err != nil {
+		return nil, err
+	}
+	if b.Role, err = stringField(fields, "role"); err != nil {
+		return nil, err
+	}
+	if n := utf8.RuneCountInString(b.Role); n > MaxRoleLen {
+		return nil, invalid("role", fmt.Sprintf("longer than %d characters", MaxRoleLen))
+	}
+	if b.TargetFile, err = stringField(fields, "target_file"); err != nil {
+		return nil, err
+	}
+	expand, err := boolField(fields, "expand", "expand")
+	if err != nil {
+		return nil, err
+	}
+	if b.Patch, err = decodePatch(fields["patch"], expand); err != nil {
+		return nil, err
+	}
+	if b.Description, err = stringField(fields, "description"); err != nil {
+		return nil, err
+	}
+	if len(b.Description) > MaxDescriptionLen {
+		return nil, invalid("description", fmt.Sprintf("longer than %d bytes", MaxDescriptionLen))
+	}
+	if b.Tag, err = stringField(fields, "tag"); err != nil {
+		return nil, err
+	}
+	if b.Metadata, err = objectField(fields, "metadata"); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// decodeObject splits a body into its top-level members, keeping each value
+// raw so that every field is typed and reported on its own.
+func decodeObject(body []byte) (map[string]json.RawMessage, error) {
+	// Senders on Windows (PowerShell) prefix a byte order mark, which the
+	// Flask service accepted; encoding/json does not.
+	skip := 0
+	if bytes.HasPrefix(body, []byte("\xef\xbb\xbf")) {
+		skip = 3
+	}
+	data := body[skip:]
+	start := skip + (len(data) - len(bytes.TrimLeft(data, " \t\r\n")))
+	if start == len(body) {
+		return nil, &SyntaxError{Offset: int64(start), Msg: "empty body, want a JSON object"}
+	}
+	// Validating the whole body first also rejects data after the object,
+	// which json.Decoder would silently leave unread.
+	var raw json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		if se, ok := err.(*json.SyntaxError); ok {
+			return nil, &SyntaxError{Offset: int64(skip) + se.Offset, Msg: se.Error(), Err: err}
+		}
+		return nil, &SyntaxError{Offset: int64(start), Msg: err.Error(), Err: err}
+	}
+	if raw[0] != '{' {
+		return nil, &SyntaxError{Offset: int64(start) + 1, Msg: "top-level value is " + kindOf(raw) + ", want an object"}
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		// Unreachable for a valid object; kept so a decoder change cannot
+		// turn into a nil map being trusted.
+		return nil, &SyntaxError{Offset: int64(start), Msg: err.Error(), Err: err}
+	}
+	return fields, nil
+}
+
+// kindOf names the JSON type of a valid, trimmed value for messages.
+func kindOf(raw []byte) string {
+	switch raw[0] {
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	default:
+		return "a number"
+	}
+}
+
+// isBlank is the Flask service's notion of a missing value, narrowed to the
+// values that cannot be meant as content: absent, null or "".
+func isBlank(raw json.RawMessage) bool {
+	return raw == nil || isNull(raw) || string(raw) == `""`
+}
+
+func isNull(raw json.RawMessage) bool { return string(raw) == "null" }
+
+// stringField decodes an optional string member; absent and null give "".
+func stringField(fields map[string]json.RawMessage, name string) (string, error) {
+	raw := fields[name]
+	if raw == nil || isNull(raw) {
+		return "", nil
+	}
+	if raw[0] != '"' {
+		return "", invalid(name, "must be a string, not "+kindOf(raw))
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", invalid(name, "must be a string")
+	}
+	return s, nil
+}
+
+// boolField decodes an optional boolean member; nil means absent or null, so
+// that callers can tell "false" from "not said". field names it in messages.
+func boolField(fields map[string]json.RawMessage, name, field string) (*bool, error) {
+	raw := fields[name]
+	if raw == nil || isNull(raw) {
+		return nil, nil
+	}
+	var v bool
+	switch string(raw) {
+	case "true":
+		v = true
+	case "false":
+	default:
+		return nil, invalid(field, "must be a boolean (true or false), not "+kindOf(raw))
+	}
+	return &v, nil
+}
+
+// objectField decodes an optional object member; absent and null give nil.
+func objectField(fields map[string]json.RawMessage, name string) (map[string]any, error) {
+	raw := fields[name]
+	if raw == nil || isNull(raw) {
+		return nil, nil
+	}
+	if raw[0] != '{' {
+		return nil, invalid(name, "must be an object, not "+kindOf(raw))
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, invalid(name, "must be an object")
+	}
+	return m, nil
+}
+
+// checkID keeps the id usable as a file name on every system patchd runs
+// on: no separators, no hidden or relative names, nothing to quote.
+func checkID(id string) error {
+	const allowed = "letters A-Z a-z, digits 0-9 and . _ : -"
+	for i, r := range id {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
+			r == '.' || r == '_' || r == ':' || r == '-'
+		if !ok {
+			return invalid("id", fmt.Sprintf("character %q at position %d is not allowed (use %s)", r, i, allowed))
+		}
+	}
+	// Checked after the characters, so that len counts characters.
+	if len(id) > MaxIDLen {
+		return invalid("id", fmt.Sprintf("longer than %d characters", MaxIDLen))
+	}
+	if id[0] == '.' {
+		return invalid("id", "must not start with '.' (use "+allowed+")")
+	}
+	return nil
+}

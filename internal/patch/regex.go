@@ -1,0 +1,183 @@
+package patch
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Regex is the regular-expression edit of the seed's senders: every match of
+// Pattern in the target file is replaced by Replacement.
+type Regex struct {
+	Pattern     string // Go RE2 syntax
+	Replacement string // inserted literally unless Expand
+	// Expand makes $1, ${1} and ${name} in Replacement refer to the
+	// pattern's groups ($$ is a literal $). It is off by default because
+	// senders written for literal replacement put prices and shell
+	// variables in their text.
+	Expand bool
+}
+
+// decodePatch turns the "patch" member into an edit. The regex form is the
+// only one so far; other forms (search/replace, unified diff, apply_patch)
+// will be recognised here by their distinctive members. outerExpand is the
+// block-level "expand", which older senders put beside "patch".
+func decodePatch(raw json.RawMessage, outerExpand *bool) (Regex, error) {
+	if raw[0] != '{' {
+		return Regex{}, invalid("patch", "must be an object, not "+kindOf(raw))
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		return Regex{}, invalid("patch", "must be an object")
+	}
+	return decodeRegex(obj, outerExpand)
+}
+
+// decodeRegex validates the members of a regex patch, so that a block that
+// parses can always be applied.
+func decodeRegex(obj map[string]json.RawMessage, outerExpand *bool) (Regex, error) {
+	var r Regex
+	if isBlank(obj["pattern"]) {
+		return r, missing("patch.pattern")
+	}
+	var err error
+	if r.Pattern, err = stringField(obj, "pattern"); err != nil {
+		return r, retag(err, "patch.pattern")
+	}
+	if len(r.Pattern) > MaxPatternLen {
+		return r, invalid("patch.pattern", fmt.Sprintf("longer than %d bytes", MaxPatternLen))
+	}
+	re, err := regexp.Compile(r.Pattern)
+	if err != nil {
+		return r, invalid("patch.pattern", err.Error())
+	}
+	// An empty replacement deletes the matches, so only absence is missing.
+	if raw := obj["replacement"]; raw == nil || isNull(raw) {
+		return r, missing("patch.replacement")
+	}
+	if r.Replacement, err = stringField(obj, "replacement"); err != nil {
+		return r, retag(err, "patch.replacement")
+	}
+	inner, err := boolField(obj, "expand", "patch.expand")
+	if err != nil {
+		return r, err
+	}
+	// The more specific setting wins when a sender gives both.
+	switch {
+	case inner != nil:
+		r.Expand = *inner
+	case outerExpand != nil:
+		r.Expand = *outerExpand
+	}
+	if r.Expand {
+		if err := checkTemplate(re, r.Replacement); err != nil {
+			return r, invalid("patch.replacement", err.Error())
+		}
+	}
+	return r, nil
+}
+
+// retag renames the field of a FieldError produced for a nested member.
+func retag(err error, field string) error {
+	fe, ok := err.(*FieldError)
+	if !ok {
+		return err
+	}
+	return invalid(field, strings.TrimPrefix(fe.Msg, "Invalid field: "+fe.Field+": "))
+}
+
+func (r Regex) compile() (*regexp.Regexp, error) {
+	re, err := regexp.Compile(r.Pattern)
+	if err != nil {
+		return nil, fmt.Errorf("compile pattern: %w", err)
+	}
+	return re, nil
+}
+
+// checkTemplate refuses a replacement whose $-references name no group of
+// re. regexp.Expand silently inserts nothing for them, and the commonest
+// case, "$1x" (which means the group named "1x", not group 1 then "x"),
+// would quietly corrupt the file.
+func checkTemplate(re *regexp.Regexp, tmpl string) error {
+	for i := 0; i < len(tmpl); i++ {
+		if tmpl[i] != '$' {
+			continue
+		}
+		name, width, braced := scanRef(tmpl[i+1:])
+		switch {
+		case width == 0:
+			// "$$" and a "$" that starts no reference are literal text.
+			if strings.HasPrefix(tmpl[i+1:], "$") {
+				i++
+			}
+			continue
+		case groupExists(re, name):
+			i += width
+			continue
+		}
+		ref := "$" + name
+		if braced {
+			ref = "${" + name + "}"
+		}
+		msg := fmt.Sprintf("%s refers to no group of the pattern (it has %d)", ref, re.NumSubexp())
+		if digits := leadingDigits(name); !braced && digits != "" && digits != name {
+			msg += fmt.Sprintf("; write ${%s}%s for group %s followed by %q", digits, name[len(digits):], digits, name[len(digits):])
+		}
+		return fmt.Errorf("%s; use $$ for a literal $", msg)
+	}
+	return nil
+}
+
+// scanRef reads the reference after a '$' the way regexp.Expand does: a
+// non-empty run of letters, digits and underscores, optionally in braces.
+// width is the number of bytes consumed, 0 when s starts no reference.
+func scanRef(s string) (name string, width int, braced bool) {
+	rest := s
+	if strings.HasPrefix(rest, "{") {
+		braced = true
+		rest = rest[1:]
+	}
+	n := 0
+	for n < len(rest) {
+		r, size := utf8.DecodeRuneInString(rest[n:])
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '_' {
+			break
+		}
+		n += size
+	}
+	if n == 0 {
+		return "", 0, false
+	}
+	name = rest[:n]
+	if !braced {
+		return name, n, false
+	}
+	if n == len(rest) || rest[n] != '}' {
+		return "", 0, false
+	}
+	return name, n + 2, true
+}
+
+// groupExists follows regexp.Expand: a plain decimal number without leading
+// zeros is a group index, anything else a group name.
+func groupExists(re *regexp.Regexp, name string) bool {
+	if d := leadingDigits(name); d == name && (len(d) == 1 || d[0] != '0') && len(d) <= 9 {
+		n := 0
+		for _, c := range []byte(d) {
+			n = n*10 + int(c-'0')
+		}
+		return n <= re.NumSubexp()
+	}
+	return re.SubexpIndex(name) >= 0
+}
+
+func leadingDigits(s string) string {
+	n := 0
+	for n < len(s) && s[n] >= '0' && s[n] <= '9' {
+		n++
+	}
+	return s[:n]
+}

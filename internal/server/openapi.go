@@ -1,0 +1,158 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/patchd/patchd/internal/version"
+)
+
+// obj is shorthand for the JSON objects of the OpenAPI document.
+type obj = map[string]any
+
+// openAPI returns the OpenAPI 3.1 document of the API. serverURL is where
+// the caller reached us, so the document pastes straight into a custom GPT
+// action (which needs a servers entry and a bearer security scheme).
+func openAPI(serverURL string) obj {
+	ref := func(name string) obj { return obj{"$ref": "#/components/schemas/" + name} }
+	jsonBody := func(schema obj) obj {
+		return obj{"content": obj{"application/json": obj{"schema": schema}}}
+	}
+	resp := func(desc string, schema obj) obj {
+		r := jsonBody(schema)
+		r["description"] = desc
+		return r
+	}
+	errResp := func(desc string) obj { return resp(desc, ref("Answer")) }
+	idParam := obj{"name": "id", "in": "path", "required": true, "schema": obj{"type": "string"}}
+	str := obj{"type": "string"}
+	time := obj{"type": "string", "format": "date-time"}
+
+	return obj{
+		"openapi": "3.1.0",
+		"info": obj{
+			"title":       "patchd",
+			"version":     version.Version,
+			"description": "Deliver code patches to a developer's workspace. A 2xx answer to POST /webhook means the patch is on disk and will be applied. Patches apply in order, inside the workspace only; nothing in a patch is ever executed.",
+		},
+		"servers":  []obj{{"url": serverURL}},
+		"security": []obj{{"bearerAuth": []string{}}},
+		"paths": obj{
+			"/webhook": obj{"post": obj{
+				"operationId": "submitPatch",
+				"summary":     "Submit a patch",
+				"description": "Submit a regex patch for one file. Required fields, checked in this order: id, role, target_file, patch. Sending the same id with the same body again returns the existing patch's state; the same id with a different body is refused with 409.",
+				"requestBody": obj{"required": true, "content": obj{"application/json": obj{"schema": ref("PatchBlock")}}},
+				"responses": obj{
+					"202": resp("Accepted and durably stored; it will be applied.", ref("Answer")),
+					"200": resp("Already received with this id and body; the answer carries its state.", ref("Answer")),
+					"400": errResp("Malformed JSON, a missing or invalid field, or a path outside the workspace. result.error names the field."),
+					"401": errResp("Missing or invalid bearer token or signature."),
+					"409": errResp("The id was already used for a different patch."),
+					"413": errResp("Body over the size limit."),
+					"415": errResp("Content-Type is not application/json."),
+					"429": errResp("Too many requests; retry after the Retry-After header."),
+					"503": errResp("The store cannot write (disk full, read-only); nothing was accepted."),
+				},
+			}},
+			"/patches": obj{"get": obj{
+				"operationId": "listPatches",
+				"summary":     "List patches, newest first",
+				"parameters": []obj{
+					{"name": "limit", "in": "query", "schema": obj{"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}},
+					{"name": "cursor", "in": "query", "schema": str, "description": "next_cursor of the previous page"},
+					{"name": "state", "in": "query", "schema": obj{"type": "string", "enum": states()}},
+				},
+				"responses": obj{"200": resp("A page of patches.", ref("PatchList")), "401": errResp("Unauthorized.")},
+			}},
+			"/patches/{id}": obj{"get": obj{
+				"operationId": "getPatch",
+				"summary":     "A patch's state, error, timings and the diff applied",
+				"parameters":  []obj{idParam},
+				"responses":   obj{"200": resp("The patch.", ref("Patch")), "404": errResp("No such patch."), "401": errResp("Unauthorized.")},
+			}},
+			"/patches/{id}/revert": obj{"post": obj{
+				"operationId": "revertPatch",
+				"summary":     "Undo an applied patch, restoring the file byte for byte",
+				"parameters":  []obj{idParam},
+				"responses": obj{
+					"200": resp("Reverted.", ref("Answer")),
+					"404": errResp("No such patch."),
+					"409": errResp("Not applied, or the file changed since it was applied."),
+					"401": errResp("Unauthorized."),
+				},
+			}},
+			"/health": obj{"get": obj{
+				"operationId": "health", "summary": "Liveness, uptime and machine metrics", "security": []obj{},
+				"responses": obj{"200": resp("Healthy.", obj{"type": "object"}), "503": resp("Starting or stopping.", obj{"type": "object"})},
+			}},
+			"/ready": obj{"get": obj{
+				"operationId": "ready", "summary": "200 once the store is open and the worker runs", "security": []obj{},
+				"responses": obj{"200": obj{"description": "Ready."}, "503": obj{"description": "Not ready."}},
+			}},
+		},
+		"components": obj{
+			"securitySchemes": obj{"bearerAuth": obj{"type": "http", "scheme": "bearer", "description": "The token printed by 'patchd token'."}},
+			"schemas": obj{
+				"PatchBlock": obj{
+					"type":     "object",
+					"required": []string{"id", "role", "target_file", "patch"},
+					"properties": obj{
+						"id":          obj{"type": "string", "pattern": "^[A-Za-z0-9_:-][A-Za-z0-9._:-]{0,127}$", "description": "Unique patch id; sending it again is idempotent."},
+						"role":        obj{"type": "string", "maxLength": 128, "description": "What kind of patch this is, e.g. ui_patch."},
+						"target_file": obj{"type": "string", "description": "Path relative to the workspace root. Absolute paths, '..', symlinks leading out and .git/ are refused."},
+						"description": obj{"type": "string"},
+						"patch": obj{
+							"type":     "object",
+							"required": []string{"pattern", "replacement"},
+							"properties": obj{
+								"pattern":     obj{"type": "string", "description": "Go RE2 regular expression; every match is replaced. Zero matches fails the patch."},
+								"replacement": obj{"type": "string", "description": "Literal text, unless expand is true ($1, ${name})."},
+								"expand":      obj{"type": "boolean", "default": false},
+							},
+						},
+						"expand":   obj{"type": "boolean", "description": "Same as patch.expand."},
+						"tag":      obj{"type": "string"},
+						"metadata": obj{"type": "object", "additionalProperties": true},
+					},
+				},
+				"Answer": obj{
+					"type": "object",
+					"properties": obj{
+						"status": obj{"type": "string", "enum": []string{"accepted", "error", "reverted"}},
+						"result": obj{"type": "object", "properties": obj{
+							"success":   obj{"type": "boolean"},
+							"error":     str,
+							"patch_id":  str,
+							"state":     obj{"type": "string", "enum": states()},
+							"duplicate": obj{"type": "boolean"},
+						}},
+					},
+				},
+				"Patch": obj{
+					"type": "object",
+					"properties": obj{
+						"id": str, "seq": obj{"type": "integer"}, "state": obj{"type": "string", "enum": states()},
+						"role": str, "target_file": str, "description": str, "error": str,
+						"matches": obj{"type": "integer"}, "received_at": time, "started_at": time,
+						"finished_at": time, "reverted_at": time, "duration_ms": obj{"type": "number"},
+						"diff": obj{"type": "string", "description": "Unified diff applied."},
+						"files": obj{"type": "array", "items": obj{"type": "object"}},
+					},
+				},
+				"PatchList": obj{
+					"type": "object",
+					"properties": obj{
+						"patches":     obj{"type": "array", "items": ref("Patch")},
+						"next_cursor": str,
+					},
+				},
+			},
+		},
+	}
+}
+
+func states() []string { return []string{"queued", "applying", "applied", "failed", "reverted"} }
+
+func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, openAPI("http://"+r.Host))
+}

@@ -1,0 +1,124 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/patchd/patchd/internal/auth"
+	"github.com/patchd/patchd/internal/store"
+	"github.com/patchd/patchd/internal/worker"
+)
+
+// PatchView is a patch as the API shows it.
+type PatchView struct {
+	ID          string             `json:"id"`
+	Seq         uint64             `json:"seq"`
+	State       string             `json:"state"`
+	Role        string             `json:"role"`
+	TargetFile  string             `json:"target_file"`
+	Description string             `json:"description,omitempty"`
+	Error       string             `json:"error,omitempty"`
+	Matches     int                `json:"matches,omitempty"`
+	ReceivedAt  time.Time          `json:"received_at"`
+	StartedAt   time.Time          `json:"started_at,omitzero"`
+	FinishedAt  time.Time          `json:"finished_at,omitzero"`
+	RevertedAt  time.Time          `json:"reverted_at,omitzero"`
+	DurationMS  float64            `json:"duration_ms,omitempty"`
+	Files       []store.FileChange `json:"files,omitempty"`
+	Diff        string             `json:"diff,omitempty"`
+}
+
+// View converts a stored patch; withDiff includes the diff and files.
+func View(p store.Patch, withDiff bool) PatchView {
+	v := PatchView{
+		ID: p.ID, Seq: p.Seq, State: string(p.State), Role: p.Role, TargetFile: p.Target,
+		Description: p.Description, Error: p.Error, Matches: p.Matches,
+		ReceivedAt: p.ReceivedAt, StartedAt: p.StartedAt, FinishedAt: p.FinishedAt, RevertedAt: p.RevertedAt,
+	}
+	if !p.StartedAt.IsZero() && !p.FinishedAt.IsZero() {
+		v.DurationMS = float64(p.FinishedAt.Sub(p.StartedAt).Microseconds()) / 1000
+	}
+	if withDiff {
+		v.Diff, v.Files = p.Diff, p.Files
+	}
+	return v
+}
+
+// PatchList is the body of GET /patches.
+type PatchList struct {
+	Patches    []PatchView `json:"patches"`
+	NextCursor string      `json:"next_cursor,omitempty"`
+}
+
+func (s *Server) requireToken(w http.ResponseWriter, r *http.Request) bool {
+	if s.opts.Token == "" || auth.BearerOK(r.Header.Get("Authorization"), s.opts.Token) {
+		return true
+	}
+	s.unauthorized(w)
+	return false
+}
+
+func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
+	if !s.requireToken(w, r) {
+		return
+	}
+	limit, err := pageSize(r)
+	if err != nil {
+		refuse(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	state := store.State(r.URL.Query().Get("state"))
+	switch state {
+	case "", store.StateQueued, store.StateApplying, store.StateApplied, store.StateFailed, store.StateReverted:
+	default:
+		refuse(w, http.StatusBadRequest, "state must be one of queued, applying, applied, failed, reverted, not %q", state)
+		return
+	}
+	ps, next := s.opts.Store.List(r.URL.Query().Get("cursor"), limit, state)
+	out := PatchList{Patches: make([]PatchView, 0, len(ps)), NextCursor: next}
+	for _, p := range ps {
+		out.Patches = append(out.Patches, View(p, false))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
+	if !s.requireToken(w, r) {
+		return
+	}
+	id := r.PathValue("id")
+	p, ok := s.opts.Store.Get(id)
+	if !ok {
+		refuse(w, http.StatusNotFound, "no patch with id %q", id)
+		return
+	}
+	writeJSON(w, http.StatusOK, View(p, true))
+}
+
+func (s *Server) handleRevert(w http.ResponseWriter, r *http.Request) {
+	if !s.requireToken(w, r) {
+		return
+	}
+	id := r.PathValue("id")
+	if _, ok := s.opts.Store.Get(id); !ok {
+		refuse(w, http.StatusNotFound, "no patch with id %q", id)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p, err := s.opts.Revert(ctx, id)
+	switch {
+	case errors.Is(err, worker.ErrNotApplied), errors.Is(err, worker.ErrChanged):
+		refuse(w, http.StatusConflict, "cannot revert %q: %v", id, err)
+		return
+	case errors.Is(err, store.ErrUnavailable):
+		refuse(w, http.StatusServiceUnavailable, "%v", err)
+		return
+	case err != nil:
+		refuse(w, http.StatusInternalServerError, "revert %q: %v", id, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, answer{Status: "reverted", Result: result{Success: true, PatchID: p.ID, State: string(p.State)}})
+}

@@ -1,0 +1,206 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/patchd/patchd/internal/auth"
+	"github.com/patchd/patchd/internal/patch"
+	"github.com/patchd/patchd/internal/store"
+)
+
+// result is the seed-compatible answer body: senders written for the Flask
+// service read result.success and result.error.
+type result struct {
+	Success   bool   `json:"success"`
+	Error     string `json:"error,omitempty"`
+	PatchID   string `json:"patch_id,omitempty"`
+	State     string `json:"state,omitempty"`
+	Duplicate bool   `json:"duplicate,omitempty"`
+}
+
+type answer struct {
+	Status string `json:"status"`
+	Result result `json:"result"`
+}
+
+// refuse answers an error in the seed's shape with the right status.
+func refuse(w http.ResponseWriter, code int, format string, args ...any) {
+	writeJSON(w, code, answer{Status: "error", Result: result{Error: fmt.Sprintf(format, args...)}})
+}
+
+// authorized checks the bearer token, or for senders that sign instead, the
+// body signature. When both are sent both must hold. body is nil while the
+// body has not been read yet; then only the bearer is checked.
+func (s *Server) authorized(r *http.Request, body []byte) (ok, needBody bool) {
+	if s.opts.Token == "" {
+		return true, false
+	}
+	bearer := r.Header.Get("Authorization")
+	sig := r.Header.Get(auth.SignatureHeader)
+	if bearer != "" && !auth.BearerOK(bearer, s.opts.Token) {
+		return false, false
+	}
+	if sig == "" {
+		return bearer != "", false
+	}
+	if body == nil {
+		return false, true
+	}
+	return auth.SignatureOK(sig, body, s.opts.Token), false
+}
+
+func (s *Server) unauthorized(w http.ResponseWriter) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="patchd"`)
+	refuse(w, http.StatusUnauthorized, "missing or invalid credentials: send 'Authorization: Bearer <token>' (see 'patchd token') or a valid %s", auth.SignatureHeader)
+}
+
+func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
+	ok, needBody := s.authorized(r, nil)
+	if !ok && !needBody {
+		s.unauthorized(w)
+		return
+	}
+	if !s.limiter.allow() {
+		w.Header().Set("Retry-After", "1")
+		refuse(w, http.StatusTooManyRequests, "too many requests: more than %g per second; retry after 1s", s.opts.RateLimit)
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && mt != "text/json") {
+			refuse(w, http.StatusUnsupportedMediaType, "unsupported Content-Type %q: send application/json", ct)
+			return
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			refuse(w, http.StatusRequestEntityTooLarge, "body too large: the limit is %d bytes (--max-body)", tooBig.Limit)
+			return
+		}
+		refuse(w, http.StatusBadRequest, "reading the body: %v", err)
+		return
+	}
+	if needBody {
+		if ok, _ := s.authorized(r, body); !ok {
+			s.unauthorized(w)
+			return
+		}
+	}
+
+	blk, err := patch.Parse(body)
+	if err != nil {
+		refuse(w, http.StatusBadRequest, "%s", err.Error())
+		return
+	}
+	if s.opts.CheckPath != nil {
+		if _, err := s.opts.CheckPath(blk.TargetFile); err != nil {
+			refuse(w, http.StatusBadRequest, "Invalid field: target_file: %v", err)
+			return
+		}
+	}
+
+	sum := sha256.Sum256(body)
+	rec := store.Patch{
+		ID:          blk.ID,
+		Hash:        hex.EncodeToString(sum[:]),
+		Role:        blk.Role,
+		Target:      blk.TargetFile,
+		Description: blk.Description,
+	}
+	// The request context is not used: once the record is handed to the
+	// store it may land anyway, and the sender deserves the answer.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	got, created, err := s.opts.Store.Submit(ctx, rec, body)
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		refuse(w, http.StatusConflict, "patch id %q was already used for a different body (state %s); use a new id", blk.ID, s.stateOf(blk.ID))
+		return
+	case errors.Is(err, store.ErrUnavailable), errors.Is(err, store.ErrClosed):
+		w.Header().Set("Retry-After", "5")
+		refuse(w, http.StatusServiceUnavailable, "%v", err)
+		return
+	case err != nil:
+		s.log.Error("submit patch", "id", blk.ID, "err", err)
+		refuse(w, http.StatusInternalServerError, "storing patch %q: %v", blk.ID, err)
+		return
+	}
+	code := http.StatusAccepted
+	if !created {
+		code = http.StatusOK
+	} else {
+		s.log.Info("patch accepted", "id", got.ID, "seq", got.Seq, "role", got.Role, "target", got.Target)
+	}
+	w.Header().Set("Location", "/patches/"+got.ID)
+	writeJSON(w, code, answer{Status: "accepted", Result: result{
+		Success: true, PatchID: got.ID, State: string(got.State), Duplicate: !created,
+	}})
+}
+
+func (s *Server) stateOf(id string) string {
+	if p, ok := s.opts.Store.Get(id); ok {
+		return string(p.State)
+	}
+	return "unknown"
+}
+
+// limiter is a token bucket shared by all webhook senders. A nil limiter
+// allows everything.
+type limiter struct {
+	mu     sync.Mutex
+	rate   float64
+	burst  float64
+	tokens float64
+	last   time.Time
+}
+
+func newLimiter(rate float64, burst int) *limiter {
+	if rate <= 0 {
+		return nil
+	}
+	if burst < 1 {
+		burst = 1
+	}
+	return &limiter{rate: rate, burst: float64(burst), tokens: float64(burst), last: time.Now()}
+}
+
+func (l *limiter) allow() bool {
+	if l == nil {
+		return true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	l.tokens = min(l.burst, l.tokens+now.Sub(l.last).Seconds()*l.rate)
+	l.last = now
+	if l.tokens < 1 {
+		return false
+	}
+	l.tokens--
+	return true
+}
+
+// pageSize parses ?limit= for listings.
+func pageSize(r *http.Request) (int, error) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return 50, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 1000 {
+		return 0, fmt.Errorf("limit must be a number from 1 to 1000, not %q", v)
+	}
+	return n, nil
+}

@@ -1,0 +1,75 @@
+package worker
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/patchd/patchd/internal/fsutil"
+	"github.com/patchd/patchd/internal/store"
+)
+
+func ioMode(m uint32) fs.FileMode { return fs.FileMode(m).Perm() }
+
+// summarize writes <summaries>/<id>.md for a finished patch. A summary that
+// cannot be written is logged: the patch's outcome is already durable in
+// the store, and the summary can be rebuilt from it.
+func (w *Worker) summarize(p store.Patch) {
+	dir := w.opts.SummariesDir
+	if dir == "" {
+		return
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		w.log.Warn("write summary", "id", p.ID, "err", err)
+		return
+	}
+	path := filepath.Join(dir, p.ID+".md")
+	if err := fsutil.WriteFileAtomic(path, []byte(Summary(p)), 0o644); err != nil {
+		w.log.Warn("write summary", "id", p.ID, "err", err)
+	}
+}
+
+// Summary renders the markdown summary of a patch.
+func Summary(p store.Patch) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Patch %s: %s\n\n", p.ID, p.State)
+	row := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(&b, "- **%s**: %s\n", k, v)
+		}
+	}
+	row("Role", p.Role)
+	row("Target", "`"+p.Target+"`")
+	row("Description", strings.ReplaceAll(p.Description, "\n", " "))
+	switch p.State {
+	case store.StateApplied, store.StateReverted:
+		row("Result", fmt.Sprintf("applied, %d match(es) replaced", p.Matches))
+	case store.StateFailed:
+		row("Result", "failed: "+p.Error)
+	}
+	row("Received", stamp(p.ReceivedAt))
+	row("Started", stamp(p.StartedAt))
+	row("Finished", stamp(p.FinishedAt))
+	if !p.StartedAt.IsZero() && !p.FinishedAt.IsZero() {
+		row("Duration", p.FinishedAt.Sub(p.StartedAt).Round(time.Microsecond).String())
+	}
+	row("Reverted", stamp(p.RevertedAt))
+	if p.Diff != "" {
+		fence := "```"
+		for strings.Contains(p.Diff, fence) {
+			fence += "`"
+		}
+		fmt.Fprintf(&b, "\n## Diff\n\n%sdiff\n%s%s\n", fence, p.Diff, fence)
+	}
+	return b.String()
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
