@@ -135,7 +135,7 @@ func openAPI(serverURL string) obj {
 						"role": str, "target_file": str, "description": str, "error": str,
 						"matches": obj{"type": "integer"}, "received_at": time, "started_at": time,
 						"finished_at": time, "reverted_at": time, "duration_ms": obj{"type": "number"},
-						"diff": obj{"type": "string", "description": "Unified diff applied."},
+						"diff":  obj{"type": "string", "description": "Unified diff applied."},
 						"files": obj{"type": "array", "items": obj{"type": "object"}},
 					},
 				},
