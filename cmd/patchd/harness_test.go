@@ -358,3 +358,47 @@ func exitCode(t *testing.T, cmd *exec.Cmd, timeout time.Duration) int {
 	}
 	return -1
 }
+
+// token reads the webhook token the daemon generated.
+func (e *tenv) token() string {
+	e.t.Helper()
+	data, err := os.ReadFile(filepath.Join(e.stateDir(), "token"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return strings.TrimSpace(string(data))
+}
+
+// halfRequest opens a connection and sends a webhook request whose body is
+// only half there, so the request is in flight until finish is called.
+func (e *tenv) halfRequest(address, body string) (conn net.Conn, finish func() (string, error)) {
+	e.t.Helper()
+	c, err := net.Dial("tcp", address)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	fmt.Fprintf(c, "POST /webhook HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+		address, e.token(), len(body), body[:len(body)/2])
+	return c, func() (string, error) {
+		if _, err := c.Write([]byte(body[len(body)/2:])); err != nil {
+			return "", err
+		}
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		buf := make([]byte, 4096)
+		n, err := c.Read(buf)
+		return string(buf[:n]), err
+	}
+}
+
+// waitRefused polls until address no longer accepts connections.
+func waitRefused(t *testing.T, address string) {
+	t.Helper()
+	waitFor(t, 10*time.Second, "the listener to close", func() bool {
+		c, err := net.DialTimeout("tcp", address, time.Second)
+		if err != nil {
+			return true
+		}
+		c.Close()
+		return false
+	})
+}

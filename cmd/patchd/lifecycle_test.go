@@ -280,3 +280,48 @@ func TestPIDFile(t *testing.T) {
 		t.Errorf("pid file after stop: %v, want removed", err)
 	}
 }
+
+// TestDrainOnSignal: SIGTERM stops accepting but finishes a request in
+// flight (its patch is acknowledged), then exits 0.
+func TestDrainOnSignal(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	cmd, out := e.startRun("--port", "0")
+	st := e.waitRunning(10 * time.Second)
+	conn, finish := e.halfRequest(st.Address, `{"id":"inflight","role":"r","target_file":"a.txt","patch":{"pattern":"a","replacement":"b"}}`)
+	defer conn.Close()
+	cmd.Process.Signal(syscall.SIGTERM)
+	waitRefused(t, st.Address)
+	resp, err := finish()
+	if err != nil || !strings.HasPrefix(resp, "HTTP/1.1 202") {
+		t.Errorf("request in flight during SIGTERM: %q, %v; want 202", resp, err)
+	}
+	if code := exitCode(t, cmd, 15*time.Second); code != 0 {
+		t.Errorf("exit code = %d, want 0; output:\n%s", code, out)
+	}
+	// The acknowledged patch is there after a restart.
+	e.start()
+	if r := e.run("patches", "show", "inflight"); r.code != 0 {
+		t.Errorf("patches show inflight after restart: %s", r)
+	}
+}
+
+// TestSecondSignalExitsAtOnce: while a drain waits on a request in flight,
+// a second signal ends the process without waiting.
+func TestSecondSignalExitsAtOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	cmd, _ := e.startRun("--port", "0", "--drain-timeout", "5m")
+	st := e.waitRunning(10 * time.Second)
+	conn, _ := e.halfRequest(st.Address, `{"id":"stuck","role":"r","target_file":"a.txt","patch":{"pattern":"a","replacement":"b"}}`)
+	defer conn.Close()
+	cmd.Process.Signal(syscall.SIGINT)
+	waitRefused(t, st.Address)
+	cmd.Process.Signal(syscall.SIGINT)
+	if code := exitCode(t, cmd, 10*time.Second); code != 1 {
+		t.Errorf("exit code after a second signal = %d, want 1", code)
+	}
+	if held := e.run("status"); held.code != 3 {
+		t.Errorf("status after forced exit: %s, want 3 (the kernel released the lock)", held)
+	}
+}
