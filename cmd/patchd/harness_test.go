@@ -369,22 +369,29 @@ func (e *tenv) token() string {
 	return strings.TrimSpace(string(data))
 }
 
-// halfRequest opens a connection and sends a webhook request whose body is
-// only half there, so the request is in flight until finish is called.
+// halfRequest sends a webhook request's headers with "Expect:
+// 100-continue" and returns once the daemon's handler has started reading
+// the body (it answers "100 Continue"), so the request is provably in flight
+// until finish sends the body.
 func (e *tenv) halfRequest(address, body string) (conn net.Conn, finish func() (string, error)) {
 	e.t.Helper()
 	c, err := net.Dial("tcp", address)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	fmt.Fprintf(c, "POST /webhook HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
-		address, e.token(), len(body), body[:len(body)/2])
+	fmt.Fprintf(c, "POST /webhook HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n",
+		address, e.token(), len(body))
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 4096)
+	n, err := c.Read(buf)
+	if err != nil || !strings.HasPrefix(string(buf[:n]), "HTTP/1.1 100 Continue") {
+		e.t.Fatalf("no 100 Continue from the webhook: %q %v", buf[:n], err)
+	}
 	return c, func() (string, error) {
-		if _, err := c.Write([]byte(body[len(body)/2:])); err != nil {
+		if _, err := c.Write([]byte(body)); err != nil {
 			return "", err
 		}
 		c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		buf := make([]byte, 4096)
 		n, err := c.Read(buf)
 		return string(buf[:n]), err
 	}
