@@ -1,0 +1,424 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"time"
+)
+
+// op is one record on its way to the journal.
+type op struct {
+	kind   byte
+	patch  Patch  // the record; for a put the committer sets Seq
+	rec    []byte // encoded record; sealed by the committer for a put
+	bodyAt int    // offset of the body in rec
+	prev   State  // state before an update, for the event log
+
+	// Guarded by Store.mu.
+	taken     bool // the committer has it; it can no longer be withdrawn
+	cancelled bool // withdrawn before the committer took it
+
+	done   chan struct{} // closed once the outcome is known
+	err    error
+	result Patch
+}
+
+// Submit durably records a new queued patch with its body. It returns once
+// the record is fsynced. The caller's ID, Role, Target, Description and
+// ReceivedAt (now if zero) are kept; Hash is the hex SHA-256 of body unless
+// the caller set it; every other field starts empty.
+//
+// A repeated id with the same hash returns the stored patch and
+// created=false. A repeated id with another hash returns an error wrapping
+// ErrConflict. If ctx ends first, Submit returns its error; the record may
+// still be committed if the committer had already taken it (the error says
+// so), in which case a retry gets created=false.
+func (s *Store) Submit(ctx context.Context, p Patch, body []byte) (rec Patch, created bool, err error) {
+	if err := validID(p.ID); err != nil {
+		return Patch{}, false, err
+	}
+	if p.Hash == "" {
+		sum := sha256.Sum256(body)
+		p.Hash = hex.EncodeToString(sum[:])
+	}
+	np := Patch{
+		ID: p.ID, Hash: p.Hash, Role: p.Role, Target: p.Target,
+		Description: p.Description, State: StateQueued, ReceivedAt: p.ReceivedAt,
+	}
+	if np.ReceivedAt.IsZero() {
+		np.ReceivedAt = time.Now()
+	}
+	normalize(&np)
+	meta, err := encodeMeta(np)
+	if err != nil {
+		return Patch{}, false, fmt.Errorf("submit %s: encode: %w", p.ID, err)
+	}
+	if err := checkSize(meta, body); err != nil {
+		return Patch{}, false, fmt.Errorf("submit %s: %w", p.ID, err)
+	}
+	o := &op{kind: kindPut, patch: np, done: make(chan struct{})}
+	// Encoding here rather than in the committer spreads the copying and
+	// JSON work over the callers; the committer only seals in the Seq.
+	o.rec, o.bodyAt = encodeRecord(kindPut, 0, meta, body)
+
+	s.mu.Lock()
+	for {
+		if s.closing {
+			s.mu.Unlock()
+			return Patch{}, false, ErrClosed
+		}
+		if prior := s.inflight[np.ID]; prior != nil {
+			// Another call for this id is being committed; its outcome
+			// decides between created=false, conflict and trying again.
+			if err := s.waitOther(ctx, prior); err != nil {
+				return Patch{}, false, fmt.Errorf("submit %s: %w", np.ID, err)
+			}
+			continue
+		}
+		if e, ok := s.idx.patches[np.ID]; ok {
+			cur := e.p.clone()
+			s.mu.Unlock()
+			if cur.Hash == np.Hash {
+				return cur, false, nil
+			}
+			return Patch{}, false, fmt.Errorf("patch %s: %w", np.ID, ErrConflict)
+		}
+		break
+	}
+	s.enqueueLocked(o)
+	s.mu.Unlock()
+	res, err := s.await(ctx, o)
+	if err != nil {
+		return Patch{}, false, fmt.Errorf("submit %s: %w", np.ID, err)
+	}
+	return res, true, nil
+}
+
+// Update durably changes a patch's record. fn gets a copy to modify; its
+// error aborts the update. ID, Seq and Hash cannot change, and a state
+// change must be one ValidTransition allows (else the error wraps
+// ErrInvalidTransition). StartedAt, FinishedAt and RevertedAt are set to
+// now on the matching state change unless fn set them.
+//
+// Updates of one patch are serialized: fn runs while no other Submit or
+// Update of that id is in progress, and must not call the Store. ctx is
+// handled as in Submit.
+func (s *Store) Update(ctx context.Context, id string, fn func(*Patch) error) (Patch, error) {
+	s.mu.Lock()
+	for {
+		if s.closing {
+			s.mu.Unlock()
+			return Patch{}, ErrClosed
+		}
+		if prior := s.inflight[id]; prior != nil {
+			if err := s.waitOther(ctx, prior); err != nil {
+				return Patch{}, fmt.Errorf("update %s: %w", id, err)
+			}
+			continue
+		}
+		break
+	}
+	e, ok := s.idx.patches[id]
+	if !ok {
+		s.mu.Unlock()
+		return Patch{}, fmt.Errorf("patch %s: %w", id, ErrNotFound)
+	}
+	cur := e.p.clone()
+	o := &op{kind: kindUpdate, patch: Patch{ID: id}, prev: cur.State, done: make(chan struct{})}
+	// Reserve the id so that fn sees the latest record and no other
+	// change slips in between.
+	s.inflight[id] = o
+	s.mu.Unlock()
+
+	next := cur.clone()
+	err := s.callUpdateFn(o, fn, &next)
+	if err == nil {
+		err = checkUpdate(cur, &next, time.Now())
+	}
+	var meta []byte
+	if err == nil {
+		meta, err = encodeMeta(next)
+	}
+	if err == nil {
+		err = checkSize(meta, nil)
+	}
+	s.mu.Lock()
+	if err == nil && s.closing {
+		err = ErrClosed
+	}
+	if err != nil {
+		s.releaseLocked(o, err)
+		s.mu.Unlock()
+		return Patch{}, err
+	}
+	o.patch = next
+	o.rec, o.bodyAt = encodeRecord(kindUpdate, next.Seq, meta, nil)
+	s.pending = append(s.pending, o)
+	s.work.Signal()
+	s.mu.Unlock()
+	res, err := s.await(ctx, o)
+	if err != nil {
+		return Patch{}, fmt.Errorf("update %s: %w", id, err)
+	}
+	return res, nil
+}
+
+// callUpdateFn runs fn; if fn panics, it frees the id that o reserved
+// before the panic goes on, so that the patch does not stay locked.
+func (s *Store) callUpdateFn(o *op, fn func(*Patch) error, p *Patch) error {
+	defer func() {
+		if r := recover(); r != nil {
+			s.mu.Lock()
+			s.releaseLocked(o, fmt.Errorf("update %s: panic in update function: %v", o.patch.ID, r))
+			s.mu.Unlock()
+			panic(r)
+		}
+	}()
+	return fn(p)
+}
+
+// enqueueLocked hands o to the committer and reserves its id.
+func (s *Store) enqueueLocked(o *op) {
+	s.inflight[o.patch.ID] = o
+	s.pending = append(s.pending, o)
+	s.work.Signal()
+}
+
+// releaseLocked ends an op that will not be written.
+func (s *Store) releaseLocked(o *op, err error) {
+	if s.inflight[o.patch.ID] == o {
+		delete(s.inflight, o.patch.ID)
+	}
+	o.err = err
+	close(o.done)
+}
+
+// waitOther waits for another op on the same id to finish. s.mu is held on
+// entry; it is held again on a nil return and released on an error.
+func (s *Store) waitOther(ctx context.Context, prior *op) error {
+	s.mu.Unlock()
+	select {
+	case <-prior.done:
+		s.mu.Lock()
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// await waits for the outcome of o. If ctx ends first, o is withdrawn if
+// the committer has not taken it yet.
+func (s *Store) await(ctx context.Context, o *op) (Patch, error) {
+	select {
+	case <-o.done:
+		return o.result, o.err
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	if !o.taken && !o.cancelled {
+		o.cancelled = true
+		s.releaseLocked(o, ctx.Err())
+		s.mu.Unlock()
+		return Patch{}, fmt.Errorf("%w (not recorded)", ctx.Err())
+	}
+	s.mu.Unlock()
+	select {
+	case <-o.done:
+		return o.result, o.err
+	default:
+		return Patch{}, fmt.Errorf("%w (being written; it may still be recorded)", ctx.Err())
+	}
+}
+
+// commitLoop is the committer: it writes whatever is pending as one batch
+// with one fsync, until Close and the queue is empty.
+//
+// Under steady load, callers released by one batch come back with their
+// next record a moment after the committer has already started the next
+// fsync, so batches would alternate between two halves of the callers.
+// To let them join, the committer lingers briefly before a batch when the
+// previous one ended just now and fewer records are pending than were
+// outstanding then. The linger is a quarter of the last write+fsync, at
+// most maxLinger, and ends as soon as the records are there; on a fast
+// disk it is a few microseconds and on an idle store it does not happen.
+func (s *Store) commitLoop() {
+	defer close(s.done)
+	var (
+		batch       []*op
+		outstanding int           // records in or waiting for the last batch
+		lastEnd     time.Time     // when the last batch was released
+		lastDur     time.Duration // its write+fsync time
+	)
+	for {
+		s.mu.Lock()
+		for len(s.pending) == 0 && !s.closing {
+			s.work.Wait()
+		}
+		if linger := min(lastDur/4, maxLinger); linger > 0 && !s.opts.noLinger && !s.closing &&
+			len(s.pending) < outstanding && time.Since(lastEnd) < linger {
+			s.lingerLocked(linger, outstanding)
+		}
+		if len(s.pending) == 0 {
+			s.mu.Unlock()
+			return
+		}
+		batch = batch[:0]
+		for _, o := range s.pending {
+			if !o.cancelled {
+				o.taken = true
+				batch = append(batch, o)
+			}
+		}
+		clear(s.pending)
+		s.pending = s.pending[:0]
+		s.mu.Unlock()
+		outstanding, lastDur = 0, 0
+		if len(batch) > 0 {
+			start := time.Now()
+			if n, ok := s.commit(batch); ok {
+				outstanding = n
+				lastEnd = time.Now()
+				lastDur = lastEnd.Sub(start)
+			}
+		}
+		clear(batch)
+	}
+}
+
+// maxLinger bounds the wait for more records before a batch.
+const maxLinger = 2 * time.Millisecond
+
+// lingerLocked waits, with s.mu held, up to d for want records to be
+// pending (or for Close).
+func (s *Store) lingerLocked(d time.Duration, want int) {
+	expired := false
+	t := time.AfterFunc(d, func() {
+		s.mu.Lock()
+		expired = true
+		s.work.Broadcast()
+		s.mu.Unlock()
+	})
+	for len(s.pending) < want && !expired && !s.closing {
+		s.work.Wait()
+	}
+	t.Stop()
+}
+
+// commit writes one batch durably and publishes it, or fails all of it.
+// It reports whether it succeeded and how many records were outstanding
+// (this batch and those already waiting for the next) when it released
+// its callers.
+func (s *Store) commit(batch []*op) (outstanding int, ok bool) {
+	firstSeq := s.nextSeq
+	buf := s.buf[:0]
+	bodyOff := make([]int64, len(batch))
+	for i, o := range batch {
+		if o.kind == kindPut {
+			o.patch.Seq = s.nextSeq
+			s.nextSeq++
+			sealRecord(o.rec, o.patch.Seq)
+		}
+		bodyOff[i] = s.tail + int64(len(buf)+o.bodyAt)
+		buf = append(buf, o.rec...)
+	}
+	// Do not keep a huge buffer alive because of one large body.
+	if cap(buf) <= 4<<20 {
+		s.buf = buf
+	}
+	if err := s.writeDurably(buf); err != nil {
+		s.nextSeq = firstSeq
+		s.mu.Lock()
+		for _, o := range batch {
+			s.releaseLocked(o, err)
+		}
+		s.mu.Unlock()
+		return 0, false
+	}
+	s.tail += int64(len(buf))
+
+	s.mu.Lock()
+	became := false
+	for i, o := range batch {
+		var e *entry
+		switch o.kind {
+		case kindPut:
+			e, _ = s.idx.put(o.patch, bodyOff[i], int64(len(o.rec)-o.bodyAt))
+			became = true
+		case kindUpdate:
+			e, _, _ = s.idx.update(o.patch)
+			became = became || (o.patch.State == StateQueued && o.prev != StateQueued)
+		}
+		if e == nil {
+			// Cannot happen: the id was reserved for o. The record is on
+			// disk all the same, and replay will settle it.
+			s.log.Error("committed record has no patch in the index", "id", o.patch.ID, "kind", o.kind)
+			o.result = o.patch.clone()
+		} else {
+			o.result = e.p.clone()
+		}
+		o.rec = nil
+		delete(s.inflight, o.patch.ID)
+	}
+	s.size = s.tail
+	s.batches++
+	s.records += uint64(len(batch))
+	if became {
+		close(s.wake)
+		s.wake = make(chan struct{})
+	}
+	outstanding = len(batch) + len(s.pending)
+	s.mu.Unlock()
+	for _, o := range batch {
+		close(o.done)
+	}
+	if s.events != nil {
+		s.events.append(batch, time.Now())
+	}
+	return outstanding, true
+}
+
+// writeDurably appends buf at the durable tail and fsyncs. On failure it
+// cuts the file back to the tail so that no part of the batch can be
+// replayed later.
+func (s *Store) writeDurably(buf []byte) error {
+	if s.dirty {
+		if err := s.cutBack(); err != nil {
+			return err
+		}
+	}
+	if _, err := s.jf.WriteAt(buf, s.tail); err != nil {
+		s.recoverFrom(err)
+		return ioFailure("write", s.name, err)
+	}
+	if !s.opts.NoSync {
+		if err := s.jf.Sync(); err != nil {
+			s.recoverFrom(err)
+			return ioFailure("sync", s.name, err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) recoverFrom(cause error) {
+	if err := s.cutBack(); err != nil {
+		s.log.Error("journal write failed and could not be undone; writes stop until it can",
+			"journal", s.name, "write_error", cause, "error", err)
+	}
+}
+
+// cutBack truncates the journal to the durable tail and fsyncs that.
+func (s *Store) cutBack() error {
+	s.dirty = true
+	if err := s.jf.Truncate(s.tail); err != nil {
+		return ioFailure("truncate", s.name, err)
+	}
+	if !s.opts.NoSync {
+		if err := s.jf.Sync(); err != nil {
+			return ioFailure("sync", s.name, err)
+		}
+	}
+	s.dirty = false
+	return nil
+}

@@ -1,0 +1,104 @@
+// Package store is patchd's durable patch store and event log.
+//
+// It keeps the promise "acknowledged means durable": Submit and Update
+// return success only after the record is written to the journal and the
+// journal is fsynced, and the journal's directory entry was fsynced when the
+// journal was created. Whatever was acknowledged is back after a crash,
+// kill -9 or power loss.
+//
+// # Layout
+//
+// Open(dir) owns the directory (the daemon passes <state>/queue):
+//
+//	dir/LOCK                 flock held while the store is open (one opener)
+//	dir/journal              append-only record log, the source of truth
+//	dir/journal.compact      temporary, only while Open compacts
+//	dir/journal.corrupt-N    hard link to a journal that had damage in the
+//	                         middle, kept for inspection before compaction
+//	dir/blobs/<id>/<name>    large content (file backups), one file each
+//
+// Ids and names that are not plain file names are percent-escaped in blob
+// paths, so no id can reach outside dir/blobs.
+//
+// # Journal format
+//
+// The journal starts with the 8-byte file header "patchdJ1", then records.
+// All integers are little-endian.
+//
+//	record  = magic u32 (0x31526470, "pdR1") | length u32 | crc u32 | payload
+//	payload = kind u8 | seq u64 | metaLen u32 | meta | body
+//
+// crc is CRC-32C (Castagnoli) of the length field followed by the payload,
+// so a damaged length is caught as well. meta is JSON of the patch record
+// (see diskPatch: short keys, times as Unix nanoseconds). kind 1 (put)
+// carries a whole patch and its submitted body; kind 2 (update) carries the
+// whole new patch record and no body. Replay applies records in file order:
+// a put creates a patch, an update replaces its record. Bodies are never
+// held in memory after their record is written: the index keeps their
+// offset and Body reads them back with pread.
+//
+// # Damage
+//
+// On Open the journal is scanned. A record that is short, has a bad magic,
+// length or CRC ends the scan at that point. If no valid record follows, it
+// is a torn tail (a write cut by a crash) and the file is truncated there
+// and fsynced; that record was never acknowledged because it was never
+// fsynced. If valid records do follow, the damage is in the middle (the disk
+// corrupted acknowledged data): the bad bytes are skipped, the later records
+// kept, the old file kept as journal.corrupt-N, and the journal rewritten.
+// Both cases are logged on Options.Logger. A record with a valid CRC that
+// cannot be decoded (a newer format) fails Open rather than being dropped.
+//
+// # Group commit
+//
+// Submit and Update encode their record in the caller's goroutine and queue
+// it. One committer goroutine takes every record queued at that moment,
+// assigns the Seq of new patches, writes them with one write and one fsync,
+// applies them to the in-memory index and releases every waiter. While an
+// fsync runs, the next batch gathers, so throughput grows with the number
+// of concurrent callers rather than being capped at one record per fsync.
+// Under steady load the committer waits a moment (a quarter of the last
+// fsync time, at most 2 ms, ending as soon as they are back) for the
+// callers it just released, so that batches hold all callers rather than
+// alternating halves.
+//
+// If a caller's context ends before the committer took its record, the
+// record is withdrawn and never written. If it ends after, the caller gets
+// the context's error but the record may still land; a retried Submit with
+// the same id and body is then answered from the stored patch.
+//
+// The in-memory index only ever reflects durable records: a patch becomes
+// visible to Get, List and Next once its batch is fsynced.
+//
+// # Failures
+//
+// A failed write or fsync truncates the journal back to the end of the last
+// durable batch and fsyncs that, then fails every record of the batch.
+// ENOSPC, EDQUOT, EROFS, EIO and EFBIG are reported as ErrUnavailable,
+// naming the cause ("store unavailable: write queue/journal: no space left on
+// device"). The store keeps running: later submissions succeed once the disk
+// recovers. If even the truncation fails, nothing more is written until a
+// later attempt to truncate succeeds, so a later batch can never land after
+// bytes of uncertain fate.
+//
+// # Compaction
+//
+// Patches are never deleted, so only superseded update records are garbage.
+// When Open finds more than 4 superseded records per live patch, or the
+// journal more than twice the size of the live data, and the journal is
+// larger than 1 MiB, it writes one put record per patch (current state plus
+// body) to journal.compact, fsyncs it, renames it over the journal and
+// fsyncs the directory. A crash at any point leaves either the old or the
+// new journal, both complete.
+//
+// # Events
+//
+// With Options.EventsPath set, every state change appends one JSON line to
+// that file (O_APPEND) after its batch is durable, for example
+//
+//	{"time":"…","event":"patch.applied","id":"P1","seq":7,"state":"applied"}
+//
+// Event lines are not fsynced one by one (the journal is the record of
+// truth); the file is fsynced on Close. A failed event write is logged, once
+// per outage, and never fails the patch.
+package store

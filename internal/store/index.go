@@ -1,0 +1,135 @@
+package store
+
+import (
+	"container/heap"
+	"slices"
+	"sort"
+	"strconv"
+)
+
+// entry is the in-memory record of one patch. The body stays in the
+// journal, at bodyOff.
+type entry struct {
+	p       Patch
+	bodyOff int64
+	bodyLen int64
+	live    int64 // bytes of the newest record plus body, for compaction
+}
+
+// index holds the durable state of every patch. It does no locking; the
+// Store guards it with its mutex.
+type index struct {
+	patches map[string]*entry
+	bySeq   []*entry // ascending Seq
+	queued  seqHeap  // queued patches, lazily cleaned
+	recover []*entry // left applying by the previous process, ascending Seq
+	counts  map[State]int
+}
+
+func newIndex() *index {
+	return &index{patches: make(map[string]*entry), counts: make(map[State]int)}
+}
+
+// put adds a new patch; it reports false if the id exists.
+func (x *index) put(p Patch, bodyOff, bodyLen int64) (*entry, bool) {
+	if _, ok := x.patches[p.ID]; ok {
+		return nil, false
+	}
+	e := &entry{p: p, bodyOff: bodyOff, bodyLen: bodyLen}
+	x.patches[p.ID] = e
+	if n := len(x.bySeq); n > 0 && x.bySeq[n-1].p.Seq > p.Seq {
+		// Only a damaged journal replays out of order.
+		i := sort.Search(n, func(i int) bool { return x.bySeq[i].p.Seq > p.Seq })
+		x.bySeq = slices.Insert(x.bySeq, i, e)
+	} else {
+		x.bySeq = append(x.bySeq, e)
+	}
+	x.counts[p.State]++
+	if p.State == StateQueued {
+		heap.Push(&x.queued, e)
+	}
+	return e, true
+}
+
+// update replaces a patch's record and returns the state it had.
+func (x *index) update(p Patch) (*entry, State, bool) {
+	e, ok := x.patches[p.ID]
+	if !ok {
+		return nil, "", false
+	}
+	prev := e.p.State
+	x.counts[prev]--
+	x.counts[p.State]++
+	e.p = p
+	if p.State == StateQueued && prev != StateQueued {
+		heap.Push(&x.queued, e)
+	}
+	return e, prev, true
+}
+
+// markRecovery remembers the patches a crash left applying, so that the
+// worker gets them first.
+func (x *index) markRecovery() {
+	x.recover = x.recover[:0]
+	for _, e := range x.bySeq {
+		if e.p.State == StateApplying {
+			x.recover = append(x.recover, e)
+		}
+	}
+}
+
+// next returns the patch the worker should handle now, or nil.
+func (x *index) next() *entry {
+	for len(x.recover) > 0 {
+		if e := x.recover[0]; e.p.State == StateApplying {
+			return e
+		}
+		x.recover = x.recover[1:]
+	}
+	for x.queued.Len() > 0 {
+		if e := x.queued[0]; e.p.State == StateQueued {
+			return e
+		}
+		heap.Pop(&x.queued)
+	}
+	return nil
+}
+
+// list implements Store.List.
+func (x *index) list(cursor string, limit int, state State) ([]Patch, string) {
+	end := len(x.bySeq)
+	if cursor != "" {
+		seq, err := strconv.ParseUint(cursor, 10, 64)
+		if err != nil {
+			return nil, ""
+		}
+		end = sort.Search(len(x.bySeq), func(i int) bool { return x.bySeq[i].p.Seq >= seq })
+	}
+	var out []Patch
+	for i := end - 1; i >= 0; i-- {
+		e := x.bySeq[i]
+		if state != "" && e.p.State != state {
+			continue
+		}
+		if len(out) == limit {
+			return out, strconv.FormatUint(out[len(out)-1].Seq, 10)
+		}
+		out = append(out, e.p.clone())
+	}
+	return out, ""
+}
+
+// seqHeap is a min-heap of entries by Seq.
+type seqHeap []*entry
+
+func (h seqHeap) Len() int           { return len(h) }
+func (h seqHeap) Less(i, j int) bool { return h[i].p.Seq < h[j].p.Seq }
+func (h seqHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *seqHeap) Push(v any)        { *h = append(*h, v.(*entry)) }
+func (h *seqHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return e
+}

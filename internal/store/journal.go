@@ -1,0 +1,273 @@
+package store
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// journalFile is what the committer needs of the journal; tests substitute
+// a file that fails on demand.
+type journalFile interface {
+	io.ReaderAt
+	io.WriterAt
+	Sync() error
+	Truncate(size int64) error
+	Close() error
+}
+
+// openJournal opens or creates the journal and makes sure it starts with
+// the file header. A new journal is fsynced with its directory before any
+// record is acknowledged in it.
+func openJournal(dir, name string) (*os.File, int64, error) {
+	path := filepath.Join(dir, "journal")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, 0, ioFailure("open", name, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, ioFailure("stat", name, err)
+	}
+	size := fi.Size()
+	if size >= int64(len(fileHeader)) {
+		head := make([]byte, len(fileHeader))
+		if _, err := f.ReadAt(head, 0); err != nil {
+			f.Close()
+			return nil, 0, ioFailure("read", name, err)
+		}
+		if string(head) != fileHeader {
+			f.Close()
+			return nil, 0, fmt.Errorf("open %s: not a patchd journal (header %q)", name, head)
+		}
+		return f, size, nil
+	}
+	// Empty, or cut short while being created: nothing in it was ever
+	// acknowledged, as no record follows the header yet.
+	head := make([]byte, size)
+	if _, err := f.ReadAt(head, 0); err != nil && !errors.Is(err, io.EOF) {
+		f.Close()
+		return nil, 0, ioFailure("read", name, err)
+	}
+	if !bytes.HasPrefix([]byte(fileHeader), head) {
+		f.Close()
+		return nil, 0, fmt.Errorf("open %s: not a patchd journal (%d bytes)", name, size)
+	}
+	err = f.Truncate(0)
+	if err == nil {
+		_, err = f.WriteAt([]byte(fileHeader), 0)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if err == nil {
+		err = syncDir(dir)
+	}
+	if err != nil {
+		f.Close()
+		return nil, 0, ioFailure("create", name, err)
+	}
+	return f, int64(len(fileHeader)), nil
+}
+
+// scanResult summarises a journal scan.
+type scanResult struct {
+	end     int64 // end of the last good record; the file is cut here
+	records int
+	damaged bool // bad bytes with good records after them
+}
+
+// scanJournal calls fn for every good record, in file order, with the
+// record's offset. It skips damaged stretches that are followed by good
+// records and stops at a bad tail, which it reports through end.
+func scanJournal(f io.ReaderAt, size int64, name string, log *slog.Logger, fn func(r record, off int64) error) (scanResult, error) {
+	res := scanResult{end: int64(len(fileHeader))}
+	off := res.end
+	br := bufio.NewReaderSize(io.NewSectionReader(f, off, size-off), 1<<20)
+	var hdr [recHeaderLen]byte
+	var payload []byte
+	for off < size {
+		r, err := readRecord(br, size-off, hdr[:], &payload)
+		if err == nil {
+			if err := fn(r, off); err != nil {
+				return res, fmt.Errorf("replay %s at offset %d: %w", name, off, err)
+			}
+			res.records++
+			off += r.size
+			res.end = off
+			continue
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			err = fmt.Errorf("%w: %w", errShort, err)
+		}
+		if !errors.Is(err, errShort) && !errors.Is(err, errCorrupt) {
+			return res, ioFailure("read", name, err)
+		}
+		next, ferr := findRecord(f, off+1, size)
+		if ferr != nil {
+			return res, ioFailure("read", name, ferr)
+		}
+		if next < 0 {
+			log.Warn("journal tail damaged; dropping it (likely a write cut short by a crash, never acknowledged)",
+				"journal", name, "offset", off, "bytes", size-off, "reason", err)
+			return res, nil
+		}
+		log.Error("journal damaged in the middle; skipping bad bytes",
+			"journal", name, "offset", off, "bytes", next-off, "reason", err)
+		res.damaged = true
+		off = next
+		br.Reset(io.NewSectionReader(f, off, size-off))
+	}
+	return res, nil
+}
+
+// readRecord reads and verifies the next record; *buf is reused for the
+// payload and r.meta aliases it.
+func readRecord(br *bufio.Reader, remaining int64, hdr []byte, buf *[]byte) (record, error) {
+	if remaining < recHeaderLen {
+		return record{}, fmt.Errorf("%w: %d bytes left", errShort, remaining)
+	}
+	if _, err := io.ReadFull(br, hdr); err != nil {
+		return record{}, err
+	}
+	n, err := parseHeader(hdr, remaining)
+	if err != nil {
+		return record{}, err
+	}
+	if int64(cap(*buf)) < n {
+		*buf = make([]byte, n)
+	}
+	p := (*buf)[:n]
+	if _, err := io.ReadFull(br, p); err != nil {
+		return record{}, err
+	}
+	return parsePayload(hdr, p)
+}
+
+// findRecord returns the offset of the first good record at or after from,
+// or -1. A stray magic number inside data is rejected by the length and
+// CRC checks.
+func findRecord(f io.ReaderAt, from, size int64) (int64, error) {
+	var magic [4]byte
+	binary.LittleEndian.PutUint32(magic[:], recMagic)
+	chunk := make([]byte, 64<<10)
+	var hdr [recHeaderLen]byte
+	var payload []byte
+	for pos := from; pos+recHeaderLen <= size; {
+		n, err := f.ReadAt(chunk, pos)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return -1, err
+		}
+		data := chunk[:n]
+		for i := 0; ; {
+			j := bytes.Index(data[i:], magic[:])
+			if j < 0 {
+				break
+			}
+			at := pos + int64(i+j)
+			br := bufio.NewReader(io.NewSectionReader(f, at, size-at))
+			if _, err := readRecord(br, size-at, hdr[:], &payload); err == nil {
+				return at, nil
+			}
+			i += j + 1
+		}
+		if n < len(chunk) {
+			break
+		}
+		// Overlap so that a magic number split across chunks is seen.
+		pos += int64(n) - int64(len(magic)-1)
+	}
+	return -1, nil
+}
+
+// compactJournal writes every patch as one put record to a new journal and
+// renames it over the old one. bodyOf reads a patch's body from the old
+// journal. If keepOld, the old journal stays reachable as
+// journal.corrupt-<unix nanoseconds>. renamed reports whether the journal
+// was replaced: after that the old file must not be written to, and an
+// error means the replacement may not be durable.
+func compactJournal(dir, name string, patches []*entry, bodyOf func(*entry) ([]byte, error), keepOld bool) (renamed bool, err error) {
+	tmp := filepath.Join(dir, "journal.compact")
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return false, ioFailure("create", name+".compact", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	w := bufio.NewWriterSize(f, 1<<20)
+	if _, err := w.WriteString(fileHeader); err != nil {
+		return false, ioFailure("write", name+".compact", err)
+	}
+	for _, e := range patches {
+		body, err := bodyOf(e)
+		if err != nil {
+			return false, err
+		}
+		meta, err := encodeMeta(e.p)
+		if err != nil {
+			return false, fmt.Errorf("encode %s: %w", e.p.ID, err)
+		}
+		rec, _ := encodeRecord(kindPut, e.p.Seq, meta, body)
+		if _, err := w.Write(rec); err != nil {
+			return false, ioFailure("write", name+".compact", err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return false, ioFailure("write", name+".compact", err)
+	}
+	if err := f.Sync(); err != nil {
+		return false, ioFailure("sync", name+".compact", err)
+	}
+	if err := f.Close(); err != nil {
+		return false, ioFailure("close", name+".compact", err)
+	}
+	journal := filepath.Join(dir, "journal")
+	if keepOld {
+		old := journal + ".corrupt-" + strconv.FormatInt(time.Now().UnixNano(), 10)
+		if err := os.Link(journal, old); err != nil {
+			return false, ioFailure("link", name+" to "+filepath.Base(old), err)
+		}
+	}
+	if err := os.Rename(tmp, journal); err != nil {
+		return false, ioFailure("rename", name+".compact", err)
+	}
+	ok = true
+	if err := syncDir(dir); err != nil {
+		return true, ioFailure("sync", filepath.Base(dir), err)
+	}
+	return true, nil
+}
+
+// syncDir makes the directory's entries (a created or renamed file)
+// durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	// Some file systems (and macOS for F_FULLFSYNC) refuse to sync a
+	// directory; there is nothing more that can be done there.
+	if errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOTSUP) {
+		return nil
+	}
+	return err
+}

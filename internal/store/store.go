@@ -1,0 +1,387 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+// Options configures a Store. The zero value is a durable store without an
+// event log.
+type Options struct {
+	// Logger receives warnings about repaired journal damage and failed
+	// event writes. nil discards them.
+	Logger *slog.Logger
+	// EventsPath is the JSON-lines event log; "" means none.
+	EventsPath string
+	// NoSync skips fsync of the journal. For tests and benchmarks only: it
+	// breaks the promise that an acknowledged patch survives power loss.
+	NoSync bool
+
+	// compactMinBytes overrides the journal size below which Open never
+	// compacts (tests).
+	compactMinBytes int64
+	// noLinger turns off the committer's wait for returning callers
+	// (benchmarks compare with it).
+	noLinger bool
+	// wrapJournal lets tests inject failures into journal I/O.
+	wrapJournal func(journalFile) journalFile
+}
+
+// defaultCompactMinBytes keeps small journals as they are: rewriting them
+// gains nothing worth the time.
+const defaultCompactMinBytes = 1 << 20
+
+// Store is the durable patch store. It is safe for concurrent use.
+type Store struct {
+	dir    string
+	name   string // short journal name for messages: "queue/journal"
+	opts   Options
+	log    *slog.Logger
+	lockF  *os.File
+	events *eventLog
+
+	// fileMu keeps Close from closing the journal under a Body read.
+	fileMu sync.RWMutex
+	jf     journalFile
+
+	mu       sync.Mutex
+	work     *sync.Cond // signalled when pending grows or closing is set
+	closing  bool
+	closed   chan struct{} // closed by Close; wakes Next
+	pending  []*op         // records waiting for the committer
+	inflight map[string]*op
+	idx      *index
+	wake     chan struct{} // closed and replaced when a patch becomes queued
+	size     int64         // durable journal size
+	batches  uint64
+	records  uint64
+
+	// Owned by the committer goroutine after Open.
+	tail    int64 // end of the last durable batch
+	nextSeq uint64
+	dirty   bool // bytes after tail may exist; truncate before writing
+	buf     []byte
+
+	closeOnce sync.Once
+	closeErr  error
+	done      chan struct{} // closed when the committer exits
+}
+
+// Open opens the store in dir, creating it if needed, replays the journal,
+// repairs a torn tail, compacts if worthwhile and starts the committer.
+// Only one Store (in any process) can have dir open at a time.
+func Open(dir string, opts Options) (*Store, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{
+		dir:      dir,
+		name:     filepath.Join(filepath.Base(dir), "journal"),
+		opts:     opts,
+		log:      log,
+		closed:   make(chan struct{}),
+		inflight: make(map[string]*op),
+		wake:     make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	s.work = sync.NewCond(&s.mu)
+	if err := s.prepareDir(); err != nil {
+		return nil, err
+	}
+	if err := s.load(); err != nil {
+		s.lockF.Close()
+		return nil, err
+	}
+	if opts.EventsPath != "" {
+		ev, err := openEventLog(opts.EventsPath, log)
+		if err != nil {
+			s.jf.Close()
+			s.lockF.Close()
+			return nil, err
+		}
+		s.events = ev
+	}
+	go s.commitLoop()
+	return s, nil
+}
+
+// prepareDir creates the directories, making new entries durable, and
+// takes the lock.
+func (s *Store) prepareDir() error {
+	for _, d := range []string{s.dir, filepath.Join(s.dir, "blobs")} {
+		if _, err := os.Stat(d); err == nil {
+			continue
+		}
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return ioFailure("create", d, err)
+		}
+		if err := syncDir(filepath.Dir(d)); err != nil {
+			return ioFailure("sync", filepath.Dir(d), err)
+		}
+	}
+	lockPath := filepath.Join(s.dir, "LOCK")
+	f, err := os.OpenFile(lockPath, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return ioFailure("open", lockPath, err)
+	}
+	if err := lockFile(f); err != nil {
+		f.Close()
+		return fmt.Errorf("lock %s: %w (is another patchd using it?)", lockPath, err)
+	}
+	// A compaction cut short by a crash left the old journal in place.
+	if err := os.Remove(filepath.Join(s.dir, "journal.compact")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		f.Close()
+		return ioFailure("remove", s.name+".compact", err)
+	}
+	s.lockF = f
+	return nil
+}
+
+// load replays the journal into a new index, compacting it first if that
+// is due.
+func (s *Store) load() error {
+	for attempt := 0; ; attempt++ {
+		f, size, err := openJournal(s.dir, s.name)
+		if err != nil {
+			return err
+		}
+		idx, res, err := s.replay(f, size)
+		if err != nil {
+			f.Close()
+			return err
+		}
+		if res.end < size {
+			err := f.Truncate(res.end)
+			if err == nil {
+				err = f.Sync()
+			}
+			if err != nil {
+				f.Close()
+				return ioFailure("truncate", s.name, err)
+			}
+		}
+		if attempt == 0 && s.shouldCompact(idx, res) {
+			bodyOf := func(e *entry) ([]byte, error) { return readBody(f, s.name, e) }
+			renamed, err := compactJournal(s.dir, s.name, idx.bySeq, bodyOf, res.damaged)
+			if renamed {
+				f.Close()
+				if err != nil {
+					return fmt.Errorf("compact %s: %w", s.name, err)
+				}
+				s.log.Info("journal compacted", "journal", s.name, "records", res.records,
+					"patches", len(idx.patches), "bytes_before", res.end)
+				continue
+			}
+			// The journal as it is stays valid; compaction can wait.
+			s.log.Warn("journal compaction failed; keeping the journal as it is", "journal", s.name, "error", err)
+		}
+		idx.markRecovery()
+		s.idx = idx
+		s.tail, s.size = res.end, res.end
+		for _, e := range idx.bySeq {
+			s.nextSeq = max(s.nextSeq, e.p.Seq)
+		}
+		s.nextSeq++
+		s.jf = f
+		if s.opts.wrapJournal != nil {
+			s.jf = s.opts.wrapJournal(f)
+		}
+		return nil
+	}
+}
+
+// replay builds an index from the journal.
+func (s *Store) replay(f *os.File, size int64) (*index, scanResult, error) {
+	idx := newIndex()
+	res, err := scanJournal(f, size, s.name, s.log, func(r record, off int64) error {
+		p, err := decodeMeta(r.meta, r.seq)
+		if err != nil {
+			return fmt.Errorf("record of kind %d: %w", r.kind, err)
+		}
+		live := int64(len(r.meta)) + r.bodyLen
+		switch r.kind {
+		case kindPut:
+			e, ok := idx.put(p, off+r.bodyAt, r.bodyLen)
+			if !ok {
+				s.log.Warn("journal repeats a patch; keeping the first", "journal", s.name, "id", p.ID, "offset", off)
+				return nil
+			}
+			e.live = live
+		case kindUpdate:
+			e, _, ok := idx.update(p)
+			if !ok {
+				s.log.Warn("journal updates an unknown patch; ignoring it", "journal", s.name, "id", p.ID, "offset", off)
+				return nil
+			}
+			e.live = live + e.bodyLen
+		default:
+			return fmt.Errorf("unknown record kind %d (written by a newer patchd?)", r.kind)
+		}
+		return nil
+	})
+	return idx, res, err
+}
+
+func (s *Store) shouldCompact(idx *index, res scanResult) bool {
+	if res.damaged {
+		return true
+	}
+	minBytes := s.opts.compactMinBytes
+	if minBytes == 0 {
+		minBytes = defaultCompactMinBytes
+	}
+	if res.end < minBytes {
+		return false
+	}
+	var live int64
+	for _, e := range idx.bySeq {
+		live += e.live + recHeaderLen + payloadFixed
+	}
+	superseded := res.records - len(idx.patches)
+	return superseded > 4*len(idx.patches) || res.end > 2*live+int64(len(fileHeader))
+}
+
+// Close waits for queued records to be committed, then closes the files.
+// Calls after the first return its result.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closing = true
+		close(s.closed)
+		s.work.Broadcast()
+		s.mu.Unlock()
+		<-s.done
+		var errs []error
+		s.fileMu.Lock()
+		if err := s.jf.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close %s: %w", s.name, err))
+		}
+		s.jf = nil
+		s.fileMu.Unlock()
+		if s.events != nil {
+			if err := s.events.close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if err := s.lockF.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close lock: %w", err))
+		}
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}
+
+// Get returns the patch with the given id.
+func (s *Store) Get(id string) (Patch, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.idx.patches[id]
+	if !ok {
+		return Patch{}, false
+	}
+	return e.p.clone(), true
+}
+
+// Body returns the body the patch was submitted with, read from disk.
+func (s *Store) Body(id string) ([]byte, error) {
+	s.mu.Lock()
+	e, ok := s.idx.patches[id]
+	var probe entry
+	if ok {
+		probe = *e
+	}
+	s.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("patch %s: %w", id, ErrNotFound)
+	}
+	s.fileMu.RLock()
+	defer s.fileMu.RUnlock()
+	if s.jf == nil {
+		return nil, ErrClosed
+	}
+	return readBody(s.jf, s.name, &probe)
+}
+
+func readBody(f interface {
+	ReadAt([]byte, int64) (int, error)
+}, name string, e *entry) ([]byte, error) {
+	b := make([]byte, e.bodyLen)
+	if _, err := f.ReadAt(b, e.bodyOff); err != nil {
+		return nil, fmt.Errorf("body of %s: %w", e.p.ID, ioFailure("read", name, err))
+	}
+	return b, nil
+}
+
+// DefaultListLimit is the page size List uses for a limit of 0 or less.
+const DefaultListLimit = 50
+
+// List returns patches newest first, only those in state unless state is
+// "". cursor is "" for the first page or the next cursor a previous call
+// returned; next is "" on the last page. A cursor List did not produce
+// gives an empty page.
+func (s *Store) List(cursor string, limit int, state State) (ps []Patch, next string) {
+	if limit <= 0 {
+		limit = DefaultListLimit
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.idx.list(cursor, limit, state)
+}
+
+// Next blocks until there is a patch to work on and returns it: first any
+// patch a crash left applying (in Seq order, State still "applying" so the
+// worker knows to recover it), then the queued patch with the lowest Seq.
+// Next does not claim the patch: the worker moves it on with Update, or it
+// gets the same patch again. It returns ErrClosed once the store closes.
+func (s *Store) Next(ctx context.Context) (Patch, error) {
+	for {
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			return Patch{}, ErrClosed
+		}
+		if e := s.idx.next(); e != nil {
+			p := e.p.clone()
+			s.mu.Unlock()
+			return p, nil
+		}
+		wake := s.wake
+		s.mu.Unlock()
+		select {
+		case <-wake:
+		case <-s.closed:
+		case <-ctx.Done():
+			return Patch{}, ctx.Err()
+		}
+	}
+}
+
+// Stats counts patches by state and reports the journal's size and how
+// well commits are being grouped.
+type Stats struct {
+	Queued, Applying, Applied, Failed, Reverted, Total int
+	// JournalBytes is the durable size of the journal.
+	JournalBytes int64
+	// Batches and Records count the journal writes (one fsync each) and the
+	// records they carried since Open; Records/Batches is the group-commit
+	// batch size.
+	Batches, Records uint64
+}
+
+// Stats returns current counts.
+func (s *Store) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.idx.counts
+	return Stats{
+		Queued: c[StateQueued], Applying: c[StateApplying], Applied: c[StateApplied],
+		Failed: c[StateFailed], Reverted: c[StateReverted], Total: len(s.idx.patches),
+		JournalBytes: s.size, Batches: s.batches, Records: s.records,
+	}
+}

@@ -1,0 +1,258 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/patchd/patchd/internal/store"
+	"github.com/patchd/patchd/internal/workspace"
+)
+
+type fixture struct {
+	t       *testing.T
+	dir     string // holds ws/, outside/, queue/, summaries/
+	ws      string
+	store   *store.Store
+	worker  *Worker
+	stopped chan struct{}
+	cancel  context.CancelFunc
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	dir := t.TempDir()
+	f := &fixture{t: t, dir: dir, ws: filepath.Join(dir, "ws")}
+	os.MkdirAll(filepath.Join(f.ws, "src"), 0o755)
+	os.MkdirAll(filepath.Join(dir, "outside"), 0o755)
+	f.open()
+	t.Cleanup(func() {
+		f.stop()
+		f.store.Close()
+	})
+	return f
+}
+
+// open opens the store and a worker on it; called again after closing the
+// store, it is a restart after a crash.
+func (f *fixture) open() {
+	f.t.Helper()
+	st, err := store.Open(filepath.Join(f.dir, "queue"), store.Options{})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	ws, err := workspace.Open(f.ws)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() { ws.Close() })
+	f.store = st
+	f.worker = New(Options{Store: st, Workspace: ws, SummariesDir: filepath.Join(f.dir, "summaries")})
+}
+
+func (f *fixture) run() {
+	ctx, cancel := context.WithCancel(context.Background())
+	f.cancel, f.stopped = cancel, make(chan struct{})
+	go func() {
+		f.worker.Run(ctx)
+		close(f.stopped)
+	}()
+}
+
+func (f *fixture) stop() {
+	if f.cancel != nil {
+		f.cancel()
+		<-f.stopped
+		f.cancel = nil
+	}
+}
+
+func (f *fixture) write(rel, content string, mode os.FileMode) {
+	f.t.Helper()
+	path := filepath.Join(f.ws, rel)
+	os.MkdirAll(filepath.Dir(path), 0o755)
+	if err := os.WriteFile(path, []byte(content), mode); err != nil {
+		f.t.Fatal(err)
+	}
+	os.Chmod(path, mode)
+}
+
+func (f *fixture) read(rel string) string {
+	data, _ := os.ReadFile(filepath.Join(f.ws, rel))
+	return string(data)
+}
+
+func (f *fixture) submit(id, target, pattern, replacement string) {
+	f.t.Helper()
+	body := fmt.Sprintf(`{"id":%q,"role":"ui_patch","target_file":%q,"description":"desc of %s","patch":{"pattern":%q,"replacement":%q}}`,
+		id, target, id, pattern, replacement)
+	if _, _, err := f.store.Submit(context.Background(), store.Patch{ID: id, Role: "ui_patch", Target: target, Description: "desc of " + id}, []byte(body)); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// settle waits until the patch has left queued and applying.
+func (f *fixture) settle(id string) store.Patch {
+	f.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p, _ := f.store.Get(id)
+		if p.State != store.StateQueued && p.State != store.StateApplying {
+			return p
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("patch %s still %s", id, p.State)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestApplyAndSummary(t *testing.T) {
+	f := newFixture(t)
+	f.write("src/app.py", "print('hello')\nx = 1\n", 0o755)
+	f.submit("P1", "src/app.py", "hello", "world")
+	f.run()
+	p := f.settle("P1")
+	if p.State != store.StateApplied || p.Matches != 1 {
+		t.Fatalf("state, matches = %s, %d (%s), want applied, 1", p.State, p.Matches, p.Error)
+	}
+	if got := f.read("src/app.py"); got != "print('world')\nx = 1\n" {
+		t.Errorf("file = %q", got)
+	}
+	if fi, _ := os.Stat(filepath.Join(f.ws, "src/app.py")); fi.Mode().Perm() != 0o755 {
+		t.Errorf("mode = %v, want 0755 kept", fi.Mode().Perm())
+	}
+	if !strings.Contains(p.Diff, "-print('hello')\n+print('world')") {
+		t.Errorf("diff = %q", p.Diff)
+	}
+	sum, err := os.ReadFile(filepath.Join(f.dir, "summaries", "P1.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"# Patch P1: applied", "ui_patch", "desc of P1", "`src/app.py`", "1 match", "Duration", "+print('world')"} {
+		if !strings.Contains(string(sum), want) {
+			t.Errorf("summary lacks %q:\n%s", want, sum)
+		}
+	}
+}
+
+func TestFailures(t *testing.T) {
+	f := newFixture(t)
+	f.write("src/app.py", "unchanged\n", 0o644)
+	outside := filepath.Join(f.dir, "outside", "secret.txt")
+	os.WriteFile(outside, []byte("secret\n"), 0o644)
+	os.Symlink(filepath.Join(f.dir, "outside"), filepath.Join(f.ws, "link"))
+	tests := []struct {
+		id, target, pattern, want string
+	}{
+		{"nomatch", "src/app.py", "absent", "pattern not found in src/app.py"},
+		{"missing", "src/none.py", "x", "target file src/none.py does not exist"},
+		{"symlink-out", "link/secret.txt", "secret", "outside the workspace"},
+	}
+	for _, tt := range tests {
+		f.submit(tt.id, tt.target, tt.pattern, "pwned")
+	}
+	f.run()
+	for _, tt := range tests {
+		p := f.settle(tt.id)
+		if p.State != store.StateFailed || !strings.Contains(p.Error, tt.want) {
+			t.Errorf("%s: state %s error %q, want failed with %q", tt.id, p.State, p.Error, tt.want)
+		}
+		sum, _ := os.ReadFile(filepath.Join(f.dir, "summaries", tt.id+".md"))
+		if !strings.Contains(string(sum), "failed: ") {
+			t.Errorf("%s: summary does not say it failed:\n%s", tt.id, sum)
+		}
+	}
+	if got := f.read("src/app.py"); got != "unchanged\n" {
+		t.Errorf("file after failed patches = %q", got)
+	}
+	if data, _ := os.ReadFile(outside); string(data) != "secret\n" {
+		t.Errorf("outside file = %q, want untouched", data)
+	}
+}
+
+func TestRevert(t *testing.T) {
+	f := newFixture(t)
+	orig := "line one\r\nno newline at end é"
+	f.write("a.txt", orig, 0o600)
+	f.submit("R1", "a.txt", "one", "uno")
+	f.run()
+	if p := f.settle("R1"); p.State != store.StateApplied {
+		t.Fatalf("state = %s %s", p.State, p.Error)
+	}
+	p, err := f.worker.Revert(context.Background(), "R1")
+	if err != nil || p.State != store.StateReverted {
+		t.Fatalf("Revert = %s, %v", p.State, err)
+	}
+	if got := f.read("a.txt"); got != orig {
+		t.Errorf("after revert = %q, want %q byte for byte", got, orig)
+	}
+	if fi, _ := os.Stat(filepath.Join(f.ws, "a.txt")); fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode after revert = %v, want 0600", fi.Mode().Perm())
+	}
+	if _, err := f.worker.Revert(context.Background(), "R1"); !errors.Is(err, ErrNotApplied) {
+		t.Errorf("second Revert = %v, want ErrNotApplied", err)
+	}
+
+	f.submit("R2", "a.txt", "one", "uno")
+	if p := f.settle("R2"); p.State != store.StateApplied {
+		t.Fatalf("R2 state = %s %s", p.State, p.Error)
+	}
+	f.write("a.txt", "someone edited it\n", 0o600)
+	if _, err := f.worker.Revert(context.Background(), "R2"); !errors.Is(err, ErrChanged) || !strings.Contains(err.Error(), "a.txt") {
+		t.Errorf("Revert after an edit = %v, want ErrChanged naming a.txt", err)
+	}
+	if got := f.read("a.txt"); got != "someone edited it\n" {
+		t.Errorf("refused revert touched the file: %q", got)
+	}
+}
+
+// TestRecoverAfterCrash: a patch left "applying" is settled by the file's
+// content: written already → applied once; not written → applied now;
+// changed by someone → failed. Never applied twice.
+func TestRecoverAfterCrash(t *testing.T) {
+	tests := []struct {
+		name      string
+		onDisk    string // file content at restart
+		wantState store.State
+		wantFile  string
+	}{
+		{name: "written before the crash", onDisk: "aa\n", wantState: store.StateApplied, wantFile: "aa\n"},
+		{name: "not written", onDisk: "a\n", wantState: store.StateApplied, wantFile: "aa\n"},
+		{name: "changed by someone", onDisk: "zzz\n", wantState: store.StateFailed, wantFile: "zzz\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.write("f.txt", "a\n", 0o644)
+			f.submit("C1", "f.txt", "a", "aa")
+			ctx := context.Background()
+			if err := f.store.PutBlob("C1", beforeBlob, []byte("a\n")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.store.Update(ctx, "C1", func(p *store.Patch) error {
+				p.State, p.StartedAt, p.Matches = store.StateApplying, time.Now(), 1
+				p.Files = []store.FileChange{{Path: "f.txt", OldHash: hash([]byte("a\n")), NewHash: hash([]byte("aa\n")), OldMode: 0o644, Existed: true}}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			f.write("f.txt", tt.onDisk, 0o644)
+			f.store.Close() // the crash: the next open finds C1 applying
+			f.open()
+			f.run()
+			p := f.settle("C1")
+			if p.State != tt.wantState {
+				t.Errorf("state = %s (%s), want %s", p.State, p.Error, tt.wantState)
+			}
+			if got := f.read("f.txt"); got != tt.wantFile {
+				t.Errorf("file = %q, want %q", got, tt.wantFile)
+			}
+		})
+	}
+}
