@@ -230,7 +230,8 @@ func isZombie(pid int) bool {
 	return i < 0 || i+2 >= len(stat) || stat[i+2] == 'Z'
 }
 
-// listeners counts TCP sockets in LISTEN state owned by the given pids.
+// listeners counts the distinct TCP sockets in LISTEN state that the given
+// pids hold (a socket shared by several descriptors counts once).
 func listeners(t *testing.T, pids []int) int {
 	t.Helper()
 	inodes := map[string]bool{}
@@ -243,17 +244,17 @@ func listeners(t *testing.T, pids []int) int {
 			}
 		}
 	}
-	n := 0
+	held := map[string]bool{}
 	for _, pid := range pids {
 		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 		for _, fd := range fds {
 			target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
 			if inodes[target] {
-				n++
+				held[target] = true
 			}
 		}
 	}
-	return n
+	return len(held)
 }
 
 // getHealth GETs /health at address.

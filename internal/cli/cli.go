@@ -70,6 +70,7 @@ func commands() map[string]command {
 		"run":     {"run the daemon in the foreground (for PM2, systemd, launchd, a terminal)", runRun},
 		"start":   {"start the daemon in the background; exit 0 once it answers /health", runStart},
 		"stop":    {"stop the running daemon gracefully and wait until it is gone", runStop},
+		"restart": {"replace the running daemon with the binary on disk, without dropping a request", runRestart},
 		"status":  {"show whether the daemon runs, its pid, address and uptime", runStatus},
 		"health":  {"probe /health, for watchdogs and monitors", runHealth},
 		"version": {"print the version", runVersion},

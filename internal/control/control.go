@@ -95,6 +95,10 @@ func (s *Server) Serve(ctx context.Context) {
 	}
 }
 
+// StopAccepting closes the listener without waiting for requests in
+// flight (one of them may be the restart that is calling it).
+func (s *Server) StopAccepting() { s.l.Close() }
+
 // Close stops accepting and waits for requests in flight. Held connections
 // stay open on purpose.
 func (s *Server) Close() {

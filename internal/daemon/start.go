@@ -93,7 +93,7 @@ func spawn(ctx context.Context, cfg *config.Config, lock *instance.Lock, exe str
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// fd 3 = lock, fd 4 = ready pipe.
 	cmd.ExtraFiles = []*os.File{lock.File(), pw}
-	cmd.Env = append(os.Environ(), envLockFD+"=3", envReadyFD+"=4", envDetached+"=1")
+	cmd.Env = childEnv(envLockFD+"=3", envReadyFD+"=4", envDetached+"=1")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		pw.Close()

@@ -365,13 +365,19 @@ func (s *Store) Next(ctx context.Context) (Patch, error) {
 // Stats counts patches by state and reports the journal's size and how
 // well commits are being grouped.
 type Stats struct {
-	Queued, Applying, Applied, Failed, Reverted, Total int
+	Queued   int `json:"queued"`
+	Applying int `json:"applying"`
+	Applied  int `json:"applied"`
+	Failed   int `json:"failed"`
+	Reverted int `json:"reverted"`
+	Total    int `json:"total"`
 	// JournalBytes is the durable size of the journal.
-	JournalBytes int64
+	JournalBytes int64 `json:"journal_bytes"`
 	// Batches and Records count the journal writes (one fsync each) and the
 	// records they carried since Open; Records/Batches is the group-commit
 	// batch size.
-	Batches, Records uint64
+	Batches uint64 `json:"batches"`
+	Records uint64 `json:"records"`
 }
 
 // Stats returns current counts.

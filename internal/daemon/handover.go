@@ -1,0 +1,167 @@
+package daemon
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"syscall"
+	"time"
+)
+
+// The restart handshake, over a socket pair between the old daemon and the
+// new one it spawns from the binary on disk:
+//
+//	new → old  {"state":"prepared"}  sockets and lock adopted, config loaded
+//	old        stops accepting, drains requests, stops its worker, closes the store
+//	old → new  {"cmd":"go"}
+//	new        opens the store, starts its worker, serves
+//	new → old  {"state":"ready"}     (or {"error":…} and exits)
+//	old        tells systemd the new MAINPID, answers `patchd restart`, exits
+//
+// The listening socket never closes: between the old server's last accept
+// and the new one's first, connections wait in the kernel's backlog. If the
+// new daemon fails at any step, the old one rebuilds its serving stack on
+// the same sockets and keeps serving.
+
+// handoverGrace bounds how long idle keep-alive connections get to close
+// after their next response before the old server closes them.
+const handoverGrace = 500 * time.Millisecond
+
+// handover spawns the successor and hands the instance over to it. On
+// success it returns the successor's pid and the caller exits; on failure
+// the session serves again on a fresh stack.
+func (s *session) handover(ctx context.Context, old *stack) (int, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return 0, fmt.Errorf("restart: find the binary: %w", err)
+	}
+	if _, err := os.Stat(exe); err != nil {
+		return 0, fmt.Errorf("restart: the binary on disk: %w", err)
+	}
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, fmt.Errorf("restart: socketpair: %w", err)
+	}
+	ours, theirs := os.NewFile(uintptr(fds[0]), "handover"), os.NewFile(uintptr(fds[1]), "handover")
+	defer theirs.Close()
+	conn, err := net.FileConn(ours)
+	ours.Close()
+	if err != nil {
+		return 0, fmt.Errorf("restart: handover socket: %w", err)
+	}
+	defer conn.Close()
+
+	cmd := exec.Command(exe, os.Args[1:]...)
+	// fd 3 lock, 4 http, 5 control, 6 handover.
+	cmd.ExtraFiles = []*os.File{s.lock.File(), s.httpFile, s.ctlFile, theirs}
+	extra := []string{envLockFD + "=3", envListenFDs + "=http=4,control=5", envHandoverFD + "=6"}
+	if s.inh.detached {
+		extra = append(extra, envDetached+"=1")
+	}
+	cmd.Env = childEnv(extra...)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("restart: start %s: %w", exe, err)
+	}
+	theirs.Close()
+	pid := cmd.Process.Pid
+	s.log.Info("restart: started the new daemon", "pid", pid, "binary", exe)
+	exited := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(exited)
+	}()
+	fail := func(step string, err error) error {
+		cmd.Process.Kill()
+		<-exited
+		code := cmd.ProcessState.ExitCode()
+		msg := fmt.Sprintf("restart: new daemon pid %d %s: %v", pid, step, err)
+		if code >= 0 {
+			msg += fmt.Sprintf(" (exit code %d)", code)
+		}
+		if line := lastError(tail(s.cfg.LogPath(), 20)); line != "" {
+			msg += "; its log says: " + line
+		}
+		return errors.New(msg)
+	}
+
+	r := bufio.NewReader(conn)
+	if _, err := readHandover(r, conn, s.cfg.StartTimeout, "prepared"); err != nil {
+		return 0, fail("did not get ready to take over", err)
+	}
+	s.notifier.Reloading()
+	old.down(s.log, s.cfg.DrainTimeout, handoverGrace)
+	if err := writeJSONLine(conn, handoverMsg{Cmd: "go"}); err != nil {
+		return 0, s.resume(ctx, fail("did not take the go", err))
+	}
+	if _, err := readHandover(r, conn, s.cfg.StartTimeout, "ready"); err != nil {
+		return 0, s.resume(ctx, fail("failed to start serving", err))
+	}
+	s.notifier.HandedOver(pid)
+	s.log.Info("restart: the new daemon serves; handing over", "pid", pid)
+	return pid, nil
+}
+
+// resume serves again after a failed handover and returns cause.
+func (s *session) resume(ctx context.Context, cause error) error {
+	s.log.Error("restart failed; resuming service", "err", cause)
+	if _, err := s.up(ctx); err != nil {
+		// Nothing serves now; stopping lets a standby or the supervisor
+		// take over rather than hold the lock doing nothing.
+		s.log.Error("could not resume after a failed restart; stopping", "err", err)
+		s.stop()
+		return fmt.Errorf("%v; and resuming failed: %v", cause, err)
+	}
+	s.notifier.Ready(fmt.Sprintf("serving on %s (a restart failed)", s.address))
+	return fmt.Errorf("%v; pid %d keeps serving", cause, os.Getpid())
+}
+
+// readHandover reads one message and checks it is the state wanted.
+func readHandover(r *bufio.Reader, c net.Conn, timeout time.Duration, want string) (handoverMsg, error) {
+	var m handoverMsg
+	c.SetReadDeadline(time.Now().Add(timeout))
+	defer c.SetReadDeadline(time.Time{})
+	line, err := r.ReadBytes('\n')
+	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return m, fmt.Errorf("no %q within %s", want, timeout)
+		}
+		return m, fmt.Errorf("it exited or closed the handshake")
+	}
+	if err := json.Unmarshal(line, &m); err != nil {
+		return m, fmt.Errorf("bad handshake message %q", line)
+	}
+	if m.Error != "" {
+		return m, errors.New(m.Error)
+	}
+	if m.State != want && m.Cmd != want {
+		return m, fmt.Errorf("got %q, want %q", line, want)
+	}
+	return m, nil
+}
+
+// awaitGo is the new daemon's side: say we are prepared, wait for the old
+// daemon to let go of the store.
+func (s *session) awaitGo() error {
+	c := s.inh.handover
+	if err := writeJSONLine(c, handoverMsg{State: "prepared", PID: os.Getpid()}); err != nil {
+		return fmt.Errorf("restart handshake: %w", err)
+	}
+	if _, err := readHandover(bufio.NewReader(c), c, s.cfg.DrainTimeout+s.cfg.StartTimeout+handoverGrace, "go"); err != nil {
+		return fmt.Errorf("restart handshake: the old daemon did not hand over: %w", err)
+	}
+	return nil
+}
+
+// abortHandover tells a restarting predecessor why we could not take over.
+func (s *session) abortHandover(err error) {
+	if s.inh.handover != nil {
+		writeJSONLine(s.inh.handover, handoverMsg{Error: err.Error()})
+		s.inh.handover.Close()
+	}
+}

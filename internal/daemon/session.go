@@ -1,0 +1,424 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/patchd/patchd/internal/config"
+	"github.com/patchd/patchd/internal/control"
+	"github.com/patchd/patchd/internal/fsutil"
+	"github.com/patchd/patchd/internal/instance"
+	"github.com/patchd/patchd/internal/listen"
+	"github.com/patchd/patchd/internal/server"
+	"github.com/patchd/patchd/internal/sysinfo"
+	"github.com/patchd/patchd/internal/version"
+)
+
+// session is one tenure as the active instance: from taking the lock to a
+// stop or a handover to a successor.
+type session struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	lock     *instance.Lock
+	inh      inheritance
+	notifier *notifier
+	started  time.Time
+	id       string
+
+	address string
+	port    int
+	// The session's own duplicates of the listening sockets: the serving
+	// stack is rebuilt from them after a failed handover, and they are what
+	// a successor receives.
+	httpFile, ctlFile *os.File
+
+	stop     context.CancelFunc
+	restarts chan chan restartResult
+
+	mu    sync.Mutex
+	stack *stack
+}
+
+type restartResult struct {
+	PID         int    `json:"pid"`
+	PreviousPID int    `json:"previous_pid"`
+	Address     string `json:"address"`
+	err         error
+}
+
+// run serves until ctx is done, a stop arrives, or the session hands over
+// to a successor (handedOver).
+func (s *session) run(parent context.Context) (handedOver bool, err error) {
+	ctx, stop := context.WithCancel(parent)
+	defer stop()
+	s.stop = stop
+	s.restarts = make(chan chan restartResult)
+	cfg, log := s.cfg, s.log
+
+	if err := s.openListeners(); err != nil {
+		s.abortHandover(err)
+		return false, err
+	}
+	defer func() {
+		s.httpFile.Close()
+		s.ctlFile.Close()
+		if !handedOver {
+			// The files describe us; a successor has rewritten them.
+			os.Remove(cfg.ControlPath())
+			os.Remove(cfg.StatePath())
+			if cfg.PIDFile != "" {
+				os.Remove(cfg.PIDFile)
+			}
+		}
+	}()
+
+	if s.inh.handover != nil {
+		if err := s.awaitGo(); err != nil {
+			return false, err
+		}
+	}
+	st, err := s.up(ctx)
+	if err != nil {
+		s.abortHandover(err)
+		return false, err
+	}
+	if err := s.publish(); err != nil {
+		s.abortHandover(err)
+		st.down(log, cfg.DrainTimeout, 0)
+		return false, err
+	}
+	log.Info("serving", "address", s.address, "pid", os.Getpid(), "version", version.Version, "workspace", cfg.Workspace, "state_dir", cfg.StateDir)
+	s.announceReady()
+	go s.notifier.Watchdog(ctx, s.alive)
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info("shutting down", "drain_timeout", cfg.DrainTimeout.String())
+			s.notifier.Stopping()
+			// Close our copies of the sockets first, so the port refuses
+			// new connections as soon as the server stops accepting.
+			s.httpFile.Close()
+			s.ctlFile.Close()
+			s.current().down(log, cfg.DrainTimeout, 0)
+			log.Info("stopped")
+			return false, nil
+		case err := <-s.current().served:
+			log.Error("http server stopped", "err", err)
+			s.current().down(log, cfg.DrainTimeout, 0)
+			return false, fmt.Errorf("serve %s: %w", s.address, err)
+		case <-hup:
+			log.Info("SIGHUP: restarting into the binary on disk")
+			go func() {
+				if r := s.requestRestart(ctx); r.err != nil {
+					log.Error("restart failed; still serving", "err", r.err)
+				}
+			}()
+		case reply := <-s.restarts:
+			old := s.current()
+			pid, err := s.handover(ctx, old)
+			if err != nil {
+				reply <- restartResult{err: err}
+				continue
+			}
+			reply <- restartResult{PID: pid, PreviousPID: os.Getpid(), Address: s.address}
+			// Let the restart command get its answer before we go.
+			old.ctl.Close()
+			return true, nil
+		}
+	}
+}
+
+// openListeners binds the port and the control socket, or adopts the ones a
+// restarting predecessor passed, and keeps duplicates of both.
+func (s *session) openListeners() error {
+	var httpLn, ctlLn net.Listener
+	if s.inh.listeners != nil {
+		httpLn, ctlLn = s.inh.listeners["http"], s.inh.listeners["control"]
+		if httpLn == nil || ctlLn == nil {
+			return fmt.Errorf("restart handed over %d sockets, want http and control", len(s.inh.listeners))
+		}
+	} else {
+		ln, busy, err := listen.Bind(s.cfg.Host, s.cfg.Ports(), s.log)
+		if err != nil {
+			s.log.Error("no port", "err", err)
+			return err
+		}
+		if len(busy) > 0 {
+			s.log.Warn("using a fallback port", "address", ln.Addr().String(), "busy", fmt.Sprint(busy))
+		}
+		httpLn = ln
+		if ctlLn, err = control.Listen(s.cfg.ControlPath()); err != nil {
+			ln.Close()
+			return err
+		}
+	}
+	defer httpLn.Close()
+	defer ctlLn.Close()
+	s.address = httpLn.Addr().String()
+	s.port = httpLn.Addr().(*net.TCPAddr).Port
+	var err error
+	if s.httpFile, err = listen.File(httpLn); err != nil {
+		return err
+	}
+	if s.ctlFile, err = listen.File(ctlLn); err != nil {
+		s.httpFile.Close()
+		return err
+	}
+	return nil
+}
+
+// publish writes the state file (and the plain PID file if asked), which
+// say where we serve.
+func (s *session) publish() error {
+	st := instance.State{
+		PID: os.Getpid(), Address: s.address, Port: s.port, InstanceID: s.id,
+		Version: version.Version, StartedAt: s.started,
+		Workspace: s.cfg.Workspace, StateDir: s.cfg.StateDir,
+	}
+	if err := instance.WriteState(s.cfg.StatePath(), st); err != nil {
+		return err
+	}
+	if s.cfg.PIDFile != "" {
+		if err := fsutil.WriteFileAtomic(s.cfg.PIDFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			return fmt.Errorf("--pid-file: %w", err)
+		}
+	}
+	return nil
+}
+
+// announceReady tells whoever waits for us: the restarting predecessor, the
+// `patchd start` that spawned us, and the supervisor.
+func (s *session) announceReady() {
+	switch {
+	case s.inh.handover != nil:
+		// The predecessor tells systemd about our pid; it is still the
+		// main process systemd listens to.
+		writeJSONLine(s.inh.handover, handoverMsg{State: "ready", PID: os.Getpid()})
+		s.inh.handover.Close()
+	default:
+		s.notifier.Ready(fmt.Sprintf("serving on %s", s.address))
+	}
+	if s.inh.ready != nil {
+		if err := writeJSONLine(s.inh.ready, s.status()); err != nil {
+			s.log.Warn("tell the starter we are ready", "err", err)
+		}
+		s.inh.ready.Close()
+	}
+}
+
+func (s *session) current() *stack {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stack
+}
+
+// alive is the watchdog's question: does our own /health answer?
+func (s *session) alive() bool {
+	st := s.current()
+	if st == nil || !st.workerRunning() {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err := Probe(ctx, s.address)
+	return err == nil
+}
+
+func (s *session) status() Status {
+	st := Status{
+		Running: true, PID: os.Getpid(), Address: s.address, Port: s.port,
+		UptimeSeconds: time.Since(s.started).Seconds(), Version: version.Version,
+		InstanceID: s.id, StartedAt: s.started, StateDir: s.cfg.StateDir, Workspace: s.cfg.Workspace,
+	}
+	if cur := s.current(); cur != nil {
+		st.Queue = cur.in.store.Stats()
+	}
+	return st
+}
+
+func (s *session) handleControl(ctx context.Context, cmd string) (any, bool, error) {
+	switch cmd {
+	case "status":
+		return s.status(), false, nil
+	case "stop":
+		s.log.Info("stop requested on the control socket")
+		s.stop()
+		return map[string]any{"pid": os.Getpid()}, true, nil
+	case "restart":
+		r := s.requestRestart(ctx)
+		if r.err != nil {
+			return nil, false, r.err
+		}
+		return r, false, nil
+	}
+	return nil, false, fmt.Errorf("unknown command %q", cmd)
+}
+
+// requestRestart asks the session loop to hand over and waits for the outcome.
+func (s *session) requestRestart(ctx context.Context) restartResult {
+	reply := make(chan restartResult, 1)
+	select {
+	case s.restarts <- reply:
+	case <-ctx.Done():
+		return restartResult{err: fmt.Errorf("shutting down")}
+	}
+	return <-reply
+}
+
+// stack is the serving machinery built on the listening sockets: store,
+// worker, HTTP server and control server. A failed handover builds it again.
+type stack struct {
+	in       *intake
+	api      *server.Server
+	http     *http.Server
+	served   chan error
+	ctl      *control.Server
+	stopWork context.CancelFunc
+	worked   chan error
+	conns    connTracker
+}
+
+// up builds and starts a stack on the session's sockets.
+func (s *session) up(ctx context.Context) (*stack, error) {
+	cfg, log := s.cfg, s.log
+	httpLn, err := net.FileListener(s.httpFile)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", s.address, err)
+	}
+	ctlLn, err := net.FileListener(s.ctlFile)
+	if err != nil {
+		httpLn.Close()
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	in, err := openIntake(cfg, log)
+	if err != nil {
+		httpLn.Close()
+		ctlLn.Close()
+		return nil, err
+	}
+	st := &stack{in: in, served: make(chan error, 1), worked: make(chan error, 1)}
+	st.api = server.New(server.Options{
+		Logger:       log,
+		Info:         server.Info{PID: os.Getpid(), Port: s.port, Version: version.Version, InstanceID: s.id, StartedAt: s.started},
+		Sampler:      sysinfo.NewSampler(cfg.StateDir),
+		Queue:        func() any { return in.store.Stats() },
+		Store:        in.store,
+		Token:        in.token,
+		MaxBodyBytes: cfg.MaxBodyBytes,
+		RateLimit:    cfg.RateLimit,
+		RateBurst:    cfg.RateBurst,
+		CheckPath:    in.ws.Check,
+		Revert:       in.worker.Revert,
+	})
+	st.http = &http.Server{
+		Handler:           st.api,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ConnState:         st.conns.track,
+	}
+	go func() { st.served <- st.http.Serve(httpLn) }()
+	workCtx, stopWork := context.WithCancel(context.Background())
+	st.stopWork = stopWork
+	go func() { st.worked <- in.worker.Run(workCtx) }()
+	st.api.SetReady(true)
+	st.ctl = control.NewServer(ctlLn, s.handleControl, log)
+	go st.ctl.Serve(ctx)
+	s.mu.Lock()
+	s.stack = st
+	s.mu.Unlock()
+	return st, nil
+}
+
+func (st *stack) workerRunning() bool {
+	select {
+	case err := <-st.worked:
+		st.worked <- err // keep it for down
+		return false
+	default:
+		return true
+	}
+}
+
+// down stops the stack: no more control or HTTP connections, requests in
+// flight finished (up to drain), the patch being applied finished, the
+// store closed. With grace > 0 (a handover), keep-alive connections are
+// first given the chance to close after their next response, so that no
+// client sends a request on a connection we are about to close.
+func (st *stack) down(log *slog.Logger, drain, grace time.Duration) {
+	st.api.SetReady(false)
+	st.ctl.StopAccepting()
+	if grace > 0 {
+		st.http.SetKeepAlivesEnabled(false)
+		deadline := time.Now().Add(grace)
+		for st.conns.idle() > 0 && time.Now().Before(deadline) {
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	if err := st.http.Shutdown(ctx); err != nil {
+		log.Warn("requests still in flight at the drain timeout were cut", "err", err)
+		st.http.Close()
+	}
+	st.stopWork()
+	<-st.worked
+	st.in.close()
+}
+
+// connTracker counts idle keep-alive connections.
+type connTracker struct {
+	mu    sync.Mutex
+	state map[net.Conn]http.ConnState
+}
+
+func (t *connTracker) track(c net.Conn, s http.ConnState) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.state == nil {
+		t.state = map[net.Conn]http.ConnState{}
+	}
+	if s == http.StateClosed || s == http.StateHijacked {
+		delete(t.state, c)
+		return
+	}
+	t.state[c] = s
+}
+
+func (t *connTracker) idle() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, s := range t.state {
+		if s == http.StateIdle {
+			n++
+		}
+	}
+	return n
+}
+
+// handoverMsg is one line of the restart handshake between the old and the
+// new daemon.
+type handoverMsg struct {
+	State string `json:"state,omitempty"` // "prepared", "ready"
+	Cmd   string `json:"cmd,omitempty"`   // "go"
+	PID   int    `json:"pid,omitempty"`
+	Error string `json:"error,omitempty"`
+}
