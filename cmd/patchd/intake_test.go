@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,9 +34,14 @@ func (c *client) do(method, path string, body []byte) (int, []byte, error) {
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("Content-Type", "application/json")
+	var local string
+	var reused bool
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
+		local, reused = i.Conn.LocalAddr().String(), i.Reused
+	}}))
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, fmt.Errorf("%w (conn %s reused %v)", err, local, reused)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)

@@ -28,7 +28,8 @@ func runRestart(ctx context.Context, env *Env, args []string) error {
 	}
 	wctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout+cfg.DrainTimeout+15*time.Second)
 	defer cancel()
-	err = control.Call(wctx, cfg.ControlPath(), "restart", &res)
+	// Returns once the old process has let go of everything.
+	err = control.CallAndWait(wctx, cfg.ControlPath(), "restart", &res)
 	if errors.Is(err, control.ErrNotRunning) {
 		fmt.Fprintln(env.Stdout, "patchd was not running; starting it")
 		return runStart(ctx, env, args)

@@ -95,6 +95,17 @@ func (s *Server) Serve(ctx context.Context) {
 	}
 }
 
+// CloseHeld closes the connections kept open by handlers that asked to
+// hold them, for a process that lives on after letting go of its work.
+func (s *Server) CloseHeld() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.held {
+		c.Close()
+	}
+	s.held = nil
+}
+
 // StopAccepting closes the listener without waiting for requests in
 // flight (one of them may be the restart that is calling it).
 func (s *Server) StopAccepting() { s.l.Close() }
@@ -196,7 +207,7 @@ func dial(ctx context.Context, path string) (net.Conn, error) {
 
 func exchange(ctx context.Context, c net.Conn, cmd string, out any) (*bufio.Reader, error) {
 	dl := time.Now().Add(10 * time.Second)
-	if d, ok := ctx.Deadline(); ok && d.Before(dl) {
+	if d, ok := ctx.Deadline(); ok {
 		dl = d
 	}
 	c.SetDeadline(dl)

@@ -97,6 +97,8 @@ func Run(ctx context.Context, cfg *config.Config, console io.Writer) error {
 			return nil
 		}
 		log.Info("handed over to the new daemon; staying as a keeper for the supervisor that tracks this pid")
+		// Everything is released: the restart command may return now.
+		s.handedTo.CloseHeld()
 		keeping = true
 	}
 }

@@ -30,7 +30,7 @@ import (
 
 // handoverGrace bounds how long idle keep-alive connections get to close
 // after their next response before the old server closes them.
-const handoverGrace = 500 * time.Millisecond
+const handoverGrace = 2 * time.Second
 
 // handover spawns the successor and hands the instance over to it. On
 // success it returns the successor's pid and the caller exits; on failure
@@ -38,21 +38,21 @@ const handoverGrace = 500 * time.Millisecond
 func (s *session) handover(ctx context.Context, old *stack) (int, error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return 0, fmt.Errorf("restart: find the binary: %w", err)
+		return 0, fmt.Errorf("find the binary: %w", err)
 	}
 	if _, err := os.Stat(exe); err != nil {
-		return 0, fmt.Errorf("restart: the binary on disk: %w", err)
+		return 0, fmt.Errorf("the binary on disk: %w", err)
 	}
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return 0, fmt.Errorf("restart: socketpair: %w", err)
+		return 0, fmt.Errorf("socketpair: %w", err)
 	}
 	ours, theirs := os.NewFile(uintptr(fds[0]), "handover"), os.NewFile(uintptr(fds[1]), "handover")
 	defer theirs.Close()
 	conn, err := net.FileConn(ours)
 	ours.Close()
 	if err != nil {
-		return 0, fmt.Errorf("restart: handover socket: %w", err)
+		return 0, fmt.Errorf("handover socket: %w", err)
 	}
 	defer conn.Close()
 
@@ -66,7 +66,7 @@ func (s *session) handover(ctx context.Context, old *stack) (int, error) {
 	cmd.Env = childEnv(extra...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Start(); err != nil {
-		return 0, fmt.Errorf("restart: start %s: %w", exe, err)
+		return 0, fmt.Errorf("start %s: %w", exe, err)
 	}
 	theirs.Close()
 	pid := cmd.Process.Pid
@@ -80,7 +80,7 @@ func (s *session) handover(ctx context.Context, old *stack) (int, error) {
 		cmd.Process.Kill()
 		<-exited
 		code := cmd.ProcessState.ExitCode()
-		msg := fmt.Sprintf("restart: new daemon pid %d %s: %v", pid, step, err)
+		msg := fmt.Sprintf("new daemon pid %d %s: %v", pid, step, err)
 		if code >= 0 {
 			msg += fmt.Sprintf(" (exit code %d)", code)
 		}
@@ -92,7 +92,8 @@ func (s *session) handover(ctx context.Context, old *stack) (int, error) {
 
 	r := bufio.NewReader(conn)
 	if _, err := readHandover(r, conn, s.cfg.StartTimeout, "prepared"); err != nil {
-		return 0, fail("did not get ready to take over", err)
+		// We never stopped serving.
+		return 0, fmt.Errorf("%w; pid %d keeps serving", fail("did not get ready to take over", err), os.Getpid())
 	}
 	s.notifier.Reloading()
 	old.down(s.log, s.cfg.DrainTimeout, handoverGrace)

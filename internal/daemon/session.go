@@ -46,6 +46,8 @@ type session struct {
 
 	mu    sync.Mutex
 	stack *stack
+	// handedTo holds the restart command's connection after a handover.
+	handedTo *control.Server
 }
 
 type restartResult struct {
@@ -113,6 +115,7 @@ func (s *session) run(parent context.Context) (handedOver bool, err error) {
 			// new connections as soon as the server stops accepting.
 			s.httpFile.Close()
 			s.ctlFile.Close()
+			s.current().api.SetReady(false)
 			s.current().down(log, cfg.DrainTimeout, 0)
 			log.Info("stopped")
 			return false, nil
@@ -137,6 +140,7 @@ func (s *session) run(parent context.Context) (handedOver bool, err error) {
 			reply <- restartResult{PID: pid, PreviousPID: os.Getpid(), Address: s.address}
 			// Let the restart command get its answer before we go.
 			old.ctl.Close()
+			s.handedTo = old.ctl
 			return true, nil
 		}
 	}
@@ -263,7 +267,9 @@ func (s *session) handleControl(ctx context.Context, cmd string) (any, bool, err
 		if r.err != nil {
 			return nil, false, r.err
 		}
-		return r, false, nil
+		// Held open until this process has let go of everything, so that
+		// `patchd restart` returns with exactly one daemon left.
+		return r, true, nil
 	}
 	return nil, false, fmt.Errorf("unknown command %q", cmd)
 }
@@ -285,6 +291,7 @@ type stack struct {
 	in       *intake
 	api      *server.Server
 	http     *http.Server
+	ln       net.Listener
 	served   chan error
 	ctl      *control.Server
 	stopWork context.CancelFunc
@@ -334,11 +341,14 @@ func (s *session) up(ctx context.Context) (*stack, error) {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		ConnState:         st.conns.track,
 	}
-	go func() { st.served <- st.http.Serve(httpLn) }()
 	workCtx, stopWork := context.WithCancel(context.Background())
 	st.stopWork = stopWork
 	go func() { st.worked <- in.worker.Run(workCtx) }()
+	// Ready before the first accept: nobody should see "starting" from a
+	// daemon whose store is open and whose worker runs.
 	st.api.SetReady(true)
+	st.ln = httpLn
+	go func() { st.served <- st.http.Serve(httpLn) }()
 	st.ctl = control.NewServer(ctlLn, s.handleControl, log)
 	go st.ctl.Serve(ctx)
 	s.mu.Lock()
@@ -359,17 +369,26 @@ func (st *stack) workerRunning() bool {
 
 // down stops the stack: no more control or HTTP connections, requests in
 // flight finished (up to drain), the patch being applied finished, the
-// store closed. With grace > 0 (a handover), keep-alive connections are
-// first given the chance to close after their next response, so that no
-// client sends a request on a connection we are about to close.
+// store closed.
+//
+// With grace > 0 (a handover), it first stops accepting, lets every
+// response ask for "Connection: close" and waits (up to grace) for the open
+// connections to end that way. Only then does it shut the server down,
+// because net/http drops, unanswered, any request it reads once shutdown has
+// begun; connections not yet accepted wait in the kernel's backlog for the
+// successor.
 func (st *stack) down(log *slog.Logger, drain, grace time.Duration) {
-	st.api.SetReady(false)
 	st.ctl.StopAccepting()
 	if grace > 0 {
-		st.http.SetKeepAlivesEnabled(false)
+		// Still serving, and healthy, until the successor takes over.
+		st.api.CloseConnections()
+		st.ln.Close()
 		deadline := time.Now().Add(grace)
-		for st.conns.idle() > 0 && time.Now().Before(deadline) {
-			time.Sleep(2 * time.Millisecond)
+		for st.conns.open() > 0 && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		if n := st.conns.open(); n > 0 {
+			log.Info("restart: closing connections that stayed idle", "connections", n)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), drain)
@@ -383,35 +402,30 @@ func (st *stack) down(log *slog.Logger, drain, grace time.Duration) {
 	st.in.close()
 }
 
-// connTracker counts idle keep-alive connections.
+// connTracker follows the state of every HTTP connection.
 type connTracker struct {
 	mu    sync.Mutex
-	state map[net.Conn]http.ConnState
+	conns map[net.Conn]http.ConnState
 }
 
 func (t *connTracker) track(c net.Conn, s http.ConnState) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.state == nil {
-		t.state = map[net.Conn]http.ConnState{}
+	if t.conns == nil {
+		t.conns = map[net.Conn]http.ConnState{}
 	}
 	if s == http.StateClosed || s == http.StateHijacked {
-		delete(t.state, c)
+		delete(t.conns, c)
 		return
 	}
-	t.state[c] = s
+	t.conns[c] = s
 }
 
-func (t *connTracker) idle() int {
+// open counts the connections not yet closed.
+func (t *connTracker) open() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	n := 0
-	for _, s := range t.state {
-		if s == http.StateIdle {
-			n++
-		}
-	}
-	return n
+	return len(t.conns)
 }
 
 // handoverMsg is one line of the restart handshake between the old and the

@@ -58,6 +58,7 @@ type Server struct {
 	log     *slog.Logger
 	mux     *http.ServeMux
 	ready   atomic.Bool
+	closing atomic.Bool
 	limiter *limiter
 }
 
@@ -89,8 +90,17 @@ func New(opts Options) *Server {
 // worker runs, and clears it when shutting down.
 func (s *Server) SetReady(ok bool) { s.ready.Store(ok) }
 
+// CloseConnections makes every later response ask the client to close its
+// connection. Before a handover this lets keep-alive connections end
+// cleanly after their next request, instead of being closed under a client
+// that is just sending one.
+func (s *Server) CloseConnections() { s.closing.Store(true) }
+
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.closing.Load() {
+		w.Header().Set("Connection", "close")
+	}
 	s.mux.ServeHTTP(w, r)
 }
 

@@ -72,8 +72,10 @@ func (w *Worker) Run(ctx context.Context) error {
 			}
 			continue
 		}
+		// A patch once started is finished and recorded even if we are
+		// asked to stop meanwhile; the stop waits for it.
 		w.mu.Lock()
-		err = w.process(ctx, p)
+		err = w.process(context.WithoutCancel(ctx), p)
 		w.mu.Unlock()
 		if err != nil {
 			// The store could not record an outcome (disk full): leave the
