@@ -77,6 +77,7 @@ func commands() map[string]command {
 		"send":    {"submit a patch (FILE or - for stdin) to the running daemon", runSend},
 		"patches": {"the patch history: list, show ID, revert ID", runPatches},
 		"token":   {"print the webhook bearer token", runToken},
+		"service": {"print a PM2, systemd or launchd definition that runs patchd", runService},
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/patchd/patchd/internal/control"
 	"github.com/patchd/patchd/internal/instance"
 	"github.com/patchd/patchd/internal/logging"
+	"github.com/patchd/patchd/internal/notify"
 )
 
 // ErrAlreadyRunning is returned by Run with --if-running=exit when another
@@ -60,11 +61,24 @@ func Run(ctx context.Context, cfg *config.Config, console io.Writer) error {
 	if err := PrepareStateDir(cfg.StateDir); err != nil {
 		return err
 	}
-	notifier := newNotifier(log)
+	notifier := notify.New(log)
 	defer notifier.Close()
+	// Node's own children do not see PM2's channel variables either.
+	notify.UnsetPM2Env()
 	// systemd follows a restart through MAINPID; a process we spawned
 	// ourselves is tracked by nobody. Anyone else tracks our pid.
-	keeper := !inh.spawned && !notifier.systemd()
+	keeper := !inh.spawned && !notifier.Systemd().Enabled()
+	// PM2 with shutdown_with_message asks by message rather than signal.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-notifier.ShutdownRequested():
+			log.Info("the supervisor asked us to shut down")
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 
 	var logFile *logging.File
 	defer func() {
@@ -74,7 +88,7 @@ func Run(ctx context.Context, cfg *config.Config, console io.Writer) error {
 	}()
 	keeping := false
 	for {
-		lock, err := acquire(ctx, cfg, log, inh, keeping)
+		lock, err := acquire(ctx, cfg, log, inh, keeping, notifier)
 		if err != nil || lock == nil {
 			return err
 		}
@@ -88,7 +102,7 @@ func Run(ctx context.Context, cfg *config.Config, console io.Writer) error {
 		s := &session{cfg: cfg, log: log, lock: lock, inh: inh, notifier: notifier, started: time.Now(), id: newID()}
 		handedOver, err := s.run(ctx)
 		lock.Release()
-		inh = inheritance{spawned: inh.spawned}
+		inh = inheritance{spawned: inh.spawned, detached: inh.detached}
 		if err != nil || !handedOver {
 			return err
 		}
@@ -106,7 +120,7 @@ func Run(ctx context.Context, cfg *config.Config, console io.Writer) error {
 // acquire takes the instance lock: inherited from `patchd start`, at once,
 // or, as a standby, when the active instance goes. A nil lock with a nil
 // error means ctx ended while standing by.
-func acquire(ctx context.Context, cfg *config.Config, log *slog.Logger, inh inheritance, keeping bool) (*instance.Lock, error) {
+func acquire(ctx context.Context, cfg *config.Config, log *slog.Logger, inh inheritance, keeping bool, n *notify.Notifier) (*instance.Lock, error) {
 	if inh.lock != nil {
 		return instance.FromFile(inh.lock)
 	}
@@ -120,6 +134,9 @@ func acquire(ctx context.Context, cfg *config.Config, log *slog.Logger, inh inhe
 	}
 	if !keeping {
 		log.Info("standing by: another instance is active; taking over when it exits", "active", holder, "lock", cfg.LockPath())
+		// A standby is up and doing its job. Telling the supervisor so
+		// keeps systemd from timing the start out and PM2 from waiting.
+		n.Ready("standby: " + holder + " is active")
 	}
 	lock, err = instance.Wait(ctx, cfg.LockPath())
 	if errors.Is(err, context.Canceled) {

@@ -103,7 +103,7 @@ func (s *session) handover(ctx context.Context, old *stack) (int, error) {
 	if _, err := readHandover(r, conn, s.cfg.StartTimeout, "ready"); err != nil {
 		return 0, s.resume(ctx, fail("failed to start serving", err))
 	}
-	s.notifier.HandedOver(pid)
+	s.notifier.HandOver(pid, fmt.Sprintf("serving on %s (restarted)", s.address))
 	s.log.Info("restart: the new daemon serves; handing over", "pid", pid)
 	return pid, nil
 }

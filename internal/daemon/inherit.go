@@ -30,6 +30,7 @@ type inheritance struct {
 	listeners map[string]net.Listener // "http" and "control", from a restart
 	handover  net.Conn                // to the daemon that is restarting into us
 	ready     *os.File                // `patchd start` waits for our status here
+	activated net.Listener            // the HTTP socket from systemd socket activation
 }
 
 // takeInheritance reads and clears the handoff variables.
@@ -65,6 +66,18 @@ func takeInheritance() (inheritance, error) {
 		inh.spawned = true
 		if inh.listeners, err = listen.Inherited(spec); err != nil {
 			return inh, err
+		}
+	}
+	named, err := listen.Systemd()
+	if err != nil {
+		return inh, fmt.Errorf("systemd socket activation: %w", err)
+	}
+	for _, n := range named {
+		switch {
+		case inh.activated == nil && (n.Name == "http" || n.Name == "unknown" || len(named) == 1):
+			inh.activated = n.Listener
+		default:
+			n.Listener.Close()
 		}
 	}
 	hf, err := fdFile(envHandoverFD, "handover")

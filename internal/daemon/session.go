@@ -18,6 +18,7 @@ import (
 	"github.com/patchd/patchd/internal/fsutil"
 	"github.com/patchd/patchd/internal/instance"
 	"github.com/patchd/patchd/internal/listen"
+	"github.com/patchd/patchd/internal/notify"
 	"github.com/patchd/patchd/internal/server"
 	"github.com/patchd/patchd/internal/sysinfo"
 	"github.com/patchd/patchd/internal/version"
@@ -30,7 +31,7 @@ type session struct {
 	log      *slog.Logger
 	lock     *instance.Lock
 	inh      inheritance
-	notifier *notifier
+	notifier *notify.Notifier
 	started  time.Time
 	id       string
 
@@ -150,12 +151,23 @@ func (s *session) run(parent context.Context) (handedOver bool, err error) {
 // restarting predecessor passed, and keeps duplicates of both.
 func (s *session) openListeners() error {
 	var httpLn, ctlLn net.Listener
-	if s.inh.listeners != nil {
+	switch {
+	case s.inh.listeners != nil:
 		httpLn, ctlLn = s.inh.listeners["http"], s.inh.listeners["control"]
 		if httpLn == nil || ctlLn == nil {
 			return fmt.Errorf("restart handed over %d sockets, want http and control", len(s.inh.listeners))
 		}
-	} else {
+	case s.inh.activated != nil:
+		// systemd socket activation: systemd bound the port and keeps it
+		// open across our restarts.
+		httpLn = s.inh.activated
+		s.log.Info("serving on the socket passed by systemd", "address", httpLn.Addr().String())
+		var err error
+		if ctlLn, err = control.Listen(s.cfg.ControlPath()); err != nil {
+			httpLn.Close()
+			return err
+		}
+	default:
 		ln, busy, err := listen.Bind(s.cfg.Host, s.cfg.Ports(), s.log)
 		if err != nil {
 			s.log.Error("no port", "err", err)

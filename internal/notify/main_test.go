@@ -74,6 +74,7 @@ func childPM2Node() int {
 	}
 	select {
 	case <-p.ShutdownRequested():
+		fmt.Println("SHUTDOWN requested")
 		return 0
 	case <-time.After(20 * time.Second):
 		return 3

@@ -78,6 +78,12 @@ func (n *Notifier) MainPID(pid int) {
 	n.warn("systemd", "mainpid", n.systemd.MainPID(pid))
 }
 
+// HandOver tells systemd that pid, which replaced this process in a
+// zero-downtime restart, is the main process now and ready.
+func (n *Notifier) HandOver(pid int, status string) {
+	n.warn("systemd", "handover", n.systemd.HandOver(pid, status))
+}
+
 // Watchdog feeds systemd's watchdog until ctx is done, while alive()
 // returns true; see Systemd.Watchdog. It returns at once when no watchdog
 // is configured. A failed ping is logged at debug level: the next tick

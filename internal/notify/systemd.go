@@ -112,6 +112,16 @@ func (s *Systemd) MainPID(pid int) error {
 	return s.send("MAINPID=" + strconv.Itoa(pid))
 }
 
+// HandOver makes pid the main process and ends the reload begun with
+// Reloading, in one datagram, so that systemd never sees a moment with the
+// new process ready but not yet main.
+func (s *Systemd) HandOver(pid int, status string) error {
+	if pid <= 0 {
+		return fmt.Errorf("sd_notify: invalid MAINPID %d", pid)
+	}
+	return s.send("MAINPID=" + strconv.Itoa(pid) + "\nREADY=1\nSTATUS=" + oneLine(status))
+}
+
 // Status sets the free-form status line shown by `systemctl status`.
 func (s *Systemd) Status(text string) error { return s.send("STATUS=" + oneLine(text)) }
 

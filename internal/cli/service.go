@@ -1,0 +1,114 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/patchd/patchd/internal/config"
+	"github.com/patchd/patchd/internal/service"
+)
+
+// runService is `patchd service pm2|systemd|launchd`: print (or with --out,
+// write) a definition that runs `patchd run` with the given flags.
+func runService(ctx context.Context, env *Env, args []string) error {
+	var out, name string
+	cfg, rest, err := parse(env, "service", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&out, "out", "", "write the files into this directory instead of printing them")
+		fs.StringVar(&name, "name", service.DefaultName, "service name")
+	})
+	if err != nil {
+		return err
+	}
+	if len(rest) != 1 {
+		return exit(ExitUsage, "service: want one of pm2, systemd, launchd")
+	}
+	exe, err := filepath.Abs(env.Exe)
+	if err != nil {
+		return exit(ExitFailed, "service: %v", err)
+	}
+	if strings.Contains(exe, string(filepath.Separator)+"go-build") {
+		fmt.Fprintf(env.Stderr, "patchd: warning: %s is a temporary `go run` build; install patchd (go install ./cmd/patchd) and run `patchd service` from there\n", exe)
+	}
+	spec := service.Spec{
+		Name: name, Exe: exe, Args: daemonArgs(cfg), Workspace: cfg.Workspace,
+		StateDir: cfg.StateDir, DrainTimeout: cfg.DrainTimeout,
+	}
+	var files [][2]string // name, content
+	switch rest[0] {
+	case "pm2":
+		s, err := service.PM2(spec)
+		if err != nil {
+			return exit(ExitFailed, "service pm2: %v", err)
+		}
+		files = append(files, [2]string{"ecosystem.config.js", s})
+	case "systemd":
+		svc, sock, err := service.Systemd(spec)
+		if err != nil {
+			return exit(ExitFailed, "service systemd: %v", err)
+		}
+		files = append(files, [2]string{name + ".service", svc}, [2]string{name + ".socket", sock})
+	case "launchd":
+		s, err := service.Launchd(spec)
+		if err != nil {
+			return exit(ExitFailed, "service launchd: %v", err)
+		}
+		files = append(files, [2]string{"dev.patchd." + name + ".plist", s})
+	default:
+		return exit(ExitUsage, "service: unknown supervisor %q: want pm2, systemd or launchd", rest[0])
+	}
+	if out == "" {
+		for i, f := range files {
+			if i > 0 {
+				fmt.Fprintln(env.Stdout)
+			}
+			fmt.Fprint(env.Stdout, f[1])
+		}
+		return nil
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return exit(ExitFailed, "service: %v", err)
+	}
+	for _, f := range files {
+		path := filepath.Join(out, f[0])
+		if err := os.WriteFile(path, []byte(f[1]), 0o644); err != nil {
+			return exit(ExitFailed, "service: %v", err)
+		}
+		fmt.Fprintln(env.Stdout, path)
+	}
+	return nil
+}
+
+// daemonArgs renders a configuration as the flags of `patchd run`, with
+// paths absolute, so that the supervisor's patchd is the one configured here.
+func daemonArgs(cfg *config.Config) []string {
+	args := []string{"--workspace", cfg.Workspace, "--state-dir", cfg.StateDir,
+		"--host", cfg.Host, "--port", strconv.Itoa(cfg.Port)}
+	if len(cfg.FallbackPorts) == 0 {
+		args = append(args, "--fallback-port", "none")
+	}
+	for _, p := range cfg.FallbackPorts {
+		args = append(args, "--fallback-port", strconv.Itoa(p))
+	}
+	args = append(args, "--log-level", cfg.LogLevel, "--drain-timeout", cfg.DrainTimeout.String())
+	if cfg.PIDFile != "" {
+		args = append(args, "--pid-file", cfg.PIDFile)
+	}
+	if cfg.SummariesDir != filepath.Join(cfg.StateDir, "summaries") {
+		args = append(args, "--summaries-dir", cfg.SummariesDir)
+	}
+	if cfg.NoAuth {
+		args = append(args, "--no-auth")
+	}
+	if cfg.IfRunning != "standby" {
+		args = append(args, "--if-running", cfg.IfRunning)
+	}
+	if cfg.ConfigFile != "" {
+		args = append(args, "--config", cfg.ConfigFile)
+	}
+	return args
+}
