@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -88,6 +89,9 @@ func (e *tenv) command(args ...string) *exec.Cmd {
 	full := append([]string{args[0], "--workspace", e.ws}, args[1:]...)
 	cmd := exec.Command(patchdBin, full...)
 	cmd.Env = cleanEnv()
+	// A daemon that restarted passes its output to its successor, which
+	// keeps our pipe open after the process we started has exited.
+	cmd.WaitDelay = time.Second
 	return cmd
 }
 
@@ -341,20 +345,23 @@ func (b *syncBuffer) String() string {
 // exitCode waits for cmd with a timeout and returns its exit code.
 func exitCode(t *testing.T, cmd *exec.Cmd, timeout time.Duration) int {
 	t.Helper()
+	t.Helper()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	select {
 	case err := <-done:
-		if err == nil {
-			return 0
+		if err == nil || errors.Is(err, exec.ErrWaitDelay) {
+			return cmd.ProcessState.ExitCode()
 		}
 		if ee, ok := err.(*exec.ExitError); ok {
 			return ee.ExitCode()
 		}
 		t.Fatalf("wait: %v", err)
 	case <-ctx.Done():
+		cmd.Process.Signal(syscall.SIGQUIT)
+		time.Sleep(500 * time.Millisecond)
 		t.Fatalf("%v did not exit within %s", cmd.Args, timeout)
 	}
 	return -1

@@ -14,6 +14,10 @@ import (
 )
 
 func main() {
+	// The console may go away under a running daemon (a closed terminal, a
+	// supervisor's log pipe, a restart's predecessor): a write to it should
+	// fail, not kill the process.
+	signal.Ignore(syscall.SIGPIPE)
 	ctx, cancel := context.WithCancel(context.Background())
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
