@@ -124,17 +124,32 @@ func parse(env *Env, name string, args []string, extra func(fs *flag.FlagSet)) (
 		extra(fs)
 	}
 	f := config.Register(fs)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, nil, quiet(ExitOK)
+	// Flags may come before or after the positional arguments
+	// (`patchd service pm2 --out dir`, `patchd send p.json --port 5566`).
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, nil, quiet(ExitOK)
+			}
+			return nil, nil, quiet(ExitUsage)
 		}
-		return nil, nil, quiet(ExitUsage)
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			positional = append(positional, rest...)
+			break
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
 	}
 	cfg, err := f.Load(env.Getenv)
 	if err != nil {
 		return nil, nil, exit(ExitUsage, "%v", err)
 	}
-	return cfg, fs.Args(), nil
+	return cfg, positional, nil
 }
 
 // noArgs refuses stray positional arguments, which are usually a mistyped flag.

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// pm2 runs PM2 commands against a PM2 daemon of the test's own (PM2_HOME).
+type pm2 struct {
+	t    *testing.T
+	home string
+}
+
+func newPM2(t *testing.T) *pm2 {
+	t.Helper()
+	if _, err := exec.LookPath("pm2"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("pm2 is not installed; .ci/run installs it with npm")
+		}
+		t.Skip("pm2 is not installed (npm install -g pm2)")
+	}
+	// A short path: PM2 puts unix sockets in its home.
+	home, err := os.MkdirTemp("", "pm2-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &pm2{t: t, home: home}
+	t.Cleanup(func() {
+		p.run("kill")
+		os.RemoveAll(home)
+	})
+	return p
+}
+
+func (p *pm2) run(args ...string) result {
+	p.t.Helper()
+	cmd := exec.Command("pm2", args...)
+	cmd.Env = append(cleanEnv(), "PM2_HOME="+p.home)
+	cmd.WaitDelay = time.Second
+	return runCmd(p.t, cmd)
+}
+
+type pm2Proc struct {
+	Name   string `json:"name"`
+	PID    int    `json:"pid"`
+	PM2Env struct {
+		Status       string `json:"status"`
+		RestartTime  int    `json:"restart_time"`
+		UnstableRest int    `json:"unstable_restarts"`
+		ExitCode     *int   `json:"exit_code"`
+	} `json:"pm2_env"`
+}
+
+func (p *pm2) proc(name string) pm2Proc {
+	p.t.Helper()
+	r := p.run("jlist")
+	var procs []pm2Proc
+	// jlist may print warnings before the JSON.
+	out := r.stdout[strings.Index(r.stdout, "["):]
+	if err := json.Unmarshal([]byte(out), &procs); err != nil {
+		p.t.Fatalf("pm2 jlist: %v (%s)", err, r)
+	}
+	for _, pr := range procs {
+		if pr.Name == name {
+			return pr
+		}
+	}
+	p.t.Fatalf("pm2 jlist has no %q: %s", name, r.stdout)
+	return pm2Proc{}
+}
+
+// TestPM2HostileWatchdog: patchd under real PM2, started from the generated
+// ecosystem file, while a watchdog runs `patchd start` every 100 ms, a
+// monitor runs `patchd health`, and two extra `patchd run` stand by. For 15
+// s: one listener, PM2 never restarts anything, no health call fails. Then
+// `patchd restart` keeps PM2's process (restart count 0), and `pm2 stop`
+// ends patchd cleanly.
+func TestPM2HostileWatchdog(t *testing.T) {
+	t.Parallel()
+	p := newPM2(t)
+	e := newEnv(t)
+	flags := []string{"--workspace", e.ws, "--port", "0"}
+
+	dir := t.TempDir()
+	gen := exec.Command(patchdBin, append([]string{"service", "pm2", "--out", dir}, flags...)...)
+	gen.Env = cleanEnv()
+	if r := runCmd(t, gen); r.code != 0 {
+		t.Fatalf("patchd service pm2: %s", r)
+	}
+	eco := filepath.Join(dir, "ecosystem.config.js")
+	if r := p.run("start", eco); r.code != 0 {
+		t.Fatalf("pm2 start: %s", r)
+	}
+	st := e.waitRunning(20 * time.Second)
+	pm2PID := p.proc("patchd").PID
+	if st.PID != pm2PID {
+		t.Fatalf("status pid = %d, want PM2's process %d", st.PID, pm2PID)
+	}
+
+	// The hostile watchdog.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var starts, startFails, healths, healthFails atomic.Int64
+	var failMu sync.Mutex
+	var fails []string
+	note := func(s string) {
+		failMu.Lock()
+		defer failMu.Unlock()
+		if len(fails) < 10 {
+			fails = append(fails, s)
+		}
+	}
+	every := func(d time.Duration, f func()) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tick := time.NewTicker(d)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+					f()
+				}
+			}
+		}()
+	}
+	every(100*time.Millisecond, func() {
+		r := e.run(append([]string{"start"}, flags[2:]...)...)
+		starts.Add(1)
+		if r.code != 0 || pidOf(r.stdout) != pm2PID {
+			startFails.Add(1)
+			note("start: " + r.String())
+		}
+	})
+	every(100*time.Millisecond, func() {
+		r := e.run("health")
+		healths.Add(1)
+		if r.code != 0 {
+			healthFails.Add(1)
+			note("health: " + r.String())
+		}
+	})
+	every(20*time.Millisecond, func() {
+		code, _, err := getHealth(st.Address)
+		healths.Add(1)
+		if err != nil || code != 200 {
+			healthFails.Add(1)
+			note(fmt.Sprintf("GET /health: %d %v", code, err))
+		}
+	})
+	standby1, _ := e.startRun(flags[2:]...)
+	standby2, _ := e.startRun(flags[2:]...)
+
+	time.Sleep(15 * time.Second) // the duration of the attack, not a readiness wait
+	close(stop)
+	wg.Wait()
+
+	t.Logf("%d starts, %d health checks during 15 s", starts.Load(), healths.Load())
+	if startFails.Load()+healthFails.Load() > 0 {
+		t.Errorf("%d starts and %d health checks failed: %v", startFails.Load(), healthFails.Load(), fails)
+	}
+	if starts.Load() < 50 {
+		t.Errorf("only %d watchdog starts ran", starts.Load())
+	}
+	pids := e.pids()
+	if n := listeners(t, pids); n != 1 {
+		t.Errorf("listening sockets among patchd processes %v = %d, want 1", pids, n)
+	}
+	if got := len(pids); got != 3 {
+		t.Errorf("patchd processes = %v, want PM2's and the two standbys", pids)
+	}
+	pr := p.proc("patchd")
+	if pr.PM2Env.RestartTime != 0 || pr.PM2Env.Status != "online" || pr.PID != pm2PID {
+		t.Errorf("PM2 after the attack: pid %d status %s restarts %d; want pid %d online with 0 restarts",
+			pr.PID, pr.PM2Env.Status, pr.PM2Env.RestartTime, pm2PID)
+	}
+
+	// The standbys leave quietly.
+	for _, sb := range []*exec.Cmd{standby1, standby2} {
+		sb.Process.Signal(syscall.SIGTERM)
+		if code := exitCode(t, sb, 10*time.Second); code != 0 {
+			t.Errorf("standby exit code on SIGTERM = %d, want 0", code)
+		}
+	}
+
+	// A zero-downtime restart under PM2: PM2's process stays, as a keeper.
+	r := e.run("restart")
+	if r.code != 0 {
+		t.Fatalf("restart under PM2: %s", r)
+	}
+	newPID := pidOf(r.stdout)
+	if code, _, err := getHealth(st.Address); err != nil || code != 200 {
+		t.Errorf("health after restart: %d %v", code, err)
+	}
+	pr = p.proc("patchd")
+	if pr.PID != pm2PID || pr.PM2Env.Status != "online" || pr.PM2Env.RestartTime != 0 {
+		t.Errorf("PM2 after patchd restart: pid %d status %s restarts %d; want pid %d online, 0 restarts",
+			pr.PID, pr.PM2Env.Status, pr.PM2Env.RestartTime, pm2PID)
+	}
+	if now, _ := e.status(); now.PID != newPID {
+		t.Errorf("status pid after restart = %d, want %d", now.PID, newPID)
+	}
+
+	// pm2 stop ends patchd: the keeper stops the daemon it handed over to.
+	if r := p.run("stop", "patchd"); r.code != 0 {
+		t.Fatalf("pm2 stop: %s", r)
+	}
+	waitFor(t, 20*time.Second, "every patchd process to exit", func() bool { return len(e.pids()) == 0 })
+	if r := e.run("status"); r.code != 3 {
+		t.Errorf("status after pm2 stop: %s, want exit 3", r)
+	}
+	pr = p.proc("patchd")
+	if pr.PM2Env.Status != "stopped" || pr.PM2Env.RestartTime != 0 {
+		t.Errorf("PM2 after pm2 stop: status %s restarts %d, want stopped, 0", pr.PM2Env.Status, pr.PM2Env.RestartTime)
+	}
+	log, _ := os.ReadFile(filepath.Join(e.stateDir(), "logs", "patchd.log"))
+	if !strings.Contains(string(log), "stopped the daemon we handed over to") {
+		t.Errorf("log does not show the keeper stopping its successor")
+	}
+}
