@@ -212,6 +212,18 @@ func TestPM2HostileWatchdog(t *testing.T) {
 		t.Errorf("status pid after restart = %d, want %d", now.PID, newPID)
 	}
 
+	// SIGHUP through PM2 reaches the keeper, which passes it on as a restart.
+	if r := p.run("sendSignal", "SIGHUP", "patchd"); r.code != 0 {
+		t.Fatalf("pm2 sendSignal SIGHUP: %s", r)
+	}
+	waitFor(t, 20*time.Second, "a restart after SIGHUP to the keeper", func() bool {
+		now, _ := e.status()
+		return now.Running && now.PID != newPID
+	})
+	if pr := p.proc("patchd"); pr.PID != pm2PID || pr.PM2Env.RestartTime != 0 {
+		t.Errorf("PM2 after SIGHUP: pid %d restarts %d; want %d, 0", pr.PID, pr.PM2Env.RestartTime, pm2PID)
+	}
+
 	// pm2 stop ends patchd: the keeper stops the daemon it handed over to.
 	if r := p.run("stop", "patchd"); r.code != 0 {
 		t.Fatalf("pm2 stop: %s", r)

@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -173,4 +175,40 @@ func TestRestartFailureKeepsServing(t *testing.T) {
 	if err != nil || code != 202 {
 		t.Errorf("webhook after a failed restart: %d %s %v", code, body, err)
 	}
+}
+
+// TestSIGHUP: SIGHUP to a foreground `patchd run` restarts it in place (the
+// process stays, as the keeper of its successor); SIGHUP to a standby does
+// nothing; the terminal's SIGINT then stops everything.
+func TestSIGHUP(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	active, _ := e.startRun("--port", "0")
+	st := e.waitRunning(10 * time.Second)
+	standby, out := e.startRun("--port", "0")
+	waitFor(t, 10*time.Second, "the standby", func() bool { return strings.Contains(out.String(), "standing by") })
+
+	standby.Process.Signal(syscall.SIGHUP)
+	active.Process.Signal(syscall.SIGHUP)
+	var now status
+	waitFor(t, 10*time.Second, "a restart after SIGHUP", func() bool {
+		now, _ = e.status()
+		return now.Running && now.PID != st.PID
+	})
+	if now.PID == standby.Process.Pid || now.Address != st.Address {
+		t.Errorf("after SIGHUP: %+v, want a new daemon (not the standby) on %s", now, st.Address)
+	}
+	for _, p := range []*exec.Cmd{active, standby} {
+		if err := p.Process.Signal(syscall.Signal(0)); err != nil {
+			t.Errorf("pid %d gone after SIGHUP, want it alive (keeper or standby)", p.Process.Pid)
+		}
+	}
+	standby.Process.Signal(syscall.SIGTERM)
+	exitCode(t, standby, 10*time.Second)
+	// SIGINT to the keeper stops the daemon it handed over to.
+	active.Process.Signal(syscall.SIGINT)
+	if code := exitCode(t, active, 20*time.Second); code != 0 {
+		t.Errorf("keeper exit code = %d, want 0", code)
+	}
+	waitFor(t, 10*time.Second, "every patchd to exit", func() bool { return len(e.pids()) == 0 })
 }

@@ -12,6 +12,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 	"path/filepath"
 	"time"
 
@@ -86,9 +88,18 @@ func Run(ctx context.Context, cfg *config.Config, console io.Writer) error {
 			logFile.Close()
 		}
 	}()
+	// SIGHUP means "restart" in every state, never the default "die": the
+	// active daemon restarts; a keeper asks the daemon it handed over to.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
 	keeping := false
 	for {
+		waiting := make(chan struct{})
+		go relayHangups(hup, waiting, cfg, log, keeping)
 		lock, err := acquire(ctx, cfg, log, inh, keeping, notifier)
+		close(waiting)
 		if err != nil || lock == nil {
 			return err
 		}
@@ -99,7 +110,7 @@ func Run(ctx context.Context, cfg *config.Config, console io.Writer) error {
 			}
 			log = logFile.Tee(log)
 		}
-		s := &session{cfg: cfg, log: log, lock: lock, inh: inh, notifier: notifier, started: time.Now(), id: newID()}
+		s := &session{cfg: cfg, log: log, lock: lock, inh: inh, notifier: notifier, started: time.Now(), id: newID(), hup: hup}
 		handedOver, err := s.run(ctx)
 		lock.Release()
 		inh = inheritance{spawned: inh.spawned, detached: inh.detached}
@@ -197,4 +208,28 @@ func stopActive(cfg *config.Config, log *slog.Logger) {
 		return
 	}
 	log.Info("stopped the daemon we handed over to")
+}
+
+// relayHangups handles SIGHUP while this process waits for the lock: a
+// keeper passes it on as a restart of the active daemon, a standby has
+// nothing to restart.
+func relayHangups(hup <-chan os.Signal, done <-chan struct{}, cfg *config.Config, log *slog.Logger, keeping bool) {
+	for {
+		select {
+		case <-done:
+			return
+		case <-hup:
+			if !keeping {
+				log.Info("SIGHUP: standing by, nothing to restart")
+				continue
+			}
+			log.Info("SIGHUP: asking the active daemon to restart")
+			ctx, cancel := context.WithTimeout(context.Background(), cfg.StartTimeout+cfg.DrainTimeout+15*time.Second)
+			err := control.Call(ctx, cfg.ControlPath(), "restart", nil)
+			cancel()
+			if err != nil {
+				log.Warn("SIGHUP: restart of the active daemon failed", "err", err)
+			}
+		}
+	}
 }

@@ -7,10 +7,8 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/patchd/patchd/internal/config"
@@ -44,6 +42,7 @@ type session struct {
 
 	stop     context.CancelFunc
 	restarts chan chan restartResult
+	hup      <-chan os.Signal // SIGHUP: restart
 
 	mu    sync.Mutex
 	stack *stack
@@ -103,10 +102,6 @@ func (s *session) run(parent context.Context) (handedOver bool, err error) {
 	s.announceReady()
 	go s.notifier.Watchdog(ctx, s.alive)
 
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-
 	for {
 		select {
 		case <-ctx.Done():
@@ -124,7 +119,7 @@ func (s *session) run(parent context.Context) (handedOver bool, err error) {
 			log.Error("http server stopped", "err", err)
 			s.current().down(log, cfg.DrainTimeout, 0)
 			return false, fmt.Errorf("serve %s: %w", s.address, err)
-		case <-hup:
+		case <-s.hup:
 			log.Info("SIGHUP: restarting into the binary on disk")
 			go func() {
 				if r := s.requestRestart(ctx); r.err != nil {
