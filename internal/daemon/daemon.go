@@ -13,8 +13,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"syscall"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/patchd/patchd/internal/config"
