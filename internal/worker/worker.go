@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -95,13 +96,10 @@ func hash(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-const beforeBlob = "0.before"
-
 // process applies one patch and records the outcome. An error means the
 // outcome could not be recorded.
 func (w *Worker) process(ctx context.Context, p store.Patch) error {
-	st, ws := w.opts.Store, w.opts.Workspace
-	body, err := st.Body(p.ID)
+	body, err := w.opts.Store.Body(p.ID)
 	if err != nil {
 		return w.fail(ctx, p.ID, fmt.Sprintf("read stored patch: %v", err))
 	}
@@ -109,75 +107,52 @@ func (w *Worker) process(ctx context.Context, p store.Patch) error {
 	if err != nil {
 		return w.fail(ctx, p.ID, err.Error())
 	}
-	target := blk.TargetFile
-
 	if p.State == store.StateApplying && len(p.Files) > 0 {
 		done, err := w.recover(ctx, p)
 		if done || err != nil {
 			return err
 		}
 	}
-
 	started := time.Now()
-	old, mode, exists, err := ws.ReadFile(target)
+	t, err := w.plan(blk)
 	if err != nil {
 		return w.fail(ctx, p.ID, err.Error())
 	}
-	if !exists {
-		return w.fail(ctx, p.ID, fmt.Sprintf("target file %s does not exist", target))
+	if err := t.save(ctx, w.opts.Store, p.ID, started); err != nil {
+		return err
 	}
-	if old == nil {
-		old = []byte{} // an empty file, which Diff must not take for a creation
-	}
-	out, matches, err := blk.Patch.Apply(target, old)
-	if err != nil {
+	if err := t.write(w.opts.Workspace); err != nil {
 		return w.fail(ctx, p.ID, err.Error())
 	}
-	if err := st.PutBlob(p.ID, beforeBlob, old); err != nil {
-		return err
-	}
-	fc := store.FileChange{Path: target, OldHash: hash(old), NewHash: hash(out), OldMode: uint32(mode.Perm()), Existed: true}
-	if _, err := st.Update(ctx, p.ID, func(q *store.Patch) error {
-		q.State, q.StartedAt, q.Files = store.StateApplying, started, []store.FileChange{fc}
-		return nil
-	}); err != nil {
-		return err
-	}
-	if err := ws.WriteFile(target, out, mode.Perm()); err != nil {
-		return w.fail(ctx, p.ID, fmt.Sprintf("write %s: %v", target, err))
-	}
-	return w.finish(ctx, p.ID, old, out, matches)
+	return w.finish(ctx, p.ID, t.diff(), t.matches)
 }
 
-// recover settles a patch that a crash left "applying". done reports that
-// it was settled; otherwise the file still has its old content and the
-// patch is applied from scratch.
+// recover settles a patch that a crash left "applying", by the files'
+// content. done reports that it was settled; otherwise every file has its
+// old content again and the patch is applied from scratch.
 func (w *Worker) recover(ctx context.Context, p store.Patch) (done bool, err error) {
-	f := p.Files[0]
-	cur, _, exists, err := w.opts.Workspace.ReadFile(f.Path)
+	t, state, err := loadTxn(w.opts.Store, w.opts.Workspace, p)
 	if err != nil {
 		return true, w.fail(ctx, p.ID, err.Error())
 	}
-	switch h := hash(cur); {
-	case exists && h == f.NewHash:
-		old, err := w.opts.Store.Blob(p.ID, beforeBlob)
-		if err != nil {
-			return true, w.fail(ctx, p.ID, fmt.Sprintf("read the content before the patch: %v", err))
-		}
+	switch state {
+	case txnChanged:
+		return true, w.fail(ctx, p.ID, fmt.Sprintf("%s changed while the patch was being applied (found after a restart); not applying it twice", strings.Join(t.changed, ", ")))
+	case txnApplied:
 		w.log.Info("recovered a patch applied before a crash", "id", p.ID)
-		return true, w.finish(ctx, p.ID, old, cur, p.Matches)
-	case exists == f.Existed && h == f.OldHash:
-		return false, nil
+		return true, w.finish(ctx, p.ID, t.diff(), p.Matches)
+	case txnPartial:
+		// Cut short between two files: undo the written ones, then apply
+		// the whole patch again.
+		if err := t.rollback(w.opts.Workspace); err != nil {
+			return true, w.fail(ctx, p.ID, fmt.Sprintf("undo a patch cut short by a crash: %v", err))
+		}
+		w.log.Info("undid a patch cut short by a crash; applying it again", "id", p.ID)
 	}
-	return true, w.fail(ctx, p.ID, fmt.Sprintf("%s changed while the patch was being applied (found after a restart); not applying it twice", f.Path))
+	return false, nil
 }
 
-func (w *Worker) finish(ctx context.Context, id string, old, out []byte, matches int) error {
-	p, ok := w.opts.Store.Get(id)
-	if !ok {
-		return fmt.Errorf("patch %s vanished", id)
-	}
-	diff := patch.Diff(p.Files[0].Path, old, out)
+func (w *Worker) finish(ctx context.Context, id, diff string, matches int) error {
 	p, err := w.opts.Store.Update(ctx, id, func(q *store.Patch) error {
 		q.State, q.Diff, q.Matches, q.FinishedAt, q.Error = store.StateApplied, diff, matches, time.Now(), ""
 		return nil
@@ -185,7 +160,7 @@ func (w *Worker) finish(ctx context.Context, id string, old, out []byte, matches
 	if err != nil {
 		return err
 	}
-	w.log.Info("patch applied", "id", id, "target", p.Target, "matches", matches,
+	w.log.Info("patch applied", "id", id, "target", p.Target, "files", len(p.Files), "matches", matches,
 		"duration_ms", float64(p.FinishedAt.Sub(p.StartedAt).Microseconds())/1000)
 	w.summarize(p)
 	return nil
@@ -212,43 +187,31 @@ func (w *Worker) fail(ctx context.Context, id, reason string) error {
 func (w *Worker) Revert(ctx context.Context, id string) (store.Patch, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	st, ws := w.opts.Store, w.opts.Workspace
-	p, ok := st.Get(id)
+	p, ok := w.opts.Store.Get(id)
 	if !ok {
 		return p, fmt.Errorf("patch %q: %w", id, store.ErrNotFound)
 	}
 	if p.State != store.StateApplied {
 		return p, fmt.Errorf("%w (it is %s)", ErrNotApplied, p.State)
 	}
-	for _, f := range p.Files {
-		cur, _, exists, err := ws.ReadFile(f.Path)
-		if err != nil {
-			return p, err
-		}
-		if !exists || hash(cur) != f.NewHash {
-			return p, fmt.Errorf("%w: %s", ErrChanged, f.Path)
-		}
+	t, state, err := loadTxn(w.opts.Store, w.opts.Workspace, p)
+	if err != nil {
+		return p, err
 	}
-	for _, f := range p.Files {
-		old, err := st.Blob(id, beforeBlob)
-		if err != nil {
-			return p, fmt.Errorf("read the content before the patch: %w", err)
-		}
-		if hash(old) != f.OldHash {
-			return p, fmt.Errorf("stored content of %s before the patch is damaged", f.Path)
-		}
-		if err := ws.WriteFile(f.Path, old, ioMode(f.OldMode)); err != nil {
-			return p, err
-		}
+	if state != txnApplied {
+		return p, fmt.Errorf("%w: %s", ErrChanged, strings.Join(t.changed, ", "))
 	}
-	p, err := st.Update(ctx, id, func(q *store.Patch) error {
+	if err := t.rollback(w.opts.Workspace); err != nil {
+		return p, err
+	}
+	p, err = w.opts.Store.Update(ctx, id, func(q *store.Patch) error {
 		q.State, q.RevertedAt = store.StateReverted, time.Now()
 		return nil
 	})
 	if err != nil {
 		return p, err
 	}
-	w.log.Info("patch reverted", "id", id, "target", p.Target)
+	w.log.Info("patch reverted", "id", id, "target", p.Target, "files", len(p.Files))
 	w.summarize(p)
 	return p, nil
 }

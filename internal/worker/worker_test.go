@@ -130,12 +130,9 @@ func TestApplyAndSummary(t *testing.T) {
 	if !strings.Contains(p.Diff, "-print('hello')\n+print('world')") {
 		t.Errorf("diff = %q", p.Diff)
 	}
-	sum, err := os.ReadFile(filepath.Join(f.dir, "summaries", "P1.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	sum := f.summary("P1")
 	for _, want := range []string{"# Patch P1: applied", "ui_patch", "desc of P1", "`src/app.py`", "1 match", "Duration", "+print('world')"} {
-		if !strings.Contains(string(sum), want) {
+		if !strings.Contains(sum, want) {
 			t.Errorf("summary lacks %q:\n%s", want, sum)
 		}
 	}
@@ -163,8 +160,8 @@ func TestFailures(t *testing.T) {
 		if p.State != store.StateFailed || !strings.Contains(p.Error, tt.want) {
 			t.Errorf("%s: state %s error %q, want failed with %q", tt.id, p.State, p.Error, tt.want)
 		}
-		sum, _ := os.ReadFile(filepath.Join(f.dir, "summaries", tt.id+".md"))
-		if !strings.Contains(string(sum), "failed: ") {
+		sum := f.summary(tt.id)
+		if !strings.Contains(sum, "failed: ") {
 			t.Errorf("%s: summary does not say it failed:\n%s", tt.id, sum)
 		}
 	}
@@ -232,7 +229,7 @@ func TestRecoverAfterCrash(t *testing.T) {
 			f.write("f.txt", "a\n", 0o644)
 			f.submit("C1", "f.txt", "a", "aa")
 			ctx := context.Background()
-			if err := f.store.PutBlob("C1", beforeBlob, []byte("a\n")); err != nil {
+			if err := f.store.PutBlob("C1", blobName(0), []byte("a\n")); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := f.store.Update(ctx, "C1", func(p *store.Patch) error {
@@ -254,5 +251,22 @@ func TestRecoverAfterCrash(t *testing.T) {
 				t.Errorf("file = %q, want %q", got, tt.wantFile)
 			}
 		})
+	}
+}
+
+// summary waits for a patch's summary: it is written just after the outcome
+// is recorded.
+func (f *fixture) summary(id string) string {
+	f.t.Helper()
+	path := filepath.Join(f.dir, "summaries", id+".md")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if data, err := os.ReadFile(path); err == nil {
+			return string(data)
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("no summary for %s", id)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -1,0 +1,198 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/patchd/patchd/internal/patch"
+	"github.com/patchd/patchd/internal/store"
+	"github.com/patchd/patchd/internal/workspace"
+)
+
+// txn is a patch's effect on the workspace, computed in memory before any
+// file is touched: every file it changes, with the content before and after.
+// It is written only whole; its "before" contents are kept in the store so
+// that it can be undone after a failed write, a crash or a revert.
+type txn struct {
+	files   []txnFile
+	matches int
+	changed []string // files found neither before nor after (loadTxn)
+}
+
+type txnFile struct {
+	path      string
+	old, new  []byte
+	existed   bool // before the patch
+	deleted   bool // by the patch
+	mode      fs.FileMode
+	writtenOK bool // written by this process, for rollback
+}
+
+// plan computes the transaction of a block against the workspace as it is.
+func (w *Worker) plan(blk *patch.Block) (*txn, error) {
+	ws := w.opts.Workspace
+	target := blk.TargetFile
+	old, mode, exists, err := ws.ReadFile(target)
+	if err != nil {
+		return nil, err
+	}
+	if !exists {
+		return nil, fmt.Errorf("target file %s does not exist", target)
+	}
+	if old == nil {
+		old = []byte{} // an empty file, which Diff must not take for a creation
+	}
+	out, matches, err := blk.Patch.Apply(target, old)
+	if err != nil {
+		return nil, err
+	}
+	return &txn{matches: matches, files: []txnFile{{path: target, old: old, new: out, existed: true, mode: mode.Perm()}}}, nil
+}
+
+func blobName(i int) string { return strconv.Itoa(i) + ".before" }
+
+// save records the transaction durably before anything is written: the old
+// contents as blobs, then the patch as "applying" with every file's hashes.
+func (t *txn) save(ctx context.Context, st *store.Store, id string, started time.Time) error {
+	fcs := make([]store.FileChange, len(t.files))
+	for i, f := range t.files {
+		if f.existed {
+			if err := st.PutBlob(id, blobName(i), f.old); err != nil {
+				return err
+			}
+		}
+		fcs[i] = store.FileChange{Path: f.path, OldHash: hash(f.old), NewHash: hash(f.new),
+			OldMode: uint32(f.mode), Existed: f.existed, Deleted: f.deleted}
+	}
+	_, err := st.Update(ctx, id, func(q *store.Patch) error {
+		q.State, q.StartedAt, q.Files = store.StateApplying, started, fcs
+		return nil
+	})
+	return err
+}
+
+// write applies every file atomically, one after the other. If one fails
+// (a full disk, a path that turned out to be a directory), the files
+// already written get their old content back: all or nothing.
+func (t *txn) write(ws *workspace.Workspace) error {
+	for i := range t.files {
+		f := &t.files[i]
+		var err error
+		if f.deleted {
+			err = ws.Remove(f.path)
+		} else {
+			mode := f.mode
+			if !f.existed || mode == 0 {
+				mode = workspace.DefaultMode
+			}
+			err = ws.WriteFile(f.path, f.new, mode)
+		}
+		if err != nil {
+			if rerr := t.rollback(ws); rerr != nil {
+				return fmt.Errorf("write %s: %v; and undoing the files written before it failed: %v", f.path, err, rerr)
+			}
+			return fmt.Errorf("write %s: %v (no file was changed)", f.path, err)
+		}
+		f.writtenOK = true
+	}
+	return nil
+}
+
+// rollback restores the old content of every file marked written.
+func (t *txn) rollback(ws *workspace.Workspace) error {
+	var errs []error
+	for i := len(t.files) - 1; i >= 0; i-- {
+		f := &t.files[i]
+		if !f.writtenOK {
+			continue
+		}
+		var err error
+		if f.existed {
+			err = ws.WriteFile(f.path, f.old, f.mode)
+		} else {
+			err = ws.Remove(f.path)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("restore %s: %w", f.path, err))
+			continue
+		}
+		f.writtenOK = false
+	}
+	return errors.Join(errs...)
+}
+
+// diff is the unified diff of the whole transaction.
+func (t *txn) diff() string {
+	var b strings.Builder
+	for _, f := range t.files {
+		var old, new []byte
+		if f.existed {
+			old = f.old
+		}
+		if !f.deleted {
+			new = f.new
+		}
+		b.WriteString(patch.Diff(f.path, old, new))
+	}
+	return b.String()
+}
+
+type txnState int
+
+const (
+	txnNotApplied txnState = iota // every file as before
+	txnApplied                    // every file as after
+	txnPartial                    // some before, some after: cut short
+	txnChanged                    // some file is neither: someone edited it
+)
+
+// loadTxn rebuilds a recorded transaction from the store and the workspace,
+// and says where the workspace stands. Files as after are marked written,
+// so that rollback restores exactly those.
+func loadTxn(st *store.Store, ws *workspace.Workspace, p store.Patch) (*txn, txnState, error) {
+	t := &txn{matches: p.Matches}
+	var before, after int
+	for i, fc := range p.Files {
+		f := txnFile{path: fc.Path, existed: fc.Existed, deleted: fc.Deleted, mode: ioMode(fc.OldMode)}
+		if fc.Existed {
+			old, err := st.Blob(p.ID, blobName(i))
+			if err != nil {
+				return nil, 0, fmt.Errorf("read the content of %s before the patch: %w", fc.Path, err)
+			}
+			if hash(old) != fc.OldHash {
+				return nil, 0, fmt.Errorf("stored content of %s before the patch is damaged", fc.Path)
+			}
+			f.old = old
+		}
+		cur, _, exists, err := ws.ReadFile(fc.Path)
+		if err != nil {
+			return nil, 0, err
+		}
+		isAfter := (fc.Deleted && !exists) || (!fc.Deleted && exists && hash(cur) == fc.NewHash)
+		isBefore := (!fc.Existed && !exists) || (fc.Existed && exists && hash(cur) == fc.OldHash)
+		switch {
+		case isAfter:
+			after++
+			f.new, f.writtenOK = cur, true
+		case isBefore:
+			before++
+		default:
+			t.changed = append(t.changed, fc.Path)
+		}
+		t.files = append(t.files, f)
+	}
+	switch {
+	case len(t.changed) > 0:
+		return t, txnChanged, nil
+	case after == len(t.files):
+		return t, txnApplied, nil
+	case before == len(t.files):
+		return t, txnNotApplied, nil
+	}
+	return t, txnPartial, nil
+}
