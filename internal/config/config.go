@@ -40,6 +40,20 @@ type Config struct {
 	SummariesDir string  // where patch summaries go
 	RateLimit    float64 // webhook requests per second (0 = unlimited)
 	RateBurst    int     // webhook burst size
+	Git          bool    // commit every applied patch
+
+	// Checks run after a patch is written; only the config file defines
+	// them, never a payload or a flag.
+	Checks []Check
+}
+
+// Check is a command run in the workspace after a patch is written; if it
+// fails, the patch is undone and fails with the command's output.
+type Check struct {
+	Name    string        `json:"name"`
+	Command []string      `json:"-"`     // argv; a string in the file runs with sh -c
+	Timeout time.Duration `json:"-"`     // default 2m
+	Paths   []string      `json:"paths"` // globs; the check runs only if a changed file matches (none: always)
 }
 
 // Paths of the files in the state directory.
@@ -185,6 +199,14 @@ func settings() []setting {
 			c.RateLimit = f
 			return nil
 		}},
+		{name: "git", def: "false", usage: "commit every applied patch to the workspace's git repository (and revert commits)", apply: func(c *Config, v []string) error {
+			b, err := strconv.ParseBool(last(v))
+			if err != nil {
+				return fmt.Errorf("must be true or false, not %q", last(v))
+			}
+			c.Git = b
+			return nil
+		}},
 		{name: "rate-burst", def: "100", usage: "webhook burst size for --rate-limit", apply: func(c *Config, v []string) error {
 			n, err := strconv.Atoi(last(v))
 			if err != nil || n < 1 {
@@ -306,6 +328,9 @@ func (f *Flags) Load(getenv func(string) string) (*Config, error) {
 	c := &Config{}
 	if fileVals != nil {
 		c.ConfigFile = cfgPath
+		if c.Checks, err = readChecks(cfgPath); err != nil {
+			return nil, err
+		}
 	}
 	for _, s := range settings() {
 		if err := s.apply(c, layers[s.name]); err != nil {
@@ -380,6 +405,9 @@ func readFile(path string, explicit bool) (map[string][]string, error) {
 	}
 	out := map[string][]string{}
 	for key, v := range raw {
+		if key == "checks" {
+			continue // read by readChecks
+		}
 		s, ok := known[key]
 		if !ok {
 			return nil, fmt.Errorf("config file %s: unknown setting %q", path, key)
@@ -468,4 +496,61 @@ func absDir(dir string) (string, error) {
 		return "", fmt.Errorf("--workspace: %w", err)
 	}
 	return abs, nil
+}
+
+// readChecks reads the "checks" section of the config file:
+//
+//	"checks": [{"name": "build", "command": "go build ./...", "timeout": "2m", "paths": ["*.go"]}]
+//
+// A string command runs with sh -c; an array is the argv itself.
+func readChecks(path string) ([]Check, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config file: %w", err)
+	}
+	var file struct {
+		Checks []struct {
+			Name    string          `json:"name"`
+			Command json.RawMessage `json:"command"`
+			Timeout string          `json:"timeout"`
+			Paths   []string        `json:"paths"`
+		} `json:"checks"`
+	}
+	if err := json.Unmarshal(data, &file); err != nil {
+		return nil, fmt.Errorf("config file %s: checks: %w", path, err)
+	}
+	var checks []Check
+	for i, raw := range file.Checks {
+		where := fmt.Sprintf("config file %s: checks[%d]", path, i)
+		c := Check{Name: raw.Name, Paths: raw.Paths, Timeout: 2 * time.Minute}
+		var line string
+		if json.Unmarshal(raw.Command, &line) == nil {
+			if strings.TrimSpace(line) == "" {
+				return nil, fmt.Errorf("%s: command is empty", where)
+			}
+			c.Command = []string{"sh", "-c", line}
+		} else if json.Unmarshal(raw.Command, &c.Command) != nil || len(c.Command) == 0 || c.Command[0] == "" {
+			return nil, fmt.Errorf("%s: command must be a string or a non-empty array of strings", where)
+		}
+		if c.Name == "" {
+			c.Name = strings.Join(c.Command, " ")
+			if len(c.Command) == 3 && c.Command[0] == "sh" {
+				c.Name = c.Command[2]
+			}
+		}
+		if raw.Timeout != "" {
+			d, err := parseDuration(raw.Timeout)
+			if err != nil {
+				return nil, fmt.Errorf("%s: timeout: %w", where, err)
+			}
+			c.Timeout = d
+		}
+		for _, g := range c.Paths {
+			if _, err := filepath.Match(g, "x"); err != nil {
+				return nil, fmt.Errorf("%s: paths: bad glob %q", where, g)
+			}
+		}
+		checks = append(checks, c)
+	}
+	return checks, nil
 }

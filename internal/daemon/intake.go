@@ -46,7 +46,8 @@ func openIntake(cfg *config.Config, log *slog.Logger) (*intake, error) {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	in.ws, in.store = ws, st
-	in.worker = worker.New(worker.Options{Store: st, Workspace: ws, Logger: log, SummariesDir: cfg.SummariesDir})
+	in.worker = worker.New(worker.Options{Store: st, Workspace: ws, Logger: log, SummariesDir: cfg.SummariesDir,
+		Checks: cfg.Checks, Git: cfg.Git})
 	return in, nil
 }
 

@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/patchd/patchd/internal/config"
 	"github.com/patchd/patchd/internal/patch"
 	"github.com/patchd/patchd/internal/store"
 	"github.com/patchd/patchd/internal/workspace"
@@ -40,6 +41,10 @@ type Options struct {
 	Workspace    *workspace.Workspace
 	Logger       *slog.Logger
 	SummariesDir string
+	// Checks run after each patch is written; a failure undoes the patch.
+	Checks []config.Check
+	// Git commits every applied patch and every revert.
+	Git bool
 }
 
 // Worker applies patches and reverts them, one operation at a time.
@@ -118,13 +123,48 @@ func (w *Worker) process(ctx context.Context, p store.Patch) error {
 	if err != nil {
 		return w.fail(ctx, p.ID, err.Error())
 	}
+	if w.opts.Git {
+		if err := w.gitClean(t); err != nil {
+			return w.fail(ctx, p.ID, err.Error())
+		}
+	}
 	if err := t.save(ctx, w.opts.Store, p.ID, started); err != nil {
 		return err
 	}
 	if err := t.write(w.opts.Workspace); err != nil {
 		return w.fail(ctx, p.ID, err.Error())
 	}
+	undo := func(reason error) error {
+		if err := t.rollback(w.opts.Workspace); err != nil {
+			return w.fail(ctx, p.ID, fmt.Sprintf("%v; and undoing the patch failed: %v", reason, err))
+		}
+		return w.fail(ctx, p.ID, reason.Error())
+	}
+	if err := w.runChecks(t); err != nil {
+		return undo(err)
+	}
+	if w.opts.Git {
+		author, _ := blk.Metadata["author"].(string)
+		rev, err := w.gitCommit(t, commitSubject("PATCH", blk.ID, blk.Description), author, blk.Tag)
+		switch {
+		case rev == "" && err != nil:
+			return undo(fmt.Errorf("commit the patch: %w", err))
+		case err != nil:
+			w.log.Warn("patch committed but not tagged", "id", p.ID, "commit", rev, "err", err)
+		default:
+			w.log.Info("patch committed", "id", p.ID, "commit", rev, "tag", blk.Tag)
+		}
+	}
 	return w.finish(ctx, p.ID, t.diff(), t.matches)
+}
+
+// commitSubject is "[PATCH <id>] <first line of the description>".
+func commitSubject(kind, id, description string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(description), "\n")
+	if line == "" {
+		line = "patch from patchd"
+	}
+	return fmt.Sprintf("[%s %s] %s", kind, id, line)
 }
 
 // recover settles a patch that a crash left "applying", by the files'
@@ -203,6 +243,13 @@ func (w *Worker) Revert(ctx context.Context, id string) (store.Patch, error) {
 	}
 	if err := t.rollback(w.opts.Workspace); err != nil {
 		return p, err
+	}
+	if w.opts.Git {
+		rev, err := w.gitCommit(t, commitSubject("REVERT", id, p.Description), "", "")
+		if err != nil {
+			return p, fmt.Errorf("files restored, but the revert commit failed: %w", err)
+		}
+		w.log.Info("revert committed", "id", id, "commit", rev)
 	}
 	p, err = w.opts.Store.Update(ctx, id, func(q *store.Patch) error {
 		q.State, q.RevertedAt = store.StateReverted, time.Now()

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/patchd/patchd/internal/config"
 	"github.com/patchd/patchd/internal/store"
 	"github.com/patchd/patchd/internal/workspace"
 )
@@ -22,6 +23,8 @@ type fixture struct {
 	worker  *Worker
 	stopped chan struct{}
 	cancel  context.CancelFunc
+	checks  []config.Check
+	git     bool
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -52,7 +55,7 @@ func (f *fixture) open() {
 	}
 	f.t.Cleanup(func() { ws.Close() })
 	f.store = st
-	f.worker = New(Options{Store: st, Workspace: ws, SummariesDir: filepath.Join(f.dir, "summaries")})
+	f.worker = New(Options{Store: st, Workspace: ws, SummariesDir: filepath.Join(f.dir, "summaries"), Checks: f.checks, Git: f.git})
 }
 
 func (f *fixture) run() {

@@ -1,0 +1,117 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os/exec"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// git runs git in the workspace. Arguments from a payload (paths, the
+// message, the author, the tag) are passed as arguments, never through a
+// shell, and after "--" where git would read them as options.
+func (w *Worker) git(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "git", args...)
+	cmd.Dir = w.opts.Workspace.Dir()
+	// Commits need a committer; fall back to patchd's own when git has
+	// none configured, rather than failing every patch.
+	cmd.Env = append(cmd.Environ(), "GIT_TERMINAL_PROMPT=0")
+	if !w.gitIdentity() {
+		cmd.Env = append(cmd.Env, "GIT_COMMITTER_NAME=patchd", "GIT_COMMITTER_EMAIL=patchd@localhost",
+			"GIT_AUTHOR_NAME=patchd", "GIT_AUTHOR_EMAIL=patchd@localhost")
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if err != nil {
+		return out.String(), fmt.Errorf("git %s: %v: %s", args[0], err, strings.TrimSpace(out.String()))
+	}
+	return out.String(), nil
+}
+
+func (w *Worker) gitIdentity() bool {
+	cmd := exec.Command("git", "config", "user.email")
+	cmd.Dir = w.opts.Workspace.Dir()
+	out, err := cmd.Output()
+	return err == nil && len(bytes.TrimSpace(out)) > 0
+}
+
+func (t *txn) paths() []string {
+	ps := make([]string, len(t.files))
+	for i, f := range t.files {
+		ps[i] = f.path
+	}
+	return ps
+}
+
+// gitClean refuses a patch over uncommitted changes to the files it touches:
+// its commit would sweep them in, and a revert would lose them.
+func (w *Worker) gitClean(t *txn) error {
+	out, err := w.git(append([]string{"status", "--porcelain", "--"}, t.paths()...)...)
+	if err != nil {
+		return err
+	}
+	var dirty []string
+	for _, line := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
+		if len(line) > 3 {
+			dirty = append(dirty, strings.TrimSpace(line[3:]))
+		}
+	}
+	if len(dirty) > 0 {
+		return fmt.Errorf("uncommitted changes to %s: commit or stash them first (--git commits each patch)", strings.Join(dirty, ", "))
+	}
+	return nil
+}
+
+var tagName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/()-]{0,127}$`)
+
+// gitCommit commits the transaction's files as one commit (and tags it).
+func (w *Worker) gitCommit(t *txn, subject, author, tag string) (string, error) {
+	if _, err := w.git(append([]string{"add", "-A", "--"}, t.paths()...)...); err != nil {
+		return "", err
+	}
+	args := []string{"commit", "--no-verify", "-m", subject}
+	if a := gitAuthor(author); a != "" {
+		args = append(args, "--author", a)
+	}
+	args = append(args, "--")
+	args = append(args, t.paths()...)
+	if _, err := w.git(args...); err != nil {
+		return "", err
+	}
+	rev, err := w.git("rev-parse", "--short", "HEAD")
+	if err != nil {
+		return "", err
+	}
+	if tag != "" {
+		if !tagName.MatchString(tag) || strings.Contains(tag, "..") {
+			return strings.TrimSpace(rev), fmt.Errorf("tag %q is not a valid tag name; the commit stands untagged", tag)
+		}
+		if _, err := w.git("tag", tag); err != nil {
+			return strings.TrimSpace(rev), err
+		}
+	}
+	return strings.TrimSpace(rev), nil
+}
+
+// gitAuthor turns metadata.author into git's "Name <email>".
+func gitAuthor(a string) string {
+	a = strings.Map(func(r rune) rune {
+		if r < ' ' {
+			return -1
+		}
+		return r
+	}, strings.TrimSpace(a))
+	if a == "" {
+		return ""
+	}
+	if strings.Contains(a, "<") && strings.HasSuffix(a, ">") {
+		return a
+	}
+	return a + " <" + strings.ReplaceAll(strings.ToLower(strings.Fields(a)[0]), "@", "") + "@patchd.invalid>"
+}
