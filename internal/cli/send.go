@@ -3,15 +3,22 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
+	"strings"
+
+	"github.com/patchd/patchd/internal/server"
 )
 
 // runSend is `patchd send FILE|-`: submit a patch to the running daemon.
 // Exit 0 accepted, 1 refused.
 func runSend(ctx context.Context, env *Env, args []string) error {
-	cfg, rest, err := parse(env, "send", args, nil)
+	var dryRun bool
+	cfg, rest, err := parse(env, "send", args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&dryRun, "dry-run", false, "print the diff the patch would produce (or why it would fail), change nothing")
+	})
 	if err != nil {
 		return err
 	}
@@ -31,13 +38,23 @@ func runSend(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	code, resp, err := c.do(ctx, "POST", "/webhook", body)
+	path := "/webhook"
+	if dryRun {
+		path = "/patches/preview"
+	}
+	code, resp, err := c.do(ctx, "POST", path, body)
 	if err != nil {
 		return exit(ExitFailed, "send: %v", err)
 	}
 	if code/100 != 2 {
 		fmt.Fprintf(env.Stderr, "patchd: refused (HTTP %d): %s\n", code, errorOf(resp))
 		return quiet(ExitFailed)
+	}
+	if dryRun {
+		var p server.PreviewAnswer
+		json.Unmarshal(resp, &p)
+		fmt.Fprintf(env.Stdout, "would apply: id=%s files=%s\n%s", p.Result.PatchID, strings.Join(p.Result.Files, ","), p.Result.Diff)
+		return nil
 	}
 	var a struct {
 		Result struct {

@@ -337,6 +337,7 @@ func (s *session) up(ctx context.Context) (*stack, error) {
 		RateBurst:    cfg.RateBurst,
 		CheckPath:    in.ws.Check,
 		Revert:       in.worker.Revert,
+		Preview:      in.worker.Preview,
 	})
 	st.http = &http.Server{
 		Handler:           st.api,

@@ -64,6 +64,22 @@ func openAPI(serverURL string) obj {
 				},
 				"responses": obj{"200": resp("A page of patches.", ref("PatchList")), "401": errResp("Unauthorized.")},
 			}},
+			"/patches/preview": obj{"post": obj{
+				"operationId": "previewPatch",
+				"summary":     "The diff a patch would produce, or why it would fail, without storing or writing anything",
+				"requestBody": obj{"required": true, "content": obj{"application/json": obj{"schema": ref("PatchBlock")}}},
+				"responses": obj{
+					"200": resp("What the patch would change.", obj{"type": "object", "properties": obj{
+						"status": str, "result": obj{"type": "object", "properties": obj{
+							"success": obj{"type": "boolean"}, "patch_id": str,
+							"files": obj{"type": "array", "items": str}, "diff": str,
+						}},
+					}}),
+					"400": errResp("Malformed JSON, a missing or invalid field, or a path outside the workspace."),
+					"422": errResp("The patch would fail; result.error says why (for a failed match: the closest lines in the file)."),
+					"401": errResp("Unauthorized."),
+				},
+			}},
 			"/patches/{id}": obj{"get": obj{
 				"operationId": "getPatch",
 				"summary":     "A patch's state, error, timings and the diff applied",

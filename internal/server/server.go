@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/patchd/patchd/internal/patch"
 	"github.com/patchd/patchd/internal/store"
 	"github.com/patchd/patchd/internal/sysinfo"
 )
@@ -50,6 +51,8 @@ type Options struct {
 	// Revert undoes an applied patch (the worker does it, serialised with
 	// the patches it applies).
 	Revert func(ctx context.Context, id string) (store.Patch, error)
+	// Preview computes a block's diff without writing anything.
+	Preview func(blk *patch.Block) (diff string, files []string, err error)
 }
 
 // Server is the HTTP handler.
@@ -82,6 +85,7 @@ func New(opts Options) *Server {
 		s.mux.HandleFunc("GET /patches", s.handleList)
 		s.mux.HandleFunc("GET /patches/{id}", s.handleGet)
 		s.mux.HandleFunc("POST /patches/{id}/revert", s.handleRevert)
+		s.mux.HandleFunc("POST /patches/preview", s.handlePreview)
 	}
 	return s
 }

@@ -64,22 +64,61 @@ func (s *Server) unauthorized(w http.ResponseWriter) {
 	refuse(w, http.StatusUnauthorized, "missing or invalid credentials: send 'Authorization: Bearer <token>' (see 'patchd token') or a valid %s", auth.SignatureHeader)
 }
 
+// PreviewAnswer is the body of a successful POST /patches/preview.
+type PreviewAnswer struct {
+	Status string `json:"status"`
+	Result struct {
+		Success bool     `json:"success"`
+		PatchID string   `json:"patch_id"`
+		Files   []string `json:"files"`
+		Diff    string   `json:"diff"`
+	} `json:"result"`
+}
+
+// handlePreview answers what a patch would change, or why it would fail,
+// without storing or writing anything.
+func (s *Server) handlePreview(w http.ResponseWriter, r *http.Request) {
+	blk, body := s.readBlock(w, r)
+	if blk == nil || body == nil {
+		return
+	}
+	diff, files, err := s.opts.Preview(blk)
+	if err != nil {
+		refuse(w, http.StatusUnprocessableEntity, "%s", err.Error())
+		return
+	}
+	var a PreviewAnswer
+	a.Status = "preview"
+	a.Result.Success, a.Result.PatchID, a.Result.Files, a.Result.Diff = true, blk.ID, files, diff
+	writeJSON(w, http.StatusOK, a)
+}
+
 func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
+	blk, body := s.readBlock(w, r)
+	if blk == nil || body == nil {
+		return
+	}
+	s.submit(w, blk, body)
+}
+
+// readBlock authenticates, limits, reads and validates a patch block. On
+// any refusal it has answered already and returns nils.
+func (s *Server) readBlock(w http.ResponseWriter, r *http.Request) (*patch.Block, []byte) {
 	ok, needBody := s.authorized(r, nil)
 	if !ok && !needBody {
 		s.unauthorized(w)
-		return
+		return nil, nil
 	}
 	if !s.limiter.allow() {
 		w.Header().Set("Retry-After", "1")
 		refuse(w, http.StatusTooManyRequests, "too many requests: more than %g per second; retry after 1s", s.opts.RateLimit)
-		return
+		return nil, nil
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && mt != "text/json") {
 			refuse(w, http.StatusUnsupportedMediaType, "unsupported Content-Type %q: send application/json", ct)
-			return
+			return nil, nil
 		}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
@@ -87,30 +126,35 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			refuse(w, http.StatusRequestEntityTooLarge, "body too large: the limit is %d bytes (--max-body)", tooBig.Limit)
-			return
+			return nil, nil
 		}
 		refuse(w, http.StatusBadRequest, "reading the body: %v", err)
-		return
+		return nil, nil
 	}
 	if needBody {
 		if ok, _ := s.authorized(r, body); !ok {
 			s.unauthorized(w)
-			return
+			return nil, nil
 		}
 	}
 
 	blk, err := patch.Parse(body)
 	if err != nil {
 		refuse(w, http.StatusBadRequest, "%s", err.Error())
-		return
+		return nil, nil
 	}
 	if s.opts.CheckPath != nil {
 		if _, err := s.opts.CheckPath(blk.TargetFile); err != nil {
 			refuse(w, http.StatusBadRequest, "Invalid field: target_file: %v", err)
-			return
+			return nil, nil
 		}
 	}
 
+	return blk, body
+}
+
+// submit stores a validated block and answers.
+func (s *Server) submit(w http.ResponseWriter, blk *patch.Block, body []byte) {
 	sum := sha256.Sum256(body)
 	rec := store.Patch{
 		ID:          blk.ID,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/patchd/patchd/internal/auth"
+	"github.com/patchd/patchd/internal/patch"
 	"github.com/patchd/patchd/internal/store"
 	"github.com/patchd/patchd/internal/workspace"
 )
@@ -253,7 +255,7 @@ func TestOpenAPI(t *testing.T) {
 	if s := doc.Comp.Sec["bearerAuth"]; s.Type != "http" || s.Scheme != "bearer" {
 		t.Errorf("bearerAuth = %+v, want http bearer", s)
 	}
-	for _, route := range []string{"POST /webhook", "GET /patches", "GET /patches/{id}", "POST /patches/{id}/revert", "GET /health", "GET /ready"} {
+	for _, route := range []string{"POST /webhook", "POST /patches/preview", "GET /patches", "GET /patches/{id}", "POST /patches/{id}/revert", "GET /health", "GET /ready"} {
 		method, path, _ := strings.Cut(route, " ")
 		if _, ok := doc.Paths[path][strings.ToLower(method)]; !ok {
 			t.Errorf("openapi.json lacks %s", route)
@@ -263,5 +265,38 @@ func TestOpenAPI(t *testing.T) {
 		if pattern == "" {
 			t.Errorf("documented %s is not served", route)
 		}
+	}
+}
+
+func TestPreview(t *testing.T) {
+	f := newFixture(t, func(o *Options) {
+		o.Preview = func(blk *patch.Block) (string, []string, error) {
+			if blk.ID == "fails" {
+				return "", nil, errors.New("pattern not found in src/app.py")
+			}
+			return "--- a/src/app.py\n+++ b/src/app.py\n", []string{blk.TargetFile}, nil
+		}
+	})
+	post := func(body string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("POST", "/patches/preview", strings.NewReader(body))
+		r.Header.Set("Authorization", "Bearer "+testToken)
+		rec := httptest.NewRecorder()
+		f.srv.ServeHTTP(rec, r)
+		return rec
+	}
+	rec := post(block("ok"))
+	var a PreviewAnswer
+	json.Unmarshal(rec.Body.Bytes(), &a)
+	if rec.Code != 200 || !a.Result.Success || a.Result.Diff == "" || a.Result.Files[0] != "src/app.py" {
+		t.Errorf("preview = %d %s, want 200 with the diff", rec.Code, rec.Body)
+	}
+	if rec := post(block("fails")); rec.Code != 422 || !strings.Contains(rec.Body.String(), "pattern not found") {
+		t.Errorf("preview of a failing patch = %d %s, want 422 with the reason", rec.Code, rec.Body)
+	}
+	if rec := post(`{"id":"x"}`); rec.Code != 400 {
+		t.Errorf("preview of an invalid block = %d, want 400", rec.Code)
+	}
+	if st := f.store.Stats(); st.Total != 0 {
+		t.Errorf("preview stored %d patches, want none", st.Total)
 	}
 }

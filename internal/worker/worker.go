@@ -262,3 +262,15 @@ func (w *Worker) Revert(ctx context.Context, id string) (store.Patch, error) {
 	w.summarize(p)
 	return p, nil
 }
+
+// Preview computes what the block would change, as a unified diff, without
+// writing anything. A refusal is the error the patch would fail with.
+func (w *Worker) Preview(blk *patch.Block) (diff string, files []string, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	t, err := w.plan(blk)
+	if err != nil {
+		return "", nil, err
+	}
+	return t.diff(), t.paths(), nil
+}
