@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -323,5 +325,26 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	}
 	if held := e.run("status"); held.code != 3 {
 		t.Errorf("status after forced exit: %s, want 3 (the kernel released the lock)", held)
+	}
+}
+
+// TestStartFailureExplains: when the daemon cannot start, `start` exits 1
+// with the reason and the last lines of the log, and leaves nothing running.
+func TestStartFailureExplains(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	notADir := filepath.Join(e.ws, "file.txt")
+	os.WriteFile(notADir, []byte("x"), 0o644)
+	cmd := exec.Command(patchdBin, "start", "--workspace", notADir, "--state-dir", e.stateDir(), "--port", "0")
+	cmd.Env = cleanEnv()
+	r := runCmd(t, cmd)
+	if r.code != 1 || !strings.Contains(r.stderr, "start failed") || !strings.Contains(r.stderr, "file.txt") || !strings.Contains(r.stderr, "last lines of") {
+		t.Errorf("start with a file as workspace: %s, want exit 1 with the reason naming it and the log tail", r)
+	}
+	if held, _ := os.ReadFile(filepath.Join(e.stateDir(), "patchd.json")); len(held) != 0 {
+		t.Errorf("state file left behind: %s", held)
+	}
+	if r := e.run("status"); r.code != 3 {
+		t.Errorf("status after a failed start: %s, want 3", r)
 	}
 }
