@@ -190,6 +190,10 @@ func lastError(logTail string) string {
 			}
 			return rec.Msg
 		}
+		// What main printed before exiting, when the log was not open yet.
+		if msg, ok := strings.CutPrefix(lines[i], "patchd: "); ok {
+			return msg
+		}
 	}
 	return ""
 }
