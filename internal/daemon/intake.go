@@ -38,7 +38,7 @@ func openIntake(cfg *config.Config, log *slog.Logger) (*intake, error) {
 	}
 	ws, err := workspace.Open(cfg.Workspace, deny...)
 	if err != nil {
-		return nil, fmt.Errorf("open workspace: %w", err)
+		return nil, err
 	}
 	st, err := store.Open(cfg.QueueDir(), store.Options{Logger: log, EventsPath: cfg.EventsPath()})
 	if err != nil {
