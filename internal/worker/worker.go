@@ -65,6 +65,11 @@ func New(opts Options) *Worker {
 // Run applies patches until ctx is done. It returns nil on a clean stop.
 func (w *Worker) Run(ctx context.Context) error {
 	for {
+		// Next returns a queued patch without looking at ctx: without this
+		// check a stop would wait for the whole backlog to be applied.
+		if ctx.Err() != nil {
+			return nil
+		}
 		p, err := w.opts.Store.Next(ctx)
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, store.ErrClosed) {

@@ -273,3 +273,25 @@ func (f *fixture) summary(id string) string {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestStopLeavesBacklog: a stop finishes the patch in progress and leaves
+// the rest queued for the next start, rather than applying the whole
+// backlog first (which made `patchd stop` time out under load).
+func TestStopLeavesBacklog(t *testing.T) {
+	f := newFixture(t)
+	f.write("src/app.py", "VERSION = \"0\"\n", 0o644)
+	const n = 200
+	for i := range n {
+		f.submit(fmt.Sprintf("P%d", i), "src/app.py", `VERSION = "[^"]*"`, fmt.Sprintf(`VERSION = "%d"`, i))
+	}
+	f.run()
+	f.settle("P0")
+	stopped := time.Now()
+	f.stop()
+	if d := time.Since(stopped); d > 5*time.Second {
+		t.Errorf("stop took %s with a backlog, want it to finish only the patch in progress", d)
+	}
+	if st := f.store.Stats(); st.Queued == 0 || st.Applying != 0 {
+		t.Errorf("after a stop with %d patches queued: %+v, want some still queued and none applying", n, st)
+	}
+}
