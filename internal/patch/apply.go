@@ -1,10 +1,17 @@
 package patch
 
+import "errors"
+
 // Apply runs the edit on content and returns the new content and the number
 // of matches replaced; every match is replaced, as the seed did. file is only
 // used in messages. A pattern that matches nothing is a *NotFoundError.
 // content need not be valid UTF-8: the pattern works on bytes.
 func (r Regex) Apply(file string, content []byte) (out []byte, matches int, err error) {
+	if r.Pattern == "" {
+		// The zero Patch of a block in another format: an empty pattern
+		// would match everywhere and quietly change nothing.
+		return nil, 0, errors.New("the block has no regex edit; apply it with Block.Plan")
+	}
 	re, err := r.compile()
 	if err != nil {
 		return nil, 0, err

@@ -1,6 +1,11 @@
 package patch
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
 
 // SyntaxError reports a webhook body that is not a single JSON object. The
 // offset lets a sender find the fault in a body it generated.
@@ -46,3 +51,123 @@ type NotFoundError struct {
 }
 
 func (e *NotFoundError) Error() string { return "pattern not found in " + e.File }
+
+// MatchError reports an edit whose text was not found in its file, or was
+// found in several places. Its message is meant for the agent that wrote
+// the edit: it quotes what was looked for and shows the closest lines
+// actually in the file, or lists the places that matched, so that the next
+// attempt can be corrected.
+type MatchError struct {
+	File string // the file searched, as the edit names it
+	// What names the text: "search text", "diff hunk 2 (@@ -10,4 +10,5 @@)",
+	// "apply_patch hunk 1", "@@ anchor line".
+	What  string
+	Lines []string // the lines looked for
+	AtEnd bool     // they had to be the last lines of the file (*** End of File)
+
+	// Count is the number of places the text matched when it was
+	// ambiguous (at least 2, capped at 100), 0 when it was not found.
+	Count  int
+	Places []int  // first line of each place (1-based), when ambiguous
+	Hint   string // how to make an ambiguous text unique
+
+	Closest   *Closest // the most similar lines of the file, nil if none is similar
+	FileLines int      // number of lines in the file
+}
+
+// Closest is the window of a file most similar to a text that was not found.
+type Closest struct {
+	Start   int      // number of its first line (1-based)
+	Lines   []string // its lines, without line endings
+	Percent int      // similarity to the text looked for, 0-100
+}
+
+// Limits on how much of a text a MatchError quotes.
+const (
+	quoteLines    = 12
+	quoteLineLen  = 160
+	quotePlaces   = 10
+	ellipsis      = "…"
+	quotePrefix   = "  "
+	numberDivider = "| "
+)
+
+func (e *MatchError) Error() string {
+	var b strings.Builder
+	if e.Count > 0 {
+		count := strconv.Itoa(e.Count)
+		if e.Count >= maxPlaces {
+			count = "at least " + count
+		}
+		fmt.Fprintf(&b, "%s matches %s places in %s (lines ", e.What, count, e.File)
+		for i, p := range e.Places {
+			if i == quotePlaces {
+				b.WriteString(", " + ellipsis)
+				break
+			}
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(strconv.Itoa(p))
+		}
+		b.WriteString(")")
+		if e.Hint != "" {
+			b.WriteString("; " + e.Hint)
+		}
+		return b.String()
+	}
+	where := "in "
+	if e.AtEnd {
+		where = "at the end of "
+	}
+	fmt.Fprintf(&b, "%s not found %s%s:\n", e.What, where, e.File)
+	writeQuote(&b, 0, e.Lines)
+	switch {
+	case e.Closest != nil:
+		c := e.Closest
+		span := fmt.Sprintf("line %d", c.Start)
+		if len(c.Lines) > 1 {
+			span = fmt.Sprintf("lines %d-%d", c.Start, c.Start+len(c.Lines)-1)
+		}
+		fmt.Fprintf(&b, "closest match (%s, %d%% similar):\n", span, c.Percent)
+		writeQuote(&b, c.Start, c.Lines)
+	case e.FileLines == 0:
+		b.WriteString("the file is empty\n")
+	default:
+		fmt.Fprintf(&b, "no similar lines in the file (%d lines)\n", e.FileLines)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// writeQuote writes lines indented, truncated to a readable size, each
+// with its line number when start > 0.
+func writeQuote(b *strings.Builder, start int, lines []string) {
+	shown := lines[:min(len(lines), quoteLines)]
+	width := len(strconv.Itoa(start + len(shown) - 1))
+	for i, l := range shown {
+		row := quotePrefix
+		if start > 0 {
+			num := strconv.Itoa(start + i)
+			row += strings.Repeat(" ", width-len(num)) + num + numberDivider
+		}
+		// Blank lines are quoted as blank, without trailing spaces.
+		b.WriteString(strings.TrimRight(row+truncate(l, quoteLineLen), " "))
+		b.WriteByte('\n')
+	}
+	if more := len(lines) - len(shown); more > 0 {
+		fmt.Fprintf(b, "%s%s (%d more lines)\n", quotePrefix, ellipsis, more)
+	}
+}
+
+// truncate cuts s to at most n bytes at a character boundary, marking the cut.
+func truncate(s string, n int) string {
+	s = strings.TrimRight(s, "\r")
+	if len(s) <= n {
+		return s
+	}
+	i := n
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + ellipsis
+}

@@ -24,10 +24,18 @@ type Block struct {
 	TargetFile  string // workspace-relative path, not yet confined (the workspace package does that)
 	Description string // free text for the summary
 	Tag         string // optional free label
-	Patch       Regex  // the edit
+	// Patch is the edit of a block whose "patch" is a regex edit, and zero
+	// for every other form. It is kept for code written before Plan, which
+	// applies every form; Regex.Apply of a zero Patch fails.
+	Patch Regex
+	// Edits are the block's edits in order: the one of "patch", or the
+	// elements of "edits".
+	Edits []Edit
 	// Metadata is the sender's "metadata" object, nil when absent. Numbers
 	// are json.Number so that large integers survive a round trip.
 	Metadata map[string]any
+
+	multi bool // the edits came from "edits", so errors name the element
 }
 
 // Parse decodes and validates a webhook body. Errors are *SyntaxError for a
@@ -41,14 +49,25 @@ func Parse(body []byte) (*Block, error) {
 	}
 	// Presence is checked in this order, before any type check, as the
 	// Flask service did: a body lacking both role and target_file reports
-	// role, whatever else is wrong with it.
-	for _, name := range [...]string{"id", "role", "target_file", "patch"} {
+	// role, whatever else is wrong with it. target_file is only required
+	// by the single-file forms (regex and search/replace) of "patch"; a
+	// block with "edits" names the files in its elements.
+	for _, name := range [...]string{"id", "role"} {
 		if isBlank(fields[name]) {
 			return nil, missing(name)
 		}
 	}
+	multi := !isBlank(fields["edits"])
+	if !multi {
+		if isBlank(fields["target_file"]) && needsTarget(fields["patch"]) {
+			return nil, missing("target_file")
+		}
+		if isBlank(fields["patch"]) {
+			return nil, missing("patch")
+		}
+	}
 
-	b := &Block{}
+	b := &Block{multi: multi}
 	if b.ID, err = stringField(fields, "id"); err != nil {
 		return nil, err
 	}
@@ -68,8 +87,22 @@ func Parse(body []byte) (*Block, error) {
 	if err != nil {
 		return nil, err
 	}
-	if b.Patch, err = decodePatch(fields["patch"], expand); err != nil {
-		return nil, err
+	switch {
+	case multi && !isBlank(fields["patch"]):
+		return nil, invalid("edits", `a block holds either "patch" or "edits", not both`)
+	case multi:
+		if b.Edits, err = decodeEdits(fields["edits"], b.TargetFile, expand); err != nil {
+			return nil, err
+		}
+	default:
+		e, err := decodeEdit(fields["patch"], "patch", b.TargetFile, expand)
+		if err != nil {
+			return nil, err
+		}
+		b.Edits = []Edit{e}
+		if re, ok := e.(*RegexEdit); ok {
+			b.Patch = re.Regex
+		}
 	}
 	if b.Description, err = stringField(fields, "description"); err != nil {
 		return nil, err

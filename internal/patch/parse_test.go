@@ -219,6 +219,8 @@ func TestParse(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Parse(%.200q) error = %q, want none", tt.body, err)
 			}
+			// Every case is a regex block: its one edit is its Patch.
+			tt.want.Edits = []Edit{&RegexEdit{TargetFile: tt.want.TargetFile, Regex: tt.want.Patch}}
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("Parse(%.200q) = %+v, want %+v", tt.body, got, tt.want)
 			}

@@ -21,47 +21,37 @@ type Regex struct {
 	Expand bool
 }
 
-// decodePatch turns the "patch" member into an edit. The regex form is the
-// only one so far; other forms (search/replace, unified diff, apply_patch)
-// will be recognised here by their distinctive members. outerExpand is the
-// block-level "expand", which older senders put beside "patch".
-func decodePatch(raw json.RawMessage, outerExpand *bool) (Regex, error) {
-	if raw[0] != '{' {
-		return Regex{}, invalid("patch", "must be an object, not "+kindOf(raw))
-	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &obj); err != nil {
-		return Regex{}, invalid("patch", "must be an object")
-	}
-	return decodeRegex(obj, outerExpand)
-}
-
-// decodeRegex validates the members of a regex patch, so that a block that
-// parses can always be applied.
-func decodeRegex(obj map[string]json.RawMessage, outerExpand *bool) (Regex, error) {
+// decodeRegex validates the members of a regex edit, so that a block that
+// parses can always be applied. field names the edit in messages ("patch",
+// "edits[2]"); outerExpand is the block-level "expand", which older
+// senders put beside "patch".
+func decodeRegex(obj map[string]json.RawMessage, field string, outerExpand *bool) (Regex, error) {
 	var r Regex
 	if isBlank(obj["pattern"]) {
-		return r, missing("patch.pattern")
+		return r, missing(field + ".pattern")
 	}
 	var err error
 	if r.Pattern, err = stringField(obj, "pattern"); err != nil {
-		return r, retag(err, "patch.pattern")
+		return r, retag(err, field+".pattern")
 	}
 	if len(r.Pattern) > MaxPatternLen {
-		return r, invalid("patch.pattern", fmt.Sprintf("longer than %d bytes", MaxPatternLen))
+		return r, invalid(field+".pattern", fmt.Sprintf("longer than %d bytes", MaxPatternLen))
 	}
 	re, err := regexp.Compile(r.Pattern)
 	if err != nil {
-		return r, invalid("patch.pattern", err.Error())
+		return r, invalid(field+".pattern", err.Error())
 	}
 	// An empty replacement deletes the matches, so only absence is missing.
 	if raw := obj["replacement"]; raw == nil || isNull(raw) {
-		return r, missing("patch.replacement")
+		if raw := obj["replace"]; raw != nil && !isNull(raw) {
+			return r, invalid(field+".replace", `a regex edit takes "replacement", not "replace"`)
+		}
+		return r, missing(field + ".replacement")
 	}
 	if r.Replacement, err = stringField(obj, "replacement"); err != nil {
-		return r, retag(err, "patch.replacement")
+		return r, retag(err, field+".replacement")
 	}
-	inner, err := boolField(obj, "expand", "patch.expand")
+	inner, err := boolField(obj, "expand", field+".expand")
 	if err != nil {
 		return r, err
 	}
@@ -74,7 +64,7 @@ func decodeRegex(obj map[string]json.RawMessage, outerExpand *bool) (Regex, erro
 	}
 	if r.Expand {
 		if err := checkTemplate(re, r.Replacement); err != nil {
-			return r, invalid("patch.replacement", err.Error())
+			return r, invalid(field+".replacement", err.Error())
 		}
 	}
 	return r, nil

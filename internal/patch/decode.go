@@ -1,0 +1,232 @@
+package patch
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// MaxEdits bounds the elements of "edits".
+const MaxEdits = 1000
+
+// form is the format of a "patch" value or an "edits" element, told by its
+// members.
+type form int
+
+const (
+	formRegex form = iota + 1
+	formSearch
+	formDiff
+	formApplyPatch
+)
+
+// shape is a "patch" value or "edits" element decoded far enough to know
+// its format.
+type shape struct {
+	form form
+	obj  map[string]json.RawMessage // its members; nil for a string
+	text string                     // the diff or apply_patch text given as a bare string
+}
+
+// The member that decides each format, and the ones that only go with it.
+var formMembers = []struct {
+	form      form
+	key       string
+	secondary []string
+}{
+	{formRegex, "pattern", []string{"replacement", "expand"}},
+	{formSearch, "search", []string{"replace", "all"}},
+	{formDiff, "diff", nil},
+	{formApplyPatch, "apply_patch", nil},
+}
+
+// shapeOf tells the format of an edit by its members: "pattern" (regex),
+// "search" (search/replace), "diff" (unified diff) or "apply_patch". A
+// bare string is accepted when it is clearly a unified diff or an
+// apply_patch text, which agents sometimes send as "patch" itself.
+func shapeOf(raw json.RawMessage, field string) (shape, error) {
+	if raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err == nil {
+			switch {
+			case strings.Contains(s, beginPatch):
+				return shape{form: formApplyPatch, text: s}, nil
+			case looksLikeDiff(s):
+				return shape{form: formDiff, text: s}, nil
+			}
+		}
+	}
+	if raw[0] != '{' {
+		return shape{}, invalid(field, "must be an object, not "+kindOf(raw))
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		return shape{}, invalid(field, "must be an object")
+	}
+	present := func(k string) bool { v, ok := obj[k]; return ok && !isNull(v) }
+	var found []string
+	var f form
+	for _, m := range formMembers {
+		if present(m.key) {
+			found = append(found, m.key)
+			f = m.form
+		}
+	}
+	if len(found) > 1 {
+		return shape{}, invalid(field, fmt.Sprintf("holds members of several formats (%s); send one edit per object", strings.Join(found, ", ")))
+	}
+	if f == 0 {
+		for _, m := range formMembers {
+			for _, k := range m.secondary {
+				if present(k) && f == 0 {
+					f = m.form
+				}
+			}
+		}
+	}
+	if f == 0 {
+		return shape{}, invalid(field, `must hold "pattern" and "replacement" (a regex edit), "search" and "replace", "diff" (a unified diff) or "apply_patch"`)
+	}
+	return shape{form: f, obj: obj}, nil
+}
+
+// looksLikeDiff reports a text with the headers or hunks of a unified diff.
+func looksLikeDiff(s string) bool {
+	return strings.HasPrefix(s, "@@") || strings.Contains(s, "\n@@") ||
+		strings.HasPrefix(s, "diff --git ") || strings.Contains(s, "\ndiff --git ") ||
+		strings.Contains(s, "--- ") && strings.Contains(s, "\n+++ ")
+}
+
+// needsTarget reports whether a "patch" value is of a single-file form,
+// for which the block's target_file is required. Values that are not a
+// valid edit count as single-file, so that a body without target_file
+// reports it before the fault of its patch, as it always did.
+func needsTarget(raw json.RawMessage) bool {
+	if isBlank(raw) {
+		return true
+	}
+	sh, err := shapeOf(raw, "patch")
+	return err != nil || sh.form == formRegex || sh.form == formSearch
+}
+
+// decodeEdits decodes the "edits" array.
+func decodeEdits(raw json.RawMessage, target string, outerExpand *bool) ([]Edit, error) {
+	if raw[0] != '[' {
+		return nil, invalid("edits", "must be an array, not "+kindOf(raw))
+	}
+	var elems []json.RawMessage
+	if err := json.Unmarshal(raw, &elems); err != nil {
+		return nil, invalid("edits", "must be an array")
+	}
+	switch {
+	case len(elems) == 0:
+		return nil, invalid("edits", "must hold at least one edit")
+	case len(elems) > MaxEdits:
+		return nil, invalid("edits", fmt.Sprintf("holds more than %d edits", MaxEdits))
+	}
+	edits := make([]Edit, 0, len(elems))
+	for i, el := range elems {
+		e, err := decodeEdit(el, fmt.Sprintf("edits[%d]", i), target, outerExpand)
+		if err != nil {
+			return nil, err
+		}
+		edits = append(edits, e)
+	}
+	return edits, nil
+}
+
+// decodeEdit decodes one edit, "patch" or an element of "edits" (field
+// names it in messages). target is the block's target_file, which an
+// element's own "target_file" overrides.
+func decodeEdit(raw json.RawMessage, field, target string, outerExpand *bool) (Edit, error) {
+	sh, err := shapeOf(raw, field)
+	if err != nil {
+		return nil, err
+	}
+	if sh.obj != nil {
+		own, err := stringField(sh.obj, "target_file")
+		if err != nil {
+			return nil, retag(err, field+".target_file")
+		}
+		if own != "" {
+			target = own
+		}
+	}
+	switch sh.form {
+	case formRegex:
+		r, err := decodeRegex(sh.obj, field, outerExpand)
+		if err != nil {
+			return nil, err
+		}
+		if target == "" {
+			return nil, missing(field + ".target_file")
+		}
+		return &RegexEdit{TargetFile: target, Regex: r}, nil
+	case formSearch:
+		s, err := decodeSearch(sh.obj, field)
+		if err != nil {
+			return nil, err
+		}
+		if target == "" {
+			return nil, missing(field + ".target_file")
+		}
+		s.TargetFile = target
+		return s, nil
+	}
+
+	// The multi-file forms: a text, given in its member or as the value.
+	key, textField := "diff", field+".diff"
+	if sh.form == formApplyPatch {
+		key, textField = "apply_patch", field+".apply_patch"
+	}
+	text := sh.text
+	if sh.obj == nil {
+		textField = field
+	} else {
+		if isBlank(sh.obj[key]) {
+			return nil, missing(textField)
+		}
+		if text, err = stringField(sh.obj, key); err != nil {
+			return nil, retag(err, textField)
+		}
+	}
+	if sh.form == formApplyPatch {
+		files, err := parseApplyPatch(text)
+		if err != nil {
+			return nil, invalid(textField, err.Error())
+		}
+		return &ApplyPatch{Text: text, files: files}, nil
+	}
+	files, err := parseUnifiedDiff(text, target)
+	if err != nil {
+		return nil, invalid(textField, err.Error())
+	}
+	return &UnifiedDiff{Text: text, files: files}, nil
+}
+
+// decodeSearch validates the members of a search/replace edit.
+func decodeSearch(obj map[string]json.RawMessage, field string) (*SearchReplace, error) {
+	s := &SearchReplace{}
+	if raw := obj["search"]; raw == nil || isNull(raw) {
+		return nil, missing(field + ".search")
+	}
+	var err error
+	if s.Search, err = stringField(obj, "search"); err != nil {
+		return nil, retag(err, field+".search")
+	}
+	if raw := obj["replace"]; raw == nil || isNull(raw) {
+		if raw := obj["replacement"]; raw != nil && !isNull(raw) {
+			return nil, invalid(field+".replacement", `a search/replace edit takes "replace", not "replacement"`)
+		}
+		return nil, missing(field + ".replace")
+	}
+	if s.Replace, err = stringField(obj, "replace"); err != nil {
+		return nil, retag(err, field+".replace")
+	}
+	all, err := boolField(obj, "all", field+".all")
+	if err != nil {
+		return nil, err
+	}
+	s.All = all != nil && *all
+	return s, nil
+}

@@ -1,0 +1,319 @@
+package patch
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+)
+
+// hline is one line of a hunk: kind ' ' (context), '-' (removed) or '+'
+// (added), and its text without the line ending.
+type hline struct {
+	kind byte
+	text string
+	// cr: the line ended with "\r\n" in the patch.
+	cr bool
+	// loose: the line was empty in the patch, without the ' ' of a context
+	// line; such lines are taken for blank context lines inside a hunk
+	// and dropped at its ends, where they are more likely separators.
+	loose bool
+}
+
+// hunk is one change to a file, in the unified diff or apply_patch form:
+// the lines around it (context), the lines it removes and those it adds.
+type hunk struct {
+	header string // the @@ line, for messages ("" for none)
+	// hint is the index of the hunk's first old line according to its
+	// header's line numbers, -1 when it has none. It only says where to
+	// look first.
+	hint    int
+	anchors []string // apply_patch "@@ text" lines, in order
+	eof     bool     // apply_patch "*** End of File": the old lines end the file
+	lines   []hline
+	// "\ No newline at end of file" after the last old or new line.
+	oldNoNL, newNoNL bool
+}
+
+func (h *hunk) old() []string {
+	var out []string
+	for _, l := range h.lines {
+		if l.kind != '+' {
+			out = append(out, l.text)
+		}
+	}
+	return out
+}
+
+func (h *hunk) count(kind byte) int {
+	n := 0
+	for _, l := range h.lines {
+		if l.kind == kind {
+			n++
+		}
+	}
+	return n
+}
+
+// trim drops loose blank lines at both ends of the hunk.
+func (h *hunk) trim() {
+	for len(h.lines) > 0 && h.lines[0].loose {
+		h.lines = h.lines[1:]
+	}
+	for len(h.lines) > 0 && h.lines[len(h.lines)-1].loose {
+		h.lines = h.lines[:len(h.lines)-1]
+	}
+}
+
+// apply replaces the hunk's old lines, found at m, by its new lines and
+// returns the number of new lines. Context lines keep the file's text (and
+// its trailing whitespace); added lines are re-indented as m says and end
+// like their neighbours, or as in the patch when literal (a patch that
+// carries "\r\n" endings says exactly which lines have them).
+func (h *hunk) apply(d *doc, m match, literal bool) int {
+	pos := m.pos
+	end := pos + len(h.lines) - h.count('+')
+	touchesEnd := end == len(d.lines)
+	repl := make([]line, 0, len(h.lines)-h.count('-'))
+	k, last := pos, ""
+	for _, hl := range h.lines {
+		switch hl.kind {
+		case ' ', '-':
+			if d.lines[k].eol != "" {
+				last = d.lines[k].eol
+			}
+			if hl.kind == ' ' {
+				repl = append(repl, d.lines[k])
+			}
+			k++
+		case '+':
+			repl = append(repl, line{text: m.reindent(hl.text), eol: insertedEOL(d, hl, literal, last, k, pos, end)})
+		}
+	}
+	d.splice(pos, end, repl)
+	if touchesEnd {
+		switch {
+		case h.newNoNL:
+			d.finalNL = false
+		case h.oldNoNL:
+			d.finalNL = true
+		}
+	}
+	return len(repl)
+}
+
+// insertedEOL chooses the line ending of an added line: the patch's when
+// literal, else that of the nearest file line of the hunk (before it, then
+// after it), else the line before the hunk's, else the file's usual one.
+func insertedEOL(d *doc, hl hline, literal bool, last string, k, pos, end int) string {
+	if literal {
+		if hl.cr {
+			return "\r\n"
+		}
+		return "\n"
+	}
+	if last != "" {
+		return last
+	}
+	for j := k; j < end; j++ {
+		if d.lines[j].eol != "" {
+			return d.lines[j].eol
+		}
+	}
+	if pos > 0 && d.lines[pos-1].eol != "" {
+		return d.lines[pos-1].eol
+	}
+	return d.dominantEOL()
+}
+
+// fileOp is what a filePatch does to its file.
+type fileOp int
+
+const (
+	opUpdate fileOp = iota // change the file (and move it when moveTo is set)
+	opCreate               // create it from the hunks' added lines
+	opDelete               // delete it (after checking the hunks' removed lines, if any)
+)
+
+// filePatch is the part of a diff or an apply_patch text about one file.
+type filePatch struct {
+	op      fileOp
+	path    string // the file read, or created
+	moveTo  string // opUpdate: where the result goes when it is renamed
+	altPath string // plain diffs naming two files: the other name, used when path does not exist
+	hunks   []*hunk
+	literal bool   // the patch's lines carry their own "\r\n" endings
+	line    int    // where the file's part starts in the patch text, for messages
+	style   string // "diff" or "apply_patch"
+}
+
+// targets lists the workspace paths the file patch touches.
+func (fp *filePatch) targets() []string {
+	out := []string{fp.path}
+	if fp.altPath != "" {
+		out = append(out, fp.altPath)
+	}
+	if fp.moveTo != "" {
+		out = append(out, fp.moveTo)
+	}
+	return out
+}
+
+// apply runs the file patch on the workset.
+func (fp *filePatch) apply(w *workset) error {
+	f, err := w.file(fp.path)
+	if err != nil {
+		return err
+	}
+	switch fp.op {
+	case opCreate:
+		d := newDoc(nil)
+		for _, h := range fp.hunks {
+			h.apply(d, match{pos: len(d.lines)}, fp.literal)
+		}
+		content := d.bytes()
+		if f.exists && len(f.cur) > 0 && !bytes.Equal(f.cur, content) {
+			return fmt.Errorf("cannot create %s: it already exists", fp.path)
+		}
+		f.write(content)
+		return nil
+	case opDelete:
+		if !f.exists {
+			return fmt.Errorf("cannot delete %s: it does not exist", fp.path)
+		}
+		if len(fp.hunks) > 0 {
+			d := newDoc(f.cur)
+			if err := fp.applyHunks(d, f); err != nil {
+				return err
+			}
+			if len(d.lines) > 0 {
+				return fmt.Errorf("cannot delete %s: the diff removes only some of its lines (%d remain); remove them all or use *** Delete File", fp.path, len(d.lines))
+			}
+		}
+		f.remove()
+		return nil
+	}
+	if !f.exists && fp.altPath != "" {
+		g, err := w.file(fp.altPath)
+		if err != nil {
+			return err
+		}
+		if g.exists {
+			f = g
+		}
+	}
+	if !f.exists {
+		return fmt.Errorf("cannot update %s: it does not exist", f.path)
+	}
+	d := newDoc(f.cur)
+	if err := fp.applyHunks(d, f); err != nil {
+		return err
+	}
+	content := d.bytes()
+	if fp.moveTo == "" || w.key(fp.moveTo) == w.key(f.path) {
+		f.write(content)
+		return nil
+	}
+	g, err := w.file(fp.moveTo)
+	if err != nil {
+		return err
+	}
+	if g.exists {
+		return fmt.Errorf("cannot move %s to %s: %s already exists", f.path, fp.moveTo, fp.moveTo)
+	}
+	f.remove()
+	g.write(content)
+	g.renamedFrom = f.path
+	g.notes = append(g.notes, "renamed from "+f.path)
+	return nil
+}
+
+// applyHunks applies the hunks in order to d, the content of f.
+func (fp *filePatch) applyHunks(d *doc, f *fileState) error {
+	if fp.style == "apply_patch" {
+		return fp.applyPatchHunks(d, f)
+	}
+	// shift is how far the previous hunk landed from where its line
+	// numbers put it, counting the lines it added or removed, so that a
+	// diff whose numbers are all off by the same amount (an agent that
+	// miscounted once) is placed as surely as an exact one.
+	shift := 0
+	for i, h := range fp.hunks {
+		what := fmt.Sprintf("diff hunk %d (%s)", i+1, h.header)
+		old := h.old()
+		expected := -1
+		if h.hint >= 0 {
+			expected = max(h.hint+shift, 0)
+		}
+		var m match
+		if len(old) == 0 {
+			switch {
+			case expected < 0:
+				return fmt.Errorf("%s of %s only adds lines and has no line numbers to place them; add context lines", what, f.path)
+			case expected > len(d.lines):
+				return fmt.Errorf("%s of %s adds lines after line %d, but the file has %d lines; add context lines", what, f.path, expected, len(d.lines))
+			}
+			m = match{pos: expected}
+		} else {
+			var me *MatchError
+			if m, me = locate(d, old, where{expected: expected}); me != nil {
+				me.File, me.What = f.path, what
+				me.Hint = "add context lines to make it unique"
+				return me
+			}
+		}
+		if expected >= 0 && m.pos != expected {
+			f.note(fmt.Sprintf("%s applied at line %d, not at line %d as its line numbers say", what, m.pos+1, expected+1))
+		}
+		if s := m.describe(); s != "" {
+			f.note(what + " matched " + s)
+		}
+		n := h.apply(d, m, fp.literal)
+		if h.hint >= 0 {
+			shift = m.pos + n - (h.hint + len(h.lines) - h.count('+'))
+		}
+	}
+	return nil
+}
+
+// applyPatchHunks applies apply_patch hunks: each is looked for after the
+// previous one (then anywhere), after its @@ anchor lines if it has any,
+// and at the end of the file if it is marked *** End of File.
+func (fp *filePatch) applyPatchHunks(d *doc, f *fileState) error {
+	cursor := 0
+	for i, h := range fp.hunks {
+		what := "apply_patch hunk " + strconv.Itoa(i+1)
+		if h.header != "" && h.header != "@@" {
+			what += " (" + h.header + ")"
+		}
+		from, anchored := cursor, false
+		for _, a := range h.anchors {
+			m, me := locate(d, []string{a}, where{from: from, expected: -1})
+			if me != nil {
+				me.File, me.What = f.path, fmt.Sprintf("@@ anchor line of %s", what)
+				me.Hint = "use a more specific anchor (a class or function line first, then the line inside it, each on its own @@ line)"
+				return me
+			}
+			from, anchored = m.pos+1, true
+		}
+		old := h.old()
+		var m match
+		switch {
+		case len(old) == 0 && anchored && !h.eof:
+			m = match{pos: from}
+		case len(old) == 0:
+			m = match{pos: len(d.lines)}
+		default:
+			var me *MatchError
+			if m, me = locate(d, old, where{from: from, expected: h.hint, first: anchored, atEnd: h.eof}); me != nil {
+				me.File, me.What = f.path, what
+				me.Hint = "add context lines or an @@ line naming the enclosing function or class to make it unique"
+				return me
+			}
+		}
+		if s := m.describe(); s != "" {
+			f.note(what + " matched " + s)
+		}
+		cursor = m.pos + h.apply(d, m, fp.literal)
+	}
+	return nil
+}

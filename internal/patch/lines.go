@@ -1,0 +1,175 @@
+package patch
+
+import "strings"
+
+// line is one line of a text file: its text without the line ending, and
+// the ending itself ("\n", "\r\n", or "" for a last line without one).
+type line struct {
+	text, eol string
+}
+
+// doc is a text file cut into lines, the form in which hunks and
+// search/replace edits change it. Line endings are kept per line, so that
+// a CRLF file stays CRLF and a file with mixed endings keeps each line's.
+type doc struct {
+	lines []line
+	// finalNL says whether the file ends with a line ending. It is kept
+	// apart from the last line's eol because that line may change or
+	// disappear while the file as a whole keeps (or loses) its final
+	// newline.
+	finalNL bool
+	hasTab  int8 // cached: 0 unknown, 1 a tab occurs, -1 none
+}
+
+// newDoc cuts content into lines. An empty file has no lines and counts as
+// ending with a newline, so that lines added to it end with one.
+func newDoc(content []byte) *doc {
+	s := string(content)
+	d := &doc{finalNL: len(s) == 0 || s[len(s)-1] == '\n'}
+	d.lines = make([]line, 0, strings.Count(s, "\n")+1)
+	for len(s) > 0 {
+		i := strings.IndexByte(s, '\n')
+		if i < 0 {
+			d.lines = append(d.lines, line{text: s})
+			break
+		}
+		l := line{text: s[:i], eol: "\n"}
+		if i > 0 && s[i-1] == '\r' {
+			l = line{text: s[:i-1], eol: "\r\n"}
+		}
+		d.lines = append(d.lines, l)
+		s = s[i+1:]
+	}
+	return d
+}
+
+// bytes joins the lines back into file content. Every line but the last
+// gets a line ending (a former last line that lines were added after has
+// none yet); the last has one exactly when finalNL.
+func (d *doc) bytes() []byte {
+	n := 0
+	for _, l := range d.lines {
+		n += len(l.text) + 2
+	}
+	out := make([]byte, 0, n)
+	eol := ""
+	for i, l := range d.lines {
+		out = append(out, l.text...)
+		switch {
+		case i == len(d.lines)-1 && !d.finalNL:
+		case l.eol != "":
+			out = append(out, l.eol...)
+		default:
+			if eol == "" {
+				eol = d.dominantEOL()
+			}
+			out = append(out, eol...)
+		}
+	}
+	return out
+}
+
+// dominantEOL is the line ending most lines of the file use, "\n" on a tie
+// or when no line has one.
+func (d *doc) dominantEOL() string {
+	crlf, lf := 0, 0
+	for _, l := range d.lines {
+		switch l.eol {
+		case "\r\n":
+			crlf++
+		case "\n":
+			lf++
+		}
+	}
+	if crlf > lf {
+		return "\r\n"
+	}
+	return "\n"
+}
+
+// texts returns the text of lines [lo, hi).
+func (d *doc) texts(lo, hi int) []string {
+	out := make([]string, 0, hi-lo)
+	for _, l := range d.lines[lo:hi] {
+		out = append(out, l.text)
+	}
+	return out
+}
+
+// containsTab reports whether any line holds a tab, which decides whether
+// indentation may be compared by width.
+func (d *doc) containsTab() bool {
+	if d.hasTab == 0 {
+		d.hasTab = -1
+		for _, l := range d.lines {
+			if strings.IndexByte(l.text, '\t') >= 0 {
+				d.hasTab = 1
+				break
+			}
+		}
+	}
+	return d.hasTab > 0
+}
+
+// splice replaces lines [lo, hi) by repl.
+func (d *doc) splice(lo, hi int, repl []line) {
+	tail := len(d.lines) - hi
+	if delta := len(repl) - (hi - lo); delta > 0 {
+		d.lines = append(d.lines, make([]line, delta)...)
+	}
+	copy(d.lines[lo+len(repl):], d.lines[hi:hi+tail])
+	copy(d.lines[lo:], repl)
+	d.lines = d.lines[:lo+len(repl)+tail]
+	d.hasTab = 0
+}
+
+// splitText cuts the text of a search, a replacement or an anchor into line
+// texts: one trailing newline ends the last line rather than starting an
+// empty one, and a '\r' before a newline belongs to the line ending.
+func splitText(s string) []string {
+	if s == "" {
+		return nil
+	}
+	s = strings.TrimSuffix(s, "\n")
+	out := strings.Split(s, "\n")
+	for i, l := range out {
+		out[i] = strings.TrimSuffix(l, "\r")
+	}
+	return out
+}
+
+// convertEOL rewrites every line ending of s ("\n" or "\r\n") as eol.
+func convertEOL(s, eol string) string {
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	if eol == "\n" {
+		return s
+	}
+	return strings.ReplaceAll(s, "\n", eol)
+}
+
+// isSpace is the whitespace that matching ignores at the ends of lines.
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v'
+}
+
+func trimRight(s string) string {
+	i := len(s)
+	for i > 0 && isSpace(s[i-1]) {
+		i--
+	}
+	return s[:i]
+}
+
+// splitIndent cuts a line into its leading whitespace and the rest.
+func splitIndent(s string) (indent, rest string) {
+	i := 0
+	for i < len(s) && isSpace(s[i]) {
+		i++
+	}
+	return s[:i], s[i:]
+}
+
+func trimSpace(s string) string {
+	_, rest := splitIndent(trimRight(s))
+	return rest
+}

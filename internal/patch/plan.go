@@ -1,0 +1,231 @@
+package patch
+
+import (
+	"bytes"
+	"fmt"
+	"path"
+)
+
+// FileReader reads a workspace file for planning; exists=false for a
+// missing file. Plan calls it at most once per path.
+type FileReader func(path string) (content []byte, exists bool, err error)
+
+// Change is one file's outcome, computed in memory.
+type Change struct {
+	Path     string
+	Old, New []byte // Old nil when the file did not exist; New nil when deleted
+	Existed  bool
+	Deleted  bool
+	// RenamedFrom is the path the new content was moved from, when the
+	// change is the destination of a rename (the source is a deletion
+	// among the other changes).
+	RenamedFrom string
+	// Notes say how edits were fitted when they did not match exactly:
+	// whitespace ignored, indentation shifted, a hunk found away from its
+	// line numbers. They belong in the patch's summary.
+	Notes []string
+}
+
+// Edit is one edit of a block, in one of the formats: *RegexEdit,
+// *SearchReplace, *UnifiedDiff or *ApplyPatch.
+type Edit interface {
+	// Format names the format: "regex", "search_replace", "diff" or
+	// "apply_patch".
+	Format() string
+	// Targets lists the workspace paths the edit reads or writes.
+	Targets() []string
+	apply(w *workset) error
+}
+
+// RegexEdit replaces every match of a regular expression in one file, the
+// seed's format: {"pattern", "replacement"[, "expand"]}.
+type RegexEdit struct {
+	TargetFile string
+	Regex      Regex
+}
+
+// SearchReplace replaces a text that must occur exactly once in the file
+// (every occurrence with All): {"search", "replace"[, "all"]}. When the
+// text is not found as is, it is looked for line by line ignoring trailing
+// whitespace, then with its indentation shifted. An empty Search creates
+// the file (or fills an empty one) with Replace.
+type SearchReplace struct {
+	TargetFile      string
+	Search, Replace string
+	All             bool
+}
+
+// UnifiedDiff is a git-style or plain unified diff of one or more files:
+// {"diff": "..."}.
+type UnifiedDiff struct {
+	Text  string // as sent
+	files []*filePatch
+}
+
+// ApplyPatch is a patch in the format of OpenAI's apply_patch tool:
+// {"apply_patch": "*** Begin Patch ... *** End Patch"}.
+type ApplyPatch struct {
+	Text  string // as sent
+	files []*filePatch
+}
+
+func (*RegexEdit) Format() string     { return "regex" }
+func (*SearchReplace) Format() string { return "search_replace" }
+func (*UnifiedDiff) Format() string   { return "diff" }
+func (*ApplyPatch) Format() string    { return "apply_patch" }
+
+func (e *RegexEdit) Targets() []string     { return []string{e.TargetFile} }
+func (e *SearchReplace) Targets() []string { return []string{e.TargetFile} }
+func (e *UnifiedDiff) Targets() []string   { return filesTargets(e.files) }
+func (e *ApplyPatch) Targets() []string    { return filesTargets(e.files) }
+
+func filesTargets(files []*filePatch) []string {
+	var out []string
+	for _, fp := range files {
+		out = append(out, fp.targets()...)
+	}
+	return out
+}
+
+func (e *RegexEdit) apply(w *workset) error {
+	f, err := w.file(e.TargetFile)
+	if err != nil {
+		return err
+	}
+	if !f.exists {
+		return fmt.Errorf("target file %s does not exist", e.TargetFile)
+	}
+	out, _, err := e.Regex.Apply(e.TargetFile, f.cur)
+	if err != nil {
+		return err
+	}
+	f.write(out)
+	return nil
+}
+
+func (e *UnifiedDiff) apply(w *workset) error { return applyFiles(w, e.files) }
+func (e *ApplyPatch) apply(w *workset) error  { return applyFiles(w, e.files) }
+
+func applyFiles(w *workset, files []*filePatch) error {
+	for _, fp := range files {
+		if err := fp.apply(w); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Plan computes every file change of the block without writing anything:
+// all edits of all files, in order (several edits to one file chain on the
+// in-memory content). Any failure returns an error and no changes. Files
+// an edit touched but left as they were are not among the changes.
+//
+// A text that is not found or is ambiguous gives a *MatchError; in a block
+// with "edits", errors are prefixed with the element, as in
+// "edits[2]: search text not found in a.go: ...".
+func (b *Block) Plan(read FileReader) ([]Change, error) {
+	w := &workset{read: read, files: map[string]*fileState{}}
+	for i, e := range b.Edits {
+		if err := e.apply(w); err != nil {
+			if b.multi {
+				return nil, fmt.Errorf("edits[%d]: %w", i, err)
+			}
+			return nil, err
+		}
+	}
+	return w.changes(), nil
+}
+
+// Targets lists the workspace paths the block touches (for path checks at
+// intake), including rename sources and destinations, each once, in the
+// order the edits name them.
+func (b *Block) Targets() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, e := range b.Edits {
+		for _, t := range e.Targets() {
+			if !seen[t] {
+				seen[t] = true
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
+
+// workset holds the files of a plan in memory: as read, and as the edits
+// so far left them.
+type workset struct {
+	read  FileReader
+	files map[string]*fileState
+	order []*fileState
+}
+
+type fileState struct {
+	path        string // as first named
+	orig        []byte
+	existed     bool
+	cur         []byte
+	exists      bool
+	renamedFrom string
+	notes       []string
+}
+
+// key identifies a file whatever way an edit spells its path ("./a//b" is
+// "a/b"); confinement is the workspace's business, not this.
+func (w *workset) key(p string) string { return path.Clean(p) }
+
+// file returns the state of a file, reading it the first time.
+func (w *workset) file(p string) (*fileState, error) {
+	k := w.key(p)
+	if f, ok := w.files[k]; ok {
+		return f, nil
+	}
+	content, exists, err := w.read(p)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", p, err)
+	}
+	switch {
+	case !exists:
+		content = nil
+	case content == nil:
+		content = []byte{} // an empty file is still a file
+	}
+	f := &fileState{path: p, orig: content, existed: exists, cur: content, exists: exists}
+	w.files[k] = f
+	w.order = append(w.order, f)
+	return f, nil
+}
+
+func (f *fileState) write(content []byte) {
+	if content == nil {
+		content = []byte{}
+	}
+	f.cur, f.exists = content, true
+}
+
+func (f *fileState) remove() {
+	f.cur, f.exists, f.renamedFrom = nil, false, ""
+}
+
+func (f *fileState) note(s string) { f.notes = append(f.notes, s) }
+
+// changes lists the files whose content or existence changed, in the
+// order the edits first touched them.
+func (w *workset) changes() []Change {
+	var out []Change
+	for _, f := range w.order {
+		if f.exists == f.existed && bytes.Equal(f.cur, f.orig) {
+			continue
+		}
+		c := Change{Path: f.path, Existed: f.existed, Deleted: f.existed && !f.exists, RenamedFrom: f.renamedFrom, Notes: f.notes}
+		if f.existed {
+			c.Old = f.orig
+		}
+		if f.exists {
+			c.New = f.cur
+		}
+		out = append(out, c)
+	}
+	return out
+}

@@ -1,0 +1,3 @@
+def shout(s):
+    return s.upper() + "!"
+

@@ -1,0 +1,2 @@
+# obsolete
+x = 1

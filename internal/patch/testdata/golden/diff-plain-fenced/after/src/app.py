@@ -1,0 +1,18 @@
+import sys
+
+
+class Greeter:
+    def __init__(self, name):
+        self.name = name
+
+    def greet(self):
+        return "hello " + self.name
+
+
+def greet(name):
+    return "hello " + name
+
+
+def main():
+    """Entry point."""
+    print(greet(sys.argv[1]))

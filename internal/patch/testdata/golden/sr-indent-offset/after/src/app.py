@@ -1,0 +1,18 @@
+import sys
+
+
+class Greeter:
+    def __init__(self, name):
+        self.name = name
+
+    def greet(self, punct="!"):
+        greeting = "hello " + self.name
+        return greeting + punct
+
+
+def greet(name):
+    return "hello " + name
+
+
+def main():
+    print(greet(sys.argv[1]))
