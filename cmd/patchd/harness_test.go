@@ -66,6 +66,9 @@ func holdPort(port string) {
 type tenv struct {
 	t  *testing.T
 	ws string
+	// state, when set, is passed as --state-dir to every command (a state
+	// dir on its own file system); otherwise it is <ws>/.patchd.
+	state string
 }
 
 func newEnv(t *testing.T) *tenv {
@@ -73,7 +76,7 @@ func newEnv(t *testing.T) *tenv {
 	e := &tenv{t: t, ws: t.TempDir()}
 	t.Cleanup(func() {
 		// Whatever a test leaves running for this workspace is stopped.
-		exec.Command(patchdBin, "stop", "--workspace", e.ws).Run()
+		e.command("stop").Run()
 		for _, pid := range e.pids() {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
@@ -81,12 +84,21 @@ func newEnv(t *testing.T) *tenv {
 	return e
 }
 
-func (e *tenv) stateDir() string { return filepath.Join(e.ws, ".patchd") }
+func (e *tenv) stateDir() string {
+	if e.state != "" {
+		return e.state
+	}
+	return filepath.Join(e.ws, ".patchd")
+}
 
 // command builds a patchd command for this workspace. Extra flags follow the
 // workspace flag; a test that wants a fixed port passes --port itself.
 func (e *tenv) command(args ...string) *exec.Cmd {
-	full := append([]string{args[0], "--workspace", e.ws}, args[1:]...)
+	full := []string{args[0], "--workspace", e.ws}
+	if e.state != "" {
+		full = append(full, "--state-dir", e.state)
+	}
+	full = append(full, args[1:]...)
 	cmd := exec.Command(patchdBin, full...)
 	cmd.Env = cleanEnv()
 	// A daemon that restarted passes its output to its successor, which
