@@ -1,0 +1,227 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// bench holds what every scenario needs.
+type bench struct {
+	opts    options
+	root    string // repository root
+	tmp     string // removed at the end
+	patchd  string // built binary
+	ceiling string // built binary
+	flask   flaskEnv
+	machine machine
+	procs   *procSet
+	seq     int // numbers workspaces
+}
+
+// moduleRoot is the directory of the go.mod of the current module.
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", errors.New("run this from the patchd repository (go run ./bench): no go.mod here")
+	}
+	return filepath.Dir(mod), nil
+}
+
+func (b *bench) build(ctx context.Context) error {
+	bin := filepath.Join(b.tmp, "bin")
+	b.patchd = filepath.Join(bin, "patchd")
+	b.ceiling = filepath.Join(bin, "ceiling")
+	builds := []struct{ out, pkg string }{{b.patchd, "./cmd/patchd"}, {b.ceiling, "./bench/ceiling"}}
+	if b.opts.patchdBin != "" {
+		abs, err := filepath.Abs(b.opts.patchdBin)
+		if err != nil {
+			return err
+		}
+		b.patchd, builds = abs, builds[1:]
+	}
+	for _, t := range builds {
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", t.out, t.pkg)
+		cmd.Dir = b.root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build %s: %v\n%s", t.pkg, err, out)
+		}
+	}
+	return nil
+}
+
+// workspace makes a fresh empty workspace directory.
+func (b *bench) workspace(name string) string {
+	b.seq++
+	dir := filepath.Join(b.tmp, fmt.Sprintf("ws%03d-%s", b.seq, name))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		panic(err)
+	}
+	return dir
+}
+
+// machine describes where the figures were taken.
+type machine struct {
+	CPU       string
+	Cores     int
+	MemoryGiB float64
+	Kernel    string
+	Go        string
+	FS        string // file system of the temporary workspaces
+	Python    string
+}
+
+func readMachine(tmp string) machine {
+	m := machine{Cores: runtime.NumCPU(), CPU: "unknown", Kernel: "unknown", FS: "unknown"}
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.SplitSeq(string(data), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if f, err := os.Open("/proc/meminfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if fields := strings.Fields(sc.Text()); len(fields) >= 2 && fields[0] == "MemTotal:" {
+				kb, _ := strconv.ParseFloat(fields[1], 64)
+				m.MemoryGiB = kb / (1 << 20)
+			}
+		}
+		f.Close()
+	}
+	if data, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = "Linux " + strings.TrimSpace(string(data))
+	}
+	m.Go = runtime.Version()
+	if out, err := exec.Command("go", "env", "GOVERSION").Output(); err == nil {
+		m.Go = strings.TrimSpace(string(out))
+	}
+	var st syscall.Statfs_t
+	if syscall.Statfs(tmp, &st) == nil {
+		m.FS = fsName(int64(st.Type))
+	}
+	return m
+}
+
+func fsName(magic int64) string {
+	switch magic {
+	case 0xEF53:
+		return "ext4"
+	case 0x58465342:
+		return "xfs"
+	case 0x9123683E:
+		return "btrfs"
+	case 0x01021994:
+		return "tmpfs (fsync is free: durable figures are not meaningful)"
+	case 0x794c7630:
+		return "overlayfs"
+	case 0x2FC12FC1:
+		return "zfs"
+	}
+	return fmt.Sprintf("file system 0x%x", magic)
+}
+
+//go:embed flask_app.py
+var flaskApp []byte
+
+// flaskEnv is the Flask reference: a python with Flask, or why there is
+// none.
+type flaskEnv struct {
+	python  string // "" when Flask is not available
+	version string // "Python x.y.z, Flask a.b.c"
+	app     string // path of flask_app.py
+	note    string
+}
+
+// findFlask looks for a python3 that imports flask and, as root with
+// apt-get, installs Debian's python3-flask if there is none.
+func findFlask(ctx context.Context, tmp string) flaskEnv {
+	app := filepath.Join(tmp, "flask_app.py")
+	if err := os.WriteFile(app, flaskApp, 0o644); err != nil {
+		return flaskEnv{note: err.Error()}
+	}
+	try := func() flaskEnv {
+		for _, py := range []string{"python3", "/usr/bin/python3"} {
+			path, err := exec.LookPath(py)
+			if err != nil {
+				continue
+			}
+			out, err := exec.CommandContext(ctx, path, "-c",
+				"import sys, flask, importlib.metadata as m; print('Python %s, Flask %s' % (sys.version.split()[0], m.version('flask')))").Output()
+			if err == nil {
+				return flaskEnv{python: path, version: strings.TrimSpace(string(out)), app: app}
+			}
+		}
+		return flaskEnv{}
+	}
+	if f := try(); f.python != "" {
+		return f
+	}
+	if os.Geteuid() != 0 {
+		return flaskEnv{note: "Flask is not installed and installing python3-flask needs root: run `apt-get install -y python3-flask` as root, then this command again"}
+	}
+	if _, err := exec.LookPath("apt-get"); err != nil {
+		return flaskEnv{note: "Flask is not installed and there is no apt-get to install python3-flask with"}
+	}
+	logf("Flask not found: apt-get update && apt-get install -y python3-flask")
+	actx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	var log bytes.Buffer
+	for _, args := range [][]string{{"update"}, {"install", "-y", "python3-flask"}} {
+		cmd := exec.CommandContext(actx, "apt-get", args...)
+		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+		cmd.Stdout, cmd.Stderr = &log, &log
+		if err := cmd.Run(); err != nil {
+			return flaskEnv{note: fmt.Sprintf("apt-get %s failed (%v): %s", args[0], err, lastLine(log.String()))}
+		}
+	}
+	if f := try(); f.python != "" {
+		return f
+	}
+	return flaskEnv{note: "python3-flask was installed but no python3 imports flask"}
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
+
+// goBenchmarks runs the store's and the patch package's go benchmarks and
+// returns their result lines.
+func (b *bench) goBenchmarks(ctx context.Context) ([]string, error) {
+	cmd := exec.CommandContext(ctx, "go", "test", "-run=^$", "-bench=.", "./internal/store", "./internal/patch")
+	cmd.Dir = b.root
+	// The store benchmarks fsync in TMPDIR: the same disk as the rest.
+	cmd.Env = append(os.Environ(), "TMPDIR="+b.tmp)
+	out, err := cmd.CombinedOutput()
+	var lines []string
+	for line := range strings.SplitSeq(string(out), "\n") {
+		if strings.HasPrefix(line, "Benchmark") {
+			lines = append(lines, strings.Join(strings.Fields(line), " "))
+		}
+	}
+	if err != nil {
+		return lines, fmt.Errorf("go test -bench: %v: %s", err, lastLine(string(out)))
+	}
+	return lines, nil
+}

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+)
+
+// point is one server at one concurrency level, measured in rounds.
+type point struct {
+	rounds []loadResult
+}
+
+// medianOf is the median of f over the rounds: one round disturbed by
+// another tenant of the machine does not move it.
+func (p *point) medianOf(f func(loadResult) float64) float64 {
+	if p == nil || len(p.rounds) == 0 {
+		return 0
+	}
+	vs := make([]float64, len(p.rounds))
+	for i, r := range p.rounds {
+		vs[i] = f(r)
+	}
+	slices.Sort(vs)
+	if n := len(vs); n%2 == 0 {
+		return (vs[n/2-1] + vs[n/2]) / 2
+	}
+	return vs[len(vs)/2]
+}
+
+func (p *point) rate() float64 { return p.medianOf(loadResult.rate) }
+
+func (p *point) p(q float64) time.Duration {
+	return time.Duration(p.medianOf(func(r loadResult) float64 { return float64(r.p(q)) }))
+}
+
+func (p *point) failed() (n int) {
+	for _, r := range p.rounds {
+		n += r.failed
+	}
+	return n
+}
+
+func (p *point) maxRSS() (m int64) {
+	for _, r := range p.rounds {
+		m = max(m, r.maxRSS)
+	}
+	return m
+}
+
+// ingestRow is one concurrency level of the ingest benchmark.
+type ingestRow struct {
+	clients int
+	ceiling *point
+	flask   *point // nil: Flask not available
+	patchd  *point
+	// perFsync is how many journal records patchd wrote per fsync during
+	// the point (submissions and the worker's updates alike).
+	perFsync float64
+}
+
+// memRow is the resident size of one server idle and under load.
+type memRow struct {
+	name      string
+	idle      int64
+	load      int64
+	loadLevel int
+}
+
+// ingest measures acknowledged patches per second and latency at each
+// concurrency level, for the ceiling, Flask and patchd. Each point is
+// measured in rounds, the three servers taking turns within a round, so
+// that all three see the same machine.
+func (b *bench) ingest(ctx context.Context, rep *report) error {
+	o := b.opts
+	ceil, err := b.startServer(ctx, "ceiling", b.ceiling)
+	if err != nil {
+		return err
+	}
+	defer ceil.stop()
+	var flask *server
+	if b.flask.python != "" {
+		flask, err = b.startServer(ctx, "flask", b.flask.python, b.flask.app)
+		if err != nil {
+			logf("Flask did not start, its column is n/a: %v", err)
+			b.flask.note = err.Error()
+			b.flask.python = ""
+			rep.flask = b.flask
+		} else {
+			defer flask.stop()
+		}
+	}
+	time.Sleep(time.Second)
+	memCeil := &memRow{name: "ceiling (net/http, decode only)", idle: rss(ceil.pid())}
+	var memFlask *memRow
+	if flask != nil {
+		memFlask = &memRow{name: "Flask (threaded dev server)", idle: rss(flask.pid())}
+	}
+	memPatchd := &memRow{name: "patchd"}
+
+	body := newPatchBody("src/app.py")
+	per := o.duration / time.Duration(o.rounds)
+	loadFor := func(url, token string, clients, pid int, point string) load {
+		return load{
+			url: url, token: token, clients: clients, warmup: o.warmup, dur: per, rssPID: pid,
+			body: func(c, n int) []byte { return body.make(patchID(point, c, n)) },
+		}
+	}
+	for _, clients := range o.clients {
+		row := ingestRow{clients: clients, ceiling: &point{}, patchd: &point{}}
+		if flask != nil {
+			row.flask = &point{}
+		}
+		var records, batches uint64
+		for round := range o.rounds {
+			logf("ingest: %d clients, round %d of %d", clients, round+1, o.rounds)
+			tag := fmt.Sprintf("%d-%d", clients, round)
+			row.ceiling.rounds = append(row.ceiling.rounds,
+				runLoad(ctx, loadFor("http://"+ceil.addr+"/webhook", "", clients, ceil.pid(), "c"+tag)))
+			if flask != nil {
+				row.flask.rounds = append(row.flask.rounds,
+					runLoad(ctx, loadFor("http://"+flask.addr+"/webhook", "", clients, flask.pid(), "f"+tag)))
+			}
+
+			// A fresh daemon per round: no backlog from the last round
+			// for its worker, the same conditions every time.
+			ws := b.workspace("ingest" + tag)
+			if err := writeFile(ws, "src/app.py", []byte(appFile)); err != nil {
+				return err
+			}
+			d, _, err := b.startPatchd(ctx, ws)
+			if err != nil {
+				return err
+			}
+			if memPatchd.idle == 0 {
+				time.Sleep(time.Second)
+				memPatchd.idle = rss(d.pid)
+			}
+			before, err := d.queue(ctx)
+			if err != nil {
+				return err
+			}
+			r := runLoad(ctx, loadFor("http://"+d.addr+"/webhook", d.token, clients, d.pid, "p"+tag))
+			row.patchd.rounds = append(row.patchd.rounds, r)
+			after, err := d.queue(ctx)
+			if err != nil {
+				return err
+			}
+			if after.Total < r.ok {
+				return fmt.Errorf("patchd acknowledged %d patches but holds %d", r.ok, after.Total)
+			}
+			records += after.Records - before.Records
+			batches += after.Batches - before.Batches
+			if err := d.stop(ctx); err != nil {
+				return err
+			}
+		}
+		if batches > 0 {
+			row.perFsync = float64(records) / float64(batches)
+		}
+		if clients == slices.Max(o.clients) {
+			memPatchd.load, memPatchd.loadLevel = row.patchd.maxRSS(), clients
+			memCeil.load, memCeil.loadLevel = row.ceiling.maxRSS(), clients
+			if memFlask != nil {
+				memFlask.load, memFlask.loadLevel = row.flask.maxRSS(), clients
+			}
+		}
+		rep.ingest = append(rep.ingest, row)
+	}
+	rep.mem = append(rep.mem, memPatchd, memCeil)
+	if memFlask != nil {
+		rep.mem = append(rep.mem, memFlask)
+	}
+	return nil
+}
+
+// writeFile writes rel inside ws, creating its directory.
+func writeFile(ws, rel string, data []byte) error {
+	p := filepath.Join(ws, rel)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(p, data, 0o644)
+}
