@@ -144,9 +144,15 @@ func (s *Server) readBlock(w http.ResponseWriter, r *http.Request) (*patch.Block
 		return nil, nil
 	}
 	if s.opts.CheckPath != nil {
-		if _, err := s.opts.CheckPath(blk.TargetFile); err != nil {
-			refuse(w, http.StatusBadRequest, "Invalid field: target_file: %v", err)
-			return nil, nil
+		for _, target := range blk.Targets() {
+			if _, err := s.opts.CheckPath(target); err != nil {
+				field := "target_file"
+				if target != blk.TargetFile {
+					field = "path"
+				}
+				refuse(w, http.StatusBadRequest, "Invalid field: %s: %v", field, err)
+				return nil, nil
+			}
 		}
 	}
 

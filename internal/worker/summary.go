@@ -46,7 +46,11 @@ func Summary(p store.Patch) string {
 	row("Description", strings.ReplaceAll(p.Description, "\n", " "))
 	switch p.State {
 	case store.StateApplied, store.StateReverted:
-		row("Result", fmt.Sprintf("applied, %d match(es) replaced", p.Matches))
+		files := make([]string, len(p.Files))
+		for i, f := range p.Files {
+			files[i] = "`" + f.Path + "`"
+		}
+		row("Result", fmt.Sprintf("applied to %d file(s): %s", len(p.Files), strings.Join(files, ", ")))
 	case store.StateFailed:
 		row("Result", "failed: "+p.Error)
 	}

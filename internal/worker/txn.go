@@ -20,7 +20,7 @@ import (
 // that it can be undone after a failed write, a crash or a revert.
 type txn struct {
 	files   []txnFile
-	matches int
+	notes   []string // how edits were fitted (whitespace, offsets)
 	changed []string // files found neither before nor after (loadTxn)
 }
 
@@ -33,25 +33,35 @@ type txnFile struct {
 	writtenOK bool // written by this process, for rollback
 }
 
-// plan computes the transaction of a block against the workspace as it is.
+// plan computes the transaction of a block against the workspace as it is:
+// every edit of every file, in memory. Nothing is written.
 func (w *Worker) plan(blk *patch.Block) (*txn, error) {
 	ws := w.opts.Workspace
-	target := blk.TargetFile
-	old, mode, exists, err := ws.ReadFile(target)
+	modes := map[string]fs.FileMode{}
+	changes, err := blk.Plan(func(path string) ([]byte, bool, error) {
+		data, mode, exists, err := ws.ReadFile(path)
+		if exists && data == nil {
+			data = []byte{} // an empty file, which Diff must not take for a creation
+		}
+		modes[path] = mode.Perm()
+		return data, exists, err
+	})
 	if err != nil {
 		return nil, err
 	}
-	if !exists {
-		return nil, fmt.Errorf("target file %s does not exist", target)
+	if len(changes) == 0 {
+		return nil, fmt.Errorf("the patch changes nothing: every edit leaves its file as it is")
 	}
-	if old == nil {
-		old = []byte{} // an empty file, which Diff must not take for a creation
+	t := &txn{}
+	for _, c := range changes {
+		mode := modes[c.Path]
+		if !c.Existed {
+			mode = modes[c.RenamedFrom] // a moved file keeps its mode; a new one gets the default
+		}
+		t.files = append(t.files, txnFile{path: c.Path, old: c.Old, new: c.New, existed: c.Existed, deleted: c.Deleted, mode: mode})
+		t.notes = append(t.notes, c.Notes...)
 	}
-	out, matches, err := blk.Patch.Apply(target, old)
-	if err != nil {
-		return nil, err
-	}
-	return &txn{matches: matches, files: []txnFile{{path: target, old: old, new: out, existed: true, mode: mode.Perm()}}}, nil
+	return t, nil
 }
 
 func blobName(i int) string { return strconv.Itoa(i) + ".before" }
@@ -86,8 +96,8 @@ func (t *txn) write(ws *workspace.Workspace) error {
 		if f.deleted {
 			err = ws.Remove(f.path)
 		} else {
-			mode := f.mode
-			if !f.existed || mode == 0 {
+			mode := f.mode // a moved file brings its own
+			if mode == 0 {
 				mode = workspace.DefaultMode
 			}
 			err = ws.WriteFile(f.path, f.new, mode)
@@ -155,7 +165,7 @@ const (
 // and says where the workspace stands. Files as after are marked written,
 // so that rollback restores exactly those.
 func loadTxn(st *store.Store, ws *workspace.Workspace, p store.Patch) (*txn, txnState, error) {
-	t := &txn{matches: p.Matches}
+	t := &txn{}
 	var before, after int
 	for i, fc := range p.Files {
 		f := txnFile{path: fc.Path, existed: fc.Existed, deleted: fc.Deleted, mode: ioMode(fc.OldMode)}

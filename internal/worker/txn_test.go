@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -78,5 +79,86 @@ func TestRecoverPartialTransaction(t *testing.T) {
 	// The regex form plans one file: the undone creation stays undone.
 	if _, err := os.Stat(filepath.Join(f.ws, "created.txt")); !os.IsNotExist(err) {
 		t.Errorf("created.txt after recovery: %v, want it undone", err)
+	}
+}
+
+func (f *fixture) submitBody(id, body string) {
+	f.t.Helper()
+	if _, _, err := f.store.Submit(context.Background(), store.Patch{ID: id}, []byte(body)); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// TestMultiFilePatchAndRevert: a unified diff that updates, creates,
+// deletes and renames files applies as one, and its revert restores every
+// file byte for byte.
+func TestMultiFilePatchAndRevert(t *testing.T) {
+	f := newFixture(t)
+	f.write("src/app.py", "def greet():\n    return 'hello'\n", 0o644)
+	f.write("old.txt", "to be deleted\n", 0o644)
+	f.write("run.sh", "#!/bin/sh\necho hi\n", 0o755)
+	diff := "diff --git a/src/app.py b/src/app.py\n--- a/src/app.py\n+++ b/src/app.py\n@@ -1,2 +1,2 @@\n def greet():\n-    return 'hello'\n+    return 'hello, world'\n" +
+		"diff --git a/new.txt b/new.txt\nnew file mode 100644\n--- /dev/null\n+++ b/new.txt\n@@ -0,0 +1 @@\n+created\n" +
+		"diff --git a/old.txt b/old.txt\ndeleted file mode 100644\n--- a/old.txt\n+++ /dev/null\n@@ -1 +0,0 @@\n-to be deleted\n" +
+		"diff --git a/run.sh b/bin/run.sh\nsimilarity index 100%\nrename from run.sh\nrename to bin/run.sh\n"
+	body, _ := json.Marshal(map[string]any{"id": "D1", "role": "refactor", "patch": map[string]string{"diff": diff}})
+	f.submitBody("D1", string(body))
+	f.run()
+	p := f.settle("D1")
+	if p.State != store.StateApplied {
+		t.Fatalf("D1: %s %s", p.State, p.Error)
+	}
+	want := map[string]string{"src/app.py": "def greet():\n    return 'hello, world'\n", "new.txt": "created\n", "bin/run.sh": "#!/bin/sh\necho hi\n"}
+	for path, content := range want {
+		if got := f.read(path); got != content {
+			t.Errorf("%s = %q, want %q", path, got, content)
+		}
+	}
+	for _, gone := range []string{"old.txt", "run.sh"} {
+		if _, err := os.Stat(filepath.Join(f.ws, gone)); !os.IsNotExist(err) {
+			t.Errorf("%s still exists: %v", gone, err)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(f.ws, "bin/run.sh")); err != nil || fi.Mode().Perm() != 0o755 {
+		t.Errorf("moved script mode = %v, %v; want 0755 kept", fi.Mode().Perm(), err)
+	}
+
+	if _, err := f.worker.Revert(context.Background(), "D1"); err != nil {
+		t.Fatalf("revert: %v", err)
+	}
+	orig := map[string]string{"src/app.py": "def greet():\n    return 'hello'\n", "old.txt": "to be deleted\n", "run.sh": "#!/bin/sh\necho hi\n"}
+	for path, content := range orig {
+		if got := f.read(path); got != content {
+			t.Errorf("after revert %s = %q, want %q", path, got, content)
+		}
+	}
+	for _, gone := range []string{"new.txt", "bin/run.sh"} {
+		if _, err := os.Stat(filepath.Join(f.ws, gone)); !os.IsNotExist(err) {
+			t.Errorf("after revert %s still exists: %v", gone, err)
+		}
+	}
+}
+
+// TestFailedEditLeavesEverything: edits across files whose last one fails
+// change no file at all, and the refusal names the element and the file.
+func TestFailedEditLeavesEverything(t *testing.T) {
+	f := newFixture(t)
+	f.write("a.py", "x = 1\n", 0o644)
+	f.write("b.py", "y = 2\n", 0o644)
+	body := `{"id":"E1","role":"r","edits":[
+		{"target_file":"a.py","search":"x = 1","replace":"x = 10"},
+		{"target_file":"new.py","search":"","replace":"created\n"},
+		{"target_file":"b.py","search":"z = 3","replace":"z = 30"}]}`
+	f.submitBody("E1", body)
+	f.run()
+	p := f.settle("E1")
+	if p.State != store.StateFailed || !strings.Contains(p.Error, "edits[2]") || !strings.Contains(p.Error, "b.py") {
+		t.Errorf("E1: %s %q, want failed naming edits[2] and b.py", p.State, p.Error)
+	}
+	if f.read("a.py") != "x = 1\n" || f.read("b.py") != "y = 2\n" {
+		t.Errorf("files changed by a failed patch: a.py %q, b.py %q", f.read("a.py"), f.read("b.py"))
+	}
+	if _, err := os.Stat(filepath.Join(f.ws, "new.py")); !os.IsNotExist(err) {
+		t.Errorf("new.py created by a failed patch")
 	}
 }

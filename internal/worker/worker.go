@@ -160,7 +160,10 @@ func (w *Worker) process(ctx context.Context, p store.Patch) error {
 			w.log.Info("patch committed", "id", p.ID, "commit", rev, "tag", blk.Tag)
 		}
 	}
-	return w.finish(ctx, p.ID, t.diff(), t.matches)
+	if len(t.notes) > 0 {
+		w.log.Info("patch fitted", "id", p.ID, "notes", strings.Join(t.notes, "; "))
+	}
+	return w.finish(ctx, p.ID, t.diff(), 0)
 }
 
 // commitSubject is "[PATCH <id>] <first line of the description>".
@@ -185,7 +188,7 @@ func (w *Worker) recover(ctx context.Context, p store.Patch) (done bool, err err
 		return true, w.fail(ctx, p.ID, fmt.Sprintf("%s changed while the patch was being applied (found after a restart); not applying it twice", strings.Join(t.changed, ", ")))
 	case txnApplied:
 		w.log.Info("recovered a patch applied before a crash", "id", p.ID)
-		return true, w.finish(ctx, p.ID, t.diff(), p.Matches)
+		return true, w.finish(ctx, p.ID, t.diff(), 0)
 	case txnPartial:
 		// Cut short between two files: undo the written ones, then apply
 		// the whole patch again.

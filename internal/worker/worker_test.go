@@ -121,8 +121,8 @@ func TestApplyAndSummary(t *testing.T) {
 	f.submit("P1", "src/app.py", "hello", "world")
 	f.run()
 	p := f.settle("P1")
-	if p.State != store.StateApplied || p.Matches != 1 {
-		t.Fatalf("state, matches = %s, %d (%s), want applied, 1", p.State, p.Matches, p.Error)
+	if p.State != store.StateApplied || len(p.Files) != 1 {
+		t.Fatalf("state, files = %s, %d (%s), want applied, 1", p.State, len(p.Files), p.Error)
 	}
 	if got := f.read("src/app.py"); got != "print('world')\nx = 1\n" {
 		t.Errorf("file = %q", got)
@@ -134,7 +134,7 @@ func TestApplyAndSummary(t *testing.T) {
 		t.Errorf("diff = %q", p.Diff)
 	}
 	sum := f.summary("P1")
-	for _, want := range []string{"# Patch P1: applied", "ui_patch", "desc of P1", "`src/app.py`", "1 match", "Duration", "+print('world')"} {
+	for _, want := range []string{"# Patch P1: applied", "ui_patch", "desc of P1", "`src/app.py`", "applied to 1 file(s)", "Duration", "+print('world')"} {
 		if !strings.Contains(sum, want) {
 			t.Errorf("summary lacks %q:\n%s", want, sum)
 		}
