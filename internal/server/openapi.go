@@ -40,7 +40,7 @@ func openAPI(serverURL string) obj {
 			"/webhook": obj{"post": obj{
 				"operationId": "submitPatch",
 				"summary":     "Submit a patch",
-				"description": "Submit a regex patch for one file. Required fields, checked in this order: id, role, target_file, patch. Sending the same id with the same body again returns the existing patch's state; the same id with a different body is refused with 409.",
+				"description": "Submit a patch: a regex, search/replace, unified diff or apply_patch edit, or several edits across files. Required fields, checked in this order: id, role, then target_file for the single-file forms, then patch (or edits). Sending the same id with the same body again returns the existing patch's state; the same id with a different body is refused with 409. A patch that fails to apply is recorded as failed with a reason that quotes the closest lines of the file.",
 				"requestBody": obj{"required": true, "content": obj{"application/json": obj{"schema": ref("PatchBlock")}}},
 				"responses": obj{
 					"202": resp("Accepted and durably stored; it will be applied.", ref("Answer")),
@@ -110,25 +110,41 @@ func openAPI(serverURL string) obj {
 			"securitySchemes": obj{"bearerAuth": obj{"type": "http", "scheme": "bearer", "description": "The token printed by 'patchd token'."}},
 			"schemas": obj{
 				"PatchBlock": obj{
-					"type":     "object",
-					"required": []string{"id", "role", "target_file", "patch"},
+					"type":        "object",
+					"required":    []string{"id", "role"},
+					"description": "One patch: an id, a role, and either `patch` (one edit) or `edits` (several, across files). target_file is required by the regex and search/replace forms. Every file the patch touches is computed in memory first and written only if every edit succeeds.",
 					"properties": obj{
 						"id":          obj{"type": "string", "pattern": "^[A-Za-z0-9_:-][A-Za-z0-9._:-]{0,127}$", "description": "Unique patch id; sending it again is idempotent."},
 						"role":        obj{"type": "string", "maxLength": 128, "description": "What kind of patch this is, e.g. ui_patch."},
-						"target_file": obj{"type": "string", "description": "Path relative to the workspace root. Absolute paths, '..', symlinks leading out and .git/ are refused."},
+						"target_file": obj{"type": "string", "description": "Path relative to the workspace root, for the regex and search/replace forms. Absolute paths, '..', symlinks leading out and .git/ are refused."},
 						"description": obj{"type": "string"},
-						"patch": obj{
-							"type":     "object",
-							"required": []string{"pattern", "replacement"},
-							"properties": obj{
-								"pattern":     obj{"type": "string", "description": "Go RE2 regular expression; every match is replaced. Zero matches fails the patch."},
-								"replacement": obj{"type": "string", "description": "Literal text, unless expand is true ($1, ${name})."},
-								"expand":      obj{"type": "boolean", "default": false},
-							},
-						},
+						"patch":       ref("Edit"),
+						"edits": obj{"type": "array", "description": "Several edits applied in order, all or nothing; each regex or search/replace edit carries its own target_file.",
+							"items": obj{"allOf": []obj{ref("Edit"), {"type": "object", "properties": obj{"target_file": str}}}}},
 						"expand":   obj{"type": "boolean", "description": "Same as patch.expand."},
-						"tag":      obj{"type": "string"},
-						"metadata": obj{"type": "object", "additionalProperties": true},
+						"tag":      obj{"type": "string", "description": "With --git: tag the patch's commit."},
+						"metadata": obj{"type": "object", "additionalProperties": true, "description": "metadata.author becomes the commit author with --git."},
+					},
+				},
+				"Edit": obj{
+					"description": "One edit; its form is chosen by its fields.",
+					"oneOf": []obj{
+						{"title": "regex", "type": "object", "required": []string{"pattern", "replacement"}, "properties": obj{
+							"pattern":     obj{"type": "string", "description": "Go RE2 regular expression; every match is replaced. Zero matches fails the patch."},
+							"replacement": obj{"type": "string", "description": "Literal text, unless expand is true ($1, ${name})."},
+							"expand":      obj{"type": "boolean", "default": false},
+						}},
+						{"title": "search/replace", "type": "object", "required": []string{"search", "replace"}, "properties": obj{
+							"search":  obj{"type": "string", "description": "Exact text that must occur exactly once (unless all). If it does not match exactly, trailing whitespace and then a uniform indentation offset are tolerated, and the replacement is re-indented. An empty search creates the file."},
+							"replace": str,
+							"all":     obj{"type": "boolean", "default": false, "description": "Replace every occurrence."},
+						}},
+						{"title": "unified diff", "type": "object", "required": []string{"diff"}, "properties": obj{
+							"diff": obj{"type": "string", "description": "A git-style or plain unified diff of one or many files, with creations, deletions and renames. Context must match (with the same whitespace tolerance); line numbers are hints."},
+						}},
+						{"title": "apply_patch", "type": "object", "required": []string{"apply_patch"}, "properties": obj{
+							"apply_patch": obj{"type": "string", "description": "'*** Begin Patch' … '*** End Patch' with Add File, Update File (optionally Move to), Delete File, '@@' context anchors and '*** End of File'."},
+						}},
 					},
 				},
 				"Answer": obj{
