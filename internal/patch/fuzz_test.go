@@ -18,6 +18,10 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`[{"id":"a"}]`))
 	f.Add([]byte("\xef\xbb\xbf{}"))
 	f.Add([]byte(`{"id":"a"} trailing`))
+	f.Add([]byte(`{"id":"a","role":"r","target_file":"f","patch":{"search":"x","replace":"y","all":true}}`))
+	f.Add([]byte(`{"id":"a","role":"r","patch":{"diff":"--- a/f\n+++ b/f\n@@ -1 +1 @@\n-a\n+b\n"}}`))
+	f.Add([]byte(`{"id":"a","role":"r","patch":"*** Begin Patch\n*** Add File: g\n+x\n*** End Patch"}`))
+	f.Add([]byte(`{"id":"a","role":"r","edits":[{"target_file":"f","pattern":"a","replacement":"b"},{"apply_patch":"*** Begin Patch\n*** Delete File: f\n*** End Patch"}]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		b, err := Parse(body)
 		if err != nil {
@@ -31,28 +35,47 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		if b.ID == "" || b.Role == "" || b.TargetFile == "" || b.Patch.Pattern == "" {
+		if b.ID == "" || b.Role == "" || len(b.Edits) == 0 {
 			t.Fatalf("Parse(%q) = %+v, want all required fields", body, b)
 		}
 		if err := checkID(b.ID); err != nil {
 			t.Fatalf("Parse(%q) accepted id %q: %v", body, b.ID, err)
 		}
-		re, err := regexp.Compile(b.Patch.Pattern)
-		if err != nil {
-			t.Fatalf("Parse(%q) accepted pattern %q: %v", body, b.Patch.Pattern, err)
-		}
-		if b.Patch.Expand {
-			if err := checkTemplate(re, b.Patch.Replacement); err != nil {
-				t.Fatalf("Parse(%q) accepted replacement %q: %v", body, b.Patch.Replacement, err)
+		for _, p := range b.Targets() {
+			if p == "" {
+				t.Fatalf("Parse(%q) accepted an empty path among %q", body, b.Targets())
 			}
 		}
-		// A parsed block can always be applied without a compile error.
-		if _, _, err := b.Patch.Apply(b.TargetFile, body); err != nil {
-			var nf *NotFoundError
-			if !errors.As(err, &nf) {
-				t.Fatalf("Parse(%q).Patch.Apply error = %v", body, err)
+		for _, e := range b.Edits {
+			re, ok := e.(*RegexEdit)
+			if !ok {
+				continue
+			}
+			r := re.Regex
+			if re.TargetFile == "" || r.Pattern == "" {
+				t.Fatalf("Parse(%q) = %+v, want a target and a pattern", body, re)
+			}
+			compiled, err := regexp.Compile(r.Pattern)
+			if err != nil {
+				t.Fatalf("Parse(%q) accepted pattern %q: %v", body, r.Pattern, err)
+			}
+			if r.Expand {
+				if err := checkTemplate(compiled, r.Replacement); err != nil {
+					t.Fatalf("Parse(%q) accepted replacement %q: %v", body, r.Replacement, err)
+				}
+			}
+			// A parsed regex edit can always be applied without a compile error.
+			if _, _, err := r.Apply(re.TargetFile, body); err != nil {
+				var nf *NotFoundError
+				if !errors.As(err, &nf) {
+					t.Fatalf("Parse(%q) regex Apply error = %v", body, err)
+				}
 			}
 		}
+		// Planning against a workspace where every file holds the body
+		// never panics.
+		_, err = b.Plan(func(string) ([]byte, bool, error) { return body, true, nil })
+		checkPlanError(t, "planning "+string(body), err)
 	})
 }
 

@@ -149,7 +149,7 @@ type filePatch struct {
 // targets lists the workspace paths the file patch touches.
 func (fp *filePatch) targets() []string {
 	out := []string{fp.path}
-	if fp.altPath != "" {
+	if fp.altPath != "" && fp.altPath != devNull {
 		out = append(out, fp.altPath)
 	}
 	if fp.moveTo != "" {
@@ -279,7 +279,7 @@ func (fp *filePatch) applyHunks(d *doc, f *fileState) error {
 // previous one (then anywhere), after its @@ anchor lines if it has any,
 // and at the end of the file if it is marked *** End of File.
 func (fp *filePatch) applyPatchHunks(d *doc, f *fileState) error {
-	cursor := 0
+	cursor, shift := 0, 0
 	for i, h := range fp.hunks {
 		what := "apply_patch hunk " + strconv.Itoa(i+1)
 		if h.header != "" && h.header != "@@" {
@@ -296,15 +296,21 @@ func (fp *filePatch) applyPatchHunks(d *doc, f *fileState) error {
 			from, anchored = m.pos+1, true
 		}
 		old := h.old()
+		expected := -1
+		if h.hint >= 0 {
+			expected = max(h.hint+shift, 0)
+		}
 		var m match
 		switch {
+		case len(old) == 0 && expected >= 0 && !anchored && !h.eof:
+			m = match{pos: min(expected, len(d.lines))}
 		case len(old) == 0 && anchored && !h.eof:
 			m = match{pos: from}
 		case len(old) == 0:
 			m = match{pos: len(d.lines)}
 		default:
 			var me *MatchError
-			if m, me = locate(d, old, where{from: from, expected: h.hint, first: anchored, atEnd: h.eof}); me != nil {
+			if m, me = locate(d, old, where{from: from, expected: expected, first: anchored, atEnd: h.eof}); me != nil {
 				me.File, me.What = f.path, what
 				me.Hint = "add context lines or an @@ line naming the enclosing function or class to make it unique"
 				return me
@@ -313,7 +319,11 @@ func (fp *filePatch) applyPatchHunks(d *doc, f *fileState) error {
 		if s := m.describe(); s != "" {
 			f.note(what + " matched " + s)
 		}
-		cursor = m.pos + h.apply(d, m, fp.literal)
+		n := h.apply(d, m, fp.literal)
+		cursor = m.pos + n
+		if h.hint >= 0 {
+			shift = m.pos + n - (h.hint + len(old))
+		}
 	}
 	return nil
 }

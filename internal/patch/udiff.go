@@ -347,8 +347,14 @@ body:
 				seenNew++
 			}
 		case '\\':
-			if len(h.lines) > 0 {
-				marks = append(marks, len(h.lines)-1)
+			if n := len(h.lines); n > 0 {
+				marks = append(marks, n-1)
+				// A line without a newline has no "\r\n" either: a '\r'
+				// before the row's end is the line's own last byte.
+				if last := &h.lines[n-1]; last.cr {
+					last.text += "\r"
+					last.cr = false
+				}
 			}
 		default:
 			if hunkEnds(l) {
