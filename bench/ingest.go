@@ -37,6 +37,10 @@ func (p *point) p(q float64) time.Duration {
 	return time.Duration(p.medianOf(func(r loadResult) float64 { return float64(r.p(q)) }))
 }
 
+func (p *point) cpuPerReq() time.Duration {
+	return time.Duration(p.medianOf(func(r loadResult) float64 { return float64(r.cpuPerReq()) }))
+}
+
 func (p *point) failed() (n int) {
 	for _, r := range p.rounds {
 		n += r.failed
@@ -60,6 +64,13 @@ type ingestRow struct {
 	// perFsync is how many journal records patchd wrote per fsync during
 	// the point (submissions and the worker's updates alike).
 	perFsync float64
+}
+
+// stopRun is one `patchd stop` right after an ingest round, with the
+// worker's backlog still queued.
+type stopRun struct {
+	took   time.Duration
+	queued int
 }
 
 // memRow is the resident size of one server idle and under load.
@@ -154,9 +165,11 @@ func (b *bench) ingest(ctx context.Context, rep *report) error {
 			}
 			records += after.Records - before.Records
 			batches += after.Batches - before.Batches
+			t0 := time.Now()
 			if err := d.stop(ctx); err != nil {
 				return err
 			}
+			rep.stops = append(rep.stops, stopRun{took: time.Since(t0), queued: after.Queued})
 		}
 		if batches > 0 {
 			row.perFsync = float64(records) / float64(batches)

@@ -38,7 +38,16 @@ type loadResult struct {
 	window  time.Duration
 	lat     []time.Duration // of the successful requests, sorted
 	maxRSS  int64
-	errs    []string // the first few failures
+	cpu     time.Duration // CPU time of rssPID during the window
+	errs    []string      // the first few failures
+}
+
+// cpuPerReq is the server's CPU time per accepted request.
+func (r loadResult) cpuPerReq() time.Duration {
+	if r.ok == 0 {
+		return 0
+	}
+	return r.cpu / time.Duration(r.ok)
 }
 
 func (r loadResult) rate() float64 {
@@ -111,9 +120,17 @@ func runLoad(ctx context.Context, l load) loadResult {
 	}
 
 	var maxRSS int64
+	var cpuFrom time.Duration
 	done := make(chan struct{})
 	var sampler sync.WaitGroup
 	if l.rssPID > 0 {
+		sampler.Go(func() {
+			select {
+			case <-time.After(time.Until(from)):
+				cpuFrom = cpuTime(l.rssPID)
+			case <-done:
+			}
+		})
 		sampler.Go(func() {
 			t := time.NewTicker(100 * time.Millisecond)
 			defer t.Stop()
@@ -130,6 +147,10 @@ func runLoad(ctx context.Context, l load) loadResult {
 		})
 	}
 	wg.Wait()
+	var cpuTo time.Duration
+	if l.rssPID > 0 {
+		cpuTo = cpuTime(l.rssPID)
+	}
 	close(done)
 	sampler.Wait()
 
@@ -138,6 +159,9 @@ func runLoad(ctx context.Context, l load) loadResult {
 		stopped = end
 	}
 	res := loadResult{clients: l.clients, maxRSS: maxRSS, window: stopped.Sub(from)}
+	if cpuFrom > 0 && cpuTo > cpuFrom {
+		res.cpu = cpuTo - cpuFrom
+	}
 	for _, st := range stats {
 		res.ok += st.ok
 		res.failed += st.failed

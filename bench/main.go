@@ -117,7 +117,7 @@ func logf(format string, args ...any) {
 }
 
 func run(ctx context.Context, o options) error {
-	began := time.Now()
+	began, loadBefore := time.Now(), loadAvg()
 	root, err := moduleRoot()
 	if err != nil {
 		return err
@@ -150,7 +150,7 @@ func run(ctx context.Context, o options) error {
 		logf("Flask: n/a: %s", b.flask.note)
 	}
 
-	rep := &report{machine: b.machine, flask: b.flask, opts: o, date: began}
+	rep := &report{machine: b.machine, flask: b.flask, opts: o, date: began, loadBefore: loadBefore}
 	steps := []struct {
 		key, name string
 		fn        func(context.Context, *report) error
@@ -179,6 +179,7 @@ func run(ctx context.Context, o options) error {
 		rep.goBench, rep.goBenchErr = b.goBenchmarks(ctx)
 	}
 	rep.took = time.Since(began)
+	rep.loadAfter = loadAvg()
 
 	out := o.out
 	if !filepath.IsAbs(out) {

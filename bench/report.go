@@ -3,6 +3,7 @@ package main
 import (
 	_ "embed"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -14,6 +15,8 @@ type report struct {
 	opts    options
 	date    time.Time
 	took    time.Duration
+	// loadBefore and loadAfter are the load averages around the run.
+	loadBefore, loadAfter string
 
 	ingest   []ingestRow
 	mem      []*memRow
@@ -22,6 +25,7 @@ type report struct {
 	startup  []startupResult
 	takeover *takeoverResult
 	restart  *restartResult
+	stops    []stopRun
 
 	goBench    []string
 	goBenchErr error
@@ -49,6 +53,13 @@ func ms(d time.Duration) string {
 		return fmt.Sprintf("%.1f ms", v)
 	}
 	return fmt.Sprintf("%.0f ms", v)
+}
+
+func us(d time.Duration) string {
+	if d == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
 }
 
 func mib(b int64) string {
@@ -130,18 +141,18 @@ func (r *report) goalTable(sb *strings.Builder) {
 }
 
 func (r *report) ingestTable(sb *strings.Builder) {
-	sb.WriteString("| clients | server | acknowledged req/s | p50 | p99 | failed | vs ceiling |\n| ---: | --- | ---: | ---: | ---: | ---: | ---: |\n")
+	sb.WriteString("| clients | server | acknowledged req/s | p50 | p99 | failed | vs ceiling | server CPU per request |\n| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, row := range r.ingest {
 		line := func(name string, l *point, extra string) {
 			if l == nil {
-				fmt.Fprintf(sb, "| %d | %s | n/a | | | | |\n", row.clients, name)
+				fmt.Fprintf(sb, "| %d | %s | n/a | | | | | |\n", row.clients, name)
 				return
 			}
 			vs := ""
 			if row.ceiling.rate() > 0 {
 				vs = fmt.Sprintf("%.0f%%", 100*l.rate()/row.ceiling.rate())
 			}
-			fmt.Fprintf(sb, "| %d | %s%s | %.0f | %s | %s | %d | %s |\n", row.clients, name, extra, l.rate(), ms(l.p(0.5)), ms(l.p(0.99)), l.failed(), vs)
+			fmt.Fprintf(sb, "| %d | %s%s | %.0f | %s | %s | %d | %s | %s |\n", row.clients, name, extra, l.rate(), ms(l.p(0.5)), ms(l.p(0.99)), l.failed(), vs, us(l.cpuPerReq()))
 		}
 		line("**patchd**", row.patchd, fmt.Sprintf(" (%.1f records per fsync)", row.perFsync))
 		line("ceiling", row.ceiling, "")
@@ -163,6 +174,7 @@ func (r *report) markdown() string {
 	sb.WriteString("## Machine\n\n| | |\n| --- | --- |\n")
 	fmt.Fprintf(&sb, "| CPU | %s, %d cores |\n| memory | %.1f GiB |\n| kernel | %s |\n| Go | %s |\n| file system of the workspaces | %s |\n",
 		m.CPU, m.Cores, m.MemoryGiB, m.Kernel, m.Go, m.FS)
+	fmt.Fprintf(&sb, "| load average (1, 5, 15 min) | %s before the run, %s after |\n", r.loadBefore, r.loadAfter)
 	if r.flask.python != "" {
 		fmt.Fprintf(&sb, "| Flask reference | %s |\n", r.flask.version)
 	} else {
@@ -216,6 +228,17 @@ func (r *report) markdown() string {
 		if len(rs.load.errs) > 0 {
 			fmt.Fprintf(&sb, "\nFirst failures: %s\n", "`"+strings.Join(rs.load.errs, "`, `")+"`")
 		}
+	}
+
+	if len(r.stops) > 0 {
+		var took []time.Duration
+		most := 0
+		for _, s := range r.stops {
+			took = append(took, s.took)
+			most = max(most, s.queued)
+		}
+		slices.Sort(took)
+		fmt.Fprintf(&sb, "\nStop with a backlog: `patchd stop` right after each ingest round, while\nthe worker still has up to %d patches queued (they stay queued for the\nnext start): %d stops, median %s, max %s.\n", most, len(took), ms(median(took)), ms(took[len(took)-1]))
 	}
 
 	sb.WriteString("\n## Memory\n\nResident size (`VmRSS` of the server process): idle, a second after\nstart-up, and the largest sample (every 100 ms) during the ingest point with\nthe most clients.\n\n| server | idle | under load | clients |\n| --- | ---: | ---: | ---: |\n")
