@@ -131,7 +131,7 @@ func (p *apParser) pathOf(t, marker string) (string, error) {
 	if path == "" {
 		return "", p.errorf("%q names no file", marker)
 	}
-	return path, nil
+	return cleanPath(path), nil
 }
 
 func (p *apParser) add(t string) (*filePatch, error) {
@@ -260,6 +260,10 @@ func (p *apParser) update(t string) (*filePatch, error) {
 				h, hunkLine = &hunk{hint: -1}, p.i+1
 			}
 			h.lines = append(h.lines, hline{kind: r[0], text: r[1:]})
+		case h != nil && p.i+1 < p.end && isHunkLine(p.rows[p.i+1]):
+			// A context line that lost its space, between hunk lines;
+			// taking it for context is safe, as context must match.
+			h.unprefixed(r)
 		default:
 			return nil, p.errorf("unexpected line %q in the hunk for %s: every hunk line starts with ' ' (context), '-' (removed) or '+' (added)", truncate(r, 60), path)
 		}

@@ -73,6 +73,13 @@ type MatchError struct {
 
 	Closest   *Closest // the most similar lines of the file, nil if none is similar
 	FileLines int      // number of lines in the file
+	// Note is a remark on the text looked for, such as lines elided with
+	// "...", that explains why it cannot match.
+	Note string
+	// AppliedAt is the line (1-based) where the lines the edit would
+	// produce already are, when they are: the edit was probably applied
+	// before. 0 when they are not in the file.
+	AppliedAt int
 }
 
 // Closest is the window of a file most similar to a text that was not found.
@@ -135,6 +142,12 @@ func (e *MatchError) Error() string {
 		b.WriteString("the file is empty\n")
 	default:
 		fmt.Fprintf(&b, "no similar lines in the file (%d lines)\n", e.FileLines)
+	}
+	if e.Note != "" {
+		b.WriteString(e.Note + "\n")
+	}
+	if e.AppliedAt > 0 {
+		fmt.Fprintf(&b, "the lines this edit would produce are already in the file at line %d: was it applied before?\n", e.AppliedAt)
 	}
 	return strings.TrimSuffix(b.String(), "\n")
 }

@@ -2,6 +2,7 @@ package patch
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"io/fs"
@@ -41,11 +42,21 @@ func TestGolden(t *testing.T) {
 // after. diff holds the unified diff of every change, as a preview shows
 // it, and notes the changes' notes, when there are any.
 //
-// It reports whether the patch applied.
-func runCase(t *testing.T, dir string) (applied bool) {
+// It reports what happened, for the corpus's statistics.
+func runCase(t *testing.T, dir string) (res caseResult) {
 	t.Helper()
 	body := readFile(t, filepath.Join(dir, "patch.json"))
 	b, perr := Parse(body)
+	if b != nil {
+		for _, e := range b.Edits {
+			res.formats = append(res.formats, e.Format())
+		}
+	}
+	var meta struct {
+		Metadata struct{ Flaw string }
+	}
+	_ = json.Unmarshal(body, &meta) // the case may be malformed on purpose
+	res.flaw = meta.Metadata.Flaw
 	before, single := readTree(t, dir, "before", b)
 	var changes []Change
 	err := perr
@@ -55,7 +66,8 @@ func runCase(t *testing.T, dir string) (applied bool) {
 	if err != nil {
 		compareGolden(t, filepath.Join(dir, "error"), []byte(err.Error()+"\n"))
 		removeGolden(t, filepath.Join(dir, "after"), filepath.Join(dir, "diff"), filepath.Join(dir, "notes"))
-		return false
+		res.err = err
+		return res
 	}
 	removeGolden(t, filepath.Join(dir, "error"))
 	after := applyChanges(t, before, changes)
@@ -78,7 +90,17 @@ func runCase(t *testing.T, dir string) (applied bool) {
 		removeGolden(t, filepath.Join(dir, "notes"))
 	}
 	checkPreviewDiff(t, before, after, changes)
-	return true
+	res.applied, res.notes = true, notes
+	return res
+}
+
+// caseResult is what runCase saw.
+type caseResult struct {
+	formats []string // of the block's edits; none when it did not parse
+	applied bool
+	err     error    // the refusal
+	notes   []string // the changes' notes: the tolerance the edit needed
+	flaw    string   // the case's metadata.flaw: how the edit is malformed
 }
 
 // checkPreviewDiff checks that the diff of the changes, applied by the diff

@@ -32,12 +32,32 @@ type hunk struct {
 	lines   []hline
 	// "\ No newline at end of file" after the last old or new line.
 	oldNoNL, newNoNL bool
+	// repairs say what the parser had to guess, for the change's notes.
+	repairs []string
+}
+
+// unprefixed records a row that lacked its ' ' and was taken for a
+// context line.
+func (h *hunk) unprefixed(row string) {
+	h.lines = append(h.lines, hline{kind: ' ', text: row})
+	h.repairs = append(h.repairs, fmt.Sprintf("line %q had no ' ' prefix and was taken as context", truncate(row, 60)))
 }
 
 func (h *hunk) old() []string {
 	var out []string
 	for _, l := range h.lines {
 		if l.kind != '+' {
+			out = append(out, l.text)
+		}
+	}
+	return out
+}
+
+// produced returns the lines the hunk leaves: context and added lines.
+func (h *hunk) produced() []string {
+	var out []string
+	for _, l := range h.lines {
+		if l.kind != '-' {
 			out = append(out, l.text)
 		}
 	}
@@ -54,10 +74,14 @@ func (h *hunk) count(kind byte) int {
 	return n
 }
 
-// trim drops loose blank lines at both ends of the hunk.
+// trim drops loose blank lines at both ends of the hunk, and moves its
+// line number hint past those it dropped at the start.
 func (h *hunk) trim() {
 	for len(h.lines) > 0 && h.lines[0].loose {
 		h.lines = h.lines[1:]
+		if h.hint >= 0 {
+			h.hint++
+		}
 	}
 	for len(h.lines) > 0 && h.lines[len(h.lines)-1].loose {
 		h.lines = h.lines[:len(h.lines)-1]
@@ -90,13 +114,12 @@ func (h *hunk) apply(d *doc, m match, literal bool) int {
 		}
 	}
 	d.splice(pos, end, repl)
-	if touchesEnd {
-		switch {
-		case h.newNoNL:
-			d.finalNL = false
-		case h.oldNoNL:
-			d.finalNL = true
-		}
+	// The final newline changes only when the hunk says so: its old side
+	// ends without one and its new side with one, or the reverse. A marker
+	// on both sides (or a spurious one on the side of a file that has a
+	// final newline) says nothing about the change.
+	if touchesEnd && h.oldNoNL != h.newNoNL {
+		d.finalNL = h.oldNoNL
 	}
 	return len(repl)
 }
@@ -223,7 +246,6 @@ func (fp *filePatch) apply(w *workset) error {
 	f.remove()
 	g.write(content)
 	g.renamedFrom = f.path
-	g.notes = append(g.notes, "renamed from "+f.path)
 	return nil
 }
 
@@ -258,8 +280,14 @@ func (fp *filePatch) applyHunks(d *doc, f *fileState) error {
 			if m, me = locate(d, old, where{expected: expected}); me != nil {
 				me.File, me.What = f.path, what
 				me.Hint = "add context lines to make it unique"
+				if me.Count == 0 && h.count('-')+h.count('+') > 0 {
+					me.AppliedAt = appliedAt(d, h.produced())
+				}
 				return me
 			}
+		}
+		for _, r := range h.repairs {
+			f.note(what + ": " + r)
 		}
 		if expected >= 0 && m.pos != expected {
 			f.note(fmt.Sprintf("%s applied at line %d, not at line %d as its line numbers say", what, m.pos+1, expected+1))
@@ -313,8 +341,14 @@ func (fp *filePatch) applyPatchHunks(d *doc, f *fileState) error {
 			if m, me = locate(d, old, where{from: from, expected: expected, first: anchored, atEnd: h.eof}); me != nil {
 				me.File, me.What = f.path, what
 				me.Hint = "add context lines or an @@ line naming the enclosing function or class to make it unique"
+				if me.Count == 0 && h.count('-')+h.count('+') > 0 {
+					me.AppliedAt = appliedAt(d, h.produced())
+				}
 				return me
 			}
+		}
+		for _, r := range h.repairs {
+			f.note(what + ": " + r)
 		}
 		if s := m.describe(); s != "" {
 			f.note(what + " matched " + s)

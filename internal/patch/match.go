@@ -398,5 +398,45 @@ func ambiguous(ms []match) *MatchError {
 }
 
 func notFound(d *doc, want []string, atEnd bool) *MatchError {
-	return &MatchError{Lines: want, AtEnd: atEnd, Closest: closest(d, want), FileLines: len(d.lines)}
+	return &MatchError{Lines: want, AtEnd: atEnd, Closest: closest(d, want), FileLines: len(d.lines), Note: elisionNote(d, want)}
+}
+
+// elisionNote points out a line that stands for omitted lines ("...",
+// "# ...", "// ... rest unchanged"), which models write to save tokens and
+// which never matches.
+func elisionNote(d *doc, want []string) string {
+	for k, w := range want {
+		t := trimSpace(w)
+		for _, p := range [...]string{"#", "//", "/*", "--", ";"} {
+			t = strings.TrimSpace(strings.TrimPrefix(t, p))
+		}
+		if !strings.HasPrefix(t, "...") && !strings.HasPrefix(t, "…") {
+			continue
+		}
+		if find(d, []string{w}, 0, len(d.lines), levelTrailing, 1, false) != nil {
+			continue // the file really has such a line
+		}
+		return fmt.Sprintf("%q (line %d above) stands for omitted lines: quote every line in full, nothing may be elided", truncate(trimSpace(w), 40), k+1)
+	}
+	return ""
+}
+
+// appliedAt returns the line (1-based) where the lines an edit would
+// produce already are, 0 if nowhere.
+func appliedAt(d *doc, produced []string) int {
+	// A line or two of punctuation ("}", "end") is everywhere and proves
+	// nothing.
+	significant := 0
+	for _, l := range produced {
+		significant += len(trimSpace(l))
+	}
+	if significant < 12 {
+		return 0
+	}
+	for lv := levelExact; lv < numLevels; lv++ {
+		if ms := find(d, produced, 0, len(d.lines), lv, 1, false); len(ms) > 0 {
+			return ms[0].pos + 1
+		}
+	}
+	return 0
 }

@@ -66,6 +66,7 @@ func (e *SearchReplace) apply(w *workset) error {
 	}
 	me := notFound(d, want, false)
 	me.File, me.What = e.TargetFile, "search text"
+	me.AppliedAt = appliedAt(d, splitText(e.Replace))
 	return me
 }
 

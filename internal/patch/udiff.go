@@ -2,6 +2,7 @@ package patch
 
 import (
 	"fmt"
+	"path"
 	"strconv"
 	"strings"
 )
@@ -23,6 +24,15 @@ type diffSection struct {
 }
 
 const devNull = "/dev/null"
+
+// cleanPath tidies a path taken from a patch text ("./a//b" is "a/b"). It
+// makes no path safe: the workspace refuses those that leave it.
+func cleanPath(p string) string {
+	if p == "" || p == devNull {
+		return p
+	}
+	return path.Clean(p)
+}
 
 // parseUnifiedDiff reads a unified diff, git-style or plain, of one or
 // more files. Lines outside file headers and hunks (commentary, markdown
@@ -189,6 +199,7 @@ func (s *diffSection) resolve() (*filePatch, error) {
 	if fp.path == "" {
 		return nil, fmt.Errorf("line %d: the diff names no file", s.line)
 	}
+	fp.path, fp.moveTo, fp.altPath = cleanPath(fp.path), cleanPath(fp.moveTo), cleanPath(fp.altPath)
 	return fp, nil
 }
 
@@ -361,7 +372,8 @@ body:
 				break body
 			}
 			if (j+1 < len(rows) && isHunkLine(rows[j+1])) || (counted && !reached()) {
-				h.lines = append(h.lines, hline{kind: ' ', text: l, cr: lcr})
+				h.unprefixed(l)
+				h.lines[len(h.lines)-1].cr = lcr
 				seenOld++
 				seenNew++
 				continue

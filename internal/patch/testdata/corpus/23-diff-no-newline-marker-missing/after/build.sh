@@ -1,0 +1,7 @@
+#!/bin/sh
+set -eu
+
+echo "building"
+go build -o bin/app ./cmd/app
+go vet ./...
+echo "done"

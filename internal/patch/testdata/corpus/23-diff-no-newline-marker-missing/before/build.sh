@@ -1,0 +1,6 @@
+#!/bin/sh
+set -eu
+
+echo "building"
+go build -o bin/app ./cmd/app
+echo "done"
