@@ -83,10 +83,10 @@ type machine struct {
 	Kernel    string
 	Go        string
 	FS        string // file system of the temporary workspaces
-	Python    string
+	Commit    string // of the patchd measured
 }
 
-func readMachine(tmp string) machine {
+func readMachine(root, tmp string) machine {
 	m := machine{Cores: runtime.NumCPU(), CPU: "unknown", Kernel: "unknown", FS: "unknown"}
 	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for line := range strings.SplitSeq(string(data), "\n") {
@@ -112,6 +112,14 @@ func readMachine(tmp string) machine {
 	m.Go = runtime.Version()
 	if out, err := exec.Command("go", "env", "GOVERSION").Output(); err == nil {
 		m.Go = strings.TrimSpace(string(out))
+	}
+	m.Commit = "unknown"
+	if out, err := exec.Command("git", "-C", root, "rev-parse", "--short", "HEAD").Output(); err == nil {
+		m.Commit = strings.TrimSpace(string(out))
+		// Changes under cmd/ and internal/ are in the binary; others are not.
+		if st, err := exec.Command("git", "-C", root, "status", "--porcelain", "--", "cmd", "internal").Output(); err == nil && len(bytes.TrimSpace(st)) > 0 {
+			m.Commit += " with uncommitted changes"
+		}
 	}
 	var st syscall.Statfs_t
 	if syscall.Statfs(tmp, &st) == nil {
@@ -217,7 +225,7 @@ func (b *bench) goBenchmarks(ctx context.Context) ([]string, error) {
 	var lines []string
 	for line := range strings.SplitSeq(string(out), "\n") {
 		if strings.HasPrefix(line, "Benchmark") {
-			lines = append(lines, strings.Join(strings.Fields(line), " "))
+			lines = append(lines, strings.TrimRight(line, " \t"))
 		}
 	}
 	if err != nil {

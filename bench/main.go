@@ -140,7 +140,7 @@ func run(ctx context.Context, o options) error {
 	if err := b.build(ctx); err != nil {
 		return err
 	}
-	b.machine = readMachine(tmp)
+	b.machine = readMachine(root, tmp)
 	if !o.noFlask {
 		b.flask = findFlask(ctx, tmp)
 	} else {

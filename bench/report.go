@@ -168,12 +168,17 @@ func (r *report) markdown() string {
 	var sb strings.Builder
 	m := r.machine
 	fmt.Fprintf(&sb, "# Benchmarks\n\n")
-	fmt.Fprintf(&sb, "Written by `go run ./bench` on %s (the run took %s). Run it again to\nreplace every figure below; only the notes at the end are written by hand\n(in `bench/notes.md`).\n\n",
+	fmt.Fprintf(&sb, "Written by `go run ./bench` on %s; the run took %s. Run it\nagain to replace every figure below; only the notes at the end are\nwritten by hand (in `bench/notes.md`).\n\n",
 		r.date.UTC().Format("2006-01-02 15:04 MST"), r.took.Round(time.Second))
 
 	sb.WriteString("## Machine\n\n| | |\n| --- | --- |\n")
 	fmt.Fprintf(&sb, "| CPU | %s, %d cores |\n| memory | %.1f GiB |\n| kernel | %s |\n| Go | %s |\n| file system of the workspaces | %s |\n",
 		m.CPU, m.Cores, m.MemoryGiB, m.Kernel, m.Go, m.FS)
+	if r.opts.patchdBin != "" {
+		fmt.Fprintf(&sb, "| patchd measured | the binary given with -patchd-bin |\n")
+	} else {
+		fmt.Fprintf(&sb, "| patchd measured | built from commit %s |\n", m.Commit)
+	}
 	fmt.Fprintf(&sb, "| load average (1, 5, 15 min) | %s before the run, %s after |\n", r.loadBefore, r.loadAfter)
 	if r.flask.python != "" {
 		fmt.Fprintf(&sb, "| Flask reference | %s |\n", r.flask.version)
