@@ -104,6 +104,9 @@ func daemonArgs(cfg *config.Config) []string {
 	if cfg.NoAuth {
 		args = append(args, "--no-auth")
 	}
+	if cfg.Git {
+		args = append(args, "--git")
+	}
 	if cfg.IfRunning != "standby" {
 		args = append(args, "--if-running", cfg.IfRunning)
 	}
