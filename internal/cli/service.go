@@ -107,6 +107,12 @@ func daemonArgs(cfg *config.Config) []string {
 	if cfg.Git {
 		args = append(args, "--git")
 	}
+	if cfg.MaxBodyBytes != 1<<20 {
+		args = append(args, "--max-body", strconv.FormatInt(cfg.MaxBodyBytes, 10))
+	}
+	if cfg.RateLimit > 0 {
+		args = append(args, "--rate-limit", strconv.FormatFloat(cfg.RateLimit, 'f', -1, 64), "--rate-burst", strconv.Itoa(cfg.RateBurst))
+	}
 	if cfg.IfRunning != "standby" {
 		args = append(args, "--if-running", cfg.IfRunning)
 	}

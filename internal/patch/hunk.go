@@ -243,9 +243,13 @@ func (fp *filePatch) apply(w *workset) error {
 	if g.exists {
 		return fmt.Errorf("cannot move %s to %s: %s already exists", f.path, fp.moveTo, fp.moveTo)
 	}
+	from := f.path
+	if !f.existed && f.renamedFrom != "" {
+		from = f.renamedFrom // moved twice: name where it came from
+	}
 	f.remove()
 	g.write(content)
-	g.renamedFrom = f.path
+	g.renamedFrom = from
 	return nil
 }
 

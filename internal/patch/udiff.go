@@ -85,6 +85,9 @@ func parseUnifiedDiff(text, defaultPath string) ([]*filePatch, error) {
 			if len(h.lines) == 0 {
 				return nil, fmt.Errorf("line %d: hunk %q has no lines", i+1, h.header)
 			}
+			if err := strayChanges(rows, next); err != nil {
+				return nil, err
+			}
 			cur.hunks = append(cur.hunks, h)
 			i = next
 		case strings.HasPrefix(l, "Binary files ") || l == "GIT binary patch":
@@ -315,10 +318,10 @@ func unquoteC(s string) (name, rest string, ok bool) {
 // The header's counts are only hints, because agents miscount: the body
 // runs while rows look like hunk lines. An empty row is a blank context
 // line (editors strip the space of one), except at the ends of the hunk. A
-// row without a prefix is taken for a context line that lost its space
-// when a hunk line follows it or the counts say lines are still due;
-// otherwise it ends the hunk. A "--- " row followed by "+++ " is the next
-// file's header once the counts are reached.
+// row without a prefix ends the hunk once the counts are reached; before
+// that (or without counts) it is taken for a context line that lost its
+// space when a hunk line follows it. A "--- " row followed by "+++ " is the
+// next file's header once the counts are reached.
 func parseHunk(rows []string, i int) (h *hunk, next int, cr bool) {
 	hdr := strings.TrimSuffix(rows[i], "\r")
 	h = &hunk{header: hunkTitle(hdr), hint: -1}
@@ -371,7 +374,7 @@ body:
 			if hunkEnds(l) {
 				break body
 			}
-			if (j+1 < len(rows) && isHunkLine(rows[j+1])) || (counted && !reached()) {
+			if !reached() && j+1 < len(rows) && isHunkLine(rows[j+1]) {
 				h.unprefixed(l)
 				h.lines[len(h.lines)-1].cr = lcr
 				seenOld++
@@ -383,6 +386,25 @@ body:
 	}
 	h.trimMarked(&marks)
 	return h, j, cr
+}
+
+// strayChanges refuses change lines after text that ended a hunk (at rows[i])
+// and before the next header: they were meant for the hunk, and applying it
+// without them would quietly do half the change.
+func strayChanges(rows []string, i int) error {
+	if i >= len(rows) || rows[i] == "" || isHunkLine(rows[i]) || hunkEnds(strings.TrimSuffix(rows[i], "\r")) {
+		return nil // the hunk ended at the end, a header or a fence
+	}
+	for j := i + 1; j < len(rows); j++ {
+		l := strings.TrimSuffix(rows[j], "\r")
+		switch {
+		case hunkEnds(l), strings.HasPrefix(l, "--- "), strings.HasPrefix(l, "+++ "):
+			return nil
+		case strings.HasPrefix(l, "-") || strings.HasPrefix(l, "+"):
+			return fmt.Errorf("line %d: %q looks like a change, but the hunk above ended at line %d, %q, which has no ' ', '-' or '+' prefix; fix that line, or put text after the diff in a separate field", j+1, truncate(l, 60), i+1, truncate(rows[i], 60))
+		}
+	}
+	return nil
 }
 
 // trimMarked drops the loose blank lines at the hunk's ends and then sets
