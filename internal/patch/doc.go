@@ -1,10 +1,87 @@
 // Package patch understands the patch blocks that agents post to patchd's
-// webhook: it parses and validates a block, computes the new content of the
-// target file, and renders the change as a unified diff for summaries and
-// review.
+// webhook: it parses and validates a block, plans every file change it
+// makes in memory (Block.Plan), and renders changes as unified diffs for
+// summaries and review.
 //
 // Everything here is a pure function of its arguments. Reading and writing
 // the workspace, path confinement and durability belong to the workspace and
 // worker packages, so that this package can be tested and fuzzed without a
 // file system.
+//
+// # Formats
+//
+// A block's "patch" is one edit; its format is told by its members. A block
+// may instead hold "edits", an array of such edits applied in order (each
+// one names its own "target_file" where it needs one; the block's
+// target_file is the default). target_file is required only by the
+// single-file formats, regex and search/replace.
+//
+//   - {"pattern", "replacement"[, "expand"]}: the seed's regex edit, as
+//     before: every match of an RE2 pattern is replaced; none is an error.
+//   - {"search", "replace"[, "all"]}: exact text replacement. The search text
+//     must occur exactly once, or "all": true replaces every occurrence.
+//     The replacement takes the file's line endings, and ends with a
+//     newline exactly when the search text does. An empty search creates
+//     the file (or fills an empty one), as aider does.
+//   - {"diff": "..."}: a unified diff, git-style or plain, of one or more
+//     files: changes, creations (--- /dev/null, "new file mode"), deletions
+//     (+++ /dev/null, "deleted file mode"), renames ("rename from/to", with
+//     or without hunks). a/ and b/ prefixes are stripped; "index", mode and
+//     similarity lines are ignored; binary patches and copies are refused.
+//     Hunks without file headers apply to target_file.
+//   - {"apply_patch": "*** Begin Patch ... *** End Patch"}: the format of
+//     OpenAI's apply_patch tool: Add File (lines prefixed +), Delete File,
+//     Update File with an optional Move to, hunks introduced by "@@" or
+//     "@@ <anchor line>" (several anchor lines narrow step by step: a class,
+//     then a method), and "*** End of File" for a hunk that ends the file.
+//
+// A "patch" given as a bare string is accepted when it is clearly a
+// unified diff or an apply_patch text.
+//
+// # Matching
+//
+// The text an edit expects (a search text; a hunk's context and removed
+// lines) is looked for exactly first, then line by line ignoring trailing
+// whitespace, then with a uniform indentation offset, then comparing
+// indentation by width (a file indented with tabs, a patch with spaces).
+// Line endings never count: a CRLF file matches an LF patch and stays CRLF.
+// The first level that finds the text decides; when indentation was
+// shifted, the added lines are re-indented the same way (in the file's
+// style). Context lines keep the file's version of themselves.
+//
+// A text must match in exactly one place. A diff's line numbers are hints:
+// the hunk is looked for where they say (shifted by how far the previous
+// hunk landed from its own), then anywhere; among several matches the one
+// within 10 lines of the hint wins if it is alone there. An apply_patch
+// hunk is looked for after the previous hunk, then anywhere; an @@ anchor
+// must be unique, and the hunk then takes the first match after it. Every
+// failure to find a text, or finding it in several places, is a
+// *MatchError whose message quotes the text, shows the closest lines of
+// the file with their numbers and a similarity, lists the places of an
+// ambiguous text, and says when the edit seems to have been applied before
+// or elides lines with "...".
+//
+// A file's final newline is kept as it is unless a diff's "\ No newline at
+// end of file" markers say it changes (the marker on one side only).
+//
+// # Leniency
+//
+// Agents' diffs are often slightly malformed; what can be repaired without
+// guessing the change is repaired, and noted in Change.Notes:
+//
+//   - text around a diff (commentary, a markdown ```diff fence) is ignored,
+//     and so are an apply_patch text's fence and shell heredoc wrapper
+//     (apply_patch <<'EOF' ... EOF);
+//   - hunk counts are not trusted (the body runs while lines look like hunk
+//     lines), and "@@ ... @@" without numbers is accepted;
+//   - an empty line in a hunk is a blank context line, except at the ends
+//     of the hunk, where it is dropped;
+//   - a line without prefix between hunk lines is a context line that lost
+//     its space (it must still match the file);
+//   - an apply_patch "@@ -l,s +l,s @@" line is taken as a line hint.
+//
+// What cannot be repaired safely is refused: an apply_patch text without
+// "*** End Patch" (it was probably cut short), change lines after text that
+// ended a hunk, a deletion whose hunks do not cover the whole file, a file
+// created over a different existing one.
 package patch

@@ -69,15 +69,31 @@ type ApplyPatch struct {
 	files []*filePatch
 }
 
-func (*RegexEdit) Format() string     { return "regex" }
-func (*SearchReplace) Format() string { return "search_replace" }
-func (*UnifiedDiff) Format() string   { return "diff" }
-func (*ApplyPatch) Format() string    { return "apply_patch" }
+// Format returns "regex".
+func (*RegexEdit) Format() string { return "regex" }
 
-func (e *RegexEdit) Targets() []string     { return []string{e.TargetFile} }
+// Format returns "search_replace".
+func (*SearchReplace) Format() string { return "search_replace" }
+
+// Format returns "diff".
+func (*UnifiedDiff) Format() string { return "diff" }
+
+// Format returns "apply_patch".
+func (*ApplyPatch) Format() string { return "apply_patch" }
+
+// Targets returns the edit's target file.
+func (e *RegexEdit) Targets() []string { return []string{e.TargetFile} }
+
+// Targets returns the edit's target file.
 func (e *SearchReplace) Targets() []string { return []string{e.TargetFile} }
-func (e *UnifiedDiff) Targets() []string   { return filesTargets(e.files) }
-func (e *ApplyPatch) Targets() []string    { return filesTargets(e.files) }
+
+// Targets returns every file the diff names: changed, created, deleted,
+// and both ends of renames.
+func (e *UnifiedDiff) Targets() []string { return filesTargets(e.files) }
+
+// Targets returns every file the patch names, Move to destinations
+// included.
+func (e *ApplyPatch) Targets() []string { return filesTargets(e.files) }
 
 func filesTargets(files []*filePatch) []string {
 	var out []string
