@@ -42,8 +42,10 @@
 //
 // The text an edit expects (a search text; a hunk's context and removed
 // lines) is looked for exactly first, then line by line ignoring trailing
-// whitespace, then with a uniform indentation offset, then comparing
-// indentation by width (a file indented with tabs, a patch with spaces).
+// whitespace, then also reading typographic quotes, dashes and non-breaking
+// spaces as ASCII (as OpenAI's apply_patch does), then with a uniform
+// indentation offset, then comparing indentation by width (a file indented
+// with tabs, a patch with spaces).
 // Line endings never count: a CRLF file matches an LF patch and stays CRLF.
 // The first level that finds the text decides; when indentation was
 // shifted, the added lines are re-indented the same way (in the file's

@@ -18,6 +18,10 @@ const (
 	levelExact level = iota
 	// levelTrailing ignores whitespace at the end of lines.
 	levelTrailing
+	// levelPunct also reads typographic quotes, dashes and non-breaking
+	// spaces as their ASCII forms, which models write instead (and back),
+	// as OpenAI's apply_patch does.
+	levelPunct
 	// levelIndent accepts lines that are all indented by the same extra
 	// (or missing) whitespace; inserted lines get the same offset.
 	levelIndent
@@ -91,6 +95,8 @@ func (m match) describe() string {
 	switch m.lv {
 	case levelTrailing:
 		return "ignoring trailing whitespace"
+	case levelPunct:
+		return "reading typographic quotes, dashes and non-breaking spaces as ASCII"
 	case levelIndent:
 		if m.add != "" {
 			return "with " + describeWS(m.add) + " more indentation in the file (re-indented)"
@@ -145,9 +151,35 @@ func lineKey(s string, lv level) string {
 		return s
 	case levelTrailing:
 		return trimRight(s)
+	case levelPunct:
+		return asciiPunct(trimRight(s))
 	}
 	return trimSpace(s)
 }
+
+// asciiPunct replaces typographic punctuation and Unicode spaces by their
+// ASCII forms.
+func asciiPunct(s string) string {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return s
+	}
+	return punctReplacer.Replace(s)
+}
+
+var punctReplacer = strings.NewReplacer(
+	"‐", "-", "‑", "-", "‒", "-", "–", "-", "—", "-", "―", "-", "−", "-",
+	"‘", "'", "’", "'", "‚", "'", "‛", "'",
+	"“", `"`, "”", `"`, "„", `"`, "‟", `"`,
+	" ", " ", " ", " ", " ", " ", " ", " ", " ", " ", " ", " ",
+	" ", " ", " ", " ", " ", " ", " ", " ", " ", " ", " ", " ", "　", " ",
+)
 
 func hashKey(s string) uint64 {
 	h := uint64(14695981039346656037)
@@ -238,9 +270,9 @@ func verify(d *doc, pos int, want []string, lv level) (match, bool) {
 			}
 		}
 		return m, true
-	case levelTrailing:
+	case levelTrailing, levelPunct:
 		for k, w := range want {
-			if trimRight(win[k].text) != trimRight(w) {
+			if lineKey(win[k].text, lv) != lineKey(w, lv) {
 				return m, false
 			}
 		}

@@ -19,6 +19,8 @@ func TestLocateLevels(t *testing.T) {
 		{name: "crlf file, lf text", file: "a\r\n  b\r\nc\r\n", want: "a\n  b", pos: 0, lv: levelExact, reindnt: "    x"},
 		{name: "trailing whitespace in file", file: "a \n  b\t\nc\n", want: "a\n  b", pos: 0, lv: levelTrailing, reindnt: "    x"},
 		{name: "trailing whitespace in text", file: "a\n  b\nc\n", want: "a  \n  b ", pos: 0, lv: levelTrailing, reindnt: "    x"},
+		{name: "typographic punctuation in file", file: "Don\u2019t \u201cpanic\u201d \u2014 ever\n", want: "Don't \"panic\" - ever", pos: 0, lv: levelPunct, reindnt: "    x"},
+		{name: "typographic punctuation in text", file: "a\u00a0b -- 'c'\n", want: "a b \u2013- \u2018c\u2019", pos: 0, lv: levelPunct, reindnt: "    x"},
 		{name: "file indented deeper", file: "def f():\n    if x:\n        y()\n", want: "if x:\n    y()", pos: 1, lv: levelIndent, reindnt: "        x"},
 		{name: "file indented less", file: "if x:\n    y()\n", want: "    if x:\n        y()", pos: 0, lv: levelIndent, reindnt: "x"},
 		{name: "blank lines match blank lines", file: "  a\n\n  b\n", want: "a\n   \nb", pos: 0, lv: levelIndent, reindnt: "      x"},
@@ -145,6 +147,7 @@ func TestMatchDescribe(t *testing.T) {
 	}{
 		{match{lv: levelExact}, ""},
 		{match{lv: levelTrailing}, "ignoring trailing whitespace"},
+		{match{lv: levelPunct}, "reading typographic quotes, dashes and non-breaking spaces as ASCII"},
 		{match{lv: levelIndent, add: "    "}, "with 4 spaces more indentation in the file (re-indented)"},
 		{match{lv: levelIndent, remove: "\t"}, "with 1 tab less indentation in the file (re-indented)"},
 		{match{lv: levelIndent, add: "\t\t  "}, "with 2 tabs and 2 spaces more indentation in the file (re-indented)"},
