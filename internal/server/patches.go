@@ -20,7 +20,7 @@ type PatchView struct {
 	TargetFile  string             `json:"target_file"`
 	Description string             `json:"description,omitempty"`
 	Error       string             `json:"error,omitempty"`
-	Matches     int                `json:"matches,omitempty"`
+	Notes       []string           `json:"notes,omitempty"`
 	ReceivedAt  time.Time          `json:"received_at"`
 	StartedAt   time.Time          `json:"started_at,omitzero"`
 	FinishedAt  time.Time          `json:"finished_at,omitzero"`
@@ -34,7 +34,7 @@ type PatchView struct {
 func View(p store.Patch, withDiff bool) PatchView {
 	v := PatchView{
 		ID: p.ID, Seq: p.Seq, State: string(p.State), Role: p.Role, TargetFile: p.Target,
-		Description: p.Description, Error: p.Error, Matches: p.Matches,
+		Description: p.Description, Error: p.Error, Notes: p.Notes,
 		ReceivedAt: p.ReceivedAt, StartedAt: p.StartedAt, FinishedAt: p.FinishedAt, RevertedAt: p.RevertedAt,
 	}
 	if !p.StartedAt.IsZero() && !p.FinishedAt.IsZero() {

@@ -331,6 +331,11 @@ func (s *Store) commit(batch []*op) (outstanding int, ok bool) {
 		s.nextSeq = firstSeq
 		s.mu.Lock()
 		for _, o := range batch {
+			if o.kind == kindUpdate {
+				// An applying patch stays so: hand it out again, or the
+				// worker never records how it ended.
+				s.idx.retry(o.patch.ID)
+			}
 			s.releaseLocked(o, err)
 		}
 		s.mu.Unlock()

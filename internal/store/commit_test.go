@@ -473,3 +473,51 @@ func BenchmarkSubmitSerial(b *testing.B) {
 	b.StopTimer()
 	reportBatch(b, s)
 }
+
+// TestNextAfterFailedUpdate: when the update recording how an applying
+// patch ended cannot be written (disk full), Next hands the patch out
+// again, so the worker retries; it does not stay applying until a restart.
+func TestNextAfterFailedUpdate(t *testing.T) {
+	s, ff := openFaulty(t, t.TempDir())
+	ctx := context.Background()
+	next := func() string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		p, err := s.Next(ctx)
+		if err != nil {
+			t.Fatalf("Next = %v", err)
+		}
+		return p.ID + ":" + string(p.State)
+	}
+	mustSubmit(t, s, "a", "a")
+	mustSubmit(t, s, "b", "b")
+	mustUpdate(t, s, "a", setState(StateApplying))
+	if got := next(); got != "b:queued" {
+		t.Fatalf("Next while a is applying = %s, want b:queued", got)
+	}
+
+	ff.set(func(f *faultyFile) { f.writeErrs = []error{syscall.ENOSPC} })
+	if _, err := s.Update(ctx, "a", func(p *Patch) error { p.State = StateApplied; return nil }); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Update on a full disk = %v, want ErrUnavailable", err)
+	}
+	for range 2 { // not claimed: the same again
+		if got := next(); got != "a:applying" {
+			t.Fatalf("Next after the failed update = %s, want a:applying", got)
+		}
+	}
+	mustUpdate(t, s, "a", setState(StateApplied))
+	if got := next(); got != "b:queued" {
+		t.Fatalf("Next after a is applied = %s, want b:queued", got)
+	}
+
+	// A failed move to applying leaves the patch queued, and queued it is
+	// handed out.
+	ff.set(func(f *faultyFile) { f.writeErrs = []error{syscall.ENOSPC} })
+	if _, err := s.Update(ctx, "b", func(p *Patch) error { p.State = StateApplying; return nil }); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Update on a full disk = %v, want ErrUnavailable", err)
+	}
+	if got := next(); got != "b:queued" {
+		t.Fatalf("Next after the failed move = %s, want b:queued", got)
+	}
+}

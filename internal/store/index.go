@@ -22,7 +22,7 @@ type index struct {
 	patches map[string]*entry
 	bySeq   []*entry // ascending Seq
 	queued  seqHeap  // queued patches, lazily cleaned
-	recover []*entry // left applying by the previous process, ascending Seq
+	recover []*entry // left applying by the previous process (ascending Seq) or by a failed Update
 	counts  map[State]int
 }
 
@@ -75,6 +75,15 @@ func (x *index) markRecovery() {
 		if e.p.State == StateApplying {
 			x.recover = append(x.recover, e)
 		}
+	}
+}
+
+// retry makes next return the patch again if it is applying: the Update
+// that was to move it on was not written.
+func (x *index) retry(id string) {
+	e, ok := x.patches[id]
+	if ok && e.p.State == StateApplying && !slices.Contains(x.recover, e) {
+		x.recover = append(x.recover, e)
 	}
 }
 

@@ -84,16 +84,18 @@ type Patch struct {
 	Error       string       `json:"error,omitempty"`
 	Diff        string       `json:"diff,omitempty"`
 	Files       []FileChange `json:"files,omitempty"`
-	Matches     int          `json:"matches,omitempty"`
-	ReceivedAt  time.Time    `json:"received_at,omitzero"`
-	StartedAt   time.Time    `json:"started_at,omitzero"`
-	FinishedAt  time.Time    `json:"finished_at,omitzero"`
-	RevertedAt  time.Time    `json:"reverted_at,omitzero"`
+	// Notes say how edits were fitted when they did not match exactly.
+	Notes      []string  `json:"notes,omitempty"`
+	ReceivedAt time.Time `json:"received_at,omitzero"`
+	StartedAt  time.Time `json:"started_at,omitzero"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
+	RevertedAt time.Time `json:"reverted_at,omitzero"`
 }
 
 // clone returns a copy that shares no memory with p.
 func (p Patch) clone() Patch {
 	p.Files = slices.Clone(p.Files)
+	p.Notes = slices.Clone(p.Notes)
 	return p
 }
 

@@ -50,7 +50,7 @@ type diskPatch struct {
 	Error       string     `json:"e,omitempty"`
 	Diff        string     `json:"diff,omitempty"`
 	Files       []diskFile `json:"f,omitempty"`
-	Matches     int        `json:"m,omitempty"`
+	Notes       []string   `json:"n,omitempty"`
 	ReceivedAt  int64      `json:"ra,omitempty"`
 	StartedAt   int64      `json:"sa,omitempty"`
 	FinishedAt  int64      `json:"fa,omitempty"`
@@ -75,7 +75,7 @@ func encodeMeta(p Patch) ([]byte, error) {
 	d := diskPatch{
 		ID: p.ID, Hash: p.Hash, Role: p.Role, Target: p.Target,
 		Description: p.Description, State: p.State, Error: p.Error,
-		Diff: p.Diff, Matches: p.Matches,
+		Diff: p.Diff, Notes: p.Notes,
 		ReceivedAt: nanos(p.ReceivedAt), StartedAt: nanos(p.StartedAt),
 		FinishedAt: nanos(p.FinishedAt), RevertedAt: nanos(p.RevertedAt),
 	}
@@ -93,7 +93,7 @@ func decodeMeta(meta []byte, seq uint64) (Patch, error) {
 	p := Patch{
 		ID: d.ID, Seq: seq, Hash: d.Hash, Role: d.Role, Target: d.Target,
 		Description: d.Description, State: d.State, Error: d.Error,
-		Diff: d.Diff, Matches: d.Matches,
+		Diff: d.Diff, Notes: d.Notes,
 		ReceivedAt: fromNanos(d.ReceivedAt), StartedAt: fromNanos(d.StartedAt),
 		FinishedAt: fromNanos(d.FinishedAt), RevertedAt: fromNanos(d.RevertedAt),
 	}

@@ -336,7 +336,9 @@ func (s *Store) List(cursor string, limit int, state State) (ps []Patch, next st
 
 // Next blocks until there is a patch to work on and returns it: first any
 // patch a crash left applying (in Seq order, State still "applying" so the
-// worker knows to recover it), then the queued patch with the lowest Seq.
+// worker knows to recover it), and any applying patch whose next Update
+// failed to be written (the worker could not record its outcome: it gets
+// the patch again to retry), then the queued patch with the lowest Seq.
 // Next does not claim the patch: the worker moves it on with Update, or it
 // gets the same patch again. It returns ErrClosed once the store closes.
 func (s *Store) Next(ctx context.Context) (Patch, error) {

@@ -296,9 +296,9 @@ func TestUpdateTimingsAndFields(t *testing.T) {
 		p.State = StateApplied
 		p.Diff = "--- a\n+++ b\n"
 		p.Files = files
-		p.Matches = 3
+		p.Notes = []string{"a.go: whitespace ignored"}
 	})
-	if p.FinishedAt.IsZero() || p.Matches != 3 || !reflect.DeepEqual(p.Files, files) {
+	if p.FinishedAt.IsZero() || len(p.Notes) != 1 || !reflect.DeepEqual(p.Files, files) {
 		t.Errorf("after → applied: %+v", p)
 	}
 	// The returned copy is the caller's: changing it must not reach the store.

@@ -54,6 +54,9 @@ func Summary(p store.Patch) string {
 	case store.StateFailed:
 		row("Result", "failed: "+p.Error)
 	}
+	for _, n := range p.Notes {
+		row("Fitted", n)
+	}
 	row("Received", stamp(p.ReceivedAt))
 	row("Started", stamp(p.StartedAt))
 	row("Finished", stamp(p.FinishedAt))

@@ -59,7 +59,9 @@ func (w *Worker) plan(blk *patch.Block) (*txn, error) {
 			mode = modes[c.RenamedFrom] // a moved file keeps its mode; a new one gets the default
 		}
 		t.files = append(t.files, txnFile{path: c.Path, old: c.Old, new: c.New, existed: c.Existed, deleted: c.Deleted, mode: mode})
-		t.notes = append(t.notes, c.Notes...)
+		for _, n := range c.Notes {
+			t.notes = append(t.notes, c.Path+": "+n)
+		}
 	}
 	return t, nil
 }

@@ -56,7 +56,7 @@ func TestRecoverPartialTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := f.store.Update(ctx, "M1", func(p *store.Patch) error {
-		p.State, p.StartedAt, p.Matches = store.StateApplying, time.Now(), 1
+		p.State, p.StartedAt = store.StateApplying, time.Now()
 		p.Files = []store.FileChange{
 			{Path: "f.txt", OldHash: hash([]byte("a\n")), NewHash: hash([]byte("aa\n")), OldMode: 0o644, Existed: true},
 			{Path: "created.txt", OldHash: hash(nil), NewHash: hash([]byte("new\n"))},
@@ -160,5 +160,22 @@ func TestFailedEditLeavesEverything(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(f.ws, "new.py")); !os.IsNotExist(err) {
 		t.Errorf("new.py created by a failed patch")
+	}
+}
+
+// TestFittedNotes: an edit that matched only with whitespace tolerance is
+// applied, and its summary says how it was fitted.
+func TestFittedNotes(t *testing.T) {
+	f := newFixture(t)
+	f.write("a.py", "def f():  \n    return 1   \n", 0o644)
+	body := `{"id":"W1","role":"r","target_file":"a.py","patch":{"search":"def f():\n    return 1","replace":"def f():\n    return 2"}}`
+	f.submitBody("W1", body)
+	f.run()
+	p := f.settle("W1")
+	if p.State != store.StateApplied || len(p.Notes) == 0 || !strings.HasPrefix(p.Notes[0], "a.py: ") {
+		t.Fatalf("W1: %s %q notes %q, want applied with notes naming a.py", p.State, p.Error, p.Notes)
+	}
+	if !strings.Contains(f.summary("W1"), "Fitted") {
+		t.Errorf("summary lacks the fitting notes:\n%s", f.summary("W1"))
 	}
 }

@@ -160,10 +160,7 @@ func (w *Worker) process(ctx context.Context, p store.Patch) error {
 			w.log.Info("patch committed", "id", p.ID, "commit", rev, "tag", blk.Tag)
 		}
 	}
-	if len(t.notes) > 0 {
-		w.log.Info("patch fitted", "id", p.ID, "notes", strings.Join(t.notes, "; "))
-	}
-	return w.finish(ctx, p.ID, t.diff(), 0)
+	return w.finish(ctx, p.ID, t.diff(), t.notes)
 }
 
 // commitSubject is "[PATCH <id>] <first line of the description>".
@@ -188,7 +185,7 @@ func (w *Worker) recover(ctx context.Context, p store.Patch) (done bool, err err
 		return true, w.fail(ctx, p.ID, fmt.Sprintf("%s changed while the patch was being applied (found after a restart); not applying it twice", strings.Join(t.changed, ", ")))
 	case txnApplied:
 		w.log.Info("recovered a patch applied before a crash", "id", p.ID)
-		return true, w.finish(ctx, p.ID, t.diff(), 0)
+		return true, w.finish(ctx, p.ID, t.diff(), nil)
 	case txnPartial:
 		// Cut short between two files: undo the written ones, then apply
 		// the whole patch again.
@@ -200,15 +197,18 @@ func (w *Worker) recover(ctx context.Context, p store.Patch) (done bool, err err
 	return false, nil
 }
 
-func (w *Worker) finish(ctx context.Context, id, diff string, matches int) error {
+func (w *Worker) finish(ctx context.Context, id, diff string, notes []string) error {
 	p, err := w.opts.Store.Update(ctx, id, func(q *store.Patch) error {
-		q.State, q.Diff, q.Matches, q.FinishedAt, q.Error = store.StateApplied, diff, matches, time.Now(), ""
+		q.State, q.Diff, q.FinishedAt, q.Error = store.StateApplied, diff, time.Now(), ""
+		if notes != nil {
+			q.Notes = notes
+		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	w.log.Info("patch applied", "id", id, "target", p.Target, "files", len(p.Files), "matches", matches,
+	w.log.Info("patch applied", "id", id, "target", p.Target, "files", len(p.Files), "notes", len(p.Notes),
 		"duration_ms", float64(p.FinishedAt.Sub(p.StartedAt).Microseconds())/1000)
 	w.summarize(p)
 	return nil

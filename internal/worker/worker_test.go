@@ -236,7 +236,7 @@ func TestRecoverAfterCrash(t *testing.T) {
 				t.Fatal(err)
 			}
 			if _, err := f.store.Update(ctx, "C1", func(p *store.Patch) error {
-				p.State, p.StartedAt, p.Matches = store.StateApplying, time.Now(), 1
+				p.State, p.StartedAt = store.StateApplying, time.Now()
 				p.Files = []store.FileChange{{Path: "f.txt", OldHash: hash([]byte("a\n")), NewHash: hash([]byte("aa\n")), OldMode: 0o644, Existed: true}}
 				return nil
 			}); err != nil {
