@@ -332,8 +332,9 @@ func (s *Store) commit(batch []*op) (outstanding int, ok bool) {
 		s.mu.Lock()
 		for _, o := range batch {
 			if o.kind == kindUpdate {
-				// An applying patch stays so: hand it out again, or the
-				// worker never records how it ended.
+				// An applying patch this update was to move on stays
+				// applying: Next hands it out again, so that the worker
+				// can record how it ended once the disk recovers.
 				s.idx.retry(o.patch.ID)
 			}
 			s.releaseLocked(o, err)

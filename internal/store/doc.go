@@ -78,9 +78,10 @@
 // naming the cause ("store unavailable: write queue/journal: no space left on
 // device"). The store keeps running: later submissions succeed once the disk
 // recovers. A patch left applying by a failed update is handed out by Next
-// again, so that the worker retries recording its outcome. If even the truncation fails, nothing more is written until a
-// later attempt to truncate succeeds, so a later batch can never land after
-// bytes of uncertain fate.
+// again, so that the worker retries recording how it ended. If even the
+// truncation fails, nothing more is written until a later attempt to
+// truncate succeeds, so a later batch can never land after bytes of
+// uncertain fate.
 //
 // # Compaction
 //
