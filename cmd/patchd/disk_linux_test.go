@@ -154,7 +154,26 @@ func newFaultEnv(t *testing.T, stateDir string) *faultEnv {
 	t.Helper()
 	e := newEnv(t)
 	e.state = stateDir
-	return &faultEnv{tenv: e}
+	f := &faultEnv{tenv: e}
+	t.Cleanup(func() {
+		// On failure, what the daemon says about each patch not applied,
+		// and the end of its log.
+		if !t.Failed() || f.cl == nil {
+			return
+		}
+		for _, id := range f.acked {
+			code, body, err := f.cl.do("GET", "/patches/"+id, nil)
+			var p patchState
+			json.Unmarshal(body, &p)
+			if p.State != "applied" {
+				t.Logf("patch %s: %d %s %s %v", id, code, p.State, p.Error, err)
+			}
+		}
+		log, _ := os.ReadFile(filepath.Join(stateDir, "logs", "patchd.log"))
+		lines := strings.Split(strings.TrimSpace(string(log)), "\n")
+		t.Logf("end of the daemon's log:\n%s", strings.Join(lines[max(0, len(lines)-20):], "\n"))
+	})
+	return f
 }
 
 func (f *faultEnv) startDaemon() {
