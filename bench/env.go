@@ -117,8 +117,13 @@ func readMachine(root, tmp string) machine {
 	if out, err := exec.Command("git", "-C", root, "rev-parse", "--short", "HEAD").Output(); err == nil {
 		m.Commit = strings.TrimSpace(string(out))
 		// Changes under cmd/ and internal/ are in the binary; others are not.
-		if st, err := exec.Command("git", "-C", root, "status", "--porcelain", "--", "cmd", "internal").Output(); err == nil && len(bytes.TrimSpace(st)) > 0 {
-			m.Commit += " with uncommitted changes"
+		if st, err := exec.Command("git", "-C", root, "status", "--porcelain", "--", "cmd", "internal").Output(); err == nil {
+			for line := range strings.SplitSeq(string(st), "\n") {
+				if f := strings.Fields(line); len(f) > 0 && strings.HasSuffix(f[len(f)-1], ".go") && !strings.HasSuffix(f[len(f)-1], "_test.go") {
+					m.Commit += " with uncommitted changes"
+					break
+				}
+			}
 		}
 	}
 	var st syscall.Statfs_t

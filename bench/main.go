@@ -66,7 +66,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.restarts, "restarts", 20, "patchd restarts under load")
 	fs.BoolVar(&o.noFlask, "no-flask", false, "skip the Flask reference")
 	fs.StringVar(&o.patchdBin, "patchd-bin", "", "measure this patchd binary instead of building one (to compare builds)")
-	only := fs.String("only", "", "run only these steps, comma-separated: ingest, e2e, startup, takeover, restarts, go")
+	only := fs.String("only", "", "run only these steps, comma-separated: disk, ingest, e2e, startup, takeover, restarts, go")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (workspaces, logs) for inspection")
 	fs.BoolVar(&o.noGoBench, "no-go-bench", false, "skip the go test benchmarks of internal/store and internal/patch")
 	if err := fs.Parse(args); err != nil {
@@ -155,11 +155,13 @@ func run(ctx context.Context, o options) error {
 		key, name string
 		fn        func(context.Context, *report) error
 	}{
+		{"disk", "disk", func(ctx context.Context, rep *report) error { return b.probeDisk(ctx, rep, "before the benchmarks") }},
 		{"ingest", "ingest", b.ingest},
 		{"e2e", "end to end", b.endToEnd},
 		{"startup", "start-up", b.startup},
 		{"takeover", "standby takeover", b.takeover},
 		{"restarts", "restarts under load", b.restartsUnderLoad},
+		{"disk", "disk", func(ctx context.Context, rep *report) error { return b.probeDisk(ctx, rep, "after them") }},
 	}
 	for _, s := range steps {
 		if err := ctx.Err(); err != nil {

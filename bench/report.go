@@ -26,6 +26,7 @@ type report struct {
 	takeover *takeoverResult
 	restart  *restartResult
 	stops    []stopRun
+	fsync    []fsyncProbe
 
 	goBench    []string
 	goBenchErr error
@@ -186,6 +187,18 @@ func (r *report) markdown() string {
 		fmt.Fprintf(&sb, "| Flask reference | n/a: %s |\n", r.flask.note)
 	}
 	fmt.Fprintf(&sb, "\nThe load generator, the server it measures and (for patchd) its worker all\nrun on these %d cores at once: every req/s figure is shared with the\nclient's own CPU use, for the references as much as for patchd. The\nmachine is shared with other work, so figures move by ±10–20%% between\nruns; compare columns of one run, not runs.\n\n", m.Cores)
+
+	if len(r.fsync) > 0 {
+		sb.WriteString("The disk under the workspaces, alone: a 512-byte append and fsync, one\nafter the other for 3 s, before and after the benchmarks. A durable\nacknowledgement cannot be faster than this, and when the disk is shared\nits tail shows up in every durable figure below.\n\n")
+		sb.WriteString("| fsync | count | p50 | p99 | p99.9 | max |\n| --- | ---: | ---: | ---: | ---: | ---: |\n")
+		for _, p := range r.fsync {
+			if len(p.lat) == 0 {
+				continue
+			}
+			fmt.Fprintf(&sb, "| %s | %d | %s | %s | %s | %s |\n", p.when, len(p.lat), ms(median(p.lat)), ms(percentile(p.lat, 0.99)), ms(percentile(p.lat, 0.999)), ms(p.lat[len(p.lat)-1]))
+		}
+		sb.WriteString("\n")
+	}
 
 	sb.WriteString("## Goals\n\n")
 	r.goalTable(&sb)
