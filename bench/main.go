@@ -46,6 +46,7 @@ type options struct {
 	noFlask    bool
 	noGoBench  bool
 	keep       bool
+	waitIdle   time.Duration
 	patchdBin  string
 	only       map[string]bool
 }
@@ -56,8 +57,8 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.out, "out", "docs/BENCHMARKS.md", "report to (re)write, relative to the repository root")
 	fs.StringVar(&o.tmpParent, "dir", "", "where to create the temporary workspaces (default: the system temp dir); its file system's fsync is what is measured")
 	fs.DurationVar(&o.warmup, "warmup", 500*time.Millisecond, "warm-up before each round of an ingest point (not counted)")
-	fs.DurationVar(&o.duration, "duration", 6*time.Second, "measured time of each ingest point, split over its rounds")
-	fs.IntVar(&o.rounds, "rounds", 3, "rounds per ingest point; its figures are the medians of the rounds")
+	fs.DurationVar(&o.duration, "duration", 7500*time.Millisecond, "measured time of each ingest point, split over its rounds")
+	fs.IntVar(&o.rounds, "rounds", 5, "rounds per ingest point; its figures are the medians of the rounds")
 	clients := fs.String("clients", "1,16,64", "concurrent clients of the ingest points, comma-separated")
 	fs.IntVar(&o.e2ePatches, "e2e-patches", 1000, "patches in the end-to-end run")
 	fs.IntVar(&o.bigRuns, "big-runs", 50, "single patches on a 1 MiB file, per pattern")
@@ -67,6 +68,7 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.noFlask, "no-flask", false, "skip the Flask reference")
 	fs.StringVar(&o.patchdBin, "patchd-bin", "", "measure this patchd binary instead of building one (to compare builds)")
 	only := fs.String("only", "", "run only these steps, comma-separated: disk, ingest, e2e, startup, takeover, restarts, go")
+	fs.DurationVar(&o.waitIdle, "wait-idle", 2*time.Minute, "before the run and before each ingest level, wait up to this long for the machine to be 90% idle (0: do not wait)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (workspaces, logs) for inspection")
 	fs.BoolVar(&o.noGoBench, "no-go-bench", false, "skip the go test benchmarks of internal/store and internal/patch")
 	if err := fs.Parse(args); err != nil {
@@ -117,7 +119,7 @@ func logf(format string, args ...any) {
 }
 
 func run(ctx context.Context, o options) error {
-	began, loadBefore := time.Now(), loadAvg()
+	began := time.Now()
 	root, err := moduleRoot()
 	if err != nil {
 		return err
@@ -150,7 +152,8 @@ func run(ctx context.Context, o options) error {
 		logf("Flask: n/a: %s", b.flask.note)
 	}
 
-	rep := &report{machine: b.machine, flask: b.flask, opts: o, date: began, loadBefore: loadBefore}
+	idle := waitIdle(ctx, o.waitIdle, "the benchmarks")
+	rep := &report{machine: b.machine, flask: b.flask, opts: o, date: began, loadBefore: loadAvg(), idleBefore: idle}
 	steps := []struct {
 		key, name string
 		fn        func(context.Context, *report) error

@@ -17,6 +17,10 @@ type report struct {
 	took    time.Duration
 	// loadBefore and loadAfter are the load averages around the run.
 	loadBefore, loadAfter string
+	// idleBefore is the machine's idle CPU share just before the run;
+	// idleLevels the same before each ingest level.
+	idleBefore float64
+	idleLevels []float64
 
 	ingest   []ingestRow
 	mem      []*memRow
@@ -181,12 +185,17 @@ func (r *report) markdown() string {
 		fmt.Fprintf(&sb, "| patchd measured | built from commit %s |\n", m.Commit)
 	}
 	fmt.Fprintf(&sb, "| load average (1, 5, 15 min) | %s before the run, %s after |\n", r.loadBefore, r.loadAfter)
+	idle := make([]string, len(r.idleLevels))
+	for i, v := range r.idleLevels {
+		idle[i] = fmt.Sprintf("%.0f%%", 100*v)
+	}
+	fmt.Fprintf(&sb, "| CPU idle (others' load) | %.0f%% before the run; %s before the ingest levels |\n", 100*r.idleBefore, strings.Join(idle, ", "))
 	if r.flask.python != "" {
 		fmt.Fprintf(&sb, "| Flask reference | %s |\n", r.flask.version)
 	} else {
 		fmt.Fprintf(&sb, "| Flask reference | n/a: %s |\n", r.flask.note)
 	}
-	fmt.Fprintf(&sb, "\nThe load generator, the server it measures and (for patchd) its worker all\nrun on these %d cores at once: every req/s figure is shared with the\nclient's own CPU use, for the references as much as for patchd. The\nmachine is shared with other work, so figures move by ±10–20%% between\nruns; compare columns of one run, not runs.\n\n", m.Cores)
+	fmt.Fprintf(&sb, "\nThe load generator, the server it measures and (for patchd) its worker all\nrun on these %d cores at once: every req/s figure is shared with the\nclient's own CPU use, for the references as much as for patchd. The\nmachine is shared with other work: the command waits (up to -wait-idle)\nfor it to be 90%% idle before the run and before each ingest level, and\ntakes medians of rounds, but figures still move between runs, most of all\nthe tails; compare the columns of one run, and the CPU per request, which\nmoves least.\n\n", m.Cores)
 
 	if len(r.fsync) > 0 {
 		sb.WriteString("The disk under the workspaces, alone: a 512-byte append and fsync, one\nafter the other for 3 s, before and after the benchmarks. A durable\nacknowledgement cannot be faster than this, and when the disk is shared\nits tail shows up in every durable figure below.\n\n")
