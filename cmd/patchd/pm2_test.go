@@ -35,6 +35,17 @@ func newPM2(t *testing.T) *pm2 {
 	}
 	p := &pm2{t: t, home: home}
 	t.Cleanup(func() {
+		if t.Failed() {
+			// What PM2 saw of patchd's output, for the failure report.
+			logs, _ := filepath.Glob(filepath.Join(home, "logs", "*.log"))
+			for _, l := range logs {
+				data, _ := os.ReadFile(l)
+				if len(data) > 8000 {
+					data = data[len(data)-8000:]
+				}
+				t.Logf("%s:\n%s", filepath.Base(l), data)
+			}
+		}
 		p.run("kill")
 		os.RemoveAll(home)
 	})

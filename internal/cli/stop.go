@@ -31,7 +31,7 @@ func runStop(ctx context.Context, env *Env, args []string) error {
 	wctx, cancel := context.WithTimeout(ctx, cfg.DrainTimeout+10*time.Second)
 	defer cancel()
 	err = control.CallAndWait(wctx, cfg.ControlPath(), "stop", nil)
-	if errors.Is(err, control.ErrNotRunning) {
+	if errors.Is(err, control.ErrNotRunning) || errors.Is(err, control.ErrNoAnswer) {
 		err = nil // it went away between our two calls
 	}
 	if err != nil {

@@ -21,8 +21,12 @@ import (
 	"time"
 )
 
-// ErrNotRunning means nothing answers on the control socket.
+// ErrNotRunning means nothing listens on the control socket.
 var ErrNotRunning = errors.New("not running")
+
+// ErrNoAnswer means the daemon accepted a command but closed the
+// connection without answering.
+var ErrNoAnswer = errors.New("no answer")
 
 // Request is one command.
 type Request struct {
@@ -218,11 +222,13 @@ func exchange(ctx context.Context, c net.Conn, cmd string, out any) (*bufio.Read
 	r := bufio.NewReader(c)
 	line, err := r.ReadBytes('\n')
 	if err != nil {
-		// A daemon that dies between accept and answer is not running.
-		if errors.Is(err, syscall.ECONNRESET) || len(line) == 0 {
-			return nil, fmt.Errorf("%s: no answer: %w", cmd, ErrNotRunning)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return nil, fmt.Errorf("%s: no answer by %s: %w", cmd, dl.Format(time.TimeOnly), context.DeadlineExceeded)
 		}
-		return nil, fmt.Errorf("%s: %w", cmd, err)
+		// The daemon closed the connection without answering: it died, or
+		// it was stopping.
+		return nil, fmt.Errorf("%s: the daemon closed the connection without answering: %w", cmd, ErrNoAnswer)
 	}
 	var resp Response
 	if err := json.Unmarshal(line, &resp); err != nil {

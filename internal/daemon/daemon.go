@@ -203,7 +203,7 @@ func stopActive(cfg *config.Config, log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout+10*time.Second)
 	defer cancel()
 	err := control.CallAndWait(ctx, cfg.ControlPath(), "stop", nil)
-	if err != nil && !errors.Is(err, control.ErrNotRunning) {
+	if err != nil && !errors.Is(err, control.ErrNotRunning) && !errors.Is(err, control.ErrNoAnswer) {
 		log.Warn("stop the daemon we handed over to", "err", err)
 		return
 	}
