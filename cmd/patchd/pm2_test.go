@@ -208,7 +208,8 @@ func TestPM2HostileWatchdog(t *testing.T) {
 	// A zero-downtime restart under PM2: PM2's process stays, as a keeper.
 	r := e.run("restart")
 	if r.code != 0 {
-		t.Fatalf("restart under PM2: %s", r)
+		log, _ := os.ReadFile(filepath.Join(e.stateDir(), "logs", "patchd.log"))
+		t.Fatalf("restart under PM2: %s\nlog:\n%s", r, log)
 	}
 	newPID := pidOf(r.stdout)
 	if code, _, err := getHealth(st.Address); err != nil || code != 200 {

@@ -26,7 +26,9 @@ func runRestart(ctx context.Context, env *Env, args []string) error {
 		PreviousPID int    `json:"previous_pid"`
 		Address     string `json:"address"`
 	}
-	wctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout+cfg.DrainTimeout+15*time.Second)
+	// The successor gets StartTimeout to prepare and again to serve, the
+	// old daemon DrainTimeout to drain: wait for all of it, and a margin.
+	wctx, cancel := context.WithTimeout(ctx, 2*cfg.StartTimeout+cfg.DrainTimeout+15*time.Second)
 	defer cancel()
 	// Returns once the old process has let go of everything.
 	err = control.CallAndWait(wctx, cfg.ControlPath(), "restart", &res)

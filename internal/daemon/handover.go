@@ -95,8 +95,11 @@ func (s *session) handover(ctx context.Context, old *stack) (int, error) {
 		// We never stopped serving.
 		return 0, fmt.Errorf("%w; pid %d keeps serving", fail("did not get ready to take over", err), os.Getpid())
 	}
+	s.log.Info("restart: the new daemon is prepared; draining", "pid", pid)
 	s.notifier.Reloading()
+	drainStart := time.Now()
 	old.down(s.log, s.cfg.DrainTimeout, handoverGrace)
+	s.log.Info("restart: drained; handing over the store", "took", time.Since(drainStart).Round(time.Millisecond).String())
 	if err := writeJSONLine(conn, handoverMsg{Cmd: "go"}); err != nil {
 		return 0, s.resume(ctx, fail("did not take the go", err))
 	}
