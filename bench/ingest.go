@@ -164,6 +164,13 @@ func (b *bench) ingest(ctx context.Context, rep *report) error {
 			if after.Total < r.ok {
 				return fmt.Errorf("patchd acknowledged %d patches but holds %d", r.ok, after.Total)
 			}
+			if clients == slices.Max(o.clients) && after.Total > 0 {
+				// The index of every patch stays in memory: how much each
+				// costs shows in the growth over the idle size.
+				grown := rss(d.pid) - memPatchd.idle
+				rep.perPatch = append(rep.perPatch, float64(grown)/float64(after.Total))
+				rep.stored = max(rep.stored, after.Total)
+			}
 			records += after.Records - before.Records
 			batches += after.Batches - before.Batches
 			t0 := time.Now()
