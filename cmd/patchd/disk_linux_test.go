@@ -93,7 +93,14 @@ func (m *ext4Image) trigger() string { return "/sys/fs/ext4/" + m.dev + "/trigge
 // repair does what an operator does after the error: unmount, fsck, mount.
 func (m *ext4Image) repair(t *testing.T) {
 	t.Helper()
-	if err := syscall.Unmount(m.dir, 0); err != nil {
+	// A daemon just stopped may still be releasing its descriptors (see
+	// TestStateDirReadOnlyAtStart).
+	var err error
+	waitFor(t, 5*time.Second, "the file system to be free to unmount", func() bool {
+		err = syscall.Unmount(m.dir, 0)
+		return !errors.Is(err, syscall.EBUSY)
+	})
+	if err != nil {
 		t.Fatalf("unmount %s: %v", m.dir, err)
 	}
 	// Exit 1 means errors were corrected.
