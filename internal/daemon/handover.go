@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
+	"runtime"
 	"syscall"
 	"time"
 )
@@ -56,32 +56,29 @@ func (s *session) handover(ctx context.Context, old *stack) (int, error) {
 	}
 	defer conn.Close()
 
-	cmd := exec.Command(exe, os.Args[1:]...)
-	// fd 3 lock, 4 http, 5 control, 6 handover.
-	cmd.ExtraFiles = []*os.File{s.lock.File(), s.httpFile, s.ctlFile, theirs}
 	extra := []string{envLockFD + "=3", envListenFDs + "=http=4,control=5", envHandoverFD + "=6"}
 	if s.inh.detached {
 		extra = append(extra, envDetached+"=1")
 	}
-	cmd.Env = childEnv(extra...)
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	if err := cmd.Start(); err != nil {
+	// fd 3 lock, 4 http, 5 control, 6 handover.
+	proc, err := spawnWithFiles(exe, os.Args, childEnv(extra...), s.lock.File(), s.httpFile, s.ctlFile, theirs)
+	if err != nil {
 		return 0, fmt.Errorf("start %s: %w", exe, err)
 	}
 	theirs.Close()
-	pid := cmd.Process.Pid
+	pid := proc.Pid
 	s.log.Info("restart: started the new daemon", "pid", pid, "binary", exe)
 	exited := make(chan struct{})
+	var state *os.ProcessState
 	go func() {
-		cmd.Wait()
+		state, _ = proc.Wait()
 		close(exited)
 	}()
 	fail := func(step string, err error) error {
-		cmd.Process.Kill()
+		proc.Kill()
 		<-exited
-		code := cmd.ProcessState.ExitCode()
 		msg := fmt.Sprintf("new daemon pid %d %s: %v", pid, step, err)
-		if code >= 0 {
+		if code := state.ExitCode(); code >= 0 {
 			msg += fmt.Sprintf(" (exit code %d)", code)
 		}
 		if line := lastError(tail(s.cfg.LogPath(), 20)); line != "" {
@@ -168,4 +165,49 @@ func (s *session) abortHandover(err error) {
 		writeJSONLine(s.inh.handover, handoverMsg{Error: err.Error()})
 		s.inh.handover.Close()
 	}
+}
+
+// spawnWithFiles starts exe with our stdout and stderr, /dev/null as stdin,
+// and files as fds 3, 4, …. It does not go through os/exec: that calls
+// File.Fd, which puts each socket in blocking mode, and blocking mode is a
+// property of the socket shared with our own listener. Our accept loop
+// would then sleep in the kernel, where closing the listener cannot wake it,
+// and a drain would hang until the next connection came.
+func spawnWithFiles(exe string, argv, env []string, files ...*os.File) (*os.Process, error) {
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil, err
+	}
+	defer devnull.Close()
+	fds := []uintptr{0, 1, 2}
+	var rawErr error
+	for i, f := range append([]*os.File{devnull}, files...) {
+		rc, err := f.SyscallConn()
+		if err != nil {
+			return nil, fmt.Errorf("fd for %s: %w", f.Name(), err)
+		}
+		if err := rc.Control(func(fd uintptr) {
+			if i == 0 {
+				fds[0] = fd
+			} else {
+				fds = append(fds, fd)
+			}
+		}); err != nil {
+			rawErr = err
+		}
+	}
+	if rawErr != nil {
+		return nil, rawErr
+	}
+	fds[1], fds[2] = 1, 2 // ours, as they are
+	pid, err := syscall.ForkExec(exe, argv, &syscall.ProcAttr{Env: env, Files: fds})
+	// The raw fds were borrowed from the files; keep them open until the
+	// child has its copies.
+	for _, f := range files {
+		runtime.KeepAlive(f)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return os.FindProcess(pid)
 }
