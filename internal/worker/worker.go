@@ -176,6 +176,15 @@ func commitSubject(kind, id, description string) string {
 // content. done reports that it was settled; otherwise every file has its
 // old content again and the patch is applied from scratch.
 func (w *Worker) recover(ctx context.Context, p store.Patch) (done bool, err error) {
+	// A write cut short leaves its temporary file; the applying mark was
+	// recorded before any write, so this finds every one.
+	for _, f := range p.Files {
+		if n, err := w.opts.Workspace.RemoveTemps(f.Path); err != nil {
+			w.log.Warn("remove temporary files of an interrupted write", "file", f.Path, "err", err)
+		} else if n > 0 {
+			w.log.Info("removed temporary files of an interrupted write", "file", f.Path, "count", n)
+		}
+	}
 	t, state, err := loadTxn(w.opts.Store, w.opts.Workspace, p)
 	if err != nil {
 		return true, w.fail(ctx, p.ID, err.Error())

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -313,4 +314,53 @@ func parentDir(rel string) string {
 		return ""
 	}
 	return d
+}
+
+// RemoveTemps deletes the temporary files that an interrupted WriteFile of
+// rel may have left beside it (".<base>.patchd-tmp-<16 hex>"): after a crash
+// the worker calls it for each file of the patch it was applying, so no
+// leftover shows up in `git status`. It looks in that one directory only.
+func (w *Workspace) RemoveTemps(rel string) (int, error) {
+	clean, err := w.Check(rel)
+	if err != nil {
+		return 0, err
+	}
+	dir, base := path.Split(clean)
+	dir = strings.TrimSuffix(dir, "/")
+	if dir == "" {
+		dir = "."
+	}
+	d, err := w.root.Open(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return 0, nil
+		}
+		return 0, mapRootErr(rel, err)
+	}
+	names, err := d.Readdirnames(-1)
+	d.Close()
+	if err != nil {
+		return 0, fmt.Errorf("list %s: %w", dir, err)
+	}
+	prefix := "." + base + tempMarker
+	n := 0
+	for _, name := range names {
+		suffix, ok := strings.CutPrefix(name, prefix)
+		if !ok || len(suffix) != 16 {
+			continue
+		}
+		if _, err := hex.DecodeString(suffix); err != nil {
+			continue
+		}
+		if err := w.root.Remove(path.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return n, mapRootErr(rel, err)
+		}
+		n++
+	}
+	if n > 0 {
+		if err := w.syncDir(dir); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }

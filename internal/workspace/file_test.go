@@ -227,3 +227,34 @@ func TestClosed(t *testing.T) {
 		t.Errorf("WriteFile after Close = nil, want an error")
 	}
 }
+
+func TestRemoveTemps(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "src"), 0o755)
+	for _, name := range []string{".app.py.patchd-tmp-0123456789abcdef", ".app.py.patchd-tmp-fedcba9876543210", ".app.py.patchd-tmp-short", ".other.py.patchd-tmp-0123456789abcdef", "app.py"} {
+		os.WriteFile(filepath.Join(dir, "src", name), []byte("x"), 0o644)
+	}
+	w, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	n, err := w.RemoveTemps("src/app.py")
+	if err != nil || n != 2 {
+		t.Fatalf("RemoveTemps = %d, %v; want 2 removed", n, err)
+	}
+	left, _ := os.ReadDir(filepath.Join(dir, "src"))
+	var names []string
+	for _, e := range left {
+		names = append(names, e.Name())
+	}
+	if len(names) != 3 {
+		t.Errorf("left %v, want app.py, the other file's temp and the odd name", names)
+	}
+	if n, err := w.RemoveTemps("missing/dir.py"); n != 0 || err != nil {
+		t.Errorf("RemoveTemps in a missing dir = %d, %v; want 0, nil", n, err)
+	}
+	if _, err := w.RemoveTemps("../x"); err == nil {
+		t.Errorf("RemoveTemps(../x) = nil error, want a refusal")
+	}
+}
