@@ -26,7 +26,7 @@ type Lock struct {
 func openLockFile(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("open lock %s: %w", path, err)
+		return nil, fmt.Errorf("instance lock: %w", err)
 	}
 	return f, nil
 }
