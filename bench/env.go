@@ -7,6 +7,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -73,6 +74,24 @@ func (b *bench) workspace(name string) string {
 		panic(err)
 	}
 	return dir
+}
+
+// settle removes the workspaces of finished steps and flushes the page
+// cache to disk, so that the next measurement does not pay for the last
+// one's writeback (on ext4 every fsync commits the file system's journal,
+// and with it whatever metadata is pending).
+func (b *bench) settle() {
+	b.procs.mu.Lock()
+	live := maps.Clone(b.procs.workspaces)
+	b.procs.mu.Unlock()
+	entries, _ := os.ReadDir(b.tmp)
+	for _, e := range entries {
+		p := filepath.Join(b.tmp, e.Name())
+		if _, running := live[p]; e.IsDir() && strings.HasPrefix(e.Name(), "ws") && !running {
+			os.RemoveAll(p)
+		}
+	}
+	syscall.Sync()
 }
 
 // machine describes where the figures were taken.

@@ -178,6 +178,7 @@ func (b *bench) ingest(ctx context.Context, rep *report) error {
 				return err
 			}
 			rep.stops = append(rep.stops, stopRun{took: time.Since(t0), queued: after.Queued})
+			b.settle()
 		}
 		if batches > 0 {
 			row.perFsync = float64(records) / float64(batches)

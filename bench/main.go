@@ -178,6 +178,7 @@ func run(ctx context.Context, o options) error {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
 		b.procs.killAll()
+		b.settle()
 	}
 	if !o.noGoBench && (o.only == nil || o.only["go"]) {
 		logf("== go test benchmarks")

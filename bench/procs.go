@@ -311,8 +311,13 @@ func (d *daemon) refresh(ctx context.Context) error {
 }
 
 func (d *daemon) stop(ctx context.Context) error {
-	_, err := d.b.runPatchd(ctx, d.ws, "stop")
-	return err
+	if _, err := d.b.runPatchd(ctx, d.ws, "stop"); err != nil {
+		return err
+	}
+	d.b.procs.mu.Lock()
+	delete(d.b.procs.workspaces, d.ws)
+	d.b.procs.mu.Unlock()
+	return nil
 }
 
 // queueStats is the part of the store's statistics /health reports that
