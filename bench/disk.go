@@ -100,3 +100,16 @@ func waitIdle(ctx context.Context, limit time.Duration, what string) float64 {
 		time.Sleep(3 * time.Second)
 	}
 }
+
+// awaitIdle waits for an idle machine before the measurement what (""
+// for the start of the run, which may wait longer) and records what it saw.
+func (b *bench) awaitIdle(ctx context.Context, rep *report, what string) {
+	limit, name := min(b.opts.waitIdle, time.Minute), what
+	if what == "" {
+		limit, name = b.opts.waitIdle, "the benchmarks"
+	}
+	share := waitIdle(ctx, limit, name)
+	if what != "" {
+		rep.idle = append(rep.idle, idleSeen{what: what, share: share})
+	}
+}

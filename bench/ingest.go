@@ -121,7 +121,7 @@ func (b *bench) ingest(ctx context.Context, rep *report) error {
 		}
 	}
 	for _, clients := range o.clients {
-		rep.idleLevels = append(rep.idleLevels, waitIdle(ctx, min(o.waitIdle, time.Minute), fmt.Sprintf("ingest at %d clients", clients)))
+		b.awaitIdle(ctx, rep, fmt.Sprintf("ingest %d", clients))
 		row := ingestRow{clients: clients, ceiling: &point{}, patchd: &point{}}
 		if flask != nil {
 			row.flask = &point{}

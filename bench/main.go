@@ -152,8 +152,9 @@ func run(ctx context.Context, o options) error {
 		logf("Flask: n/a: %s", b.flask.note)
 	}
 
-	idle := waitIdle(ctx, o.waitIdle, "the benchmarks")
-	rep := &report{machine: b.machine, flask: b.flask, opts: o, date: began, loadBefore: loadAvg(), idleBefore: idle}
+	rep := &report{machine: b.machine, flask: b.flask, opts: o, date: began}
+	b.awaitIdle(ctx, rep, "")
+	rep.loadBefore = loadAvg()
 	steps := []struct {
 		key, name string
 		fn        func(context.Context, *report) error
@@ -172,6 +173,9 @@ func run(ctx context.Context, o options) error {
 		}
 		if o.only != nil && !o.only[s.key] {
 			continue
+		}
+		if s.key != "ingest" { // ingest waits before each of its levels
+			b.awaitIdle(ctx, rep, s.key)
 		}
 		logf("== %s", s.name)
 		if err := s.fn(ctx, rep); err != nil {

@@ -17,10 +17,9 @@ type report struct {
 	took    time.Duration
 	// loadBefore and loadAfter are the load averages around the run.
 	loadBefore, loadAfter string
-	// idleBefore is the machine's idle CPU share just before the run;
-	// idleLevels the same before each ingest level.
-	idleBefore float64
-	idleLevels []float64
+	// idle is the machine's idle CPU share seen just before each
+	// measurement, by name.
+	idle []idleSeen
 
 	ingest   []ingestRow
 	mem      []*memRow
@@ -85,6 +84,12 @@ func yes(ok bool) string {
 		return "**met**"
 	}
 	return "**missed**"
+}
+
+// idleSeen is the idle share of the machine before one measurement.
+type idleSeen struct {
+	what  string
+	share float64
 }
 
 // goal is one line of the goals table.
@@ -189,11 +194,11 @@ func (r *report) markdown() string {
 		fmt.Fprintf(&sb, "| patchd measured | built from commit %s |\n", m.Commit)
 	}
 	fmt.Fprintf(&sb, "| load average (1, 5, 15 min) | %s before the run, %s after |\n", r.loadBefore, r.loadAfter)
-	idle := make([]string, len(r.idleLevels))
-	for i, v := range r.idleLevels {
-		idle[i] = fmt.Sprintf("%.0f%%", 100*v)
+	idle := make([]string, len(r.idle))
+	for i, v := range r.idle {
+		idle[i] = fmt.Sprintf("%s %.0f%%", v.what, 100*v.share)
 	}
-	fmt.Fprintf(&sb, "| CPU idle (others' load) | %.0f%% before the run; %s before the ingest levels |\n", 100*r.idleBefore, strings.Join(idle, ", "))
+	fmt.Fprintf(&sb, "| CPU idle just before each measurement (others' load) | %s |\n", strings.Join(idle, ", "))
 	if r.flask.python != "" {
 		fmt.Fprintf(&sb, "| Flask reference | %s |\n", r.flask.version)
 	} else {
