@@ -154,7 +154,11 @@ func TestRestartFailureKeepsServing(t *testing.T) {
 		t.Fatalf("start: %s", r)
 	}
 	st, _ := e.status()
-	t.Cleanup(func() { e.run("stop") })
+	t.Cleanup(func() {
+		e.run("stop")
+		// tenv.pids does not know this copy of the binary.
+		syscall.Kill(st.PID, syscall.SIGKILL)
+	})
 
 	// Replace the binary on disk with one that fails at once.
 	os.Remove(bin)
