@@ -235,3 +235,19 @@ func TestSyntaxErrorUnwrap(t *testing.T) {
 		t.Errorf("Parse error %v does not wrap a *json.SyntaxError", err)
 	}
 }
+
+// BenchmarkParse is the webhook's validation of a typical block: the
+// benchmark harness's ~450-byte regex patch with description and metadata.
+func BenchmarkParse(b *testing.B) {
+	body := []byte(`{"id":"p16-0-1234","role":"ui_patch","target_file":"src/app.py",` +
+		`"description":"Show the build id in the page footer so that testers can tell which build they are looking at; keeps the version string in one place.",` +
+		`"patch":{"pattern":"VERSION = \"[^\"]*\"","replacement":"VERSION = \"p16-0-1234\""},` +
+		`"metadata":{"author":"gpt","source":"custom-gpt","phase":"P8.13.22","timestamp":"2025-07-29T22:48:00Z","reason":"footer build id"}}`)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := Parse(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
