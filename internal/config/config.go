@@ -311,7 +311,7 @@ func (f *Flags) Load(getenv func(string) string) (*Config, error) {
 		}
 		cfgPath = filepath.Join(sd, "config.json")
 	}
-	fileVals, err := readFile(cfgPath, explicit)
+	fileVals, fileData, err := readFile(cfgPath, explicit)
 	if err != nil {
 		return nil, err
 	}
@@ -328,7 +328,7 @@ func (f *Flags) Load(getenv func(string) string) (*Config, error) {
 	c := &Config{}
 	if fileVals != nil {
 		c.ConfigFile = cfgPath
-		if c.Checks, err = readChecks(cfgPath); err != nil {
+		if c.Checks, err = readChecks(cfgPath, fileData); err != nil {
 			return nil, err
 		}
 	}
@@ -385,19 +385,20 @@ func IsLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// readFile reads a JSON object whose keys are setting names. A missing file
+// readFile reads a JSON object whose keys are setting names, and returns
+// the file's bytes for the sections read elsewhere (checks). A missing file
 // is an error only when it was named explicitly.
-func readFile(path string, explicit bool) (map[string][]string, error) {
+func readFile(path string, explicit bool) (map[string][]string, []byte, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) && !explicit {
-			return nil, nil
+			return nil, nil, nil
 		}
-		return nil, fmt.Errorf("config file: %w", err)
+		return nil, nil, fmt.Errorf("config file: %w", err)
 	}
 	var raw map[string]any
 	if err := json.Unmarshal(data, &raw); err != nil {
-		return nil, fmt.Errorf("config file %s: %w", path, err)
+		return nil, nil, fmt.Errorf("config file %s: %w", path, err)
 	}
 	known := map[string]setting{}
 	for _, s := range settings() {
@@ -410,18 +411,18 @@ func readFile(path string, explicit bool) (map[string][]string, error) {
 		}
 		s, ok := known[key]
 		if !ok {
-			return nil, fmt.Errorf("config file %s: unknown setting %q", path, key)
+			return nil, nil, fmt.Errorf("config file %s: unknown setting %q", path, key)
 		}
 		vals, err := fileValue(v)
 		if err != nil {
-			return nil, fmt.Errorf("config file %s: %s: %w", path, key, err)
+			return nil, nil, fmt.Errorf("config file %s: %s: %w", path, key, err)
 		}
 		if !s.repeat && len(vals) != 1 {
-			return nil, fmt.Errorf("config file %s: %s: takes one value", path, key)
+			return nil, nil, fmt.Errorf("config file %s: %s: takes one value", path, key)
 		}
 		out[key] = vals
 	}
-	return out, nil
+	return out, data, nil
 }
 
 func fileValue(v any) ([]string, error) {
@@ -503,11 +504,7 @@ func absDir(dir string) (string, error) {
 //	"checks": [{"name": "build", "command": "go build ./...", "timeout": "2m", "paths": ["*.go"]}]
 //
 // A string command runs with sh -c; an array is the argv itself.
-func readChecks(path string) ([]Check, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("config file: %w", err)
-	}
+func readChecks(path string, data []byte) ([]Check, error) {
 	var file struct {
 		Checks []struct {
 			Name    string          `json:"name"`

@@ -34,11 +34,17 @@ func (w *Worker) git(args ...string) (string, error) {
 	return out.String(), nil
 }
 
+// gitIdentity reports whether git has a committer configured for the
+// workspace. It asks once per worker: every git command of every patch
+// would otherwise pay for one more git process.
 func (w *Worker) gitIdentity() bool {
-	cmd := exec.Command("git", "config", "user.email")
-	cmd.Dir = w.opts.Workspace.Dir()
-	out, err := cmd.Output()
-	return err == nil && len(bytes.TrimSpace(out)) > 0
+	w.identityOnce.Do(func() {
+		cmd := exec.Command("git", "config", "user.email")
+		cmd.Dir = w.opts.Workspace.Dir()
+		out, err := cmd.Output()
+		w.hasIdentity = err == nil && len(bytes.TrimSpace(out)) > 0
+	})
+	return w.hasIdentity
 }
 
 func (t *txn) paths() []string {

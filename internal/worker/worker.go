@@ -52,6 +52,9 @@ type Worker struct {
 	opts Options
 	log  *slog.Logger
 	mu   sync.Mutex // serialises apply and revert, which touch the same files
+
+	identityOnce sync.Once // gitIdentity
+	hasIdentity  bool
 }
 
 // New returns a Worker.
