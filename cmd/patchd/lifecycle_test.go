@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -346,5 +347,32 @@ func TestStartFailureExplains(t *testing.T) {
 	}
 	if r := e.run("status"); r.code != 3 {
 		t.Errorf("status after a failed start: %s, want 3", r)
+	}
+}
+
+// TestStatusJSONContract: `patchd status --json` carries at least the
+// fields DESIGN.md promises, running and not.
+func TestStatusJSONContract(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var off map[string]any
+	if r := e.run("status", "--json"); r.code != 3 || json.Unmarshal([]byte(r.stdout), &off) != nil || off["running"] != false {
+		t.Errorf("status --json with no daemon: %s, want exit 3 and running false", r)
+	}
+	if _, r := e.start(); r.code != 0 {
+		t.Fatalf("start: %s", r)
+	}
+	r := e.run("status", "--json")
+	var on map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &on); err != nil {
+		t.Fatalf("status --json: %v (%s)", err, r)
+	}
+	for _, field := range []string{"running", "pid", "address", "port", "uptime_seconds", "version", "state_dir", "workspace"} {
+		if _, ok := on[field]; !ok {
+			t.Errorf("status --json lacks %q: %s", field, r.stdout)
+		}
+	}
+	if on["running"] != true || on["workspace"] != e.ws || on["state_dir"] != e.stateDir() {
+		t.Errorf("status --json = %s, want running in %s", r.stdout, e.ws)
 	}
 }
