@@ -1,5 +1,5 @@
-// Package fsutil holds the durable-write primitive that patchd uses for its
-// own files in the state directory (state file, token, pid file).
+// Package fsutil holds the write primitives that patchd uses for its own
+// files in the state directory (state file, token, pid file, summaries).
 //
 // Files inside the workspace go through package workspace instead, which
 // confines every step to the workspace root.
@@ -16,6 +16,19 @@ import (
 // this returns: temp file in the same directory, write, fsync, rename, fsync
 // the directory.
 func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	return writeFile(path, data, perm, true)
+}
+
+// ReplaceFile is WriteFileAtomic without the fsyncs: readers still see the
+// old file or the new one, never a mix, but a crash soon after may leave
+// the old file, or the new name with no content. It is for files that can
+// be rebuilt from durable state, where two fsyncs per write cost more than
+// the rebuild.
+func ReplaceFile(path string, data []byte, perm os.FileMode) error {
+	return writeFile(path, data, perm, false)
+}
+
+func writeFile(path string, data []byte, perm os.FileMode, durable bool) error {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -38,8 +51,10 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 	if _, err := tmp.Write(data); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("write %s: sync: %w", path, err)
+	if durable {
+		if err := tmp.Sync(); err != nil {
+			return fmt.Errorf("write %s: sync: %w", path, err)
+		}
 	}
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
@@ -48,6 +63,9 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	ok = true
+	if !durable {
+		return nil
+	}
 	return SyncDir(dir)
 }
 

@@ -7,10 +7,18 @@ import (
 )
 
 func TestWriteFileAtomic(t *testing.T) {
+	for name, write := range map[string]func(string, []byte, os.FileMode) error{
+		"WriteFileAtomic": WriteFileAtomic, "ReplaceFile": ReplaceFile,
+	} {
+		t.Run(name, func(t *testing.T) { testWrite(t, write) })
+	}
+}
+
+func testWrite(t *testing.T, write func(string, []byte, os.FileMode) error) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "state.json")
 	for i, content := range []string{"first", "second, longer content", "3"} {
-		if err := WriteFileAtomic(path, []byte(content), 0o600); err != nil {
+		if err := write(path, []byte(content), 0o600); err != nil {
 			t.Fatalf("write %d: %v", i, err)
 		}
 		got, err := os.ReadFile(path)
@@ -38,5 +46,8 @@ func TestWriteFileAtomicMissingDir(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "missing", "f")
 	if err := WriteFileAtomic(path, []byte("x"), 0o600); err == nil {
 		t.Fatalf("WriteFileAtomic into a missing directory = nil error, want one")
+	}
+	if err := ReplaceFile(path, []byte("x"), 0o600); err == nil {
+		t.Fatalf("ReplaceFile into a missing directory = nil error, want one")
 	}
 }

@@ -67,6 +67,11 @@ func New(opts Options) *Worker {
 
 // Run applies patches until ctx is done. It returns nil on a clean stop.
 func (w *Worker) Run(ctx context.Context) error {
+	w.mu.Lock()
+	if n := w.repairSummaries(time.Now()); n > 0 {
+		w.log.Info("rewrote summaries a crash may have lost", "count", n)
+	}
+	w.mu.Unlock()
 	for {
 		// Next returns a queued patch without looking at ctx: without this
 		// check a stop would wait for the whole backlog to be applied.

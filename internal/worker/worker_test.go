@@ -295,3 +295,45 @@ func TestStopLeavesBacklog(t *testing.T) {
 		t.Errorf("after a stop with %d patches queued: %+v, want some still queued and none applying", n, st)
 	}
 }
+
+// TestRepairSummaries: summaries are written without fsync, so a crash may
+// lose them or leave them empty; the next start rewrites those of recently
+// finished patches and leaves the others alone.
+func TestRepairSummaries(t *testing.T) {
+	f := newFixture(t)
+	f.write("src/app.py", "a = 1\n", 0o644)
+	f.submit("ok", "src/app.py", "a = 1", "a = 2")
+	f.submit("bad", "src/app.py", "absent", "x")
+	f.submit("fine", "src/app.py", "a = 2", "a = 3")
+	f.run()
+	f.settle("fine")
+	f.stop()
+	want := map[string]string{}
+	for _, id := range []string{"ok", "bad", "fine"} {
+		want[id] = f.summary(id)
+	}
+	dir := filepath.Join(f.dir, "summaries")
+	os.Remove(filepath.Join(dir, "ok.md"))                                    // lost
+	os.WriteFile(filepath.Join(dir, "bad.md"), nil, 0o644)                    // name without content
+	fineInfo, _ := os.Stat(filepath.Join(dir, "fine.md"))                     // intact: not rewritten
+	os.Chtimes(filepath.Join(dir, "fine.md"), time.Time{}, time.Unix(1e9, 0)) // marks it
+	f.store.Close()
+	f.open()
+	f.run()
+	for id, w := range want {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			got, _ := os.ReadFile(filepath.Join(dir, id+".md"))
+			if string(got) == w {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("summary of %s after a restart = %q, want %q", id, got, w)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	if fi, _ := os.Stat(filepath.Join(dir, "fine.md")); fi == nil || !fi.ModTime().Equal(time.Unix(1e9, 0)) || fi.Size() != fineInfo.Size() {
+		t.Errorf("an intact summary was rewritten at start")
+	}
+}
