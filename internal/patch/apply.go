@@ -16,7 +16,11 @@ func (r Regex) Apply(file string, content []byte) (out []byte, matches int, err 
 	if err != nil {
 		return nil, 0, err
 	}
-	if !r.Expand {
+	if lit, ok := prefilterLiteral(r.Pattern); ok {
+		// Only the lines holding a literal every match contains can
+		// match; see prefilter.go.
+		out, matches = r.applyLines(re, lit, content)
+	} else if !r.Expand {
 		// ReplaceAllFunc visits exactly the matches ReplaceAllLiteral
 		// replaces, so counting there costs no second scan.
 		repl := []byte(r.Replacement)
