@@ -33,8 +33,28 @@ func (s *Store) PutBlob(id, name string, data []byte) error {
 	return writeFileAtomic(dir, file, data, label)
 }
 
-// Blob returns a blob stored with PutBlob; a missing one is ErrNotFound.
+// Blob returns a blob stored with PutBlob or inline with UpdateBlobs (the
+// inline one first); a missing one is ErrNotFound.
 func (s *Store) Blob(id, name string) ([]byte, error) {
+	s.mu.Lock()
+	e, ok := s.idx.patches[id]
+	var probe entry
+	if ok {
+		probe = entry{blobOff: e.blobOff, blobs: e.blobs}
+	}
+	s.mu.Unlock()
+	if off, n, ok := probe.inlineBlob(name); ok {
+		s.fileMu.RLock()
+		defer s.fileMu.RUnlock()
+		if s.jf == nil {
+			return nil, ErrClosed
+		}
+		b := make([]byte, n)
+		if _, err := s.jf.ReadAt(b, off); err != nil {
+			return nil, ioFailure("read", "blob "+id+"/"+name+" in "+s.name, err)
+		}
+		return b, nil
+	}
 	dir, file, err := s.blobPath(id, name)
 	if err != nil {
 		return nil, err
@@ -45,6 +65,28 @@ func (s *Store) Blob(id, name string) ([]byte, error) {
 	}
 	if err != nil {
 		return nil, ioFailure("read", "blob "+id+"/"+name, err)
+	}
+	return b, nil
+}
+
+// inlineBlob finds an inline blob: its offset in the journal and length.
+func (e *entry) inlineBlob(name string) (off, n int64, ok bool) {
+	off = e.blobOff
+	for _, b := range e.blobs {
+		if b.Name == name {
+			return off, b.Len, true
+		}
+		off += b.Len
+	}
+	return 0, 0, false
+}
+
+// readBlobs reads all inline blobs of an entry, as they follow each other
+// in the journal.
+func readBlobs(f readerAt, name string, e *entry) ([]byte, error) {
+	b := make([]byte, e.blobsLen())
+	if _, err := f.ReadAt(b, e.blobOff); err != nil {
+		return nil, fmt.Errorf("blobs of %s: %w", e.p.ID, ioFailure("read", name, err))
 	}
 	return b, nil
 }

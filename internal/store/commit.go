@@ -11,10 +11,11 @@ import (
 // op is one record on its way to the journal.
 type op struct {
 	kind   byte
-	patch  Patch  // the record; for a put the committer sets Seq
-	rec    []byte // encoded record; sealed by the committer for a put
-	bodyAt int    // offset of the body in rec
-	prev   State  // state before an update, for the event log
+	patch  Patch      // the record; for a put the committer sets Seq
+	blobs  []diskBlob // inline blobs of an update, its body
+	rec    []byte     // encoded record; sealed by the committer for a put
+	bodyAt int        // offset of the body in rec
+	prev   State      // state before an update, for the event log
 
 	// Guarded by Store.mu.
 	taken     bool // the committer has it; it can no longer be withdrawn
@@ -51,7 +52,7 @@ func (s *Store) Submit(ctx context.Context, p Patch, body []byte) (rec Patch, cr
 		np.ReceivedAt = time.Now()
 	}
 	normalize(&np)
-	meta, err := encodeMeta(np)
+	meta, err := encodeMeta(np, nil)
 	if err != nil {
 		return Patch{}, false, fmt.Errorf("submit %s: encode: %w", p.ID, err)
 	}
@@ -106,6 +107,37 @@ func (s *Store) Submit(ctx context.Context, p Patch, body []byte) (rec Patch, cr
 // Update of that id is in progress, and must not call the Store. ctx is
 // handled as in Submit.
 func (s *Store) Update(ctx context.Context, id string, fn func(*Patch) error) (Patch, error) {
+	return s.update(ctx, id, nil, fn)
+}
+
+// Blob is content stored with a patch, such as a file's backup.
+type Blob struct {
+	Name string
+	Data []byte
+}
+
+// UpdateBlobs is Update that also stores blobs in the same journal record,
+// so that they are durable exactly when the update is, at the cost of no
+// extra fsync; Blob reads them back. They replace the patch's earlier
+// inline blobs, and an update to applying without any drops those (they
+// belonged to an earlier attempt). Names must be distinct and non-empty.
+// Meant for small content: the journal carries them for good, and
+// compaction copies them.
+func (s *Store) UpdateBlobs(ctx context.Context, id string, blobs []Blob, fn func(*Patch) error) (Patch, error) {
+	for i, b := range blobs {
+		if b.Name == "" {
+			return Patch{}, fmt.Errorf("update %s: blob %d has no name", id, i)
+		}
+		for _, c := range blobs[:i] {
+			if c.Name == b.Name {
+				return Patch{}, fmt.Errorf("update %s: two blobs named %q", id, b.Name)
+			}
+		}
+	}
+	return s.update(ctx, id, blobs, fn)
+}
+
+func (s *Store) update(ctx context.Context, id string, blobs []Blob, fn func(*Patch) error) (Patch, error) {
 	s.mu.Lock()
 	for {
 		if s.closing {
@@ -137,12 +169,26 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*Patch) error) (P
 	if err == nil {
 		err = checkUpdate(cur, &next, time.Now())
 	}
-	var meta []byte
-	if err == nil {
-		meta, err = encodeMeta(next)
+	var (
+		meta, body []byte
+		dblobs     []diskBlob
+	)
+	if err == nil && len(blobs) > 0 {
+		n := 0
+		for _, b := range blobs {
+			dblobs = append(dblobs, diskBlob{Name: b.Name, Len: int64(len(b.Data))})
+			n += len(b.Data)
+		}
+		body = make([]byte, 0, n)
+		for _, b := range blobs {
+			body = append(body, b.Data...)
+		}
 	}
 	if err == nil {
-		err = checkSize(meta, nil)
+		meta, err = encodeMeta(next, dblobs)
+	}
+	if err == nil {
+		err = checkSize(meta, body)
 	}
 	s.mu.Lock()
 	if err == nil && s.closing {
@@ -153,8 +199,8 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*Patch) error) (P
 		s.mu.Unlock()
 		return Patch{}, err
 	}
-	o.patch = next
-	o.rec, o.bodyAt = encodeRecord(kindUpdate, next.Seq, meta, nil)
+	o.patch, o.blobs = next, dblobs
+	o.rec, o.bodyAt = encodeRecord(kindUpdate, next.Seq, meta, body)
 	s.pending = append(s.pending, o)
 	s.work.Signal()
 	s.mu.Unlock()
@@ -354,6 +400,9 @@ func (s *Store) commit(batch []*op) (outstanding int, ok bool) {
 			became = true
 		case kindUpdate:
 			e, _, _ = s.idx.update(o.patch)
+			if e != nil {
+				e.setBlobs(bodyOff[i], o.blobs)
+			}
 			became = became || (o.patch.State == StateQueued && o.prev != StateQueued)
 		}
 		if e == nil {

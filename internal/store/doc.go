@@ -15,7 +15,8 @@
 //	dir/journal.compact      temporary, only while Open compacts
 //	dir/journal.corrupt-N    hard link to a journal that had damage in the
 //	                         middle, kept for inspection before compaction
-//	dir/blobs/<id>/<name>    large content (file backups), one file each
+//	dir/blobs/<id>/<name>    large content (file backups), one file each;
+//	                         small content travels inline in the journal
 //
 // Ids and names that are not plain file names are percent-escaped in blob
 // paths, so no id can reach outside dir/blobs.
@@ -32,10 +33,15 @@
 // so a damaged length is caught as well. meta is JSON of the patch record
 // (see diskPatch: short keys, times as Unix nanoseconds). kind 1 (put)
 // carries a whole patch and its submitted body; kind 2 (update) carries the
-// whole new patch record and no body. Replay applies records in file order:
-// a put creates a patch, an update replaces its record. Bodies are never
-// held in memory after their record is written: the index keeps their
-// offset and Body reads them back with pread.
+// whole new patch record and, from UpdateBlobs, inline blobs as its body
+// (the meta's "ib" member names them and gives their lengths, in order).
+// Replay applies records in file order: a put creates a patch, an update
+// replaces its record; an update with inline blobs replaces the patch's
+// inline blobs, and an update to applying without any drops them. Bodies
+// and blobs are never held in memory after their record is written: the
+// index keeps their offsets and Body and Blob read them back with pread.
+// Compaction writes a patch with inline blobs as its put followed by an
+// update carrying them.
 //
 // # Damage
 //

@@ -8,12 +8,37 @@ import (
 )
 
 // entry is the in-memory record of one patch. The body stays in the
-// journal, at bodyOff.
+// journal, at bodyOff, and so do its inline blobs, one after the other from
+// blobOff.
 type entry struct {
 	p       Patch
 	bodyOff int64
 	bodyLen int64
-	live    int64 // bytes of the newest record plus body, for compaction
+	blobOff int64
+	blobs   []diskBlob
+	live    int64 // bytes of the newest record plus body and blobs, for compaction
+}
+
+// blobsLen is the length of the entry's inline blobs together.
+func (e *entry) blobsLen() int64 {
+	var n int64
+	for _, b := range e.blobs {
+		n += b.Len
+	}
+	return n
+}
+
+// setBlobs applies an update record's inline blobs (at off in the journal)
+// to its entry: a record with blobs replaces the entry's, and an applying
+// record without any drops them, since they belonged to an earlier attempt
+// (the worker stores each attempt's backups anew).
+func (e *entry) setBlobs(off int64, blobs []diskBlob) {
+	switch {
+	case len(blobs) > 0:
+		e.blobOff, e.blobs = off, blobs
+	case e.p.State == StateApplying:
+		e.blobOff, e.blobs = 0, nil
+	}
 }
 
 // index holds the durable state of every patch. It does no locking; the

@@ -196,7 +196,7 @@ func findRecord(f io.ReaderAt, from, size int64) (int64, error) {
 // journal.corrupt-<unix nanoseconds>. renamed reports whether the journal
 // was replaced: after that the old file must not be written to, and an
 // error means the replacement may not be durable.
-func compactJournal(dir, name string, patches []*entry, bodyOf func(*entry) ([]byte, error), keepOld bool) (renamed bool, err error) {
+func compactJournal(dir, name string, patches []*entry, old readerAt, keepOld bool) (renamed bool, err error) {
 	tmp := filepath.Join(dir, "journal.compact")
 	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -214,15 +214,31 @@ func compactJournal(dir, name string, patches []*entry, bodyOf func(*entry) ([]b
 		return false, ioFailure("write", name+".compact", err)
 	}
 	for _, e := range patches {
-		body, err := bodyOf(e)
+		body, err := readBody(old, name, e)
 		if err != nil {
 			return false, err
 		}
-		meta, err := encodeMeta(e.p)
+		meta, err := encodeMeta(e.p, nil)
 		if err != nil {
 			return false, fmt.Errorf("encode %s: %w", e.p.ID, err)
 		}
 		rec, _ := encodeRecord(kindPut, e.p.Seq, meta, body)
+		if _, err := w.Write(rec); err != nil {
+			return false, ioFailure("write", name+".compact", err)
+		}
+		if len(e.blobs) == 0 {
+			continue
+		}
+		// Inline blobs follow their patch as an update record that repeats
+		// its current state, as the worker's applying record carried them.
+		blobs, err := readBlobs(old, name, e)
+		if err != nil {
+			return false, err
+		}
+		if meta, err = encodeMeta(e.p, e.blobs); err != nil {
+			return false, fmt.Errorf("encode %s: %w", e.p.ID, err)
+		}
+		rec, _ = encodeRecord(kindUpdate, e.p.Seq, meta, blobs)
 		if _, err := w.Write(rec); err != nil {
 			return false, ioFailure("write", name+".compact", err)
 		}

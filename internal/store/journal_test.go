@@ -273,7 +273,7 @@ func TestJournalHeader(t *testing.T) {
 
 func TestRecordRoundTrip(t *testing.T) {
 	p := Patch{ID: "id", Seq: 7, Hash: "h", Role: "r", State: StateApplied, Files: []FileChange{{Path: "x", Existed: true}}}
-	meta, err := encodeMeta(p)
+	meta, err := encodeMeta(p, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +290,7 @@ func TestRecordRoundTrip(t *testing.T) {
 	if r.kind != kindPut || r.seq != 7 || r.bodyAt != int64(bodyAt) || string(rec[r.bodyAt:]) != "BODY" {
 		t.Errorf("parsed %+v, want put, seq 7, body at %d", r, bodyAt)
 	}
-	got, err := decodeMeta(r.meta, r.seq)
+	got, _, err := decodeMeta(r.meta, r.seq)
 	if err != nil || !reflect.DeepEqual(got, p) {
 		t.Errorf("decodeMeta = %+v, %v; want %+v", got, err, p)
 	}

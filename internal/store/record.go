@@ -40,6 +40,12 @@ type diskFile struct {
 	Deleted bool   `json:"del,omitempty"`
 }
 
+// diskBlob names one inline blob of an update record's body.
+type diskBlob struct {
+	Name string `json:"n"`
+	Len  int64  `json:"l"`
+}
+
 type diskPatch struct {
 	ID          string     `json:"id"`
 	Hash        string     `json:"h"`
@@ -50,6 +56,7 @@ type diskPatch struct {
 	Error       string     `json:"e,omitempty"`
 	Diff        string     `json:"diff,omitempty"`
 	Files       []diskFile `json:"f,omitempty"`
+	Blobs       []diskBlob `json:"ib,omitempty"` // the record's body, in this order
 	Notes       []string   `json:"n,omitempty"`
 	ReceivedAt  int64      `json:"ra,omitempty"`
 	StartedAt   int64      `json:"sa,omitempty"`
@@ -71,9 +78,10 @@ func fromNanos(n int64) time.Time {
 	return time.Unix(0, n).UTC()
 }
 
-func encodeMeta(p Patch) ([]byte, error) {
+func encodeMeta(p Patch, blobs []diskBlob) ([]byte, error) {
 	d := diskPatch{
-		ID: p.ID, Hash: p.Hash, Role: p.Role, Target: p.Target,
+		Blobs: blobs,
+		ID:    p.ID, Hash: p.Hash, Role: p.Role, Target: p.Target,
 		Description: p.Description, State: p.State, Error: p.Error,
 		Diff: p.Diff, Notes: p.Notes,
 		ReceivedAt: nanos(p.ReceivedAt), StartedAt: nanos(p.StartedAt),
@@ -85,10 +93,10 @@ func encodeMeta(p Patch) ([]byte, error) {
 	return json.Marshal(d)
 }
 
-func decodeMeta(meta []byte, seq uint64) (Patch, error) {
+func decodeMeta(meta []byte, seq uint64) (Patch, []diskBlob, error) {
 	var d diskPatch
 	if err := json.Unmarshal(meta, &d); err != nil {
-		return Patch{}, err
+		return Patch{}, nil, err
 	}
 	p := Patch{
 		ID: d.ID, Seq: seq, Hash: d.Hash, Role: d.Role, Target: d.Target,
@@ -101,9 +109,14 @@ func decodeMeta(meta []byte, seq uint64) (Patch, error) {
 		p.Files = append(p.Files, FileChange(f))
 	}
 	if p.ID == "" || !p.State.Valid() {
-		return Patch{}, fmt.Errorf("patch record without id or with state %q", p.State)
+		return Patch{}, nil, fmt.Errorf("patch record without id or with state %q", p.State)
 	}
-	return p, nil
+	for _, b := range d.Blobs {
+		if b.Name == "" || b.Len < 0 {
+			return Patch{}, nil, fmt.Errorf("patch record with a blob named %q of %d bytes", b.Name, b.Len)
+		}
+	}
+	return p, d.Blobs, nil
 }
 
 // checkSize refuses a record whose length would not fit the header.

@@ -167,8 +167,7 @@ func (s *Store) load() error {
 			}
 		}
 		if attempt == 0 && s.shouldCompact(idx, res) {
-			bodyOf := func(e *entry) ([]byte, error) { return readBody(f, s.name, e) }
-			renamed, err := compactJournal(s.dir, s.name, idx.bySeq, bodyOf, res.damaged)
+			renamed, err := compactJournal(s.dir, s.name, idx.bySeq, f, res.damaged)
 			if renamed {
 				f.Close()
 				if err != nil {
@@ -196,13 +195,32 @@ func (s *Store) load() error {
 	}
 }
 
+// checkBlobs refuses a record whose inline blobs do not fill its body
+// exactly, and a put with any: such a record was not written by patchd.
+func checkBlobs(r record, blobs []diskBlob) error {
+	if len(blobs) == 0 {
+		return nil
+	}
+	var n int64
+	for _, b := range blobs {
+		n += b.Len
+	}
+	if r.kind != kindUpdate || n != r.bodyLen {
+		return fmt.Errorf("record of kind %d: inline blobs of %d bytes in a body of %d", r.kind, n, r.bodyLen)
+	}
+	return nil
+}
+
 // replay builds an index from the journal.
 func (s *Store) replay(f *os.File, size int64) (*index, scanResult, error) {
 	idx := newIndex()
 	res, err := scanJournal(f, size, s.name, s.log, func(r record, off int64) error {
-		p, err := decodeMeta(r.meta, r.seq)
+		p, blobs, err := decodeMeta(r.meta, r.seq)
 		if err != nil {
 			return fmt.Errorf("record of kind %d: %w", r.kind, err)
+		}
+		if err := checkBlobs(r, blobs); err != nil {
+			return err
 		}
 		live := int64(len(r.meta)) + r.bodyLen
 		switch r.kind {
@@ -219,7 +237,8 @@ func (s *Store) replay(f *os.File, size int64) (*index, scanResult, error) {
 				s.log.Warn("journal updates an unknown patch; ignoring it", "journal", s.name, "id", p.ID, "offset", off)
 				return nil
 			}
-			e.live = live + e.bodyLen
+			e.setBlobs(off+r.bodyAt, blobs)
+			e.live = int64(len(r.meta)) + e.bodyLen + e.blobsLen()
 		default:
 			return fmt.Errorf("unknown record kind %d (written by a newer patchd?)", r.kind)
 		}
@@ -308,9 +327,12 @@ func (s *Store) Body(id string) ([]byte, error) {
 	return readBody(s.jf, s.name, &probe)
 }
 
-func readBody(f interface {
+// readerAt is the journal file as the readers of bodies and blobs see it.
+type readerAt interface {
 	ReadAt([]byte, int64) (int, error)
-}, name string, e *entry) ([]byte, error) {
+}
+
+func readBody(f readerAt, name string, e *entry) ([]byte, error) {
 	b := make([]byte, e.bodyLen)
 	if _, err := f.ReadAt(b, e.bodyOff); err != nil {
 		return nil, fmt.Errorf("body of %s: %w", e.p.ID, ioFailure("read", name, err))

@@ -68,20 +68,38 @@ func (w *Worker) plan(blk *patch.Block) (*txn, error) {
 
 func blobName(i int) string { return strconv.Itoa(i) + ".before" }
 
+// inlineBlobMax is the most old content a patch keeps inside its applying
+// journal record rather than in blob files. Inline, the backups cost no
+// fsync of their own (they share the record's, which the group commit
+// shares with other records) instead of three; but the journal keeps them
+// for good and compaction copies them, so large files get blob files.
+const inlineBlobMax = 64 << 10
+
 // save records the transaction durably before anything is written: the old
-// contents as blobs, then the patch as "applying" with every file's hashes.
+// contents, then the patch as "applying" with every file's hashes. Small
+// old contents travel in the applying record itself, so that both are
+// durable at once; larger ones are blob files written first.
 func (t *txn) save(ctx context.Context, st *store.Store, id string, started time.Time) error {
+	total := 0
+	for _, f := range t.files {
+		if f.existed {
+			total += len(f.old)
+		}
+	}
+	var inline []store.Blob
 	fcs := make([]store.FileChange, len(t.files))
 	for i, f := range t.files {
 		if f.existed {
-			if err := st.PutBlob(id, blobName(i), f.old); err != nil {
+			if total <= inlineBlobMax {
+				inline = append(inline, store.Blob{Name: blobName(i), Data: f.old})
+			} else if err := st.PutBlob(id, blobName(i), f.old); err != nil {
 				return err
 			}
 		}
 		fcs[i] = store.FileChange{Path: f.path, OldHash: hash(f.old), NewHash: hash(f.new),
 			OldMode: uint32(f.mode), Existed: f.existed, Deleted: f.deleted}
 	}
-	_, err := st.Update(ctx, id, func(q *store.Patch) error {
+	_, err := st.UpdateBlobs(ctx, id, inline, func(q *store.Patch) error {
 		q.State, q.StartedAt, q.Files = store.StateApplying, started, fcs
 		return nil
 	})

@@ -337,3 +337,38 @@ func TestRepairSummaries(t *testing.T) {
 		t.Errorf("an intact summary was rewritten at start")
 	}
 }
+
+// TestRevertAfterRestart: the backups a revert needs survive a restart,
+// whether they were small enough to travel in the journal record or were
+// written as blob files.
+func TestRevertAfterRestart(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		size   int
+		inline bool
+	}{{"small file, backup in the journal", 100, true}, {"large file, backup as a blob file", inlineBlobMax + 1, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			orig := "MARKER\n" + strings.Repeat("x", tc.size-7)
+			f.write("a.txt", orig, 0o640)
+			f.submit("R1", "a.txt", "MARKER", "CHANGED")
+			f.run()
+			if p := f.settle("R1"); p.State != store.StateApplied {
+				t.Fatalf("state = %s %s", p.State, p.Error)
+			}
+			f.stop()
+			f.store.Close()
+			f.open()
+			if _, err := f.worker.Revert(context.Background(), "R1"); err != nil {
+				t.Fatalf("Revert after a restart: %v", err)
+			}
+			if got := f.read("a.txt"); got != orig {
+				t.Errorf("after revert the file is %d bytes starting %q, want the original %d bytes", len(got), got[:min(len(got), 10)], len(orig))
+			}
+			_, err := os.Stat(filepath.Join(f.dir, "queue", "blobs", "R1"))
+			if hasFile := err == nil; hasFile == tc.inline {
+				t.Errorf("blob directory for R1 exists: %v, want %v", hasFile, !tc.inline)
+			}
+		})
+	}
+}
