@@ -30,7 +30,8 @@ type txnFile struct {
 	existed   bool // before the patch
 	deleted   bool // by the patch
 	mode      fs.FileMode
-	writtenOK bool // written by this process, for rollback
+	writtenOK bool              // written by this process, for rollback
+	staged    *workspace.Staged // new content staged ahead of write
 }
 
 // plan computes the transaction of a block against the workspace as it is:
@@ -106,16 +107,71 @@ func (t *txn) save(ctx context.Context, st *store.Store, id string, started time
 	return err
 }
 
-// write applies every file atomically, one after the other. If one fails
-// (a full disk, a path that turned out to be a directory), the files
-// already written get their old content back: all or nothing.
+// prepare records the transaction (save) and, at the same time, stages the
+// new content of every file the patch modifies: written to a temporary
+// file next to it and synced, not yet renamed. Writing and syncing the
+// data is the slow part of a large file, and until the rename nothing in
+// the workspace changed, so it need not wait for the record. New files are
+// left to write, so that no directory is made before the record is durable.
+//
+// saveErr means the patch could not be recorded (the caller retries it
+// later), stageErr that a file could not be written (the patch fails); in
+// both cases nothing is staged any more.
+func (t *txn) prepare(ctx context.Context, st *store.Store, ws *workspace.Workspace, id string, started time.Time) (saveErr, stageErr error) {
+	// save reads t.files meanwhile: the stager fills a slice of its own.
+	staged := make([]*workspace.Staged, len(t.files))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i, f := range t.files {
+			if !f.existed || f.deleted {
+				continue
+			}
+			sf, err := ws.Stage(f.path, f.new, f.mode)
+			if err != nil {
+				stageErr = fmt.Errorf("write %s: %v (no file was changed)", f.path, err)
+				return
+			}
+			staged[i] = sf
+		}
+	}()
+	saveErr = t.save(ctx, st, id, started)
+	<-done
+	for i, sf := range staged {
+		t.files[i].staged = sf
+	}
+	if saveErr != nil || stageErr != nil {
+		t.abortStaged()
+	}
+	return saveErr, stageErr
+}
+
+// abortStaged removes every staged file not yet committed.
+func (t *txn) abortStaged() {
+	for i := range t.files {
+		if f := &t.files[i]; f.staged != nil {
+			f.staged.Abort()
+			f.staged = nil
+		}
+	}
+}
+
+// write applies every file atomically, one after the other: a staged file
+// is renamed into place, any other written whole. If one fails (a full
+// disk, a path that turned out to be a directory), the files already
+// written get their old content back: all or nothing.
 func (t *txn) write(ws *workspace.Workspace) error {
+	defer t.abortStaged()
 	for i := range t.files {
 		f := &t.files[i]
 		var err error
-		if f.deleted {
+		switch {
+		case f.deleted:
 			err = ws.Remove(f.path)
-		} else {
+		case f.staged != nil:
+			err = f.staged.Commit()
+			f.staged = nil
+		default:
 			mode := f.mode // a moved file brings its own
 			if mode == 0 {
 				mode = workspace.DefaultMode

@@ -179,3 +179,27 @@ func TestFittedNotes(t *testing.T) {
 		t.Errorf("summary lacks the fitting notes:\n%s", f.summary("W1"))
 	}
 }
+
+// TestFirstPatchSweepsStagedTemps: files are staged while the applying
+// record is written, so a crash can leave a temporary file of a patch that
+// is still queued. The first patch after a start removes those next to its
+// targets; a look-alike name that is not patchd's stays.
+func TestFirstPatchSweepsStagedTemps(t *testing.T) {
+	f := newFixture(t)
+	f.write("src/app.py", "a = 1\n", 0o644)
+	f.write("src/.app.py.patchd-tmp-0123456789abcdef", "a = 2\n", 0o600)
+	f.write("src/.app.py.patchd-tmp-not-ours", "keep\n", 0o600)
+	f.submit("P1", "src/app.py", "a = 1", "a = 2")
+	f.run()
+	if p := f.settle("P1"); p.State != store.StateApplied {
+		t.Fatalf("P1 = %s %s", p.State, p.Error)
+	}
+	entries, _ := os.ReadDir(filepath.Join(f.ws, "src"))
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if strings.Join(names, " ") != ".app.py.patchd-tmp-not-ours app.py" {
+		t.Errorf("src/ holds %q, want the crashed attempt's temporary file gone and the rest kept", names)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -55,6 +56,8 @@ type Worker struct {
 
 	identityOnce sync.Once // gitIdentity
 	hasIdentity  bool
+
+	swept bool // the first patch after the start swept its targets' temporary files
 }
 
 // New returns a Worker.
@@ -130,7 +133,13 @@ func (w *Worker) process(ctx context.Context, p store.Patch) error {
 		if done || err != nil {
 			return err
 		}
+	} else if !w.swept {
+		// Files are staged while the applying record is being written, so
+		// a crash may leave temporary files of a patch still queued; only
+		// the first patch after a start can have been cut short that way.
+		w.removeTemps(blockTargets(blk))
 	}
+	w.swept = true
 	started := time.Now()
 	t, err := w.plan(blk)
 	if err != nil {
@@ -141,8 +150,12 @@ func (w *Worker) process(ctx context.Context, p store.Patch) error {
 			return w.fail(ctx, p.ID, err.Error())
 		}
 	}
-	if err := t.save(ctx, w.opts.Store, p.ID, started); err != nil {
-		return err
+	saveErr, stageErr := t.prepare(ctx, w.opts.Store, w.opts.Workspace, p.ID, started)
+	switch {
+	case saveErr != nil:
+		return saveErr
+	case stageErr != nil:
+		return w.fail(ctx, p.ID, stageErr.Error())
 	}
 	if err := t.write(w.opts.Workspace); err != nil {
 		return w.fail(ctx, p.ID, err.Error())
@@ -186,13 +199,11 @@ func commitSubject(kind, id, description string) string {
 func (w *Worker) recover(ctx context.Context, p store.Patch) (done bool, err error) {
 	// A write cut short leaves its temporary file; the applying mark was
 	// recorded before any write, so this finds every one.
-	for _, f := range p.Files {
-		if n, err := w.opts.Workspace.RemoveTemps(f.Path); err != nil {
-			w.log.Warn("remove temporary files of an interrupted write", "file", f.Path, "err", err)
-		} else if n > 0 {
-			w.log.Info("removed temporary files of an interrupted write", "file", f.Path, "count", n)
-		}
+	paths := make([]string, len(p.Files))
+	for i, f := range p.Files {
+		paths[i] = f.Path
 	}
+	w.removeTemps(paths)
 	t, state, err := loadTxn(w.opts.Store, w.opts.Workspace, p)
 	if err != nil {
 		return true, w.fail(ctx, p.ID, err.Error())
@@ -212,6 +223,31 @@ func (w *Worker) recover(ctx context.Context, p store.Patch) (done bool, err err
 		w.log.Info("undid a patch cut short by a crash; applying it again", "id", p.ID)
 	}
 	return false, nil
+}
+
+// removeTemps removes the temporary files an interrupted write left next
+// to each of paths.
+func (w *Worker) removeTemps(paths []string) {
+	for _, path := range paths {
+		if n, err := w.opts.Workspace.RemoveTemps(path); err != nil {
+			w.log.Warn("remove temporary files of an interrupted write", "file", path, "err", err)
+		} else if n > 0 {
+			w.log.Info("removed temporary files of an interrupted write", "file", path, "count", n)
+		}
+	}
+}
+
+// blockTargets lists every file the edits of a block name.
+func blockTargets(blk *patch.Block) []string {
+	var paths []string
+	for _, e := range blk.Edits {
+		for _, p := range e.Targets() {
+			if !slices.Contains(paths, p) {
+				paths = append(paths, p)
+			}
+		}
+	}
+	return paths
 }
 
 func (w *Worker) finish(ctx context.Context, id, diff string, notes []string) error {

@@ -166,7 +166,34 @@ func readAllSized(r io.Reader, size int64) ([]byte, error) {
 // when that is 0. Missing parent directories are created with 0755 and made
 // durable too. A target that is a symbolic link, directory or special file is
 // refused: writing through a link would change a file the path does not name.
-func (w *Workspace) WriteFile(rel string, data []byte, mode fs.FileMode) (err error) {
+//
+// WriteFile is Stage followed by Commit.
+func (w *Workspace) WriteFile(rel string, data []byte, mode fs.FileMode) error {
+	st, err := w.Stage(rel, data, mode)
+	if err != nil {
+		return err
+	}
+	return st.Commit()
+}
+
+// Staged is a write prepared by Stage: the new content is durable in a
+// temporary file next to the target, which Commit renames into place.
+// Until then the target is untouched. Exactly one of Commit and Abort must
+// be called.
+type Staged struct {
+	w     *Workspace
+	t     target
+	tmp   string // temporary file, relative to the root
+	ended bool
+}
+
+// Stage does the first half of WriteFile: every check, the parent
+// directories, and the new content written to a temporary file and synced.
+// A failure leaves nothing behind. Staging the files of a change while
+// other work goes on (recording it elsewhere, say) and committing them only
+// afterwards takes the slow part, writing and syncing the data, out of
+// the critical path.
+func (w *Workspace) Stage(rel string, data []byte, mode fs.FileMode) (st *Staged, err error) {
 	t, err := w.locate(rel, true)
 	defer func() {
 		if err != nil {
@@ -174,7 +201,7 @@ func (w *Workspace) WriteFile(rel string, data []byte, mode fs.FileMode) (err er
 		}
 	}()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	perm := mode.Perm()
 	if perm == 0 {
@@ -182,7 +209,7 @@ func (w *Workspace) WriteFile(rel string, data []byte, mode fs.FileMode) (err er
 	}
 	old, exists, err := w.regular(t)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if exists {
 		perm = old.Mode().Perm()
@@ -191,39 +218,62 @@ func (w *Workspace) WriteFile(rel string, data []byte, mode fs.FileMode) (err er
 	_, base := splitRel(t.rel)
 	tmp, f, err := w.createTemp(t.parent.dir, base)
 	if err != nil {
-		return fmt.Errorf("write %s: %w", rel, err)
+		return nil, fmt.Errorf("write %s: %w", rel, err)
 	}
-	renamed := false
 	defer func() {
-		if !renamed {
+		if err != nil {
 			f.Close()
 			w.root.Remove(tmp)
 		}
 	}()
 	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", rel, err)
+		return nil, fmt.Errorf("write %s: %w", rel, err)
 	}
 	if exists {
 		// Ownership first: chown may clear permission bits on some systems.
 		keepOwner(f, old)
 	}
 	if err := f.Chmod(perm); err != nil {
-		return fmt.Errorf("write %s: set mode: %w", rel, err)
+		return nil, fmt.Errorf("write %s: set mode: %w", rel, err)
 	}
 	if err := f.Sync(); err != nil {
-		return fmt.Errorf("write %s: sync: %w", rel, err)
+		return nil, fmt.Errorf("write %s: sync: %w", rel, err)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", rel, err)
+		return nil, fmt.Errorf("write %s: %w", rel, err)
 	}
-	if err := w.root.Rename(tmp, t.rel); err != nil {
-		return mapRootErr(rel, fmt.Errorf("write %s: rename: %w", rel, err))
+	return &Staged{w: w, t: t, tmp: tmp}, nil
+}
+
+// Commit renames the staged content over the target and syncs the
+// directories, as the second half of WriteFile. If the rename fails the
+// staged file and the directories made for it are removed.
+func (st *Staged) Commit() error {
+	if st.ended {
+		return errors.New("staged write of " + st.t.orig + " already ended")
 	}
-	renamed = true
+	st.ended = true
+	w, t := st.w, st.t
+	if err := w.root.Rename(st.tmp, t.rel); err != nil {
+		w.root.Remove(st.tmp)
+		w.removeCreated(t.parent.created)
+		return mapRootErr(t.orig, fmt.Errorf("write %s: rename: %w", t.orig, err))
+	}
 	if err := w.syncParents(t.parent); err != nil {
-		return fmt.Errorf("write %s: %w", rel, err)
+		return fmt.Errorf("write %s: %w", t.orig, err)
 	}
 	return nil
+}
+
+// Abort removes the staged content and the directories made for it; the
+// target stays as it was. It does nothing after Commit or a first Abort.
+func (st *Staged) Abort() {
+	if st.ended {
+		return
+	}
+	st.ended = true
+	st.w.root.Remove(st.tmp)
+	st.w.removeCreated(st.t.parent.created)
 }
 
 // Remove deletes a regular file and syncs its directory, so the removal
