@@ -147,52 +147,84 @@ var bigPatterns = []struct {
 }
 
 func (b *bench) bigFile(ctx context.Context, rep *report) error {
-	ws := b.workspace("big")
 	content := bigFileContent()
-	if err := writeFile(ws, "src/values.py", content); err != nil {
-		return err
+	// builds are the daemons measured: patchd, and the -baseline build in
+	// a workspace of its own, its ids prefixed with "base-".
+	type build struct {
+		d   *daemon
+		ids string
+		res []bigResult
 	}
-	d, _, err := b.startPatchd(ctx, ws)
-	if err != nil {
-		return err
+	bins := []string{b.patchd}
+	if b.baseline != "" {
+		bins = append(bins, b.baseline)
 	}
-	defer d.stop(ctx)
-	logf("end to end: %d patches per pattern on a %.2f MiB file, the patterns taking turns", b.opts.bigRuns, float64(len(content))/(1<<20))
-	res := make([]bigResult, len(bigPatterns))
-	for k, bp := range bigPatterns {
-		res[k] = bigResult{name: bp.name, pattern: bp.pattern("abc")}
+	var builds []*build
+	for i, bin := range bins {
+		name, ids := "big", ""
+		if i > 0 {
+			name, ids = "big-base", "base-"
+		}
+		ws := b.workspace(name)
+		if err := writeFile(ws, "src/values.py", content); err != nil {
+			return err
+		}
+		d, _, err := b.startBin(ctx, bin, ws)
+		if err != nil {
+			return err
+		}
+		defer d.stop(ctx)
+		bu := &build{d: d, ids: ids, res: make([]bigResult, len(bigPatterns))}
+		for k, bp := range bigPatterns {
+			bu.res[k] = bigResult{name: bp.name, pattern: bp.pattern("abc")}
+		}
+		builds = append(builds, bu)
+	}
+	if len(builds) > 1 {
+		logf("end to end: %d patches per pattern and build on a %.2f MiB file, the patterns and the two builds taking turns", b.opts.bigRuns, float64(len(content))/(1<<20))
+	} else {
+		logf("end to end: %d patches per pattern on a %.2f MiB file, the patterns taking turns", b.opts.bigRuns, float64(len(content))/(1<<20))
 	}
 	// The patterns take turns so that both see the same moments of a
-	// shared machine. Each flips its own line between "abc" and "xyz".
+	// shared machine, and so do the builds, patch by patch, alternating
+	// which goes first. Each flips its own line between "abc" and "xyz".
 	for i := range b.opts.bigRuns {
 		from, to := "abc", "xyz"
 		if i%2 == 1 {
 			from, to = to, from
 		}
 		for k, bp := range bigPatterns {
-			id := fmt.Sprintf("big-%d-%d", k, i)
-			body, _ := json.Marshal(map[string]any{
-				"id": id, "role": "refactor", "target_file": "src/values.py",
-				"description": "Switch one value's mode",
-				"patch":       map[string]any{"pattern": bp.pattern(from), "replacement": bp.repl(to), "expand": bp.expand},
-			})
-			cl, srv, ok, err := b.oneBig(ctx, d, id, body)
-			if err != nil {
-				return err
+			for j := range builds {
+				bu := builds[(i+j)%len(builds)]
+				id := fmt.Sprintf("%sbig-%d-%d", bu.ids, k, i)
+				body, _ := json.Marshal(map[string]any{
+					"id": id, "role": "refactor", "target_file": "src/values.py",
+					"description": "Switch one value's mode",
+					"patch":       map[string]any{"pattern": bp.pattern(from), "replacement": bp.repl(to), "expand": bp.expand},
+				})
+				cl, srv, ok, err := b.oneBig(ctx, bu.d, id, body)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					bu.res[k].failed++
+					continue
+				}
+				bu.res[k].client = append(bu.res[k].client, cl)
+				bu.res[k].server = append(bu.res[k].server, srv)
 			}
-			if !ok {
-				res[k].failed++
-				continue
-			}
-			res[k].client = append(res[k].client, cl)
-			res[k].server = append(res[k].server, srv)
 		}
 	}
-	for k := range res {
-		slices.Sort(res[k].client)
-		slices.Sort(res[k].server)
+	for _, bu := range builds {
+		for k := range bu.res {
+			slices.Sort(bu.res[k].client)
+			slices.Sort(bu.res[k].server)
+		}
 	}
-	rep.big = append(rep.big, res...)
+	rep.big = append(rep.big, builds[0].res...)
+	if len(builds) > 1 {
+		rep.bigBase = append(rep.bigBase, builds[1].res...)
+	}
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"debug/buildinfo"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -29,6 +30,10 @@ type bench struct {
 	machine machine
 	procs   *procSet
 	seq     int // numbers workspaces
+
+	// baseline is the -baseline binary, "" without; baseLabel names it
+	// in the report.
+	baseline, baseLabel string
 }
 
 // moduleRoot is the directory of the go.mod of the current module.
@@ -56,6 +61,18 @@ func (b *bench) build(ctx context.Context) error {
 		}
 		b.patchd, builds = abs, builds[1:]
 	}
+	if b.opts.baseline != "" {
+		abs, err := filepath.Abs(b.opts.baseline)
+		if err != nil {
+			return err
+		}
+		if st, err := os.Stat(abs); err != nil {
+			return fmt.Errorf("-baseline: %w", err)
+		} else if st.IsDir() || st.Mode()&0o111 == 0 {
+			return fmt.Errorf("-baseline: %s is not an executable file", abs)
+		}
+		b.baseline, b.baseLabel = abs, binLabel(ctx, abs)
+	}
 	for _, t := range builds {
 		cmd := exec.CommandContext(ctx, "go", "build", "-o", t.out, t.pkg)
 		cmd.Dir = b.root
@@ -64,6 +81,41 @@ func (b *bench) build(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// binLabel names a patchd binary: what `bin version` prints, or the file
+// name if it prints nothing, and the commit it was built from when the
+// build recorded one (go build -buildvcs).
+func binLabel(ctx context.Context, bin string) string {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	label := "`" + filepath.Base(bin) + "`"
+	c := exec.CommandContext(ctx, bin, "version")
+	c.Env = cleanEnv()
+	if out, err := c.Output(); err == nil {
+		if v := strings.TrimSpace(string(out)); v != "" && !strings.Contains(v, "\n") {
+			label = "`" + v + "`"
+		}
+	}
+	if info, err := buildinfo.ReadFile(bin); err == nil {
+		var rev string
+		var modified bool
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+		if rev != "" {
+			label += ", commit " + rev[:min(len(rev), 7)]
+			if modified {
+				label += " with uncommitted changes"
+			}
+		}
+	}
+	return label
 }
 
 // workspace makes a fresh empty workspace directory.

@@ -64,6 +64,10 @@ type ingestRow struct {
 	// perFsync is how many journal records patchd wrote per fsync during
 	// the point (submissions and the worker's updates alike).
 	perFsync float64
+	// baseline and basePerFsync are the same for the -baseline binary;
+	// baseline is nil without one.
+	baseline     *point
+	basePerFsync float64
 }
 
 // stopRun is one `patchd stop` right after an ingest round, with the
@@ -82,9 +86,9 @@ type memRow struct {
 }
 
 // ingest measures acknowledged patches per second and latency at each
-// concurrency level, for the ceiling, Flask and patchd. Each point is
-// measured in rounds, the three servers taking turns within a round, so
-// that all three see the same machine.
+// concurrency level, for the ceiling, Flask and patchd (and the -baseline
+// build). Each point is measured in rounds, the servers taking turns
+// within a round, so that all of them see the same machine.
 func (b *bench) ingest(ctx context.Context, rep *report) error {
 	o := b.opts
 	ceil, err := b.startServer(ctx, "ceiling", b.ceiling)
@@ -120,13 +124,68 @@ func (b *bench) ingest(ctx context.Context, rep *report) error {
 			body: func(c, n int) []byte { return body.make(patchID(point, c, n)) },
 		}
 	}
+	// patchdRound runs one round of the point against a fresh daemon of
+	// the main build or the baseline, adding its result to pt and its
+	// journal records and fsyncs to *records and *batches. Only the main
+	// build's rounds measure memory and the stop with a backlog.
+	patchdRound := func(isMain bool, ws, ids string, clients int, pt *point, records, batches *uint64) error {
+		bin, name := b.patchd, "patchd"
+		if !isMain {
+			bin, name = b.baseline, "the baseline"
+		}
+		if err := writeFile(ws, "src/app.py", []byte(appFile)); err != nil {
+			return err
+		}
+		d, _, err := b.startBin(ctx, bin, ws)
+		if err != nil {
+			return err
+		}
+		if isMain && memPatchd.idle == 0 {
+			time.Sleep(time.Second)
+			memPatchd.idle = rss(d.pid)
+		}
+		before, err := d.queue(ctx)
+		if err != nil {
+			return err
+		}
+		r := runLoad(ctx, loadFor("http://"+d.addr+"/webhook", d.token, clients, d.pid, ids))
+		pt.rounds = append(pt.rounds, r)
+		after, err := d.queue(ctx)
+		if err != nil {
+			return err
+		}
+		if after.Total < r.ok {
+			return fmt.Errorf("%s acknowledged %d patches but holds %d", name, r.ok, after.Total)
+		}
+		if isMain && clients == slices.Max(o.clients) && after.Total > 0 {
+			// The index of every patch stays in memory: how much each
+			// costs shows in the growth over the idle size.
+			grown := rss(d.pid) - memPatchd.idle
+			rep.perPatch = append(rep.perPatch, float64(grown)/float64(after.Total))
+			rep.stored = max(rep.stored, after.Total)
+		}
+		*records += after.Records - before.Records
+		*batches += after.Batches - before.Batches
+		t0 := time.Now()
+		if err := d.stop(ctx); err != nil {
+			return err
+		}
+		if isMain {
+			rep.stops = append(rep.stops, stopRun{took: time.Since(t0), queued: after.Queued})
+		}
+		b.settle()
+		return nil
+	}
 	for _, clients := range o.clients {
 		b.awaitIdle(ctx, rep, fmt.Sprintf("ingest %d", clients))
 		row := ingestRow{clients: clients, ceiling: &point{}, patchd: &point{}}
 		if flask != nil {
 			row.flask = &point{}
 		}
-		var records, batches uint64
+		if b.baseline != "" {
+			row.baseline = &point{}
+		}
+		var records, batches, baseRecords, baseBatches uint64
 		for round := range o.rounds {
 			logf("ingest: %d clients, round %d of %d", clients, round+1, o.rounds)
 			tag := fmt.Sprintf("%d-%d", clients, round)
@@ -138,50 +197,33 @@ func (b *bench) ingest(ctx context.Context, rep *report) error {
 			}
 
 			// A fresh daemon per round: no backlog from the last round
-			// for its worker, the same conditions every time.
-			ws := b.workspace("ingest" + tag)
-			if err := writeFile(ws, "src/app.py", []byte(appFile)); err != nil {
-				return err
+			// for its worker, the same conditions every time. With a
+			// baseline, the two builds take turns right after each other,
+			// alternating which goes first.
+			turns := []func() error{func() error {
+				return patchdRound(true, b.workspace("ingest"+tag), "p"+tag, clients, row.patchd, &records, &batches)
+			}}
+			if b.baseline != "" {
+				base := func() error {
+					return patchdRound(false, b.workspace("ingest-base"+tag), "b"+tag, clients, row.baseline, &baseRecords, &baseBatches)
+				}
+				if round%2 == 0 {
+					turns = append(turns, base)
+				} else {
+					turns = append([]func() error{base}, turns...)
+				}
 			}
-			d, _, err := b.startPatchd(ctx, ws)
-			if err != nil {
-				return err
+			for _, turn := range turns {
+				if err := turn(); err != nil {
+					return err
+				}
 			}
-			if memPatchd.idle == 0 {
-				time.Sleep(time.Second)
-				memPatchd.idle = rss(d.pid)
-			}
-			before, err := d.queue(ctx)
-			if err != nil {
-				return err
-			}
-			r := runLoad(ctx, loadFor("http://"+d.addr+"/webhook", d.token, clients, d.pid, "p"+tag))
-			row.patchd.rounds = append(row.patchd.rounds, r)
-			after, err := d.queue(ctx)
-			if err != nil {
-				return err
-			}
-			if after.Total < r.ok {
-				return fmt.Errorf("patchd acknowledged %d patches but holds %d", r.ok, after.Total)
-			}
-			if clients == slices.Max(o.clients) && after.Total > 0 {
-				// The index of every patch stays in memory: how much each
-				// costs shows in the growth over the idle size.
-				grown := rss(d.pid) - memPatchd.idle
-				rep.perPatch = append(rep.perPatch, float64(grown)/float64(after.Total))
-				rep.stored = max(rep.stored, after.Total)
-			}
-			records += after.Records - before.Records
-			batches += after.Batches - before.Batches
-			t0 := time.Now()
-			if err := d.stop(ctx); err != nil {
-				return err
-			}
-			rep.stops = append(rep.stops, stopRun{took: time.Since(t0), queued: after.Queued})
-			b.settle()
 		}
 		if batches > 0 {
 			row.perFsync = float64(records) / float64(batches)
+		}
+		if baseBatches > 0 {
+			row.basePerFsync = float64(baseRecords) / float64(baseBatches)
 		}
 		if clients == slices.Max(o.clients) {
 			memPatchd.load, memPatchd.loadLevel = row.patchd.maxRSS(), clients

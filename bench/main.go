@@ -15,6 +15,21 @@
 // directory, installs Debian's python3-flask if Flask is missing and it can
 // (root and apt-get), runs everything in fresh temporary workspaces and
 // removes them afterwards. Every load loop ends by itself.
+//
+// To compare an optimisation with the build before it, measure both in the
+// same run: the machine's noise between runs is larger than most changes.
+// Build the older commit's binary and pass it with -baseline:
+//
+//	git worktree add /tmp/old <commit>
+//	(cd /tmp/old && go build -o /tmp/patchd-old ./cmd/patchd)
+//	go run ./bench -baseline /tmp/patchd-old
+//
+// Every ingest round then also runs the same load against a fresh daemon of
+// the baseline, right before or after patchd's own turn (the two builds
+// alternate which goes first), and the 1 MiB single patches alternate
+// between the two daemons patch by patch. The ingest and 1 MiB tables get a
+// "patchd baseline" row next to each of patchd's; the goals are the main
+// build's alone.
 package main
 
 import (
@@ -48,6 +63,7 @@ type options struct {
 	keep       bool
 	waitIdle   time.Duration
 	patchdBin  string
+	baseline   string
 	only       map[string]bool
 }
 
@@ -67,6 +83,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.restarts, "restarts", 20, "patchd restarts under load")
 	fs.BoolVar(&o.noFlask, "no-flask", false, "skip the Flask reference")
 	fs.StringVar(&o.patchdBin, "patchd-bin", "", "measure this patchd binary instead of building one (to compare builds)")
+	fs.StringVar(&o.baseline, "baseline", "", "also measure this patchd binary (an older build) in the same ingest rounds and 1 MiB patch runs, as extra rows")
 	only := fs.String("only", "", "run only these steps, comma-separated: disk, ingest, e2e, startup, takeover, restarts, go")
 	fs.DurationVar(&o.waitIdle, "wait-idle", 2*time.Minute, "before the run and before each ingest level, wait up to this long for the machine to be 90% idle (0: do not wait)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (workspaces, logs) for inspection")
@@ -152,7 +169,7 @@ func run(ctx context.Context, o options) error {
 		logf("Flask: n/a: %s", b.flask.note)
 	}
 
-	rep := &report{machine: b.machine, flask: b.flask, opts: o, date: began}
+	rep := &report{machine: b.machine, flask: b.flask, opts: o, date: began, baseLabel: b.baseLabel}
 	b.awaitIdle(ctx, rep, "")
 	rep.loadBefore = loadAvg()
 	steps := []struct {

@@ -246,16 +246,18 @@ func waitHealthy(ctx context.Context, addr string, timeout time.Duration) error 
 // daemon is a patchd started with `patchd start` in its own workspace.
 type daemon struct {
 	b     *bench
+	bin   string // the patchd binary it runs
 	ws    string
 	pid   int
 	addr  string
 	token string
 }
 
-// patchdCmd is the built patchd with args, for the workspace ws.
-func (b *bench) patchdCmd(ctx context.Context, ws string, args ...string) *exec.Cmd {
+// binCmd is the patchd binary bin (the measured one or the baseline) with
+// args, for the workspace ws.
+func (b *bench) binCmd(ctx context.Context, bin, ws string, args ...string) *exec.Cmd {
 	full := append([]string{args[0], "--workspace", ws}, args[1:]...)
-	c := exec.CommandContext(ctx, b.patchd, full...)
+	c := exec.CommandContext(ctx, bin, full...)
 	c.Env = cleanEnv()
 	// A restarted daemon inherits what the command's output was; never let
 	// it hold our pipes open.
@@ -265,8 +267,14 @@ func (b *bench) patchdCmd(ctx context.Context, ws string, args ...string) *exec.
 
 // runPatchd runs a patchd command to its end and returns its output.
 func (b *bench) runPatchd(ctx context.Context, ws string, args ...string) (string, error) {
+	return b.runBin(ctx, b.patchd, ws, args...)
+}
+
+// runBin runs a command of the patchd binary bin to its end and returns
+// its output.
+func (b *bench) runBin(ctx context.Context, bin, ws string, args ...string) (string, error) {
 	var out bytes.Buffer
-	c := b.patchdCmd(ctx, ws, args...)
+	c := b.binCmd(ctx, bin, ws, args...)
 	c.Stdout, c.Stderr = &out, &out
 	err := c.Run()
 	if err != nil {
@@ -278,19 +286,24 @@ func (b *bench) runPatchd(ctx context.Context, ws string, args ...string) (strin
 // startPatchd runs `patchd start --port 0` in ws and returns the daemon and
 // how long the command took (it returns once the daemon answers /health).
 func (b *bench) startPatchd(ctx context.Context, ws string, extra ...string) (*daemon, time.Duration, error) {
-	b.procs.addWorkspace(ws, b.patchd)
+	return b.startBin(ctx, b.patchd, ws, extra...)
+}
+
+// startBin is startPatchd with the patchd binary bin (the baseline's).
+func (b *bench) startBin(ctx context.Context, bin, ws string, extra ...string) (*daemon, time.Duration, error) {
+	b.procs.addWorkspace(ws, bin)
 	t0 := time.Now()
-	if _, err := b.runPatchd(ctx, ws, append([]string{"start", "--port", "0"}, extra...)...); err != nil {
+	if _, err := b.runBin(ctx, bin, ws, append([]string{"start", "--port", "0"}, extra...)...); err != nil {
 		return nil, 0, err
 	}
 	took := time.Since(t0)
-	d := &daemon{b: b, ws: ws}
+	d := &daemon{b: b, bin: bin, ws: ws}
 	return d, took, d.refresh(ctx)
 }
 
 // refresh reads the daemon's pid, address and token (after a restart too).
 func (d *daemon) refresh(ctx context.Context) error {
-	out, err := d.b.runPatchd(ctx, d.ws, "status", "--json")
+	out, err := d.b.runBin(ctx, d.bin, d.ws, "status", "--json")
 	if err != nil {
 		return err
 	}
@@ -311,7 +324,7 @@ func (d *daemon) refresh(ctx context.Context) error {
 }
 
 func (d *daemon) stop(ctx context.Context) error {
-	if _, err := d.b.runPatchd(ctx, d.ws, "stop"); err != nil {
+	if _, err := d.b.runBin(ctx, d.bin, d.ws, "stop"); err != nil {
 		return err
 	}
 	d.b.procs.mu.Lock()

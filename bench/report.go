@@ -35,6 +35,11 @@ type report struct {
 	perPatch []float64
 	stored   int
 
+	// baseLabel names the -baseline build, "" without one; bigBase is big
+	// for that build, in the same order.
+	baseLabel string
+	bigBase   []bigResult
+
 	goBench    []string
 	goBenchErr error
 }
@@ -169,6 +174,9 @@ func (r *report) ingestTable(sb *strings.Builder) {
 			fmt.Fprintf(sb, "| %d | %s%s | %.0f | %s | %s | %d | %s | %s |\n", row.clients, name, extra, l.rate(), ms(l.p(0.5)), ms(l.p(0.99)), l.failed(), vs, us(l.cpuPerReq()))
 		}
 		line("**patchd**", row.patchd, fmt.Sprintf(" (%.1f records per fsync)", row.perFsync))
+		if row.baseline != nil {
+			line(r.baseName(), row.baseline, fmt.Sprintf(" (%.1f records per fsync)", row.basePerFsync))
+		}
 		line("ceiling", row.ceiling, "")
 		if r.flask.python != "" {
 			line("Flask", row.flask, "")
@@ -177,6 +185,9 @@ func (r *report) ingestTable(sb *strings.Builder) {
 		}
 	}
 }
+
+// baseName is the name of the -baseline build's rows.
+func (r *report) baseName() string { return "patchd baseline (" + r.baseLabel + ")" }
 
 func (r *report) markdown() string {
 	var sb strings.Builder
@@ -192,6 +203,9 @@ func (r *report) markdown() string {
 		fmt.Fprintf(&sb, "| patchd measured | the binary given with -patchd-bin |\n")
 	} else {
 		fmt.Fprintf(&sb, "| patchd measured | built from commit %s |\n", m.Commit)
+	}
+	if r.baseLabel != "" {
+		fmt.Fprintf(&sb, "| patchd baseline, measured alongside | `%s` (given with -baseline): %s |\n", r.opts.baseline, r.baseLabel)
 	}
 	fmt.Fprintf(&sb, "| load average (1, 5, 15 min) | %s before the run, %s after |\n", r.loadBefore, r.loadAfter)
 	idle := make([]string, len(r.idle))
@@ -222,11 +236,19 @@ func (r *report) markdown() string {
 	r.goalTable(&sb)
 
 	sb.WriteString("\n## Ingest\n\n")
-	fmt.Fprintf(&sb, "Patches acknowledged per second and the latency of each POST /webhook at\n%s concurrent clients. Each client keeps one keep-alive connection and\nsends its next patch as soon as the last one is answered; every patch has\na unique id and is a ~450-byte block with description and metadata.\nEach point is measured for %s in %d rounds (each after a %s warm-up\nthat is not counted); in a round the three servers take turns, so all\nthree see the same machine, and every figure is the median of the rounds.\n\n",
-		joinInts(r.opts.clients), r.opts.duration, r.opts.rounds, r.opts.warmup)
+	servers := "three"
+	if r.baseLabel != "" {
+		servers = "four"
+	}
+	fmt.Fprintf(&sb, "Patches acknowledged per second and the latency of each POST /webhook at\n%s concurrent clients. Each client keeps one keep-alive connection and\nsends its next patch as soon as the last one is answered; every patch has\na unique id and is a ~450-byte block with description and metadata.\nEach point is measured for %s in %d rounds (each after a %s warm-up\nthat is not counted); in a round the %s servers take turns, so all\n%s see the same machine, and every figure is the median of the rounds.\n\n",
+		joinInts(r.opts.clients), r.opts.duration, r.opts.rounds, r.opts.warmup, servers, servers)
 	sb.WriteString("- **patchd**: a 202 means durable: the record is in the journal and the\n  journal fsynced (group commit). Bearer token checked, the block fully\n  validated (its regex compiled, the path checked in the workspace), a log\n  line written. A fresh daemon every round; its worker applies the patches\n  to `src/app.py` meanwhile, on the same cores.\n")
 	sb.WriteString("- **ceiling**: `bench/ceiling`, a bare `net/http` server whose handler decodes\n  the JSON body into the block's struct and answers 202. Stores nothing.\n")
-	sb.WriteString("- **Flask**: `bench/flask_app.py`, shaped like the seed's webhook (required\n  fields checked in order, the seed's answer shape, no auth), on Flask's\n  built-in threaded development server (`make_server(..., threaded=True)`,\n  what `app.run(threaded=True)` runs) as the seed did, request log off.\n  Stores nothing either: the seed's real webhook did more per request.\n\n")
+	sb.WriteString("- **Flask**: `bench/flask_app.py`, shaped like the seed's webhook (required\n  fields checked in order, the seed's answer shape, no auth), on Flask's\n  built-in threaded development server (`make_server(..., threaded=True)`,\n  what `app.run(threaded=True)` runs) as the seed did, request log off.\n  Stores nothing either: the seed's real webhook did more per request.\n")
+	if r.baseLabel != "" {
+		fmt.Fprintf(&sb, "- **%s**: the binary given\n  with -baseline, measured exactly as patchd (a fresh daemon every\n  round, the same load, its own ids); in each round it runs right before\n  or right after patchd, the two builds alternating which goes first.\n  Compare the two rows of a level with each other rather than with\n  another run.\n", r.baseName())
+	}
+	sb.WriteString("\n")
 	r.ingestTable(&sb)
 
 	sb.WriteString("\n## End to end\n\n")
@@ -239,9 +261,22 @@ func (r *report) markdown() string {
 	if len(r.big) > 0 {
 		fmt.Fprintf(&sb, "One patch at a time on a 1 MiB source file (`src/values.py`, ~13,000\nlines), %d times per pattern: from sending the POST until polling\n`GET /patches/{id}` (every 1 ms) sees `applied`. \"in the daemon\" is the\npatch's own `received_at` → `finished_at`. p99 is the nearest-rank\npercentile: of %d samples, the largest.\n\n", r.opts.bigRuns, r.opts.bigRuns)
 		sb.WriteString("| pattern | p50 | p99 | in the daemon, p50 | in the daemon, p99 | failed |\n| --- | ---: | ---: | ---: | ---: | ---: |\n")
-		for _, b := range r.big {
-			fmt.Fprintf(&sb, "| %s: `%s` | %s | %s | %s | %s | %d |\n", b.name, b.pattern,
+		bigLine := func(prefix string, b bigResult) {
+			fmt.Fprintf(&sb, "| %s%s: `%s` | %s | %s | %s | %s | %d |\n", prefix, b.name, b.pattern,
 				ms(median(b.client)), ms(percentile(b.client, 0.99)), ms(median(b.server)), ms(percentile(b.server, 0.99)), b.failed)
+		}
+		for i, b := range r.big {
+			if len(r.bigBase) == 0 {
+				bigLine("", b)
+				continue
+			}
+			bigLine("**patchd**, ", b)
+			if i < len(r.bigBase) {
+				bigLine(r.baseName()+", ", r.bigBase[i])
+			}
+		}
+		if len(r.bigBase) > 0 {
+			fmt.Fprintf(&sb, "\nThe baseline ran in a daemon and workspace of its own, the two builds\ntaking turns patch by patch (alternating which goes first).\n")
 		}
 	}
 
