@@ -69,7 +69,13 @@ func New(opts Options) *Worker {
 }
 
 // Run applies patches until ctx is done. It returns nil on a clean stop.
+//
+// Run keeps its goroutine on a thread of its own at a lower priority (on
+// Linux; see workerNice), and that thread ends with Run.
 func (w *Worker) Run(ctx context.Context) error {
+	if err := lowerPriority(); err != nil {
+		w.log.Warn("worker: could not lower its priority; it will compete with the webhook for the CPU", "err", err)
+	}
 	w.mu.Lock()
 	if n := w.repairSummaries(time.Now()); n > 0 {
 		w.log.Info("rewrote summaries a crash may have lost", "count", n)
