@@ -43,7 +43,7 @@ func (s *session) handover(ctx context.Context, old *stack) (int, error) {
 	if _, err := os.Stat(exe); err != nil {
 		return 0, fmt.Errorf("the binary on disk: %w", err)
 	}
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	fds, err := socketpair()
 	if err != nil {
 		return 0, fmt.Errorf("socketpair: %w", err)
 	}
