@@ -57,6 +57,13 @@ type restartResult struct {
 	err         error
 }
 
+// maxYield bounds how long the worker puts off each patch while webhook
+// requests are being handled. Under a sustained burst it still applies
+// about one patch per maxYield, plus whatever the gaps between requests
+// allow; a single sender (post, then poll) is never delayed, since its
+// request has been answered by the time the worker looks.
+const maxYield = 10 * time.Millisecond
+
 // run serves until ctx is done, a stop arrives, or the session hands over
 // to a successor (handedOver).
 func (s *session) run(parent context.Context) (handedOver bool, err error) {
@@ -349,6 +356,11 @@ func (s *session) up(ctx context.Context) (*stack, error) {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		ConnState:         st.conns.track,
 	}
+	// Acknowledging first: before each patch the worker lets webhook
+	// requests in progress finish, for at most maxYield, so that a burst
+	// is answered at once and applied in its gaps.
+	api := st.api
+	in.worker.SetYield(func(ctx context.Context) { api.WaitWebhooksIdle(ctx, maxYield) })
 	workCtx, stopWork := context.WithCancel(context.Background())
 	st.stopWork = stopWork
 	go func() { st.worked <- in.worker.Run(workCtx) }()

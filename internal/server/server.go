@@ -63,6 +63,7 @@ type Server struct {
 	ready   atomic.Bool
 	closing atomic.Bool
 	limiter *limiter
+	act     activity
 }
 
 // New returns a Server; it answers /ready with 503 until SetReady(true).
@@ -77,6 +78,7 @@ func New(opts Options) *Server {
 		opts.MaxBodyBytes = 1 << 20
 	}
 	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux(), limiter: newLimiter(opts.RateLimit, opts.RateBurst)}
+	s.act.idle = make(chan struct{}, 1)
 	s.mux.HandleFunc("GET /health", s.handleHealth)
 	s.mux.HandleFunc("GET /ready", s.handleReady)
 	s.mux.HandleFunc("GET /openapi.json", s.handleOpenAPI)

@@ -78,7 +78,7 @@ type PreviewAnswer struct {
 // handlePreview answers what a patch would change, or why it would fail,
 // without storing or writing anything.
 func (s *Server) handlePreview(w http.ResponseWriter, r *http.Request) {
-	blk, body := s.readBlock(w, r)
+	blk, body := s.readBlock(w, r, nil)
 	if blk == nil || body == nil {
 		return
 	}
@@ -94,7 +94,13 @@ func (s *Server) handlePreview(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
-	blk, body := s.readBlock(w, r)
+	var counted bool
+	defer func() {
+		if counted {
+			s.act.leave()
+		}
+	}()
+	blk, body := s.readBlock(w, r, &counted)
 	if blk == nil || body == nil {
 		return
 	}
@@ -102,8 +108,10 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 }
 
 // readBlock authenticates, limits, reads and validates a patch block. On
-// any refusal it has answered already and returns nils.
-func (s *Server) readBlock(w http.ResponseWriter, r *http.Request) (*patch.Block, []byte) {
+// any refusal it has answered already and returns nils. With counted
+// non-nil, the request joins the webhook activity once its body is read,
+// and *counted says so; the caller leaves it when done.
+func (s *Server) readBlock(w http.ResponseWriter, r *http.Request, counted *bool) (*patch.Block, []byte) {
 	ok, needBody := s.authorized(r, nil)
 	if !ok && !needBody {
 		s.unauthorized(w)
@@ -130,6 +138,10 @@ func (s *Server) readBlock(w http.ResponseWriter, r *http.Request) (*patch.Block
 		}
 		refuse(w, http.StatusBadRequest, "reading the body: %v", err)
 		return nil, nil
+	}
+	if counted != nil {
+		s.act.enter()
+		*counted = true
 	}
 	if needBody {
 		if ok, _ := s.authorized(r, body); !ok {

@@ -58,6 +58,8 @@ type Worker struct {
 	hasIdentity  bool
 
 	swept bool // the first patch after the start swept its targets' temporary files
+
+	yield func(context.Context) // SetYield
 }
 
 // New returns a Worker.
@@ -67,6 +69,11 @@ func New(opts Options) *Worker {
 	}
 	return &Worker{opts: opts, log: opts.Logger}
 }
+
+// SetYield gives Run a function to call before each patch, which may wait
+// a while: the daemon lets webhook requests in progress finish first, so
+// that acknowledgements do not queue behind the worker. Call it before Run.
+func (w *Worker) SetYield(fn func(context.Context)) { w.yield = fn }
 
 // Run applies patches until ctx is done. It returns nil on a clean stop.
 //
@@ -99,6 +106,12 @@ func (w *Worker) Run(ctx context.Context) error {
 			case <-time.After(time.Second):
 			}
 			continue
+		}
+		if w.yield != nil {
+			w.yield(ctx)
+			if ctx.Err() != nil {
+				return nil
+			}
 		}
 		// A patch once started is finished and recorded even if we are
 		// asked to stop meanwhile; the stop waits for it.

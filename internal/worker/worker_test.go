@@ -372,3 +372,34 @@ func TestRevertAfterRestart(t *testing.T) {
 		})
 	}
 }
+
+// TestYieldBeforeEachPatch: the worker calls its yield function before
+// every patch and applies nothing while it waits.
+func TestYieldBeforeEachPatch(t *testing.T) {
+	f := newFixture(t)
+	f.write("a.txt", "v0\n", 0o644)
+	gate := make(chan struct{})
+	calls := make(chan struct{}, 10)
+	f.worker.SetYield(func(ctx context.Context) {
+		calls <- struct{}{}
+		select {
+		case <-gate:
+		case <-ctx.Done():
+		}
+	})
+	f.submit("Y1", "a.txt", "v0", "v1")
+	f.submit("Y2", "a.txt", "v1", "v2")
+	f.run()
+	<-calls
+	if p, _ := f.store.Get("Y1"); p.State != store.StateQueued {
+		t.Errorf("Y1 is %s while the worker yields, want queued", p.State)
+	}
+	close(gate)
+	f.settle("Y2")
+	if got := f.read("a.txt"); got != "v2\n" {
+		t.Errorf("a.txt = %q, want both patches applied", got)
+	}
+	if n := len(calls); n < 1 {
+		t.Errorf("yield called %d more times for the second patch, want at least 1", n)
+	}
+}

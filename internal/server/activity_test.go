@@ -1,0 +1,96 @@
+package server
+
+import (
+	"context"
+	"io"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// waitReturns runs WaitWebhooksIdle(max) and returns a channel closed when
+// it has returned.
+func waitReturns(s *Server, max time.Duration) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		s.WaitWebhooksIdle(context.Background(), max)
+		close(done)
+	}()
+	return done
+}
+
+// TestWaitWebhooksIdle: the worker's wait returns at once when no webhook
+// request is being handled, waits while one is being validated, returns
+// when it is answered, and never waits longer than its bound.
+func TestWaitWebhooksIdle(t *testing.T) {
+	inCheck, release := make(chan struct{}), make(chan struct{})
+	f := newFixture(t, func(o *Options) {
+		check := o.CheckPath
+		o.CheckPath = func(p string) (string, error) {
+			inCheck <- struct{}{}
+			<-release
+			return check(p)
+		}
+	})
+	select {
+	case <-waitReturns(f.srv, time.Minute):
+	case <-time.After(10 * time.Second):
+		t.Fatal("WaitWebhooksIdle with no request waited")
+	}
+
+	answered := make(chan int)
+	go func() { answered <- f.post(req{body: block("A1")}).Code }()
+	<-inCheck // the request is being validated
+	done := waitReturns(f.srv, time.Minute)
+	select {
+	case <-done:
+		t.Fatal("WaitWebhooksIdle returned while a request was being validated")
+	case <-time.After(50 * time.Millisecond): // a wait that should go on; not a readiness poll
+	}
+	close(release)
+	if code := <-answered; code != 202 {
+		t.Fatalf("POST = %d, want 202", code)
+	}
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("WaitWebhooksIdle did not return after the request was answered")
+	}
+
+	// Busy for good: the bound ends the wait.
+	release2 := make(chan struct{})
+	f.srv.opts.CheckPath = func(string) (string, error) { <-release2; return "", nil }
+	go func() { answered <- f.post(req{body: block("A2")}).Code }()
+	deadline := time.Now().Add(10 * time.Second)
+	for f.srv.act.n.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the second request never started")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	start := time.Now()
+	<-waitReturns(f.srv, 30*time.Millisecond)
+	if d := time.Since(start); d < 30*time.Millisecond || d > 5*time.Second {
+		t.Errorf("WaitWebhooksIdle(30ms) while busy returned after %v", d)
+	}
+	close(release2)
+	<-answered
+}
+
+// TestStalledBodyIsNotActivity: a sender whose body never finishes does not
+// count as a request being handled, so it cannot hold up the worker.
+func TestStalledBodyIsNotActivity(t *testing.T) {
+	f := newFixture(t, nil)
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	hr := httptest.NewRequest("POST", "/webhook", pr)
+	hr.Header.Set("Authorization", "Bearer "+testToken)
+	go f.srv.ServeHTTP(httptest.NewRecorder(), hr)
+	pw.Write([]byte(strings.Repeat(" ", 100))) // the handler is reading the body now
+	select {
+	case <-waitReturns(f.srv, time.Minute):
+	case <-time.After(10 * time.Second):
+		t.Fatal("WaitWebhooksIdle waited for a request whose body is still arriving")
+	}
+}
