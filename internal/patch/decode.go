@@ -59,9 +59,12 @@ func shapeOf(raw json.RawMessage, field string) (shape, error) {
 	if raw[0] != '{' {
 		return shape{}, invalid(field, "must be an object, not "+kindOf(raw))
 	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &obj); err != nil {
-		return shape{}, invalid(field, "must be an object")
+	// raw is a value of a body that was validated whole.
+	obj, ok := splitObject(raw)
+	if !ok {
+		if err := json.Unmarshal(raw, &obj); err != nil {
+			return shape{}, invalid(field, "must be an object")
+		}
 	}
 	present := func(k string) bool { v, ok := obj[k]; return ok && !isNull(v) }
 	var found []string
