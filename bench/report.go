@@ -256,7 +256,7 @@ func (r *report) markdown() string {
 		fmt.Fprintf(&sb, "%d patches POSTed by %d clients, spread over %d small files, from the\nfirst POST until `/health` counts them all applied:\n\n", e.patches, e.clients, e.files)
 		sb.WriteString("| patches | all acknowledged after | all applied after | applied per second | failed |\n| ---: | ---: | ---: | ---: | ---: |\n")
 		fmt.Fprintf(&sb, "| %d | %s | %s | %.0f | %d |\n\n", e.patches, ms(e.posted), ms(e.done), e.rate(), e.failed)
-		sb.WriteString("The worker applies one patch at a time, each durably: the old content\nkept as a blob (fsync), the patch marked `applying` (journal fsync), the\nfile written atomically (temp file, fsync, rename, directory fsync), the\npatch marked `applied` with its diff (journal fsync), a summary written.\n\n")
+		sb.WriteString("The worker applies one patch at a time, each durably: the patch marked\n`applying` with the old content (journal fsync; content over 64 KiB goes\nto a blob file first, with its own fsyncs) while the new content is\nwritten to a temporary file and fsynced, then renamed into place\n(directory fsync), the patch marked `applied` with its diff (journal\nfsync), a summary written (not fsynced). The journal fsyncs are shared\nwith every record written at the same moment (group commit).\n\n")
 	}
 	if len(r.big) > 0 {
 		fmt.Fprintf(&sb, "One patch at a time on a 1 MiB source file (`src/values.py`, ~13,000\nlines), %d times per pattern: from sending the POST until polling\n`GET /patches/{id}` (every 1 ms) sees `applied`. \"in the daemon\" is the\npatch's own `received_at` → `finished_at`. p99 is the nearest-rank\npercentile: of %d samples, the largest.\n\n", r.opts.bigRuns, r.opts.bigRuns)
