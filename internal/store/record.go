@@ -94,9 +94,12 @@ func encodeMeta(p Patch, blobs []diskBlob) ([]byte, error) {
 }
 
 func decodeMeta(meta []byte, seq uint64) (Patch, []diskBlob, error) {
-	var d diskPatch
-	if err := json.Unmarshal(meta, &d); err != nil {
-		return Patch{}, nil, err
+	d, ok := decodeMetaFast(meta)
+	if !ok {
+		d = diskPatch{}
+		if err := json.Unmarshal(meta, &d); err != nil {
+			return Patch{}, nil, err
+		}
 	}
 	p := Patch{
 		ID: d.ID, Seq: seq, Hash: d.Hash, Role: d.Role, Target: d.Target,
