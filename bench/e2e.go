@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/patchd/patchd/internal/benchdata"
 )
 
 // e2eResult is the end-to-end throughput: patches from the first POST to
@@ -109,24 +110,9 @@ func cmpOr(a, b error) error {
 	return b
 }
 
-// bigFileContent is about 1 MiB of source: one assignment a line, each
-// calling compute(…, "abc"). Line 9000 is the target of the literal
-// pattern; line 7000 is the only one whose argument ends in 0003.
-func bigFileContent() []byte {
-	var sb strings.Builder
-	for i := 0; sb.Len() < 1<<20; i++ {
-		arg := i*10 + 1
-		if i == 7000 {
-			arg = 70000003
-		}
-		fmt.Fprintf(&sb, "value_%05d = compute(%d, \"abc\")  # keep in sync with the table in docs/values.md\n", i, arg)
-	}
-	return []byte(sb.String())
-}
-
-// bigPatterns are the two kinds of regex patch timed on the big file. Each
-// flips "abc" and "xyz" so that every patch has a match and changes the
-// file.
+// bigPatterns are the two kinds of regex patch timed on the big file
+// (benchdata.BigSource). Each flips "abc" and "xyz" so that every patch
+// has a match and changes the file.
 var bigPatterns = []struct {
 	name    string
 	pattern func(from string) string
@@ -135,19 +121,19 @@ var bigPatterns = []struct {
 }{
 	{
 		name:    "literal-prefixed pattern (one line named by its identifier)",
-		pattern: func(from string) string { return `value_09000 = compute\(90001, "` + from + `"\)` },
-		repl:    func(to string) string { return `value_09000 = compute(90001, "` + to + `")` },
+		pattern: benchdata.LiteralPattern,
+		repl:    benchdata.LiteralReplacement,
 	},
 	{
 		name:    "capture group whose prefix is on every line (as BenchmarkApply1MiB)",
-		pattern: func(from string) string { return `compute\((\d+)0003, "` + from + `"\)` },
-		repl:    func(to string) string { return `compute(${1}0003, "` + to + `")` },
+		pattern: benchdata.CapturePattern,
+		repl:    benchdata.CaptureReplacement,
 		expand:  true,
 	},
 }
 
 func (b *bench) bigFile(ctx context.Context, rep *report) error {
-	content := bigFileContent()
+	content := benchdata.BigSource()
 	// builds are the daemons measured: patchd, and the -baseline build in
 	// a workspace of its own, its ids prefixed with "base-".
 	type build struct {

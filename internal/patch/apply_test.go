@@ -3,10 +3,11 @@ package patch
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"regexp"
 	"testing"
+
+	"github.com/patchd/patchd/internal/benchdata"
 )
 
 func TestApply(t *testing.T) {
@@ -93,26 +94,15 @@ func TestApplyMatchesRegexp(t *testing.T) {
 	}
 }
 
-// bigValuesFile is the file of bench/e2e.go's bigFileContent: about 1 MiB,
-// one assignment a line, each calling compute(…, "abc"); line 7000 is the
-// only one whose argument ends in 0003.
-func bigValuesFile() []byte {
-	var b bytes.Buffer
-	for i := 0; b.Len() < 1<<20; i++ {
-		arg := i*10 + 1
-		if i == 7000 {
-			arg = 70000003
-		}
-		fmt.Fprintf(&b, "value_%05d = compute(%d, \"abc\")  # keep in sync with the table in docs/values.md\n", i, arg)
-	}
-	return b.Bytes()
-}
+// bigValuesFile is benchdata.BigSource, the file of bench/e2e.go's big-file
+// benchmark, under the name TestPrefilterBigFile uses.
+func bigValuesFile() []byte { return benchdata.BigSource() }
 
-// BenchmarkApply1MiB is the expanding pattern of bench/e2e.go's bigPatterns:
-// its prefix "compute(" is on every line, its match on one.
+// BenchmarkApply1MiB is the expanding pattern of bench/e2e.go's bigPatterns
+// on the same file: its prefix "compute(" is on every line, its match on one.
 func BenchmarkApply1MiB(b *testing.B) {
-	content := bigValuesFile()
-	r := Regex{Pattern: `compute\((\d+)0003, "abc"\)`, Replacement: `compute(${1}0003, "xyz")`, Expand: true}
+	content := benchdata.BigSource()
+	r := Regex{Pattern: benchdata.CapturePattern("abc"), Replacement: benchdata.CaptureReplacement("xyz"), Expand: true}
 	b.SetBytes(int64(len(content)))
 	b.ReportAllocs()
 	for b.Loop() {
