@@ -293,7 +293,7 @@ func lastLine(s string) string {
 // goBenchmarks runs the store's and the patch package's go benchmarks and
 // returns their result lines.
 func (b *bench) goBenchmarks(ctx context.Context) ([]string, error) {
-	cmd := exec.CommandContext(ctx, "go", "test", "-run=^$", "-bench=.", "./internal/store", "./internal/patch")
+	cmd := exec.CommandContext(ctx, "go", "test", "-run=^$", "-bench=.", "./internal/store", "./internal/patch", "./internal/worker")
 	cmd.Dir = b.root
 	// The store benchmarks fsync in TMPDIR: the same disk as the rest.
 	cmd.Env = append(os.Environ(), "TMPDIR="+b.tmp)

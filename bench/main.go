@@ -87,7 +87,7 @@ func parseFlags(args []string) (options, error) {
 	only := fs.String("only", "", "run only these steps, comma-separated: disk, ingest, e2e, startup, takeover, restarts, go")
 	fs.DurationVar(&o.waitIdle, "wait-idle", 2*time.Minute, "before the run and before each ingest level, wait up to this long for the machine to be 90% idle (0: do not wait)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (workspaces, logs) for inspection")
-	fs.BoolVar(&o.noGoBench, "no-go-bench", false, "skip the go test benchmarks of internal/store and internal/patch")
+	fs.BoolVar(&o.noGoBench, "no-go-bench", false, "skip the go test benchmarks of internal/store, internal/patch and internal/worker")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

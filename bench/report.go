@@ -323,7 +323,7 @@ func (r *report) markdown() string {
 		fmt.Fprintf(&sb, "\npatchd keeps the record of every patch it holds in memory (the bodies\nstay on disk): at the end of the rounds with the most clients, holding up\nto %d patches, its resident size had grown by a median %.1f KiB per\nstored patch over the idle size (GC slack included).\n", r.stored, v[len(v)/2]/1024)
 	}
 
-	sb.WriteString("\n## Go benchmarks\n\nThe store's and the patch package's own benchmarks, from this run:\n\n    go test -run=^$ -bench=. ./internal/store ./internal/patch\n\n")
+	sb.WriteString("\n## Go benchmarks\n\nThe store's, the patch package's and the worker's own benchmarks, from this run:\n\n    go test -run=^$ -bench=. ./internal/store ./internal/patch ./internal/worker\n\n")
 	if len(r.goBench) > 0 {
 		sb.WriteString("```\n" + strings.Join(r.goBench, "\n") + "\n```\n")
 	}

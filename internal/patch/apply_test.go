@@ -94,10 +94,6 @@ func TestApplyMatchesRegexp(t *testing.T) {
 	}
 }
 
-// bigValuesFile is benchdata.BigSource, the file of bench/e2e.go's big-file
-// benchmark, under the name TestPrefilterBigFile uses.
-func bigValuesFile() []byte { return benchdata.BigSource() }
-
 // BenchmarkApply1MiB is the expanding pattern of bench/e2e.go's bigPatterns
 // on the same file: its prefix "compute(" is on every line, its match on one.
 func BenchmarkApply1MiB(b *testing.B) {

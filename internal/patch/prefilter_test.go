@@ -2,6 +2,7 @@ package patch
 
 import (
 	"bytes"
+	"github.com/patchd/patchd/internal/benchdata"
 	"math/rand/v2"
 	"reflect"
 	"regexp"
@@ -219,7 +220,7 @@ func TestPrefilterMatchesRegexp(t *testing.T) {
 func TestPrefilterBigFile(t *testing.T) {
 	// Lines 6990 to 7009 and 8990 to 9009 of the file: the regexp package
 	// is slow on all of it.
-	lines := strings.SplitAfter(string(bigValuesFile()), "\n")
+	lines := strings.SplitAfter(string(benchdata.BigSource()), "\n")
 	content := []byte(strings.Join(lines[6990:7010], "") + strings.Join(lines[8990:9010], ""))
 	for _, p := range []string{
 		`compute\((\d+)0003, "abc"\)`, `value_09000 = compute\(90001, "abc"\)`,
