@@ -129,7 +129,7 @@ func (t *txn) prepare(ctx context.Context, st *store.Store, ws *workspace.Worksp
 			}
 			sf, err := ws.Stage(f.path, f.new, f.mode)
 			if err != nil {
-				stageErr = fmt.Errorf("write %s: %v (no file was changed)", f.path, err)
+				stageErr = fmt.Errorf("%w (no file was changed)", err) // err names the file
 				return
 			}
 			staged[i] = sf
@@ -180,9 +180,9 @@ func (t *txn) write(ws *workspace.Workspace) error {
 		}
 		if err != nil {
 			if rerr := t.rollback(ws); rerr != nil {
-				return fmt.Errorf("write %s: %v; and undoing the files written before it failed: %v", f.path, err, rerr)
+				return fmt.Errorf("%v; and undoing the files written before it failed: %v", err, rerr)
 			}
-			return fmt.Errorf("write %s: %v (no file was changed)", f.path, err)
+			return fmt.Errorf("%w (no file was changed)", err)
 		}
 		f.writtenOK = true
 	}

@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/patchd/patchd/internal/config"
@@ -80,6 +81,7 @@ func (w *Worker) SetYield(fn func(context.Context)) { w.yield = fn }
 // Run keeps its goroutine on a thread of its own at a lower priority (on
 // Linux; see workerNice), and that thread ends with Run.
 func (w *Worker) Run(ctx context.Context) error {
+	var backoff time.Duration
 	if err := lowerPriority(); err != nil {
 		w.log.Warn("worker: could not lower its priority; it will compete with the webhook for the CPU", "err", err)
 	}
@@ -118,17 +120,67 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.mu.Lock()
 		err = w.process(context.WithoutCancel(ctx), p)
 		w.mu.Unlock()
-		if err != nil {
+		var wait *waitError
+		switch {
+		case err == nil:
+			backoff = 0
+			continue
+		case errors.As(err, &wait):
+			// The workspace ran out of something that comes back (space,
+			// file descriptors): the patch is queued again, first in line,
+			// and tried again later; the ones after it wait, in order.
+			backoff = min(max(2*backoff, time.Second), maxBackoff)
+			w.log.Warn("worker: patch waits for the workspace to recover", "id", p.ID, "err", wait.err, "retry_in", backoff)
+		default:
 			// The store could not record an outcome (disk full): leave the
 			// patch where it is and try again shortly.
+			backoff = time.Second
 			w.log.Error("worker: record patch outcome", "id", p.ID, "err", err)
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(time.Second):
-			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
 		}
 	}
+}
+
+// maxBackoff bounds the wait between attempts at a patch that waits for
+// the workspace to recover.
+const maxBackoff = 30 * time.Second
+
+// waitError is the outcome of a patch put back in the queue because the
+// workspace could not take it for now.
+type waitError struct{ err error }
+
+func (e *waitError) Error() string { return "waiting: " + e.err.Error() }
+
+// transient reports whether err is a shortage that goes away by itself or
+// by a person's hand (a full disk, a quota, a file system remounted
+// read-only, too many open files), as opposed to a fault of the patch.
+func transient(err error) bool {
+	for _, e := range []syscall.Errno{syscall.ENOSPC, syscall.EDQUOT, syscall.EROFS, syscall.EMFILE, syscall.ENFILE} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// failOrWait fails the patch with err, unless err is transient: then the
+// patch goes back to the queue with err as its note, and a *waitError
+// tells Run to try it again later. Nothing was written when it is called.
+func (w *Worker) failOrWait(ctx context.Context, id string, err error) error {
+	if !transient(err) {
+		return w.fail(ctx, id, err.Error())
+	}
+	if _, uerr := w.opts.Store.Update(ctx, id, func(q *store.Patch) error {
+		q.State, q.Error = store.StateQueued, "waiting to retry: "+err.Error()
+		return nil
+	}); uerr != nil {
+		return uerr
+	}
+	return &waitError{err}
 }
 
 func hash(b []byte) string {
@@ -162,7 +214,7 @@ func (w *Worker) process(ctx context.Context, p store.Patch) error {
 	started := time.Now()
 	t, err := w.plan(blk)
 	if err != nil {
-		return w.fail(ctx, p.ID, err.Error())
+		return w.failOrWait(ctx, p.ID, err)
 	}
 	if w.opts.Git {
 		if err := w.gitClean(t); err != nil {
@@ -174,10 +226,10 @@ func (w *Worker) process(ctx context.Context, p store.Patch) error {
 	case saveErr != nil:
 		return saveErr
 	case stageErr != nil:
-		return w.fail(ctx, p.ID, stageErr.Error())
+		return w.failOrWait(ctx, p.ID, stageErr)
 	}
 	if err := t.write(w.opts.Workspace); err != nil {
-		return w.fail(ctx, p.ID, err.Error())
+		return w.failOrWait(ctx, p.ID, err)
 	}
 	undo := func(reason error) error {
 		if err := t.rollback(w.opts.Workspace); err != nil {

@@ -218,7 +218,7 @@ func (w *Workspace) Stage(rel string, data []byte, mode fs.FileMode) (st *Staged
 	_, base := splitRel(t.rel)
 	tmp, f, err := w.createTemp(t.parent.dir, base)
 	if err != nil {
-		return nil, fmt.Errorf("write %s: %w", rel, err)
+		return nil, fmt.Errorf("write %s: %w", rel, cause(err))
 	}
 	defer func() {
 		if err != nil {
@@ -227,20 +227,20 @@ func (w *Workspace) Stage(rel string, data []byte, mode fs.FileMode) (st *Staged
 		}
 	}()
 	if _, err := f.Write(data); err != nil {
-		return nil, fmt.Errorf("write %s: %w", rel, err)
+		return nil, fmt.Errorf("write %s: %w", rel, cause(err))
 	}
 	if exists {
 		// Ownership first: chown may clear permission bits on some systems.
 		keepOwner(f, old)
 	}
 	if err := f.Chmod(perm); err != nil {
-		return nil, fmt.Errorf("write %s: set mode: %w", rel, err)
+		return nil, fmt.Errorf("write %s: set mode: %w", rel, cause(err))
 	}
 	if err := f.Sync(); err != nil {
-		return nil, fmt.Errorf("write %s: sync: %w", rel, err)
+		return nil, fmt.Errorf("write %s: sync: %w", rel, cause(err))
 	}
 	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("write %s: %w", rel, err)
+		return nil, fmt.Errorf("write %s: %w", rel, cause(err))
 	}
 	return &Staged{w: w, t: t, tmp: tmp}, nil
 }
@@ -303,6 +303,17 @@ func (w *Workspace) Remove(rel string) error {
 		return fmt.Errorf("remove %s: %w", rel, err)
 	}
 	return nil
+}
+
+// cause strips the temporary file's name from an error about it: messages
+// name the target, as the sender wrote it, not a hidden file with a
+// machine path. The errno stays, for errors.Is.
+func cause(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // createTemp makes a new, empty, private file next to the target. O_EXCL
