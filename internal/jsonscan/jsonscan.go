@@ -17,6 +17,13 @@ import (
 // the key's quotes, escapes untouched; value the member's raw value. It
 // stops at fn's false and reports whether the walk reached the end.
 func Object(data []byte, fn func(key, value []byte) bool) bool {
+	return ObjectIndex(data, func(key []byte, start, end int) bool {
+		return fn(key, data[start:end:end])
+	})
+}
+
+// ObjectIndex is Object giving where each value is: data[start:end].
+func ObjectIndex(data []byte, fn func(key []byte, start, end int) bool) bool {
 	i := skipSpace(data, 0)
 	if i >= len(data) || data[i] != '{' {
 		return false
@@ -40,7 +47,7 @@ func Object(data []byte, fn func(key, value []byte) bool) bool {
 		}
 		i = skipSpace(data, i+1)
 		vend := endOfValue(data, i)
-		if vend < 0 || !fn(key, data[i:vend:vend]) {
+		if vend < 0 || !fn(key, i, vend) {
 			return false
 		}
 		i = skipSpace(data, vend)

@@ -79,10 +79,10 @@ func (s *Store) Submit(ctx context.Context, p Patch, body []byte) (rec Patch, cr
 			continue
 		}
 		if e, ok := s.idx.patches[np.ID]; ok {
-			cur := e.p.clone()
+			cur, d := e.p.clone(), e.diff
 			s.mu.Unlock()
 			if cur.Hash == np.Hash {
-				return cur, false, nil
+				return s.loaded(cur, d), false, nil
 			}
 			return Patch{}, false, fmt.Errorf("patch %s: %w", np.ID, ErrConflict)
 		}
@@ -157,15 +157,23 @@ func (s *Store) update(ctx context.Context, id string, blobs []Blob, fn func(*Pa
 		s.mu.Unlock()
 		return Patch{}, fmt.Errorf("patch %s: %w", id, ErrNotFound)
 	}
-	cur := e.p.clone()
+	cur, d := e.p.clone(), e.diff
 	o := &op{kind: kindUpdate, patch: Patch{ID: id}, prev: cur.State, done: make(chan struct{})}
 	// Reserve the id so that fn sees the latest record and no other
 	// change slips in between.
 	s.inflight[id] = o
 	s.mu.Unlock()
+	// The new record is written whole, the diff included.
+	cur, err := s.withDiff(cur, d)
+	if err != nil {
+		s.mu.Lock()
+		s.releaseLocked(o, err)
+		s.mu.Unlock()
+		return Patch{}, fmt.Errorf("update %s: %w", id, err)
+	}
 
 	next := cur.clone()
-	err := s.callUpdateFn(o, fn, &next)
+	err = s.callUpdateFn(o, fn, &next)
 	if err == nil {
 		err = checkUpdate(cur, &next, time.Now())
 	}
@@ -409,10 +417,13 @@ func (s *Store) commit(batch []*op) (outstanding int, ok bool) {
 			// Cannot happen: the id was reserved for o. The record is on
 			// disk all the same, and replay will settle it.
 			s.log.Error("committed record has no patch in the index", "id", o.patch.ID, "kind", o.kind)
-			o.result = o.patch.clone()
 		} else {
-			o.result = e.p.clone()
+			// The record starts o.bodyAt before its body.
+			recAt := bodyOff[i] - int64(o.bodyAt)
+			e.setDiff(recAt+metaOffset, o.rec[metaOffset:o.bodyAt])
 		}
+		// The caller gets the whole record, diff included.
+		o.result = o.patch.clone()
 		o.rec = nil
 		delete(s.inflight, o.patch.ID)
 	}

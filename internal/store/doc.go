@@ -41,7 +41,9 @@
 // and blobs are never held in memory after their record is written: the
 // index keeps their offsets and Body and Blob read them back with pread.
 // Compaction writes a patch with inline blobs as its put followed by an
-// update carrying them.
+// update carrying them. Diffs are not held in memory either: the index
+// keeps where the newest record's "diff" string is, and Get, List, Next
+// and Update read it back.
 //
 // # Damage
 //

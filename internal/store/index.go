@@ -16,7 +16,8 @@ type entry struct {
 	bodyLen int64
 	blobOff int64
 	blobs   []diskBlob
-	live    int64 // bytes of the newest record plus body and blobs, for compaction
+	diff    diffRef // where p.Diff is in the journal (p.Diff is then "")
+	live    int64   // bytes of the newest record plus body and blobs, for compaction
 }
 
 // blobsLen is the length of the entry's inline blobs together.
@@ -129,8 +130,14 @@ func (x *index) next() *entry {
 	return nil
 }
 
+// listed is a patch as list copies it, with where its diff is.
+type listed struct {
+	p    Patch
+	diff diffRef
+}
+
 // list implements Store.List.
-func (x *index) list(cursor string, limit int, state State) ([]Patch, string) {
+func (x *index) list(cursor string, limit int, state State) ([]listed, string) {
 	end := len(x.bySeq)
 	if cursor != "" {
 		seq, err := strconv.ParseUint(cursor, 10, 64)
@@ -139,16 +146,16 @@ func (x *index) list(cursor string, limit int, state State) ([]Patch, string) {
 		}
 		end = sort.Search(len(x.bySeq), func(i int) bool { return x.bySeq[i].p.Seq >= seq })
 	}
-	var out []Patch
+	var out []listed
 	for i := end - 1; i >= 0; i-- {
 		e := x.bySeq[i]
 		if state != "" && e.p.State != state {
 			continue
 		}
 		if len(out) == limit {
-			return out, strconv.FormatUint(out[len(out)-1].Seq, 10)
+			return out, strconv.FormatUint(out[len(out)-1].p.Seq, 10)
 		}
-		out = append(out, e.p.clone())
+		out = append(out, listed{e.p.clone(), e.diff})
 	}
 	return out, ""
 }

@@ -218,7 +218,13 @@ func compactJournal(dir, name string, patches []*entry, old readerAt, keepOld bo
 		if err != nil {
 			return false, err
 		}
-		meta, err := encodeMeta(e.p, nil)
+		p := e.p
+		if e.diff.n > 0 {
+			if p.Diff, err = readDiff(old, name, p.ID, e.diff); err != nil {
+				return false, err
+			}
+		}
+		meta, err := encodeMeta(p, nil)
 		if err != nil {
 			return false, fmt.Errorf("encode %s: %w", e.p.ID, err)
 		}
@@ -235,7 +241,7 @@ func compactJournal(dir, name string, patches []*entry, old readerAt, keepOld bo
 		if err != nil {
 			return false, err
 		}
-		if meta, err = encodeMeta(e.p, e.blobs); err != nil {
+		if meta, err = encodeMeta(p, e.blobs); err != nil {
 			return false, fmt.Errorf("encode %s: %w", e.p.ID, err)
 		}
 		rec, _ = encodeRecord(kindUpdate, e.p.Seq, meta, blobs)

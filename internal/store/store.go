@@ -230,6 +230,7 @@ func (s *Store) replay(f *os.File, size int64) (*index, scanResult, error) {
 				s.log.Warn("journal repeats a patch; keeping the first", "journal", s.name, "id", p.ID, "offset", off)
 				return nil
 			}
+			e.setDiff(off+metaOffset, r.meta)
 			e.live = live
 		case kindUpdate:
 			e, _, ok := idx.update(p)
@@ -238,6 +239,7 @@ func (s *Store) replay(f *os.File, size int64) (*index, scanResult, error) {
 				return nil
 			}
 			e.setBlobs(off+r.bodyAt, blobs)
+			e.setDiff(off+metaOffset, r.meta)
 			e.live = int64(len(r.meta)) + e.bodyLen + e.blobsLen()
 		default:
 			return fmt.Errorf("unknown record kind %d (written by a newer patchd?)", r.kind)
@@ -299,12 +301,14 @@ func (s *Store) Close() error {
 // Get returns the patch with the given id.
 func (s *Store) Get(id string) (Patch, bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	e, ok := s.idx.patches[id]
 	if !ok {
+		s.mu.Unlock()
 		return Patch{}, false
 	}
-	return e.p.clone(), true
+	p, d := e.p.clone(), e.diff
+	s.mu.Unlock()
+	return s.loaded(p, d), true
 }
 
 // Body returns the body the patch was submitted with, read from disk.
@@ -352,8 +356,13 @@ func (s *Store) List(cursor string, limit int, state State) (ps []Patch, next st
 		limit = DefaultListLimit
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.idx.list(cursor, limit, state)
+	page, next := s.idx.list(cursor, limit, state)
+	s.mu.Unlock()
+	ps = make([]Patch, len(page))
+	for i, l := range page {
+		ps[i] = s.loaded(l.p, l.diff)
+	}
+	return ps, next
 }
 
 // Next blocks until there is a patch to work on and returns it: first any
@@ -371,9 +380,9 @@ func (s *Store) Next(ctx context.Context) (Patch, error) {
 			return Patch{}, ErrClosed
 		}
 		if e := s.idx.next(); e != nil {
-			p := e.p.clone()
+			p, d := e.p.clone(), e.diff
 			s.mu.Unlock()
-			return p, nil
+			return s.withDiff(p, d)
 		}
 		wake := s.wake
 		s.mu.Unlock()

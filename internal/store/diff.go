@@ -1,0 +1,91 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/patchd/patchd/internal/jsonscan"
+)
+
+// A patch's diff can be as large as the files it changed, and the index
+// keeps every patch for good, so the index does not keep diffs: it keeps
+// where the newest record has it in the journal (the raw JSON string inside
+// the record's meta), and readers fetch it with pread. A diff whose place
+// cannot be found (a record not written by encodeMeta) stays in memory.
+
+// diffRef is where an entry's diff is in the journal; n == 0 means the
+// entry's Patch holds its diff itself (possibly "").
+type diffRef struct {
+	at, n int64
+}
+
+// setDiff records where the diff of e's newest record is, given the
+// record's meta and the meta's offset in the journal, and drops the diff
+// from memory if it was found there.
+func (e *entry) setDiff(metaAt int64, meta []byte) {
+	e.diff = diffRef{}
+	if e.p.Diff == "" {
+		return
+	}
+	start, end := -1, -1
+	jsonscan.ObjectIndex(meta, func(key []byte, s, en int) bool {
+		if string(key) == "diff" {
+			start, end = s, en // the last one, as the decoders take it
+		}
+		return true
+	})
+	if start < 0 || meta[start] != '"' {
+		return
+	}
+	e.diff = diffRef{at: metaAt + int64(start), n: int64(end - start)}
+	e.p.Diff = ""
+}
+
+// metaOffset is where a record's meta starts, from the record's start.
+const metaOffset = recHeaderLen + payloadFixed
+
+// readDiff reads a diff from the journal.
+func readDiff(f readerAt, name, id string, d diffRef) (string, error) {
+	raw := make([]byte, d.n)
+	if _, err := f.ReadAt(raw, d.at); err != nil {
+		return "", fmt.Errorf("diff of %s: %w", id, ioFailure("read", name, err))
+	}
+	if s, ok := jsonscan.String(raw); ok {
+		return s, nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", fmt.Errorf("diff of %s in %s: %w", id, name, err)
+	}
+	return s, nil
+}
+
+// withDiff returns p with its diff read back from the journal. Call it
+// without s.mu.
+func (s *Store) withDiff(p Patch, d diffRef) (Patch, error) {
+	if d.n == 0 {
+		return p, nil
+	}
+	s.fileMu.RLock()
+	defer s.fileMu.RUnlock()
+	if s.jf == nil {
+		return p, ErrClosed
+	}
+	diff, err := readDiff(s.jf, s.name, p.ID, d)
+	if err != nil {
+		return p, err
+	}
+	p.Diff = diff
+	return p, nil
+}
+
+// loaded is withDiff for readers that cannot return an error (Get, List):
+// a diff that cannot be read is logged and left empty.
+func (s *Store) loaded(p Patch, d diffRef) Patch {
+	q, err := s.withDiff(p, d)
+	if err != nil {
+		s.log.Error("read a patch's diff from the journal", "id", p.ID, "err", err)
+		return p
+	}
+	return q
+}
