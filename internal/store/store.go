@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 )
 
@@ -211,42 +212,118 @@ func checkBlobs(r record, blobs []diskBlob) error {
 	return nil
 }
 
-// replay builds an index from the journal.
+// replay builds an index from the journal. Decoding the records' JSON is
+// most of the work of opening a store, so records are taken in batches
+// whose metas are decoded on every core, then applied to the index in
+// journal order.
 func (s *Store) replay(f *os.File, size int64) (*index, scanResult, error) {
 	idx := newIndex()
+	var (
+		batch    []scanned
+		arena    []byte // the batch's metas; r.meta aliases the scan buffer
+		applyErr error
+	)
+	flush := func() error {
+		decodeAll(batch)
+		for i := range batch {
+			if err := s.apply(idx, &batch[i]); err != nil {
+				return fmt.Errorf("replay %s at offset %d: %w", s.name, batch[i].off, err)
+			}
+		}
+		batch, arena = batch[:0], arena[:0]
+		return nil
+	}
 	res, err := scanJournal(f, size, s.name, s.log, func(r record, off int64) error {
-		p, blobs, err := decodeMeta(r.meta, r.seq)
-		if err != nil {
-			return fmt.Errorf("record of kind %d: %w", r.kind, err)
-		}
-		if err := checkBlobs(r, blobs); err != nil {
-			return err
-		}
-		live := int64(len(r.meta)) + r.bodyLen
-		switch r.kind {
-		case kindPut:
-			e, ok := idx.put(p, off+r.bodyAt, r.bodyLen)
-			if !ok {
-				s.log.Warn("journal repeats a patch; keeping the first", "journal", s.name, "id", p.ID, "offset", off)
-				return nil
+		if len(arena)+len(r.meta) > cap(arena) && len(batch) > 0 {
+			// A meta must not move once sliced: flush before growing.
+			if applyErr = flush(); applyErr != nil {
+				return errStopScan
 			}
-			e.setDiff(off+metaOffset, r.meta)
-			e.live = live
-		case kindUpdate:
-			e, _, ok := idx.update(p)
-			if !ok {
-				s.log.Warn("journal updates an unknown patch; ignoring it", "journal", s.name, "id", p.ID, "offset", off)
-				return nil
-			}
-			e.setBlobs(off+r.bodyAt, blobs)
-			e.setDiff(off+metaOffset, r.meta)
-			e.live = int64(len(r.meta)) + e.bodyLen + e.blobsLen()
-		default:
-			return fmt.Errorf("unknown record kind %d (written by a newer patchd?)", r.kind)
 		}
+		if cap(arena) < len(r.meta) {
+			arena = make([]byte, 0, max(len(r.meta), replayArena))
+		}
+		at := len(arena)
+		arena = append(arena, r.meta...)
+		r.meta = arena[at:len(arena):len(arena)]
+		batch = append(batch, scanned{r: r, off: off})
 		return nil
 	})
-	return idx, res, err
+	if applyErr != nil {
+		return idx, res, applyErr
+	}
+	if err != nil {
+		return idx, res, err
+	}
+	if err := flush(); err != nil {
+		return idx, res, err
+	}
+	return idx, res, nil
+}
+
+// replayArena is the size of a replay batch's metas together.
+const replayArena = 4 << 20
+
+// errStopScan ends a scan whose caller has its own error to report.
+var errStopScan = errors.New("scan stopped")
+
+// scanned is one record of a replay batch, and what decoding it gave.
+type scanned struct {
+	r     record
+	off   int64
+	p     Patch
+	blobs []diskBlob
+	err   error
+}
+
+// decodeAll decodes the metas of a batch, on as many goroutines as there
+// are cores to run them.
+func decodeAll(batch []scanned) {
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(batch)/64))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(batch); i += workers {
+				b := &batch[i]
+				b.p, b.blobs, b.err = decodeMeta(b.r.meta, b.r.seq)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// apply adds one decoded record to the index.
+func (s *Store) apply(idx *index, b *scanned) error {
+	r, off, p, blobs := b.r, b.off, b.p, b.blobs
+	if b.err != nil {
+		return fmt.Errorf("record of kind %d: %w", r.kind, b.err)
+	}
+	if err := checkBlobs(r, blobs); err != nil {
+		return err
+	}
+	live := int64(len(r.meta)) + r.bodyLen
+	switch r.kind {
+	case kindPut:
+		e, ok := idx.put(p, off+r.bodyAt, r.bodyLen)
+		if !ok {
+			s.log.Warn("journal repeats a patch; keeping the first", "journal", s.name, "id", p.ID, "offset", off)
+			return nil
+		}
+		e.setDiff(off+metaOffset, r.meta)
+		e.live = live
+	case kindUpdate:
+		e, _, ok := idx.update(p)
+		if !ok {
+			s.log.Warn("journal updates an unknown patch; ignoring it", "journal", s.name, "id", p.ID, "offset", off)
+			return nil
+		}
+		e.setBlobs(off+r.bodyAt, blobs)
+		e.setDiff(off+metaOffset, r.meta)
+		e.live = int64(len(r.meta)) + e.bodyLen + e.blobsLen()
+	default:
+		return fmt.Errorf("unknown record kind %d (written by a newer patchd?)", r.kind)
+	}
+	return nil
 }
 
 func (s *Store) shouldCompact(idx *index, res scanResult) bool {
