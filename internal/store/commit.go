@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"time"
 )
 
@@ -454,15 +455,53 @@ func (s *Store) writeDurably(buf []byte) error {
 			return err
 		}
 	}
+	end := s.tail + int64(len(buf))
+	alloc := s.alloc
+	if end > alloc {
+		// Zeros ahead of the records, so that the next batches overwrite
+		// allocated space inside the file's size and need only fdatasync,
+		// not the metadata commit an append makes every fsync pay.
+		alloc = (end/preallocChunk + 1) * preallocChunk
+		if err := writeZeros(s.jf, end, alloc); err != nil {
+			// No room to write ahead (a nearly full disk): write just
+			// the records, as long as they fit.
+			if err := s.jf.Truncate(s.tail); err != nil {
+				s.recoverFrom(err)
+				return ioFailure("truncate", s.name, err)
+			}
+			s.alloc, alloc = s.tail, end
+		}
+	}
 	if _, err := s.jf.WriteAt(buf, s.tail); err != nil {
 		s.recoverFrom(err)
 		return ioFailure("write", s.name, err)
 	}
 	if !s.opts.NoSync {
-		if err := s.jf.Sync(); err != nil {
+		sync := s.jf.Datasync
+		if alloc != s.alloc {
+			sync = s.jf.Sync // the file grew
+		}
+		if err := sync(); err != nil {
 			s.recoverFrom(err)
 			return ioFailure("sync", s.name, err)
 		}
+	}
+	s.alloc = alloc
+	return nil
+}
+
+// preallocChunk is how far ahead of the records the journal is zeroed.
+const preallocChunk = 1 << 20
+
+// writeZeros writes zero bytes from from to to.
+func writeZeros(f io.WriterAt, from, to int64) error {
+	zeros := make([]byte, min(64<<10, to-from))
+	for off := from; off < to; {
+		n := min(int64(len(zeros)), to-off)
+		if _, err := f.WriteAt(zeros[:n], off); err != nil {
+			return err
+		}
+		off += n
 	}
 	return nil
 }
@@ -477,6 +516,7 @@ func (s *Store) recoverFrom(cause error) {
 // cutBack truncates the journal to the durable tail and fsyncs that.
 func (s *Store) cutBack() error {
 	s.dirty = true
+	s.alloc = s.tail // whatever was written ahead goes too
 	if err := s.jf.Truncate(s.tail); err != nil {
 		return ioFailure("truncate", s.name, err)
 	}

@@ -45,6 +45,17 @@
 // keeps where the newest record's "diff" string is, and Get, List, Next
 // and Update read it back.
 //
+// # Space written ahead
+//
+// The committer keeps the file zeroed up to a multiple of 1 MiB past the
+// last record: a batch then overwrites space that is already allocated
+// and inside the file's size, and fdatasync makes it durable without the
+// metadata commit that growing the file costs every fsync (about half of
+// the time and CPU of a commit on ext4). Only the batch that grows the
+// file pays a full fsync. Replay ends at the first zero header when only
+// zeros follow, and keeps them; a record torn inside them is a torn tail.
+// When the disk has no room for the zeros, the records are written alone.
+//
 // # Damage
 //
 // On Open the journal is scanned. A record that is short, has a bad magic,

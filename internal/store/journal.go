@@ -21,9 +21,18 @@ type journalFile interface {
 	io.ReaderAt
 	io.WriterAt
 	Sync() error
+	// Datasync makes written data durable without the metadata a read
+	// does not need (fdatasync): enough for bytes written over space that
+	// is already allocated and inside the file's size.
+	Datasync() error
 	Truncate(size int64) error
 	Close() error
 }
+
+// osJournal is the journal as an open file.
+type osJournal struct{ *os.File }
+
+func (f osJournal) Datasync() error { return datasync(f.File) }
 
 // openJournal opens or creates the journal and makes sure it starts with
 // the file header. A new journal is fsynced with its directory before any
@@ -82,9 +91,12 @@ func openJournal(dir, name string) (*os.File, int64, error) {
 
 // scanResult summarises a journal scan.
 type scanResult struct {
-	end     int64 // end of the last good record; the file is cut here
+	end     int64 // end of the last good record; the file is cut here unless zeroTail
 	records int
 	damaged bool // bad bytes with good records after them
+	// zeroTail: everything after end is zero bytes, space the store
+	// allocated ahead (see preallocate); it is kept, not cut.
+	zeroTail bool
 }
 
 // scanJournal calls fn for every good record, in file order, with the
@@ -106,6 +118,12 @@ func scanJournal(f io.ReaderAt, size int64, name string, log *slog.Logger, fn fu
 			off += r.size
 			res.end = off
 			continue
+		}
+		if zero, zerr := allZero(f, off, size); zerr != nil {
+			return res, ioFailure("read", name, zerr)
+		} else if zero {
+			res.zeroTail = true
+			return res, nil
 		}
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			err = fmt.Errorf("%w: %w", errShort, err)
@@ -129,6 +147,24 @@ func scanJournal(f io.ReaderAt, size int64, name string, log *slog.Logger, fn fu
 		br.Reset(io.NewSectionReader(f, off, size-off))
 	}
 	return res, nil
+}
+
+// allZero reports whether f holds only zero bytes from from to size.
+func allZero(f io.ReaderAt, from, size int64) (bool, error) {
+	buf := make([]byte, 64<<10)
+	for off := from; off < size; {
+		n := int(min(int64(len(buf)), size-off))
+		if _, err := f.ReadAt(buf[:n], off); err != nil && !errors.Is(err, io.EOF) {
+			return false, err
+		}
+		for _, b := range buf[:n] {
+			if b != 0 {
+				return false, nil
+			}
+		}
+		off += int64(n)
+	}
+	return true, nil
 }
 
 // readRecord reads and verifies the next record; *buf is reused for the

@@ -64,6 +64,7 @@ type Store struct {
 
 	// Owned by the committer goroutine after Open.
 	tail    int64 // end of the last durable batch
+	alloc   int64 // file size: from tail to here the file is zeros written ahead
 	nextSeq uint64
 	dirty   bool // bytes after tail may exist; truncate before writing
 	buf     []byte
@@ -157,7 +158,7 @@ func (s *Store) load() error {
 			f.Close()
 			return err
 		}
-		if res.end < size {
+		if res.end < size && !res.zeroTail {
 			err := f.Truncate(res.end)
 			if err == nil {
 				err = f.Sync()
@@ -183,14 +184,17 @@ func (s *Store) load() error {
 		}
 		idx.markRecovery()
 		s.idx = idx
-		s.tail, s.size = res.end, res.end
+		s.tail, s.size, s.alloc = res.end, res.end, res.end
+		if res.zeroTail {
+			s.alloc = size
+		}
 		for _, e := range idx.bySeq {
 			s.nextSeq = max(s.nextSeq, e.p.Seq)
 		}
 		s.nextSeq++
-		s.jf = f
+		s.jf = osJournal{f}
 		if s.opts.wrapJournal != nil {
-			s.jf = s.opts.wrapJournal(f)
+			s.jf = s.opts.wrapJournal(s.jf)
 		}
 		return nil
 	}
