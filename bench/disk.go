@@ -10,16 +10,23 @@ import (
 )
 
 // fsyncProbe is the disk's own latency for what a durable acknowledgement
-// needs: append a record to a file and fsync it, one at a time.
+// needs, one commit at a time, in one of two ways: appending a record and
+// fsyncing (the file grows every time, so every fsync also commits the
+// file system's metadata), or overwriting zeros written ahead and
+// fdatasyncing (data only), which is what patchd's journal does.
 type fsyncProbe struct {
 	when string
+	mode string
 	lat  []time.Duration // sorted
 }
 
-// probeFsync appends 512-byte records to a file in dir with an fsync after
-// each, for d, and returns the latencies.
-func probeFsync(ctx context.Context, dir, when string, d time.Duration) (fsyncProbe, error) {
-	p := fsyncProbe{when: when}
+// probeModes are the ways probeFsync commits a record.
+var probeModes = []string{"append + fsync", "overwrite + fdatasync"}
+
+// probeFsync commits 512-byte records to a file in dir, one after the
+// other, for d, and returns the latencies.
+func probeFsync(ctx context.Context, dir, when, mode string, d time.Duration) (fsyncProbe, error) {
+	p := fsyncProbe{when: when, mode: mode}
 	f, err := os.CreateTemp(dir, "fsync-probe-")
 	if err != nil {
 		return p, err
@@ -27,12 +34,34 @@ func probeFsync(ctx context.Context, dir, when string, d time.Duration) (fsyncPr
 	defer os.Remove(f.Name())
 	defer f.Close()
 	rec := make([]byte, 512)
-	for end := time.Now().Add(d); time.Now().Before(end) && ctx.Err() == nil; {
-		t0 := time.Now()
-		if _, err := f.Write(rec); err != nil {
-			return p, err
+	ahead := mode == probeModes[1]
+	const room = 64 << 20
+	if ahead {
+		zeros := make([]byte, 1<<20)
+		for range room / len(zeros) {
+			if _, err := f.Write(zeros); err != nil {
+				return p, err
+			}
 		}
 		if err := f.Sync(); err != nil {
+			return p, err
+		}
+	}
+	var off int64
+	for end := time.Now().Add(d); time.Now().Before(end) && ctx.Err() == nil && off+512 <= room; off += 512 {
+		t0 := time.Now()
+		if ahead {
+			if _, err := f.WriteAt(rec, off); err != nil {
+				return p, err
+			}
+			err = datasync(f)
+		} else {
+			if _, err := f.Write(rec); err != nil {
+				return p, err
+			}
+			err = f.Sync()
+		}
+		if err != nil {
 			return p, err
 		}
 		p.lat = append(p.lat, time.Since(t0))
@@ -41,14 +70,16 @@ func probeFsync(ctx context.Context, dir, when string, d time.Duration) (fsyncPr
 	return p, nil
 }
 
-// probeDisk records the disk's fsync latency into the report.
+// probeDisk records the disk's commit latency into the report.
 func (b *bench) probeDisk(ctx context.Context, rep *report, when string) error {
-	logf("disk: append+fsync latency, %s", when)
-	p, err := probeFsync(ctx, b.tmp, when, 3*time.Second)
-	if err != nil {
-		return err
+	for _, mode := range probeModes {
+		logf("disk: %s latency, %s", mode, when)
+		p, err := probeFsync(ctx, b.tmp, when, mode, 2*time.Second)
+		if err != nil {
+			return err
+		}
+		rep.fsync = append(rep.fsync, p)
 	}
-	rep.fsync = append(rep.fsync, p)
 	return nil
 }
 
