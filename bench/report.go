@@ -173,9 +173,9 @@ func (r *report) ingestTable(sb *strings.Builder) {
 			}
 			fmt.Fprintf(sb, "| %d | %s%s | %.0f | %s | %s | %d | %s | %s |\n", row.clients, name, extra, l.rate(), ms(l.p(0.5)), ms(l.p(0.99)), l.failed(), vs, us(l.cpuPerReq()))
 		}
-		line("**patchd**", row.patchd, fmt.Sprintf(" (%.1f records per fsync)", row.perFsync))
+		line("**patchd**", row.patchd, fmt.Sprintf(" (%.1f records per commit)", row.perFsync))
 		if row.baseline != nil {
-			line(r.baseName(), row.baseline, fmt.Sprintf(" (%.1f records per fsync)", row.basePerFsync))
+			line(r.baseName(), row.baseline, fmt.Sprintf(" (%.1f records per commit)", row.basePerFsync))
 		}
 		line("ceiling", row.ceiling, "")
 		if r.flask.python != "" {
@@ -242,7 +242,7 @@ func (r *report) markdown() string {
 	}
 	fmt.Fprintf(&sb, "Patches acknowledged per second and the latency of each POST /webhook at\n%s concurrent clients. Each client keeps one keep-alive connection and\nsends its next patch as soon as the last one is answered; every patch has\na unique id and is a ~450-byte block with description and metadata.\nEach point is measured for %s in %d rounds (each after a %s warm-up\nthat is not counted); in a round the %s servers take turns, so all\n%s see the same machine, and every figure is the median of the rounds.\n\n",
 		joinInts(r.opts.clients), r.opts.duration, r.opts.rounds, r.opts.warmup, servers, servers)
-	sb.WriteString("- **patchd**: a 202 means durable: the record is in the journal and the\n  journal fsynced (group commit). Bearer token checked, the block fully\n  validated (its regex compiled, the path checked in the workspace), a log\n  line written. A fresh daemon every round; its worker applies the patches\n  to `src/app.py` meanwhile, on the same cores.\n")
+	sb.WriteString("- **patchd**: a 202 means durable: the record is in the journal and the\n  journal synced (fdatasync over space written ahead; group commit).\n  Bearer token checked, the block fully validated (its pattern parsed,\n  the path checked in the workspace). A fresh daemon every round; its worker applies the patches\n  to `src/app.py` meanwhile, on the same cores.\n")
 	sb.WriteString("- **ceiling**: `bench/ceiling`, a bare `net/http` server whose handler decodes\n  the JSON body into the block's struct and answers 202. Stores nothing.\n")
 	sb.WriteString("- **Flask**: `bench/flask_app.py`, shaped like the seed's webhook (required\n  fields checked in order, the seed's answer shape, no auth), on Flask's\n  built-in threaded development server (`make_server(..., threaded=True)`,\n  what `app.run(threaded=True)` runs) as the seed did, request log off.\n  Stores nothing either: the seed's real webhook did more per request.\n")
 	if r.baseLabel != "" {
@@ -256,7 +256,7 @@ func (r *report) markdown() string {
 		fmt.Fprintf(&sb, "%d patches POSTed by %d clients, spread over %d small files, from the\nfirst POST until `/health` counts them all applied:\n\n", e.patches, e.clients, e.files)
 		sb.WriteString("| patches | all acknowledged after | all applied after | applied per second | failed |\n| ---: | ---: | ---: | ---: | ---: |\n")
 		fmt.Fprintf(&sb, "| %d | %s | %s | %.0f | %d |\n\n", e.patches, ms(e.posted), ms(e.done), e.rate(), e.failed)
-		sb.WriteString("The worker applies one patch at a time, each durably: the patch marked\n`applying` with the old content (journal fsync; content over 64 KiB goes\nto a blob file first, with its own fsyncs) while the new content is\nwritten to a temporary file and fsynced, then renamed into place\n(directory fsync), the patch marked `applied` with its diff (journal\nfsync), a summary written (not fsynced). The journal fsyncs are shared\nwith every record written at the same moment (group commit).\n\n")
+		sb.WriteString("The worker applies one patch at a time, each durably: the patch marked\n`applying` with the old content (a journal commit; content over 64 KiB\ngoes to a blob file first, with its own fsyncs) while the new content is\nwritten to a temporary file and fsynced, then renamed into place\n(directory fsync), the patch marked `applied` with its diff (a journal\ncommit), a summary written (not fsynced). Journal commits are shared\nwith every record written at the same moment (group commit).\n\n")
 	}
 	if len(r.big) > 0 {
 		fmt.Fprintf(&sb, "One patch at a time on a 1 MiB source file (`src/values.py`, ~13,000\nlines), %d times per pattern: from sending the POST until polling\n`GET /patches/{id}` (every 1 ms) sees `applied`. \"in the daemon\" is the\npatch's own `received_at` → `finished_at`. p99 is the nearest-rank\npercentile: of %d samples, the largest.\n\n", r.opts.bigRuns, r.opts.bigRuns)
