@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/patchd/patchd/internal/fsutil"
 )
 
 // fsyncProbe is the disk's own latency for what a durable acknowledgement
@@ -54,7 +56,7 @@ func probeFsync(ctx context.Context, dir, when, mode string, d time.Duration) (f
 			if _, err := f.WriteAt(rec, off); err != nil {
 				return p, err
 			}
-			err = datasync(f)
+			err = fsutil.Datasync(f)
 		} else {
 			if _, err := f.Write(rec); err != nil {
 				return p, err

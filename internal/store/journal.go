@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/patchd/patchd/internal/fsutil"
 )
 
 // journalFile is what the committer needs of the journal; tests substitute
@@ -32,7 +34,7 @@ type journalFile interface {
 // osJournal is the journal as an open file.
 type osJournal struct{ *os.File }
 
-func (f osJournal) Datasync() error { return datasync(f.File) }
+func (f osJournal) Datasync() error { return fsutil.Datasync(f.File) }
 
 // openJournal opens or creates the journal and makes sure it starts with
 // the file header. A new journal is fsynced with its directory before any

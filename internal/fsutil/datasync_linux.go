@@ -1,12 +1,14 @@
-package store
+package fsutil
 
 import (
 	"os"
 	"syscall"
 )
 
-// datasync is fdatasync(2).
-func datasync(f *os.File) error {
+// Datasync is fdatasync(2): the file's data made durable without the
+// metadata a read does not need (timestamps), which is enough for bytes
+// written over space already allocated inside the file's size.
+func Datasync(f *os.File) error {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return err
