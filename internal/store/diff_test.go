@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestDiffStaysOnDisk: the index keeps no diff in memory, yet every reader
@@ -101,3 +102,24 @@ func TestReplayBatches(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestFinishedSince: only patches finished or reverted at or after the
+// time, with their diffs.
+func TestFinishedSince(t *testing.T) {
+	s := openTest(t, t.TempDir(), Options{NoSync: true})
+	now := time.Now()
+	for i, at := range []time.Time{now.Add(-time.Hour), now.Add(-time.Minute), {}} {
+		id := "F" + itoa(i)
+		mustSubmit(t, s, id, "b")
+		if at.IsZero() {
+			continue // still queued
+		}
+		mustUpdate(t, s, id, setState(StateApplying))
+		mustUpdate(t, s, id, func(p *Patch) { p.State, p.Diff, p.FinishedAt = StateApplied, "diff of "+id, at })
+	}
+	mustUpdate(t, s, "F0", func(p *Patch) { p.State, p.RevertedAt = StateReverted, now })
+	got := s.FinishedSince(now.Add(-10 * time.Minute))
+	if len(got) != 2 || got[0].ID != "F0" || got[1].ID != "F1" || got[1].Diff != "diff of F1" || got[0].Diff != "diff of F0" {
+		t.Errorf("FinishedSince(10 minutes ago) = %+v, want F0 (reverted now) and F1 (finished a minute ago), with diffs", got)
+	}
+}

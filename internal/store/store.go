@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"time"
 )
 
 // Options configures a Store. The zero value is a durable store without an
@@ -444,6 +445,24 @@ func (s *Store) List(cursor string, limit int, state State) (ps []Patch, next st
 		ps[i] = s.loaded(l.p, l.diff)
 	}
 	return ps, next
+}
+
+// FinishedSince returns the patches that finished (applied or failed) or
+// were reverted at or after since, in order of arrival.
+func (s *Store) FinishedSince(since time.Time) []Patch {
+	s.mu.Lock()
+	var found []listed
+	for _, e := range s.idx.bySeq {
+		if !e.p.FinishedAt.Before(since) || !e.p.RevertedAt.Before(since) {
+			found = append(found, listed{e.p.clone(), e.diff})
+		}
+	}
+	s.mu.Unlock()
+	ps := make([]Patch, len(found))
+	for i, l := range found {
+		ps[i] = s.loaded(l.p, l.diff)
+	}
+	return ps
 }
 
 // Next blocks until there is a patch to work on and returns it: first any

@@ -50,30 +50,19 @@ func (w *Worker) repairSummaries(since time.Time) int {
 	if w.opts.SummariesDir == "" {
 		return 0
 	}
-	n, cursor := 0, ""
-	for {
-		page, next := w.opts.Store.List(cursor, 500, "")
-		for _, p := range page {
-			last := p.FinishedAt
-			if p.RevertedAt.After(last) {
-				last = p.RevertedAt
-			}
-			if last.IsZero() || last.Before(since.Add(-repairWindow)) || p.State == store.StateQueued || p.State == store.StateApplying {
-				continue
-			}
-			want := Summary(p)
-			fi, err := os.Stat(filepath.Join(w.opts.SummariesDir, p.ID+".md"))
-			if err == nil && fi.Size() == int64(len(want)) {
-				continue
-			}
-			w.summarize(p)
-			n++
+	n := 0
+	for _, p := range w.opts.Store.FinishedSince(since.Add(-repairWindow)) {
+		if p.State == store.StateQueued || p.State == store.StateApplying {
+			continue // finished once, then put back (a crash, a full disk)
 		}
-		if next == "" {
-			return n
+		fi, err := os.Stat(filepath.Join(w.opts.SummariesDir, p.ID+".md"))
+		if err == nil && fi.Size() == int64(len(Summary(p))) {
+			continue
 		}
-		cursor = next
+		w.summarize(p)
+		n++
 	}
+	return n
 }
 
 // Summary renders the markdown summary of a patch.
