@@ -12,8 +12,8 @@ import (
 	"testing"
 )
 
-// recordOffsets returns the offset of every good record in a journal file.
-func recordOffsets(t *testing.T, path string) []int64 {
+// scanFile scans a journal file, calling fn for every good record.
+func scanFile(t *testing.T, path string, fn func(r record, off int64) error) scanResult {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -21,14 +21,21 @@ func recordOffsets(t *testing.T, path string) []int64 {
 	}
 	defer f.Close()
 	fi, _ := f.Stat()
-	var offs []int64
-	_, err = scanJournal(f, fi.Size(), "journal", slog.New(slog.DiscardHandler), func(r record, off int64) error {
-		offs = append(offs, off)
-		return nil
-	})
+	res, err := scanJournal(f, fi.Size(), "journal", slog.New(slog.DiscardHandler), fn)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return res
+}
+
+// recordOffsets returns the offset of every good record in a journal file.
+func recordOffsets(t *testing.T, path string) []int64 {
+	t.Helper()
+	var offs []int64
+	scanFile(t, path, func(r record, off int64) error {
+		offs = append(offs, off)
+		return nil
+	})
 	return offs
 }
 
@@ -36,17 +43,7 @@ func recordOffsets(t *testing.T, path string) []int64 {
 // zeros the store writes ahead follow it).
 func recordsEnd(t *testing.T, path string) int64 {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	fi, _ := f.Stat()
-	res, err := scanJournal(f, fi.Size(), "journal", slog.New(slog.DiscardHandler), func(record, int64) error { return nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.end
+	return scanFile(t, path, func(record, int64) error { return nil }).end
 }
 
 func ids(ps []Patch) []string {
