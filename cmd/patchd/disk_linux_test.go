@@ -269,12 +269,15 @@ func (f *faultEnv) allApplied(when string) {
 	}
 }
 
-// refusedFor posts new patches until one is refused (a record may still fit
-// in the journal's last page) and checks the refusal: 503, Retry-After,
-// the error shape naming the cause, and nothing recorded.
+// refusedFor posts new patches until one is refused and checks the
+// refusal: 503, Retry-After, the error shape naming the cause, and nothing
+// recorded. Records still fit for a while: the journal keeps up to 1 MiB
+// written ahead of its records (store.preallocChunk), a reserve a full disk
+// cannot take away, and these patches take ~7 KiB of it each.
 func (f *faultEnv) refusedFor(prefix, cause string) string {
 	f.t.Helper()
-	for i := range 50 {
+	const most = 1000
+	for i := range most {
 		id := fmt.Sprintf("%s%d", prefix, i)
 		code, a := f.post(id)
 		if code == http.StatusAccepted {
@@ -289,7 +292,7 @@ func (f *faultEnv) refusedFor(prefix, cause string) string {
 		f.t.Logf("%d patches still fit; then 503: %s", i, a.Result.Error)
 		return id
 	}
-	f.t.Fatalf("50 patches accepted on a file system that should refuse them (%s)", cause)
+	f.t.Fatalf("%d patches accepted on a file system that should refuse them (%s)", most, cause)
 	return ""
 }
 

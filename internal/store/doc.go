@@ -55,6 +55,9 @@
 // file pays a full fsync. Replay ends at the first zero header when only
 // zeros follow, and keeps them; a record torn inside them is a torn tail.
 // When the disk has no room for the zeros, the records are written alone.
+// The zeros are also a reserve: when the disk fills up, records keep being
+// acknowledged, durably, until they have used them (up to 1 MiB), and
+// only then does Submit report the full disk.
 //
 // # Damage
 //
