@@ -108,6 +108,7 @@ func (s *session) run(parent context.Context) (handedOver bool, err error) {
 	log.Info("serving", "address", s.address, "pid", os.Getpid(), "version", version.Version, "workspace", cfg.Workspace, "state_dir", cfg.StateDir)
 	s.announceReady()
 	go s.notifier.Watchdog(ctx, s.alive)
+	go st.in.worker.RepairSummaries()
 
 	for {
 		select {

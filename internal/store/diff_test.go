@@ -118,8 +118,8 @@ func TestFinishedSince(t *testing.T) {
 		mustUpdate(t, s, id, func(p *Patch) { p.State, p.Diff, p.FinishedAt = StateApplied, "diff of "+id, at })
 	}
 	mustUpdate(t, s, "F0", func(p *Patch) { p.State, p.RevertedAt = StateReverted, now })
-	got := s.FinishedSince(now.Add(-10 * time.Minute))
-	if len(got) != 2 || got[0].ID != "F0" || got[1].ID != "F1" || got[1].Diff != "diff of F1" || got[0].Diff != "diff of F0" {
+	got, err := s.FinishedSince(now.Add(-10 * time.Minute))
+	if err != nil || len(got) != 2 || got[0].ID != "F0" || got[1].ID != "F1" || got[1].Diff != "diff of F1" || got[0].Diff != "diff of F0" {
 		t.Errorf("FinishedSince(10 minutes ago) = %+v, want F0 (reverted now) and F1 (finished a minute ago), with diffs", got)
 	}
 }

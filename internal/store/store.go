@@ -448,8 +448,9 @@ func (s *Store) List(cursor string, limit int, state State) (ps []Patch, next st
 }
 
 // FinishedSince returns the patches that finished (applied or failed) or
-// were reverted at or after since, in order of arrival.
-func (s *Store) FinishedSince(since time.Time) []Patch {
+// were reverted at or after since, in order of arrival. It fails if a diff
+// cannot be read back (the store closed meanwhile, an I/O error).
+func (s *Store) FinishedSince(since time.Time) ([]Patch, error) {
 	s.mu.Lock()
 	var found []listed
 	for _, e := range s.idx.bySeq {
@@ -460,9 +461,13 @@ func (s *Store) FinishedSince(since time.Time) []Patch {
 	s.mu.Unlock()
 	ps := make([]Patch, len(found))
 	for i, l := range found {
-		ps[i] = s.loaded(l.p, l.diff)
+		p, err := s.withDiff(l.p, l.diff)
+		if err != nil {
+			return nil, err
+		}
+		ps[i] = p
 	}
-	return ps
+	return ps, nil
 }
 
 // Next blocks until there is a patch to work on and returns it: first any

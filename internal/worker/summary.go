@@ -21,7 +21,8 @@ func ioMode(m uint32) fs.FileMode { return fs.FileMode(m).Perm() }
 // The summary is replaced atomically but not fsynced: it is derived from
 // the journal, and its two fsyncs (file and directory) were a fifth of
 // the worker's CPU under load. A crash may lose the newest summaries, or
-// leave their names empty; repairSummaries rewrites them at the next start.
+// leave their names empty; RepairSummaries rewrites them after the next
+// start.
 func (w *Worker) summarize(p store.Patch) {
 	dir := w.opts.SummariesDir
 	if dir == "" {
@@ -46,12 +47,16 @@ const repairWindow = 10 * time.Minute
 // of patches finished (or reverted) within repairWindow before since, whose
 // file is missing or not the size it should have. It returns how many it
 // rewrote.
-func (w *Worker) repairSummaries(since time.Time) int {
+func (w *Worker) repairSummaries(since time.Time) (int, error) {
 	if w.opts.SummariesDir == "" {
-		return 0
+		return 0, nil
+	}
+	recent, err := w.opts.Store.FinishedSince(since.Add(-repairWindow))
+	if err != nil {
+		return 0, err
 	}
 	n := 0
-	for _, p := range w.opts.Store.FinishedSince(since.Add(-repairWindow)) {
+	for _, p := range recent {
 		if p.State == store.StateQueued || p.State == store.StateApplying {
 			continue // finished once, then put back (a crash, a full disk)
 		}
@@ -62,7 +67,7 @@ func (w *Worker) repairSummaries(since time.Time) int {
 		w.summarize(p)
 		n++
 	}
-	return n
+	return n, nil
 }
 
 // Summary renders the markdown summary of a patch.

@@ -71,6 +71,22 @@ func New(opts Options) *Worker {
 	return &Worker{opts: opts, log: opts.Logger}
 }
 
+// RepairSummaries rewrites the summaries of recently finished patches that
+// a crash lost or left empty (summaries are written without fsync). The
+// daemon calls it once it serves, not before: it is best effort, and on a
+// nearly full disk it must not take the room the start needs.
+func (w *Worker) RepairSummaries() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n, err := w.repairSummaries(time.Now())
+	if err != nil {
+		w.log.Warn("check summaries a crash may have lost", "err", err)
+	}
+	if n > 0 {
+		w.log.Info("rewrote summaries a crash may have lost", "count", n)
+	}
+}
+
 // SetYield gives Run a function to call before each patch, which may wait
 // a while: the daemon lets webhook requests in progress finish first, so
 // that acknowledgements do not queue behind the worker. Call it before Run.
@@ -85,11 +101,6 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := lowerPriority(); err != nil {
 		w.log.Warn("worker: could not lower its priority; it will compete with the webhook for the CPU", "err", err)
 	}
-	w.mu.Lock()
-	if n := w.repairSummaries(time.Now()); n > 0 {
-		w.log.Info("rewrote summaries a crash may have lost", "count", n)
-	}
-	w.mu.Unlock()
 	for {
 		// Next returns a queued patch without looking at ctx: without this
 		// check a stop would wait for the whole backlog to be applied.

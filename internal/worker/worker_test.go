@@ -320,6 +320,7 @@ func TestRepairSummaries(t *testing.T) {
 	f.store.Close()
 	f.open()
 	f.run()
+	f.worker.RepairSummaries() // the daemon calls it once it serves
 	for id, w := range want {
 		deadline := time.Now().Add(10 * time.Second)
 		for {
