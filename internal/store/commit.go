@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/patchd/patchd/internal/fsutil"
 )
 
 // op is one record on its way to the journal.
@@ -460,9 +462,13 @@ func (s *Store) writeDurably(buf []byte) error {
 	if end > alloc {
 		// Zeros ahead of the records, so that the next batches overwrite
 		// allocated space inside the file's size and need only fdatasync,
-		// not the metadata commit an append makes every fsync pay.
+		// not the metadata commit an append makes every fsync pay. Not
+		// when that would take the last of the disk from everything else
+		// (the state file, a start after a crash): then the records alone.
 		alloc = (end/preallocChunk + 1) * preallocChunk
-		if err := writeZeros(s.jf, end, alloc); err != nil {
+		if free, err := fsutil.FreeBytes(s.dir); err == nil && free < uint64(alloc-end)+2*preallocChunk {
+			alloc = end
+		} else if err := writeZeros(s.jf, end, alloc); err != nil {
 			// No room to write ahead (a nearly full disk): write just
 			// the records, as long as they fit.
 			if err := s.jf.Truncate(s.tail); err != nil {
