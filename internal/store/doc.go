@@ -54,7 +54,8 @@
 // the time and CPU of a commit on ext4). Only the batch that grows the
 // file pays a full fsync. Replay ends at the first zero header when only
 // zeros follow, and keeps them; a record torn inside them is a torn tail.
-// When the disk has no room for the zeros, the records are written alone.
+// When the disk has no room for the zeros, or would keep less than 2 MiB
+// free besides, the records are written alone.
 // The zeros are also a reserve: when the disk fills up, records keep being
 // acknowledged, durably, until they have used them (up to 1 MiB), and
 // only then does Submit report the full disk.
