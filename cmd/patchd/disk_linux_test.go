@@ -271,9 +271,10 @@ func (f *faultEnv) allApplied(when string) {
 
 // refusedFor posts new patches until one is refused and checks the
 // refusal: 503, Retry-After, the error shape naming the cause, and nothing
-// recorded. Records still fit for a while: the journal keeps up to 1 MiB
-// written ahead of its records (store.preallocChunk), a reserve a full disk
-// cannot take away, and these patches take ~7 KiB of it each.
+// recorded. Records may still fit for a while: where the disk had room,
+// the journal holds up to 1 MiB of zeros written ahead of its records
+// (store.preallocChunk), a reserve a full disk cannot take away, and these
+// patches take ~7 KiB of it each.
 func (f *faultEnv) refusedFor(prefix, cause string) string {
 	f.t.Helper()
 	const most = 1000
