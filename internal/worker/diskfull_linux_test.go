@@ -94,3 +94,34 @@ func TestFullWorkspaceWaits(t *testing.T) {
 		t.Errorf("a.txt = %q, want both patches applied in order", got)
 	}
 }
+
+// TestWaitIsBounded: a patch that keeps waiting for the workspace fails in
+// the end, naming the cause and how long it waited, so that the patches
+// behind it are not held for good.
+func TestWaitIsBounded(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a small tmpfs as the workspace")
+	}
+	f := newFixture(t)
+	f.store.Close()
+	if err := syscall.Mount("tmpfs", f.ws, "tmpfs", 0, "size=64k"); err != nil {
+		t.Skipf("mount tmpfs on %s: %v", f.ws, err)
+	}
+	t.Cleanup(func() { syscall.Unmount(f.ws, syscall.MNT_DETACH) })
+	f.open()
+	f.worker.waitLimit = time.Second
+	f.write("a.txt", "v0\n", 0o644)
+	fh, _ := os.Create(filepath.Join(f.ws, "filler"))
+	for {
+		if _, err := fh.Write(make([]byte, 512)); err != nil {
+			break
+		}
+	}
+	fh.Close()
+	f.submit("G1", "a.txt", "v0", "v1")
+	f.run()
+	p := f.settle("G1")
+	if p.State != store.StateFailed || !strings.Contains(p.Error, "no space left on device") || !strings.Contains(p.Error, "gave up after waiting") {
+		t.Errorf("G1 after its wait limit = %s %q, want failed naming the cause and the wait", p.State, p.Error)
+	}
+}

@@ -61,6 +61,12 @@ type Worker struct {
 	swept bool // the first patch after the start swept its targets' temporary files
 
 	yield func(context.Context) // SetYield
+
+	// waitingSince is when the patch at the head of the queue first had
+	// to wait for the workspace (failOrWait); waitLimit bounds that wait.
+	waitingID    string
+	waitingSince time.Time
+	waitLimit    time.Duration
 }
 
 // New returns a Worker.
@@ -68,7 +74,7 @@ func New(opts Options) *Worker {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Worker{opts: opts, log: opts.Logger}
+	return &Worker{opts: opts, log: opts.Logger, waitLimit: maxWait}
 }
 
 // RepairSummaries rewrites the summaries of recently finished patches that
@@ -160,6 +166,12 @@ func (w *Worker) Run(ctx context.Context) error {
 // the workspace to recover.
 const maxBackoff = 30 * time.Second
 
+// maxWait is how long a patch may wait for the workspace before it fails
+// after all: the patches after it wait behind it, and a shortage that
+// lasts (a read-only mount inside the workspace, a quota nobody raises)
+// must not hold the queue for good.
+const maxWait = 10 * time.Minute
+
 // waitError is the outcome of a patch put back in the queue because the
 // workspace could not take it for now.
 type waitError struct{ err error }
@@ -184,6 +196,13 @@ func transient(err error) bool {
 func (w *Worker) failOrWait(ctx context.Context, id string, err error) error {
 	if !transient(err) {
 		return w.fail(ctx, id, err.Error())
+	}
+	now := time.Now()
+	if w.waitingID != id {
+		w.waitingID, w.waitingSince = id, now
+	}
+	if waited := now.Sub(w.waitingSince); waited >= w.waitLimit {
+		return w.fail(ctx, id, fmt.Sprintf("%v; gave up after waiting %s for the workspace to recover", err, waited.Round(time.Second)))
 	}
 	if _, uerr := w.opts.Store.Update(ctx, id, func(q *store.Patch) error {
 		q.State, q.Error = store.StateQueued, "waiting to retry: "+err.Error()
