@@ -267,3 +267,36 @@ func TestNoAuthRefusedOnPublicHost(t *testing.T) {
 		t.Errorf("run --no-auth --host 0.0.0.0: %s, want exit 2 explaining", r)
 	}
 }
+
+// TestLostSummaryRewritten: summaries are written without fsync, so a
+// crash can lose one; the daemon rewrites it after its next start.
+func TestLostSummaryRewritten(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	os.WriteFile(filepath.Join(e.ws, "a.txt"), []byte("seed\n"), 0o644)
+	if _, r := e.start("--port", "0"); r.code != 0 {
+		t.Fatalf("start: %s", r)
+	}
+	cmd := e.command("send", "-")
+	cmd.Stdin = bytes.NewReader(seedBlock("L1", "a.txt"))
+	if r := runCmd(t, cmd); r.code != 0 {
+		t.Fatalf("send: %s", r)
+	}
+	path := filepath.Join(e.stateDir(), "summaries", "L1.md")
+	var want []byte
+	waitFor(t, 10*time.Second, "the summary", func() bool {
+		want, _ = os.ReadFile(path)
+		return len(want) > 0
+	})
+	st, _ := e.status()
+	syscall.Kill(st.PID, syscall.SIGKILL)
+	waitFor(t, 10*time.Second, "the killed daemon to go", func() bool { return len(e.pids()) == 0 })
+	os.WriteFile(path, nil, 0o644) // what a crash can leave of it
+	if _, r := e.start("--port", "0"); r.code != 0 {
+		t.Fatalf("start after the crash: %s", r)
+	}
+	waitFor(t, 10*time.Second, "the summary rewritten", func() bool {
+		got, _ := os.ReadFile(path)
+		return bytes.Equal(got, want)
+	})
+}

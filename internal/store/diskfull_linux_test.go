@@ -141,3 +141,20 @@ func TestReadOnlyFileSystem(t *testing.T) {
 	}
 	mustSubmit(t, s, "after", "a")
 }
+
+// TestNoReserveOnANearlyFullDisk: on a file system with less than the
+// reserve and 2 MiB to spare, the journal writes no zeros ahead: its file
+// ends where its records do, and the space stays for everything else.
+func TestNoReserveOnANearlyFullDisk(t *testing.T) {
+	mnt := mountTmpfs(t, "2m")
+	dir := filepath.Join(mnt, "queue")
+	s := openTest(t, dir, Options{})
+	for i := range 5 {
+		mustSubmit(t, s, fmt.Sprintf("n%d", i), strings.Repeat("x", 300))
+	}
+	path := filepath.Join(dir, "journal")
+	fi, _ := os.Stat(path)
+	if end := recordsEnd(t, path); fi.Size() != end {
+		t.Errorf("journal on a 2 MiB file system is %d bytes, its records end at %d: want no zeros ahead", fi.Size(), end)
+	}
+}
