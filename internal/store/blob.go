@@ -84,7 +84,7 @@ func (e *entry) inlineBlob(name string) (off, n int64, ok bool) {
 // readBlobs reads all inline blobs of an entry, as they follow each other
 // in the journal.
 func readBlobs(f readerAt, name string, e *entry) ([]byte, error) {
-	b := make([]byte, e.blobsLen())
+	b := make([]byte, blobsLen(e.blobs))
 	if _, err := f.ReadAt(b, e.blobOff); err != nil {
 		return nil, fmt.Errorf("blobs of %s: %w", e.p.ID, ioFailure("read", name, err))
 	}

@@ -20,10 +20,10 @@ type entry struct {
 	live    int64   // bytes of the newest record plus body and blobs, for compaction
 }
 
-// blobsLen is the length of the entry's inline blobs together.
-func (e *entry) blobsLen() int64 {
+// blobsLen is the length of inline blobs together.
+func blobsLen(blobs []diskBlob) int64 {
 	var n int64
-	for _, b := range e.blobs {
+	for _, b := range blobs {
 		n += b.Len
 	}
 	return n

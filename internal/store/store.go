@@ -207,11 +207,7 @@ func checkBlobs(r record, blobs []diskBlob) error {
 	if len(blobs) == 0 {
 		return nil
 	}
-	var n int64
-	for _, b := range blobs {
-		n += b.Len
-	}
-	if r.kind != kindUpdate || n != r.bodyLen {
+	if n := blobsLen(blobs); r.kind != kindUpdate || n != r.bodyLen {
 		return fmt.Errorf("record of kind %d: inline blobs of %d bytes in a body of %d", r.kind, n, r.bodyLen)
 	}
 	return nil
@@ -324,7 +320,7 @@ func (s *Store) apply(idx *index, b *scanned) error {
 		}
 		e.setBlobs(off+r.bodyAt, blobs)
 		e.setDiff(off+metaOffset, r.meta)
-		e.live = int64(len(r.meta)) + e.bodyLen + e.blobsLen()
+		e.live = int64(len(r.meta)) + e.bodyLen + blobsLen(e.blobs)
 	default:
 		return fmt.Errorf("unknown record kind %d (written by a newer patchd?)", r.kind)
 	}
