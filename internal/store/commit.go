@@ -423,7 +423,7 @@ func (s *Store) commit(batch []*op) (outstanding int, ok bool) {
 		} else {
 			// The record starts o.bodyAt before its body.
 			recAt := bodyOff[i] - int64(o.bodyAt)
-			e.setDiff(recAt+metaOffset, o.rec[metaOffset:o.bodyAt])
+			e.setDiff(recAt+metaOffset, o.rec[metaOffset:o.bodyAt], span{})
 		}
 		// The caller gets the whole record, diff included.
 		o.result = o.patch.clone()

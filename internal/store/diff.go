@@ -19,21 +19,28 @@ type diffRef struct {
 	at, n int64
 }
 
+// span is where a value is in a record's meta; the zero span is unknown.
+type span struct{ start, end int }
+
 // setDiff records where the diff of e's newest record is, given the
-// record's meta and the meta's offset in the journal, and drops the diff
-// from memory if it was found there.
-func (e *entry) setDiff(metaAt int64, meta []byte) {
+// record's meta, the meta's offset in the journal and, if the decoder
+// found it, where the diff is in the meta; and drops the diff from memory
+// if it was found there.
+func (e *entry) setDiff(metaAt int64, meta []byte, at span) {
 	e.diff = diffRef{}
 	if e.p.Diff == "" {
 		return
 	}
-	start, end := -1, -1
-	jsonscan.ObjectIndex(meta, func(key []byte, s, en int) bool {
-		if string(key) == "diff" {
-			start, end = s, en // the last one, as the decoders take it
-		}
-		return true
-	})
+	start, end := at.start, at.end
+	if end == 0 {
+		start, end = -1, -1
+		jsonscan.ObjectIndex(meta, func(key []byte, s, en int) bool {
+			if string(key) == "diff" {
+				start, end = s, en // the last one, as the decoders take it
+			}
+			return true
+		})
+	}
 	if start < 0 || meta[start] != '"' {
 		return
 	}

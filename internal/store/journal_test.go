@@ -302,7 +302,7 @@ func TestRecordRoundTrip(t *testing.T) {
 	if r.kind != kindPut || r.seq != 7 || r.bodyAt != int64(bodyAt) || string(rec[r.bodyAt:]) != "BODY" {
 		t.Errorf("parsed %+v, want put, seq 7, body at %d", r, bodyAt)
 	}
-	got, _, err := decodeMeta(r.meta, r.seq)
+	got, _, _, err := decodeMeta(r.meta, r.seq)
 	if err != nil || !reflect.DeepEqual(got, p) {
 		t.Errorf("decodeMeta = %+v, %v; want %+v", got, err, p)
 	}

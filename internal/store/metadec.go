@@ -13,8 +13,10 @@ import (
 // repeated member, a value of another type, a string it cannot unescape
 // exactly as Unmarshal does, bytes that are not JSON) makes it give up
 // (ok false), and the caller uses Unmarshal, which decides.
-func decodeMetaFast(meta []byte) (d diskPatch, ok bool) {
-	ok = members(meta, func(key, v []byte) (good bool) {
+//
+// diff is where the "diff" string is in meta, for the index (setDiff).
+func decodeMetaFast(meta []byte) (d diskPatch, diff span, ok bool) {
+	ok = members(meta, func(key, v []byte, at int) (good bool) {
 		switch string(key) {
 		case "id":
 			d.ID, good = jsonscan.String(v)
@@ -34,6 +36,7 @@ func decodeMetaFast(meta []byte) (d diskPatch, ok bool) {
 			d.Error, good = jsonscan.String(v)
 		case "diff":
 			d.Diff, good = jsonscan.String(v)
+			diff = span{at, at + len(v)}
 		case "n":
 			d.Notes, good = jsonStrings(v)
 		case "ra":
@@ -52,9 +55,9 @@ func decodeMetaFast(meta []byte) (d diskPatch, ok bool) {
 		return good
 	})
 	if !ok {
-		return diskPatch{}, false
+		return diskPatch{}, span{}, false
 	}
-	return d, true
+	return d, diff, true
 }
 
 // members walks the members of an object of the journal's JSON, calling fn
@@ -63,15 +66,16 @@ func decodeMetaFast(meta []byte) (d diskPatch, ok bool) {
 // repeated key ends the walk with false: encodeMeta writes none of these,
 // and Unmarshal's rules for them (case-insensitive names, the last of
 // repeated members) are left to Unmarshal.
-func members(data []byte, fn func(key, value []byte) bool) bool {
+func members(data []byte, fn func(key, value []byte, at int) bool) bool {
 	var seen uint32
-	return jsonscan.Object(data, func(key, v []byte) bool {
+	return jsonscan.ObjectIndex(data, func(key []byte, start, end int) bool {
 		bit := metaKeyBit(key)
 		if bit == 0 || seen&bit != 0 {
 			return false
 		}
 		seen |= bit
-		return jsonscan.IsNull(v) || fn(key, v)
+		v := data[start:end:end]
+		return jsonscan.IsNull(v) || fn(key, v, start)
 	})
 }
 
@@ -137,7 +141,7 @@ func objects(v []byte, start func(n int), fn func(i int, key, value []byte) bool
 		if jsonscan.IsNull(e) {
 			continue
 		}
-		if !members(e, func(key, value []byte) bool { return fn(i, key, value) }) {
+		if !members(e, func(key, value []byte, _ int) bool { return fn(i, key, value) }) {
 			return false
 		}
 	}

@@ -14,9 +14,16 @@ import (
 // It reports whether the fast path answered.
 func checkMetaDecode(t *testing.T, meta []byte) bool {
 	t.Helper()
-	got, ok := decodeMetaFast(meta)
+	got, diff, ok := decodeMetaFast(meta)
 	if !ok {
 		return false
+	}
+	if got.Diff != "" {
+		// setDiff keeps only this place of the diff, and reads it back.
+		var back string
+		if diff.end <= diff.start || json.Unmarshal(meta[diff.start:diff.end], &back) != nil || back != got.Diff {
+			t.Errorf("decodeMetaFast(%q): diff at %+v is %q, want the diff %q", meta, diff, meta[max(0, diff.start):max(0, diff.end)], got.Diff)
+		}
 	}
 	var want diskPatch
 	if err := json.Unmarshal(meta, &want); err != nil {
@@ -121,7 +128,7 @@ func BenchmarkDecodeMeta(b *testing.B) {
 	meta, _ := encodeMeta(p, nil)
 	b.Run("fast", func(b *testing.B) {
 		for b.Loop() {
-			if _, ok := decodeMetaFast(meta); !ok {
+			if _, _, ok := decodeMetaFast(meta); !ok {
 				b.Fatal("not decoded")
 			}
 		}

@@ -93,12 +93,12 @@ func encodeMeta(p Patch, blobs []diskBlob) ([]byte, error) {
 	return json.Marshal(d)
 }
 
-func decodeMeta(meta []byte, seq uint64) (Patch, []diskBlob, error) {
-	d, ok := decodeMetaFast(meta)
+func decodeMeta(meta []byte, seq uint64) (Patch, []diskBlob, span, error) {
+	d, diff, ok := decodeMetaFast(meta)
 	if !ok {
-		d = diskPatch{}
+		d, diff = diskPatch{}, span{}
 		if err := json.Unmarshal(meta, &d); err != nil {
-			return Patch{}, nil, err
+			return Patch{}, nil, span{}, err
 		}
 	}
 	p := Patch{
@@ -112,14 +112,14 @@ func decodeMeta(meta []byte, seq uint64) (Patch, []diskBlob, error) {
 		p.Files = append(p.Files, FileChange(f))
 	}
 	if p.ID == "" || !p.State.Valid() {
-		return Patch{}, nil, fmt.Errorf("patch record without id or with state %q", p.State)
+		return Patch{}, nil, span{}, fmt.Errorf("patch record without id or with state %q", p.State)
 	}
 	for _, b := range d.Blobs {
 		if b.Name == "" || b.Len < 0 {
-			return Patch{}, nil, fmt.Errorf("patch record with a blob named %q of %d bytes", b.Name, b.Len)
+			return Patch{}, nil, span{}, fmt.Errorf("patch record with a blob named %q of %d bytes", b.Name, b.Len)
 		}
 	}
-	return p, d.Blobs, nil
+	return p, d.Blobs, diff, nil
 }
 
 // checkSize refuses a record whose length would not fit the header.

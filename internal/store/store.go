@@ -274,6 +274,7 @@ type scanned struct {
 	off   int64
 	p     Patch
 	blobs []diskBlob
+	diff  span
 	err   error
 }
 
@@ -286,7 +287,7 @@ func decodeAll(batch []scanned) {
 		wg.Go(func() {
 			for i := w; i < len(batch); i += workers {
 				b := &batch[i]
-				b.p, b.blobs, b.err = decodeMeta(b.r.meta, b.r.seq)
+				b.p, b.blobs, b.diff, b.err = decodeMeta(b.r.meta, b.r.seq)
 			}
 		})
 	}
@@ -310,7 +311,7 @@ func (s *Store) apply(idx *index, b *scanned) error {
 			s.log.Warn("journal repeats a patch; keeping the first", "journal", s.name, "id", p.ID, "offset", off)
 			return nil
 		}
-		e.setDiff(off+metaOffset, r.meta)
+		e.setDiff(off+metaOffset, r.meta, b.diff)
 		e.live = live
 	case kindUpdate:
 		e, _, ok := idx.update(p)
@@ -319,7 +320,7 @@ func (s *Store) apply(idx *index, b *scanned) error {
 			return nil
 		}
 		e.setBlobs(off+r.bodyAt, blobs)
-		e.setDiff(off+metaOffset, r.meta)
+		e.setDiff(off+metaOffset, r.meta, b.diff)
 		e.live = int64(len(r.meta)) + e.bodyLen + blobsLen(e.blobs)
 	default:
 		return fmt.Errorf("unknown record kind %d (written by a newer patchd?)", r.kind)
