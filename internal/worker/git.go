@@ -18,9 +18,11 @@ func (w *Worker) git(args ...string) (string, error) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "git", args...)
 	cmd.Dir = w.opts.Workspace.Dir()
+	// Paths from a payload are file names, never patterns: a target named
+	// "*" or ":(glob)**" must not sweep the whole work tree into a commit.
 	// Commits need a committer; fall back to patchd's own when git has
 	// none configured, rather than failing every patch.
-	cmd.Env = append(cmd.Environ(), "GIT_TERMINAL_PROMPT=0")
+	cmd.Env = append(cmd.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_LITERAL_PATHSPECS=1")
 	if !w.gitIdentity() {
 		cmd.Env = append(cmd.Env, "GIT_COMMITTER_NAME=patchd", "GIT_COMMITTER_EMAIL=patchd@localhost",
 			"GIT_AUTHOR_NAME=patchd", "GIT_AUTHOR_EMAIL=patchd@localhost")
@@ -58,14 +60,22 @@ func (t *txn) paths() []string {
 // gitClean refuses a patch over uncommitted changes to the files it touches:
 // its commit would sweep them in, and a revert would lose them.
 func (w *Worker) gitClean(t *txn) error {
-	out, err := w.git(append([]string{"status", "--porcelain", "--"}, t.paths()...)...)
+	out, err := w.git(append([]string{"status", "--porcelain", "-z", "--"}, t.paths()...)...)
 	if err != nil {
 		return err
 	}
+	// Entries are "XY path", NUL-terminated and unquoted; a rename or copy
+	// is followed by its source path as an entry of its own.
 	var dirty []string
-	for _, line := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
-		if len(line) > 3 {
-			dirty = append(dirty, strings.TrimSpace(line[3:]))
+	fields := strings.Split(out, "\x00")
+	for i := 0; i < len(fields); i++ {
+		e := fields[i]
+		if len(e) < 4 {
+			continue
+		}
+		dirty = append(dirty, e[3:])
+		if e[0] == 'R' || e[0] == 'C' {
+			i++
 		}
 	}
 	if len(dirty) > 0 {
