@@ -46,7 +46,11 @@
 // spaces as ASCII (as OpenAI's apply_patch does), then with a uniform
 // indentation offset, then comparing indentation by width (a file indented
 // with tabs, a patch with spaces).
-// Line endings never count: a CRLF file matches an LF patch and stays CRLF.
+// Line endings never count: a CRLF file matches an LF patch and stays CRLF,
+// and an LF file stays LF under a CRLF patch; the line endings of a patch
+// text never reach a file that has its own. A file a patch creates (or an
+// empty one it fills) is CRLF when every line the patch gives it ends with
+// "\r\n", LF otherwise (an apply_patch Add File is always LF).
 // The first level that finds the text decides; when indentation was
 // shifted, the added lines are re-indented the same way (in the file's
 // style). Context lines keep the file's version of themselves.

@@ -39,8 +39,38 @@ func checkPlanError(t *testing.T, what string, err error) {
 }
 
 // roundTrip checks that the diff Diff writes from old to new, parsed and
-// planned against old, gives new.
+// planned against old, gives new. A diff's line endings never reach the
+// file, so only pairs that keep one style of line ending can be compared
+// byte for byte: without '\r', and the same with every "\n" as "\r\n".
+// Other pairs must apply without error.
 func roundTrip(t *testing.T, old, new []byte) {
+	t.Helper()
+	if bytes.ContainsRune(old, '\r') || bytes.ContainsRune(new, '\r') {
+		d := Diff("f", old, new)
+		if d == "" {
+			return
+		}
+		files, err := parseUnifiedDiff(d, "")
+		if err != nil {
+			t.Fatalf("parsing Diff(%q, %q):\n%s\nerror: %v", old, new, d, err)
+		}
+		if _, err := planOne(&UnifiedDiff{Text: d, files: files}, old); err != nil {
+			t.Fatalf("applying Diff(%q, %q):\n%s\nerror: %v", old, new, d, err)
+		}
+		return
+	}
+	exactRoundTrip(t, old, new)
+	exactRoundTrip(t, toCRLF(old), toCRLF(new))
+}
+
+func toCRLF(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return bytes.ReplaceAll(b, []byte("\n"), []byte("\r\n"))
+}
+
+func exactRoundTrip(t *testing.T, old, new []byte) {
 	t.Helper()
 	d := Diff("f", old, new)
 	if d == "" {

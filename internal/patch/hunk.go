@@ -91,9 +91,11 @@ func (h *hunk) trim() {
 // apply replaces the hunk's old lines, found at m, by its new lines and
 // returns the number of new lines. Context lines keep the file's text (and
 // its trailing whitespace); added lines are re-indented as m says and end
-// like their neighbours, or as in the patch when literal (a patch that
-// carries "\r\n" endings says exactly which lines have them).
-func (h *hunk) apply(d *doc, m match, literal bool) int {
+// like their neighbours in the file: the line endings of the patch text
+// never reach the file, since they are as often the transport's (a CRLF
+// clipboard, a Windows agent) as the author's. In a file that has no line
+// ending yet (new, empty, or one line) they end with d.newEOL.
+func (h *hunk) apply(d *doc, m match) int {
 	pos := m.pos
 	end := pos + len(h.lines) - h.count('+')
 	touchesEnd := end == len(d.lines)
@@ -110,7 +112,7 @@ func (h *hunk) apply(d *doc, m match, literal bool) int {
 			}
 			k++
 		case '+':
-			repl = append(repl, line{text: m.reindent(hl.text), eol: insertedEOL(d, hl, literal, last, k, pos, end)})
+			repl = append(repl, line{text: m.reindent(hl.text), eol: insertedEOL(d, last, k, pos, end)})
 		}
 	}
 	d.splice(pos, end, repl)
@@ -124,16 +126,10 @@ func (h *hunk) apply(d *doc, m match, literal bool) int {
 	return len(repl)
 }
 
-// insertedEOL chooses the line ending of an added line: the patch's when
-// literal, else that of the nearest file line of the hunk (before it, then
-// after it), else the line before the hunk's, else the file's usual one.
-func insertedEOL(d *doc, hl hline, literal bool, last string, k, pos, end int) string {
-	if literal {
-		if hl.cr {
-			return "\r\n"
-		}
-		return "\n"
-	}
+// insertedEOL chooses the line ending of an added line: that of the nearest
+// file line of the hunk (before it, then after it), else the line before
+// the hunk's, else the file's usual one.
+func insertedEOL(d *doc, last string, k, pos, end int) string {
 	if last != "" {
 		return last
 	}
@@ -164,9 +160,12 @@ type filePatch struct {
 	moveTo  string // opUpdate: where the result goes when it is renamed
 	altPath string // plain diffs naming two files: the other name, used when path does not exist
 	hunks   []*hunk
-	literal bool   // the patch's lines carry their own "\r\n" endings
-	line    int    // where the file's part starts in the patch text, for messages
-	style   string // "diff" or "apply_patch"
+	// crlf: every line the diff adds ends with "\r\n", so a file without
+	// line endings of its own to follow (a new or empty one) gets CRLF,
+	// as git apply writes what the diff says; otherwise LF.
+	crlf  bool
+	line  int    // where the file's part starts in the patch text, for messages
+	style string // "diff" or "apply_patch"
 }
 
 // targets lists the workspace paths the file patch touches.
@@ -189,9 +188,9 @@ func (fp *filePatch) apply(w *workset) error {
 	}
 	switch fp.op {
 	case opCreate:
-		d := newDoc(nil)
+		d := fp.newDoc(nil)
 		for _, h := range fp.hunks {
-			h.apply(d, match{pos: len(d.lines)}, fp.literal)
+			h.apply(d, match{pos: len(d.lines)})
 		}
 		content := d.bytes()
 		if f.exists && len(f.cur) > 0 && !bytes.Equal(f.cur, content) {
@@ -204,7 +203,7 @@ func (fp *filePatch) apply(w *workset) error {
 			return fmt.Errorf("cannot delete %s: it does not exist", fp.path)
 		}
 		if len(fp.hunks) > 0 {
-			d := newDoc(f.cur)
+			d := fp.newDoc(f.cur)
 			if err := fp.applyHunks(d, f); err != nil {
 				return err
 			}
@@ -227,7 +226,7 @@ func (fp *filePatch) apply(w *workset) error {
 	if !f.exists {
 		return fmt.Errorf("cannot update %s: it does not exist", f.path)
 	}
-	d := newDoc(f.cur)
+	d := fp.newDoc(f.cur)
 	if err := fp.applyHunks(d, f); err != nil {
 		return err
 	}
@@ -251,6 +250,16 @@ func (fp *filePatch) apply(w *workset) error {
 	g.write(content)
 	g.renamedFrom = from
 	return nil
+}
+
+// newDoc cuts content into lines, with the line ending the patch's added
+// lines get when the file has none of its own.
+func (fp *filePatch) newDoc(content []byte) *doc {
+	d := newDoc(content)
+	if fp.crlf {
+		d.newEOL = "\r\n"
+	}
+	return d
 }
 
 // applyHunks applies the hunks in order to d, the content of f.
@@ -299,7 +308,7 @@ func (fp *filePatch) applyHunks(d *doc, f *fileState) error {
 		if s := m.describe(); s != "" {
 			f.note(what + " matched " + s)
 		}
-		n := h.apply(d, m, fp.literal)
+		n := h.apply(d, m)
 		if h.hint >= 0 {
 			shift = m.pos + n - (h.hint + len(h.lines) - h.count('+'))
 		}
@@ -357,7 +366,7 @@ func (fp *filePatch) applyPatchHunks(d *doc, f *fileState) error {
 		if s := m.describe(); s != "" {
 			f.note(what + " matched " + s)
 		}
-		n := h.apply(d, m, fp.literal)
+		n := h.apply(d, m)
 		cursor = m.pos + n
 		if h.hint >= 0 {
 			shift = m.pos + n - (h.hint + len(old))

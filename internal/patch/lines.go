@@ -1,6 +1,9 @@
 package patch
 
-import "strings"
+import (
+	"bytes"
+	"strings"
+)
 
 // line is one line of a text file: its text without the line ending, and
 // the ending itself ("\n", "\r\n", or "" for a last line without one).
@@ -19,6 +22,9 @@ type doc struct {
 	// newline.
 	finalNL bool
 	hasTab  int8 // cached: 0 unknown, 1 a tab occurs, -1 none
+	// newEOL is the line ending of lines added to a file that has none
+	// yet; "" is "\n".
+	newEOL string
 }
 
 // newDoc cuts content into lines. An empty file has no lines and counts as
@@ -69,8 +75,8 @@ func (d *doc) bytes() []byte {
 	return out
 }
 
-// dominantEOL is the line ending most lines of the file use, "\n" on a tie
-// or when no line has one.
+// dominantEOL is the line ending most lines of the file use, "\n" on a tie,
+// and newEOL when no line has one.
 func (d *doc) dominantEOL() string {
 	crlf, lf := 0, 0
 	for _, l := range d.lines {
@@ -81,8 +87,11 @@ func (d *doc) dominantEOL() string {
 			lf++
 		}
 	}
-	if crlf > lf {
+	switch {
+	case crlf > lf:
 		return "\r\n"
+	case crlf == 0 && lf == 0 && d.newEOL != "":
+		return d.newEOL
 	}
 	return "\n"
 }
@@ -172,4 +181,29 @@ func splitIndent(s string) (indent, rest string) {
 func trimSpace(s string) string {
 	_, rest := splitIndent(trimRight(s))
 	return rest
+}
+
+// newFileEOL gives the text of a file a patch creates its line endings: CRLF
+// when every line of the text ends with "\r\n", LF otherwise, so that a
+// new file never mixes them.
+func newFileEOL(s string) string {
+	if n := strings.Count(s, "\n"); n > 0 && strings.Count(s, "\r\n") == n {
+		return s
+	}
+	return strings.ReplaceAll(s, "\r\n", "\n")
+}
+
+// fileEOL rewrites the line endings of s, text a patch inserts into the file
+// content (a regex replacement), to the file's usual ending: the line
+// endings of a patch never reach a file.
+func fileEOL(s string, content []byte) string {
+	if !strings.Contains(s, "\n") {
+		return s
+	}
+	crlf := bytes.Count(content, []byte("\r\n"))
+	eol := "\n"
+	if crlf > 0 && crlf*2 > bytes.Count(content, []byte("\n")) {
+		eol = "\r\n"
+	}
+	return convertEOL(s, eol)
 }

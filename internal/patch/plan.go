@@ -111,7 +111,9 @@ func (e *RegexEdit) apply(w *workset) error {
 	if !f.exists {
 		return fmt.Errorf("target file %s does not exist", e.TargetFile)
 	}
-	out, _, err := e.Regex.Apply(e.TargetFile, f.cur)
+	re := e.Regex
+	re.Replacement = fileEOL(re.Replacement, f.cur) // the file's line endings, not the patch's
+	out, _, err := re.Apply(e.TargetFile, f.cur)
 	if err != nil {
 		return err
 	}

@@ -17,7 +17,7 @@ func (e *SearchReplace) apply(w *workset) error {
 		// Aider's convention for a new file: nothing to search for.
 		switch {
 		case !f.exists || len(f.cur) == 0:
-			f.write([]byte(e.Replace))
+			f.write([]byte(newFileEOL(e.Replace)))
 			return nil
 		}
 		return fmt.Errorf("search text is empty but %s exists and is not empty; give the text to replace", e.TargetFile)
@@ -53,7 +53,7 @@ func (e *SearchReplace) apply(w *workset) error {
 		}
 		// Backwards, so that the positions of earlier matches hold.
 		for i := len(ms) - 1; i >= 0; i-- {
-			h.apply(d, ms[i], false)
+			h.apply(d, ms[i])
 		}
 		if s := ms[0].describe(); s != "" {
 			f.note("search text matched " + s)

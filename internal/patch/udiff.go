@@ -41,12 +41,13 @@ func cleanPath(p string) string {
 // headers. Errors name the line of the text they are about.
 func parseUnifiedDiff(text, defaultPath string) ([]*filePatch, error) {
 	rows := strings.Split(text, "\n")
-	if rows[len(rows)-1] == "" {
+	// ended: the last row has its "\n" too.
+	ended := rows[len(rows)-1] == ""
+	if ended {
 		rows = rows[:len(rows)-1]
 	}
 	var secs []*diffSection
 	var cur *diffSection
-	literal := false
 	for i := 0; i < len(rows); {
 		l := strings.TrimSuffix(rows[i], "\r")
 		switch {
@@ -80,8 +81,7 @@ func parseUnifiedDiff(text, defaultPath string) ([]*filePatch, error) {
 				cur = &diffSection{line: i + 1, header: true, oldName: defaultPath, newName: defaultPath, defaultTargetFile: true}
 				secs = append(secs, cur)
 			}
-			h, next, cr := parseHunk(rows, i)
-			literal = literal || cr
+			h, next := parseHunk(rows, i, ended)
 			if len(h.lines) == 0 {
 				return nil, fmt.Errorf("line %d: hunk %q has no lines", i+1, h.header)
 			}
@@ -108,7 +108,6 @@ func parseUnifiedDiff(text, defaultPath string) ([]*filePatch, error) {
 			return nil, err
 		}
 		if fp != nil {
-			fp.literal = literal
 			files = append(files, fp)
 		}
 	}
@@ -172,7 +171,7 @@ func (s *diffSection) resolve() (*filePatch, error) {
 	if !s.git && len(s.hunks) == 0 {
 		return nil, fmt.Errorf("line %d: the diff of %s has no hunks (@@ lines)", s.line, newName)
 	}
-	fp := &filePatch{hunks: s.hunks, line: s.line, style: "diff"}
+	fp := &filePatch{hunks: s.hunks, line: s.line, style: "diff", crlf: addsCRLF(s.hunks)}
 	switch {
 	case oldName == devNull && newName == devNull, oldName == "" && newName == "":
 		return nil, fmt.Errorf("line %d: the diff names no file", s.line)
@@ -204,6 +203,25 @@ func (s *diffSection) resolve() (*filePatch, error) {
 	}
 	fp.path, fp.moveTo, fp.altPath = cleanPath(fp.path), cleanPath(fp.moveTo), cleanPath(fp.altPath)
 	return fp, nil
+}
+
+// addsCRLF reports whether every line the hunks add ends with "\r\n" in
+// the diff (the last line of a file without a final newline has no ending
+// to judge by).
+func addsCRLF(hunks []*hunk) bool {
+	n := 0
+	for _, h := range hunks {
+		for k, l := range h.lines {
+			if l.kind != '+' || (h.newNoNL && k == len(h.lines)-1) {
+				continue
+			}
+			if !l.cr {
+				return false
+			}
+			n++
+		}
+	}
+	return n > 0
 }
 
 // stripPrefixes removes git's a/ and b/ from a pair of names, when both
@@ -311,9 +329,9 @@ func unquoteC(s string) (name, rest string, ok bool) {
 	return "", "", false
 }
 
-// parseHunk reads the hunk whose @@ header is rows[i]. It returns the hunk,
-// the index of the first row after it, and whether any of its lines ended
-// with "\r\n".
+// parseHunk reads the hunk whose @@ header is rows[i]. It returns the hunk
+// and the index of the first row after it. ended says that the last row
+// ended with "\n" in the text.
 //
 // The header's counts are only hints, because agents miscount: the body
 // runs while rows look like hunk lines. An empty row is a blank context
@@ -322,7 +340,7 @@ func unquoteC(s string) (name, rest string, ok bool) {
 // that (or without counts) it is taken for a context line that lost its
 // space when a hunk line follows it. A "--- " row followed by "+++ " is the
 // next file's header once the counts are reached.
-func parseHunk(rows []string, i int) (h *hunk, next int, cr bool) {
+func parseHunk(rows []string, i int, ended bool) (h *hunk, next int) {
 	hdr := strings.TrimSuffix(rows[i], "\r")
 	h = &hunk{header: hunkTitle(hdr), hint: -1}
 	oldStart, oldCount, newCount, counted := parseRange(hdr)
@@ -353,7 +371,6 @@ body:
 				break body
 			}
 			h.lines = append(h.lines, hline{kind: l[0], text: l[1:], cr: lcr})
-			cr = cr || lcr
 			if l[0] != '+' {
 				seenOld++
 			}
@@ -364,11 +381,16 @@ body:
 			if n := len(h.lines); n > 0 {
 				marks = append(marks, n-1)
 				// A line without a newline has no "\r\n" either: a '\r'
-				// before the row's end is the line's own last byte.
-				if last := &h.lines[n-1]; last.cr {
+				// before the row's end is the line's own last byte, as
+				// git writes a file that ends in "\r" without "\n"; unless
+				// the marker row itself ends with "\r\n" (or with
+				// nothing), when the diff as a whole went through a CRLF
+				// conversion and the '\r' is the transport's.
+				last := &h.lines[n-1]
+				if last.cr && !strings.HasSuffix(raw, "\r") && (j+1 < len(rows) || ended) {
 					last.text += "\r"
-					last.cr = false
 				}
+				last.cr = false
 			}
 		default:
 			if hunkEnds(l) {
@@ -385,7 +407,7 @@ body:
 		}
 	}
 	h.trimMarked(&marks)
-	return h, j, cr
+	return h, j
 }
 
 // strayChanges refuses change lines after text that ended a hunk (at rows[i])

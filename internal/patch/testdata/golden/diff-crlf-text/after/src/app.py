@@ -1,0 +1,7 @@
+def greet(name):
+    greeting = "hello " + name
+    return greeting
+
+
+def main():
+    print(greet("world"))
