@@ -32,7 +32,7 @@ func openAPI(serverURL string) obj {
 		"info": obj{
 			"title":       "patchd",
 			"version":     version.Version,
-			"description": "Deliver code patches to a developer's workspace. A 2xx answer to POST /webhook means the patch is on disk and will be applied. Patches apply in order, inside the workspace only; nothing in a patch is ever executed.",
+			"description": "Deliver code patches to a developer's workspace. A 2xx answer to POST /webhook means the patch is on disk and will be applied. Patches apply in order, inside the workspace only. patchd itself never runs anything a patch contains; but where the operator has configured checks (commands such as a build or the tests, run after each patch), those checks run the workspace's code as the patch left it, so a patch's code runs: the token is then a permission to run code on this machine.",
 		},
 		"servers":  []obj{{"url": serverURL}},
 		"security": []obj{{"bearerAuth": []string{}}},
