@@ -70,30 +70,42 @@ func (w *Worker) repairSummaries(since time.Time) (int, error) {
 	return n, nil
 }
 
-// Summary renders the markdown summary of a patch.
+// Summary renders the markdown summary of a patch. Every text that comes
+// from a payload (id, role, description, file names, notes, an error that
+// quotes the patch) is escaped so that it renders as the text the sender
+// wrote: on one line, markdown and HTML shown as characters, never able to
+// start a heading or a section of its own. Multi-line errors and the diff
+// go into fenced blocks that no line of theirs can close.
 func Summary(p store.Patch) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Patch %s: %s\n\n", p.ID, p.State)
+	fmt.Fprintf(&b, "# Patch %s: %s\n\n", mdText(p.ID), p.State)
 	row := func(k, v string) {
 		if v != "" {
 			fmt.Fprintf(&b, "- **%s**: %s\n", k, v)
 		}
 	}
-	row("Role", p.Role)
-	row("Target", "`"+p.Target+"`")
-	row("Description", strings.ReplaceAll(p.Description, "\n", " "))
+	row("Role", mdText(p.Role))
+	if p.Target != "" {
+		row("Target", mdCode(p.Target))
+	}
+	row("Description", mdText(p.Description))
+	multiline := strings.ContainsAny(p.Error, "\r\n")
 	switch p.State {
 	case store.StateApplied, store.StateReverted:
 		files := make([]string, len(p.Files))
 		for i, f := range p.Files {
-			files[i] = "`" + f.Path + "`"
+			files[i] = mdCode(f.Path)
 		}
 		row("Result", fmt.Sprintf("applied to %d file(s): %s", len(p.Files), strings.Join(files, ", ")))
 	case store.StateFailed:
-		row("Result", "failed: "+p.Error)
+		if multiline {
+			row("Result", "failed (the error is below)")
+		} else {
+			row("Result", "failed: "+mdText(p.Error))
+		}
 	}
 	for _, n := range p.Notes {
-		row("Fitted", n)
+		row("Fitted", mdText(n))
 	}
 	row("Received", stamp(p.ReceivedAt))
 	row("Started", stamp(p.StartedAt))
@@ -102,14 +114,68 @@ func Summary(p store.Patch) string {
 		row("Duration", p.FinishedAt.Sub(p.StartedAt).Round(time.Microsecond).String())
 	}
 	row("Reverted", stamp(p.RevertedAt))
+	if p.State == store.StateFailed && multiline {
+		fmt.Fprintf(&b, "\n## Error\n\n%s", mdBlock("text", p.Error))
+	}
 	if p.Diff != "" {
-		fence := "```"
-		for strings.Contains(p.Diff, fence) {
-			fence += "`"
-		}
-		fmt.Fprintf(&b, "\n## Diff\n\n%sdiff\n%s%s\n", fence, p.Diff, fence)
+		fmt.Fprintf(&b, "\n## Diff\n\n%s", mdBlock("diff", p.Diff))
 	}
 	return b.String()
+}
+
+// oneLine turns every line break (and any other control character) into a
+// space: a value shown in a list row must stay on its line.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f || r == 0x85 || r == 0x2028 || r == 0x2029 {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// mdText is s as markdown text that renders as s (on one line): every
+// character with an inline meaning to CommonMark, GitHub's extensions
+// (strikethrough, tables, math) or HTML is backslash-escaped, which
+// CommonMark defines for all ASCII punctuation. Block syntax (#, -, >, a
+// fence) has a meaning only at the start of a line, where no value is.
+func mdText(s string) string {
+	s = oneLine(s)
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune("\\`*_[]<>&|~$", r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// mdCode is s (on one line) as a code span, whose content is literal:
+// its backtick fence is longer than any run of backticks in s.
+func mdCode(s string) string {
+	s = oneLine(s)
+	fence := "`"
+	for strings.Contains(s, fence) {
+		fence += "`"
+	}
+	if strings.HasPrefix(s, "`") || strings.HasSuffix(s, "`") || strings.HasPrefix(s, " ") && strings.HasSuffix(s, " ") {
+		s = " " + s + " "
+	}
+	return fence + s + fence
+}
+
+// mdBlock is s as a fenced code block: the fence is longer than any run of
+// backticks in s, so that no line of s can close it.
+func mdBlock(info, s string) string {
+	fence := "```"
+	for strings.Contains(s, fence) {
+		fence += "`"
+	}
+	if !strings.HasSuffix(s, "\n") {
+		s += "\n"
+	}
+	return fence + info + "\n" + s + fence + "\n"
 }
 
 func stamp(t time.Time) string {

@@ -134,7 +134,7 @@ func TestApplyAndSummary(t *testing.T) {
 		t.Errorf("diff = %q", p.Diff)
 	}
 	sum := f.summary("P1")
-	for _, want := range []string{"# Patch P1: applied", "ui_patch", "desc of P1", "`src/app.py`", "applied to 1 file(s)", "Duration", "+print('world')"} {
+	for _, want := range []string{"# Patch P1: applied", `ui\_patch`, "desc of P1", "`src/app.py`", "applied to 1 file(s)", "Duration", "+print('world')"} {
 		if !strings.Contains(sum, want) {
 			t.Errorf("summary lacks %q:\n%s", want, sum)
 		}
