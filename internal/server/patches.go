@@ -56,7 +56,7 @@ func (s *Server) requireToken(w http.ResponseWriter, r *http.Request) bool {
 	if s.opts.Token == "" || auth.BearerOK(r.Header.Get("Authorization"), s.opts.Token) {
 		return true
 	}
-	s.unauthorized(w)
+	s.unauthorized(w, r)
 	return false
 }
 
@@ -66,14 +66,14 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 	}
 	limit, err := pageSize(r)
 	if err != nil {
-		refuse(w, http.StatusBadRequest, "%v", err)
+		s.refuse(w, r, http.StatusBadRequest, "%v", err)
 		return
 	}
 	state := store.State(r.URL.Query().Get("state"))
 	switch state {
 	case "", store.StateQueued, store.StateApplying, store.StateApplied, store.StateFailed, store.StateReverted:
 	default:
-		refuse(w, http.StatusBadRequest, "state must be one of queued, applying, applied, failed, reverted, not %q", state)
+		s.refuse(w, r, http.StatusBadRequest, "state must be one of queued, applying, applied, failed, reverted, not %q", state)
 		return
 	}
 	ps, next := s.opts.Store.List(r.URL.Query().Get("cursor"), limit, state)
@@ -91,7 +91,7 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	p, ok := s.opts.Store.Get(id)
 	if !ok {
-		refuse(w, http.StatusNotFound, "no patch with id %q", id)
+		s.refuse(w, r, http.StatusNotFound, "no patch with id %q", id)
 		return
 	}
 	writeJSON(w, http.StatusOK, View(p, true))
@@ -103,7 +103,7 @@ func (s *Server) handleRevert(w http.ResponseWriter, r *http.Request) {
 	}
 	id := r.PathValue("id")
 	if _, ok := s.opts.Store.Get(id); !ok {
-		refuse(w, http.StatusNotFound, "no patch with id %q", id)
+		s.refuse(w, r, http.StatusNotFound, "no patch with id %q", id)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -111,13 +111,13 @@ func (s *Server) handleRevert(w http.ResponseWriter, r *http.Request) {
 	p, err := s.opts.Revert(ctx, id)
 	switch {
 	case errors.Is(err, worker.ErrNotApplied), errors.Is(err, worker.ErrChanged):
-		refuse(w, http.StatusConflict, "cannot revert %q: %v", id, err)
+		s.refuse(w, r, http.StatusConflict, "cannot revert %q: %v", id, err)
 		return
 	case errors.Is(err, store.ErrUnavailable):
-		refuse(w, http.StatusServiceUnavailable, "%v", err)
+		s.refuse(w, r, http.StatusServiceUnavailable, "%v", err)
 		return
 	case err != nil:
-		refuse(w, http.StatusInternalServerError, "revert %q: %v", id, err)
+		s.refuse(w, r, http.StatusInternalServerError, "revert %q: %v", id, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, answer{Status: "reverted", Result: result{Success: true, PatchID: p.ID, State: string(p.State)}})

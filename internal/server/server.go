@@ -64,6 +64,8 @@ type Server struct {
 	closing atomic.Bool
 	limiter *limiter
 	act     activity
+	// refusals logs refused requests, rate-limited.
+	refusals *refusalLog
 }
 
 // New returns a Server; it answers /ready with 503 until SetReady(true).
@@ -79,6 +81,7 @@ func New(opts Options) *Server {
 	}
 	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux(), limiter: newLimiter(opts.RateLimit, opts.RateBurst)}
 	s.act.idle = make(chan struct{}, 1)
+	s.refusals = newRefusalLog(opts.Logger)
 	s.mux.HandleFunc("GET /health", s.handleHealth)
 	s.mux.HandleFunc("GET /ready", s.handleReady)
 	s.mux.HandleFunc("GET /openapi.json", s.handleOpenAPI)

@@ -33,9 +33,14 @@ type answer struct {
 	Result result `json:"result"`
 }
 
-// refuse answers an error in the seed's shape with the right status.
-func refuse(w http.ResponseWriter, code int, format string, args ...any) {
-	writeJSON(w, code, answer{Status: "error", Result: result{Error: fmt.Sprintf(format, args...)}})
+// refuse answers an error in the seed's shape with the right status, and
+// logs the refusals a client's mistake or an attack causes (rate-limited).
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, code int, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if loggedStatus(code) {
+		s.refusals.refused(code, r.RemoteAddr, r.Method, r.URL.Path, msg)
+	}
+	writeJSON(w, code, answer{Status: "error", Result: result{Error: msg}})
 }
 
 // authorized checks the bearer token, or for senders that sign instead, the
@@ -59,9 +64,9 @@ func (s *Server) authorized(r *http.Request, body []byte) (ok, needBody bool) {
 	return auth.SignatureOK(sig, body, s.opts.Token), false
 }
 
-func (s *Server) unauthorized(w http.ResponseWriter) {
+func (s *Server) unauthorized(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("WWW-Authenticate", `Bearer realm="patchd"`)
-	refuse(w, http.StatusUnauthorized, "missing or invalid credentials: send 'Authorization: Bearer <token>' (see 'patchd token') or a valid %s", auth.SignatureHeader)
+	s.refuse(w, r, http.StatusUnauthorized, "missing or invalid credentials: send 'Authorization: Bearer <token>' (see 'patchd token') or a valid %s", auth.SignatureHeader)
 }
 
 // PreviewAnswer is the body of a successful POST /patches/preview.
@@ -84,7 +89,7 @@ func (s *Server) handlePreview(w http.ResponseWriter, r *http.Request) {
 	}
 	diff, files, err := s.opts.Preview(blk)
 	if err != nil {
-		refuse(w, http.StatusUnprocessableEntity, "%s", err.Error())
+		s.refuse(w, r, http.StatusUnprocessableEntity, "%s", err.Error())
 		return
 	}
 	var a PreviewAnswer
@@ -104,7 +109,7 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 	if blk == nil || body == nil {
 		return
 	}
-	s.submit(w, blk, body)
+	s.submit(w, r, blk, body)
 }
 
 // readBlock authenticates, limits, reads and validates a patch block. On
@@ -114,18 +119,18 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 func (s *Server) readBlock(w http.ResponseWriter, r *http.Request, counted *bool) (*patch.Block, []byte) {
 	ok, needBody := s.authorized(r, nil)
 	if !ok && !needBody {
-		s.unauthorized(w)
+		s.unauthorized(w, r)
 		return nil, nil
 	}
 	if !s.limiter.allow() {
 		w.Header().Set("Retry-After", "1")
-		refuse(w, http.StatusTooManyRequests, "too many requests: more than %g per second; retry after 1s", s.opts.RateLimit)
+		s.refuse(w, r, http.StatusTooManyRequests, "too many requests: more than %g per second; retry after 1s", s.opts.RateLimit)
 		return nil, nil
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && mt != "text/json") {
-			refuse(w, http.StatusUnsupportedMediaType, "unsupported Content-Type %q: send application/json", ct)
+			s.refuse(w, r, http.StatusUnsupportedMediaType, "unsupported Content-Type %q: send application/json", ct)
 			return nil, nil
 		}
 	}
@@ -133,10 +138,10 @@ func (s *Server) readBlock(w http.ResponseWriter, r *http.Request, counted *bool
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			refuse(w, http.StatusRequestEntityTooLarge, "body too large: the limit is %d bytes (--max-body)", tooBig.Limit)
+			s.refuse(w, r, http.StatusRequestEntityTooLarge, "body too large: the limit is %d bytes (--max-body)", tooBig.Limit)
 			return nil, nil
 		}
-		refuse(w, http.StatusBadRequest, "reading the body: %v", err)
+		s.refuse(w, r, http.StatusBadRequest, "reading the body: %v", err)
 		return nil, nil
 	}
 	if counted != nil {
@@ -145,14 +150,14 @@ func (s *Server) readBlock(w http.ResponseWriter, r *http.Request, counted *bool
 	}
 	if needBody {
 		if ok, _ := s.authorized(r, body); !ok {
-			s.unauthorized(w)
+			s.unauthorized(w, r)
 			return nil, nil
 		}
 	}
 
 	blk, err := patch.Parse(body)
 	if err != nil {
-		refuse(w, http.StatusBadRequest, "%s", err.Error())
+		s.refuse(w, r, http.StatusBadRequest, "%s", err.Error())
 		return nil, nil
 	}
 	if s.opts.CheckPath != nil {
@@ -162,7 +167,7 @@ func (s *Server) readBlock(w http.ResponseWriter, r *http.Request, counted *bool
 				if target != blk.TargetFile {
 					field = "path"
 				}
-				refuse(w, http.StatusBadRequest, "Invalid field: %s: %v", field, err)
+				s.refuse(w, r, http.StatusBadRequest, "Invalid field: %s: %v", field, err)
 				return nil, nil
 			}
 		}
@@ -172,7 +177,7 @@ func (s *Server) readBlock(w http.ResponseWriter, r *http.Request, counted *bool
 }
 
 // submit stores a validated block and answers.
-func (s *Server) submit(w http.ResponseWriter, blk *patch.Block, body []byte) {
+func (s *Server) submit(w http.ResponseWriter, r *http.Request, blk *patch.Block, body []byte) {
 	sum := sha256.Sum256(body)
 	rec := store.Patch{
 		ID:          blk.ID,
@@ -188,15 +193,15 @@ func (s *Server) submit(w http.ResponseWriter, blk *patch.Block, body []byte) {
 	got, created, err := s.opts.Store.Submit(ctx, rec, body)
 	switch {
 	case errors.Is(err, store.ErrConflict):
-		refuse(w, http.StatusConflict, "patch id %q was already used for a different body (state %s); use a new id", blk.ID, s.stateOf(blk.ID))
+		s.refuse(w, r, http.StatusConflict, "patch id %q was already used for a different body (state %s); use a new id", blk.ID, s.stateOf(blk.ID))
 		return
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, store.ErrClosed):
 		w.Header().Set("Retry-After", "5")
-		refuse(w, http.StatusServiceUnavailable, "%v", err)
+		s.refuse(w, r, http.StatusServiceUnavailable, "%v", err)
 		return
 	case err != nil:
 		s.log.Error("submit patch", "id", blk.ID, "err", err)
-		refuse(w, http.StatusInternalServerError, "storing patch %q: %v", blk.ID, err)
+		s.refuse(w, r, http.StatusInternalServerError, "storing patch %q: %v", blk.ID, err)
 		return
 	}
 	code := http.StatusAccepted
