@@ -87,17 +87,22 @@ func (w *Worker) gitClean(t *txn) error {
 var tagName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/()-]{0,127}$`)
 
 // gitCommit commits the transaction's files as one commit (and tags it).
+// A commit that fails leaves the index as it found it: the caller restores
+// the files, and a staged copy of the patch must not outlive them.
 func (w *Worker) gitCommit(t *txn, subject, author, tag string) (string, error) {
 	if _, err := w.git(append([]string{"add", "-A", "--"}, t.paths()...)...); err != nil {
 		return "", err
 	}
 	args := []string{"commit", "--no-verify", "-m", subject}
-	if a := gitAuthor(author); a != "" {
-		args = append(args, "--author", a)
+	if author != "" {
+		args = append(args, "--author", author)
 	}
 	args = append(args, "--")
 	args = append(args, t.paths()...)
 	if _, err := w.git(args...); err != nil {
+		if _, rerr := w.git(append([]string{"reset", "-q", "--"}, t.paths()...)...); rerr != nil {
+			return "", fmt.Errorf("%w; and unstaging the files failed: %v", err, rerr)
+		}
 		return "", err
 	}
 	rev, err := w.git("rev-parse", "--short", "HEAD")
@@ -115,19 +120,45 @@ func (w *Worker) gitCommit(t *txn, subject, author, tag string) (string, error) 
 	return strings.TrimSpace(rev), nil
 }
 
-// gitAuthor turns metadata.author into git's "Name <email>".
-func gitAuthor(a string) string {
+// maxAuthor bounds metadata.author: it becomes one argument of git.
+const maxAuthor = 256
+
+// gitAuthor turns metadata.author into git's "Name <email>" ("" for none:
+// the commit gets git's own identity). It refuses what git would refuse,
+// so that the patch fails before anything is written rather than at its
+// commit: a name that is empty or only punctuation (git strips ".,:;<>\"'"
+// and spaces from its ends), a name or an email holding "<" or ">".
+func gitAuthor(a string) (string, error) {
 	a = strings.Map(func(r rune) rune {
-		if r < ' ' {
+		if r < ' ' || r == 0x7f {
 			return -1
 		}
 		return r
 	}, strings.TrimSpace(a))
 	if a == "" {
-		return ""
+		return "", nil
 	}
-	if strings.Contains(a, "<") && strings.HasSuffix(a, ">") {
-		return a
+	bad := func(why string) (string, error) {
+		return "", fmt.Errorf("metadata.author %q: %s; use \"Name <email>\" or a plain name", a, why)
 	}
-	return a + " <" + strings.ReplaceAll(strings.ToLower(strings.Fields(a)[0]), "@", "") + "@patchd.invalid>"
+	if len(a) > maxAuthor {
+		return bad(fmt.Sprintf("longer than %d bytes", maxAuthor))
+	}
+	name, email := a, ""
+	if i := strings.IndexByte(a, '<'); i >= 0 && strings.HasSuffix(a, ">") {
+		name, email = strings.TrimSpace(a[:i]), a[i+1:len(a)-1]
+		if strings.ContainsAny(email, "<>") {
+			return bad("the email holds < or >")
+		}
+	}
+	if strings.ContainsAny(name, "<>") {
+		return bad("the name holds < or >")
+	}
+	if strings.TrimFunc(name, func(r rune) bool { return r <= ' ' || strings.ContainsRune(".,:;<>\"\\'", r) }) == "" {
+		return bad("the name is empty or only punctuation")
+	}
+	if name == a {
+		email = strings.ReplaceAll(strings.ToLower(strings.Fields(a)[0]), "@", "") + "@patchd.invalid"
+	}
+	return name + " <" + email + ">", nil
 }

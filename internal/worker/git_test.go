@@ -2,7 +2,11 @@ package worker
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/patchd/patchd/internal/store"
@@ -58,5 +62,60 @@ func TestGitPathsAreLiteral(t *testing.T) {
 	}
 	if got := gitCmd(t, f.ws, "show", "--name-only", "--format=", "HEAD"); got != "*" {
 		t.Errorf("S2's commit holds %q, want only *", got)
+	}
+}
+
+// Finding 13: an author git refuses fails the patch before anything is
+// written, naming metadata.author.
+func TestGitAuthorCheckedFirst(t *testing.T) {
+	f := gitFixture(t, "a.py", "x = 1\n")
+	for i, author := range []string{"<>", "...", " <a@b>", "a <b> c", "a <b@c>>"} {
+		id := fmt.Sprintf("A%d", i)
+		f.submitBody(id, fmt.Sprintf(`{"id":%q,"role":"r","target_file":"a.py","patch":{"pattern":"1","replacement":"2"},"metadata":{"author":%q}}`, id, author))
+	}
+	f.run()
+	for i, author := range []string{"<>", "...", " <a@b>", "a <b> c", "a <b@c>>"} {
+		p := f.settle(fmt.Sprintf("A%d", i))
+		if p.State != store.StateFailed || !strings.Contains(p.Error, "metadata.author") {
+			t.Errorf("author %q: %s %q, want failed naming metadata.author", author, p.State, p.Error)
+		}
+		if len(p.Files) != 0 {
+			t.Errorf("author %q: files %v, want refused before anything is written", author, p.Files)
+		}
+	}
+	if got := gitCmd(t, f.ws, "status", "--porcelain"); got != "" {
+		t.Errorf("git status = %q, want clean", got)
+	}
+	f.submitBody("ok", `{"id":"ok","role":"r","target_file":"a.py","patch":{"pattern":"1","replacement":"2"},"metadata":{"author":"Ada <ada@example.com>"}}`)
+	if p := f.settle("ok"); p.State != store.StateApplied {
+		t.Fatalf("ok: %s %s", p.State, p.Error)
+	}
+	if got := gitCmd(t, f.ws, "log", "-1", "--format=%an <%ae>"); got != "Ada <ada@example.com>" {
+		t.Errorf("author = %q", got)
+	}
+}
+
+// Finding 13: a commit that fails after the files were staged leaves
+// neither the files nor the index changed.
+func TestGitFailedCommitUndoesIndex(t *testing.T) {
+	f := gitFixture(t, "a.py", "x = 1\n")
+	branch := gitCmd(t, f.ws, "symbolic-ref", "--short", "HEAD")
+	lock := filepath.Join(f.ws, ".git", "refs", "heads", branch+".lock")
+	if err := os.WriteFile(lock, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f.submit("L1", "a.py", "1", "2")
+	f.submitBody("L2", `{"id":"L2","role":"r","edits":[{"diff":"--- /dev/null\n+++ b/new.py\n@@ -0,0 +1 @@\n+y = 1\n"}]}`)
+	f.run()
+	for _, id := range []string{"L1", "L2"} {
+		if p := f.settle(id); p.State != store.StateFailed || !strings.Contains(p.Error, "commit the patch") {
+			t.Errorf("%s: %s %q, want failed by the commit", id, p.State, p.Error)
+		}
+	}
+	if got := f.read("a.py"); got != "x = 1\n" {
+		t.Errorf("a.py = %q, want restored", got)
+	}
+	if got := gitCmd(t, f.ws, "status", "--porcelain"); got != "" {
+		t.Errorf("git status = %q, want clean: the index must be undone too", got)
 	}
 }

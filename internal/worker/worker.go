@@ -242,6 +242,13 @@ func (w *Worker) process(ctx context.Context, p store.Patch) error {
 	}
 	w.swept = true
 	started := time.Now()
+	var author string
+	if w.opts.Git {
+		a, _ := blk.Metadata["author"].(string)
+		if author, err = gitAuthor(a); err != nil {
+			return w.fail(ctx, p.ID, err.Error())
+		}
+	}
 	t, err := w.plan(blk)
 	if err != nil {
 		return w.failOrWait(ctx, p.ID, err)
@@ -271,7 +278,6 @@ func (w *Worker) process(ctx context.Context, p store.Patch) error {
 		return undo(err)
 	}
 	if w.opts.Git {
-		author, _ := blk.Metadata["author"].(string)
 		rev, err := w.gitCommit(t, commitSubject("PATCH", blk.ID, blk.Description), author, blk.Tag)
 		switch {
 		case rev == "" && err != nil:
