@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"path"
+	"slices"
 )
 
 // FileReader reads a workspace file for planning; exists=false for a
@@ -142,7 +143,21 @@ func applyFiles(w *workset, files []*filePatch) error {
 // with "edits", errors are prefixed with the element, as in
 // "edits[2]: search text not found in a.go: ...".
 func (b *Block) Plan(read FileReader) ([]Change, error) {
-	w := &workset{read: read, files: map[string]*fileState{}}
+	return b.PlanFiles(read, nil)
+}
+
+// FileKey names the file a workspace path leads to, so that two spellings
+// of one file (a path through a symbolic link to a directory, say) are one
+// file to a plan. An error leaves the path to be told apart by spelling
+// (reading it then reports the problem).
+type FileKey func(path string) (string, error)
+
+// PlanFiles is Plan with files told apart by key (nil: by their clean
+// spelling): edits that reach one file by two paths apply one on top of
+// the other, and the change names the file by the path that reached it
+// first.
+func (b *Block) PlanFiles(read FileReader, key FileKey) ([]Change, error) {
+	w := &workset{read: read, fileKey: key, files: map[string]*fileState{}}
 	for i, e := range b.Edits {
 		if err := e.apply(w); err != nil {
 			if b.multi {
@@ -174,9 +189,10 @@ func (b *Block) Targets() []string {
 // workset holds the files of a plan in memory: as read, and as the edits
 // so far left them.
 type workset struct {
-	read  FileReader
-	files map[string]*fileState
-	order []*fileState
+	read    FileReader
+	fileKey FileKey
+	files   map[string]*fileState
+	order   []*fileState
 }
 
 type fileState struct {
@@ -187,16 +203,30 @@ type fileState struct {
 	exists      bool
 	renamedFrom string
 	notes       []string
+	aliases     []string // other paths that led to this file
 }
 
 // key identifies a file whatever way an edit spells its path ("./a//b" is
-// "a/b"); confinement is the workspace's business, not this.
-func (w *workset) key(p string) string { return path.Clean(p) }
+// "a/b", and fileKey sees through links); confinement is the workspace's
+// business, not this.
+func (w *workset) key(p string) string {
+	k := path.Clean(p)
+	if w.fileKey != nil {
+		if id, err := w.fileKey(k); err == nil {
+			return id
+		}
+	}
+	return k
+}
 
 // file returns the state of a file, reading it the first time.
 func (w *workset) file(p string) (*fileState, error) {
 	k := w.key(p)
 	if f, ok := w.files[k]; ok {
+		if path.Clean(p) != path.Clean(f.path) && !slices.Contains(f.aliases, p) {
+			f.aliases = append(f.aliases, p)
+			f.note(fmt.Sprintf("%s leads to the same file as %s (through a symbolic link): its edits apply on top of the earlier ones", p, f.path))
+		}
 		return f, nil
 	}
 	content, exists, err := w.read(p)

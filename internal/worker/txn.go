@@ -39,14 +39,17 @@ type txnFile struct {
 func (w *Worker) plan(blk *patch.Block) (*txn, error) {
 	ws := w.opts.Workspace
 	modes := map[string]fs.FileMode{}
-	changes, err := blk.Plan(func(path string) ([]byte, bool, error) {
+	// Files are told apart by what they are, not how a path spells them:
+	// two paths to one file (through a link) must chain their edits, or
+	// the later write would silently undo the earlier one.
+	changes, err := blk.PlanFiles(func(path string) ([]byte, bool, error) {
 		data, mode, exists, err := ws.ReadFile(path)
 		if exists && data == nil {
 			data = []byte{} // an empty file, which Diff must not take for a creation
 		}
 		modes[path] = mode.Perm()
 		return data, exists, err
-	})
+	}, ws.FileID)
 	if err != nil {
 		return nil, err
 	}

@@ -203,3 +203,36 @@ func TestFirstPatchSweepsStagedTemps(t *testing.T) {
 		t.Errorf("src/ holds %q, want the crashed attempt's temporary file gone and the rest kept", names)
 	}
 }
+
+// TestOneFileTwoPaths: edits that reach one file by two paths (a.txt, and
+// sub/up/a.txt where sub/up is a link to ".") apply one on top of the
+// other, and the revert restores the original (finding 12).
+func TestOneFileTwoPaths(t *testing.T) {
+	f := newFixture(t)
+	f.write("a.txt", "one\ntwo\n", 0o644)
+	os.MkdirAll(filepath.Join(f.ws, "sub"), 0o755)
+	if err := os.Symlink("..", filepath.Join(f.ws, "sub", "up")); err != nil {
+		t.Fatal(err)
+	}
+	body := `{"id":"L1","role":"r","edits":[
+		{"target_file":"a.txt","search":"one","replace":"ONE"},
+		{"target_file":"sub/up/a.txt","search":"two","replace":"TWO"}]}`
+	f.submitBody("L1", body)
+	f.run()
+	p := f.settle("L1")
+	if p.State != store.StateApplied {
+		t.Fatalf("L1: %s %s", p.State, p.Error)
+	}
+	if got := f.read("a.txt"); got != "ONE\nTWO\n" {
+		t.Errorf("a.txt = %q, want both edits, %q", got, "ONE\nTWO\n")
+	}
+	if !strings.Contains(strings.Join(p.Notes, "\n"), "sub/up/a.txt leads to the same file as a.txt") {
+		t.Errorf("notes %q do not say that sub/up/a.txt is a.txt", p.Notes)
+	}
+	if _, err := f.worker.Revert(context.Background(), "L1"); err != nil {
+		t.Fatalf("revert: %v", err)
+	}
+	if got := f.read("a.txt"); got != "one\ntwo\n" {
+		t.Errorf("after revert a.txt = %q, want the original", got)
+	}
+}

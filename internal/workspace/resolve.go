@@ -27,8 +27,11 @@ type resolution struct {
 	via string
 	// created lists directories the walk made, outermost first.
 	created []string
-	// missing reports that a component did not exist and create was off.
+	// missing reports that a component did not exist and create was off;
+	// partial is then the directory's path with the links before that
+	// component resolved.
 	missing bool
+	partial string
 }
 
 // resolveDir walks dir (a clean relative path, "" for the root) one
@@ -61,7 +64,7 @@ func (w *Workspace) resolveDir(orig, dir string, create, checkDeny bool) (resolu
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			if !create {
-				res.missing = true
+				res.missing, res.partial = true, joinRel(done, pending)
 				return res, nil
 			}
 			if err := w.root.Mkdir(cand, 0o755); err != nil {
