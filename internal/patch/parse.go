@@ -23,7 +23,7 @@ type Block struct {
 	Role        string // the sender's label for the kind of change, such as "ui_patch"
 	TargetFile  string // workspace-relative path, not yet confined (the workspace package does that)
 	Description string // free text for the summary
-	Tag         string // optional free label
+	Tag         string // optional git tag name (checkTag)
 	// Patch is the edit of a block whose "patch" is a regex edit, and zero
 	// for every other form. It is kept for code written before Plan, which
 	// applies every form; Regex.Apply of a zero Patch fails.
@@ -112,6 +112,11 @@ func Parse(body []byte) (*Block, error) {
 	}
 	if b.Tag, err = stringField(fields, "tag"); err != nil {
 		return nil, err
+	}
+	if b.Tag != "" {
+		if err := checkTag(b.Tag); err != nil {
+			return nil, err
+		}
 	}
 	if b.Metadata, err = objectField(fields, "metadata"); err != nil {
 		return nil, err

@@ -122,7 +122,7 @@ func openAPI(serverURL string) obj {
 						"edits": obj{"type": "array", "description": "Several edits applied in order, all or nothing; each regex or search/replace edit carries its own target_file.",
 							"items": obj{"allOf": []obj{ref("Edit"), {"type": "object", "properties": obj{"target_file": str}}}}},
 						"expand":   obj{"type": "boolean", "description": "Same as patch.expand."},
-						"tag":      obj{"type": "string", "description": "With --git: tag the patch's commit."},
+						"tag":      obj{"type": "string", "description": "With --git: tag the patch's commit. A plain tag name (1-128 of A-Z a-z 0-9 . _ / ( ) -, starting with a letter or digit, valid as refs/tags/<tag>, not starting with refs/, not HEAD).", "maxLength": 128},
 						"metadata": obj{"type": "object", "additionalProperties": true, "description": "metadata.author becomes the commit author with --git."},
 					},
 				},

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
-	"regexp"
 	"strings"
 	"time"
 )
@@ -84,9 +83,8 @@ func (w *Worker) gitClean(t *txn) error {
 	return nil
 }
 
-var tagName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/()-]{0,127}$`)
-
-// gitCommit commits the transaction's files as one commit (and tags it).
+// gitCommit commits the transaction's files as one commit (and tags it:
+// patch.Parse has checked the tag).
 // A commit that fails leaves the index as it found it: the caller restores
 // the files, and a staged copy of the patch must not outlive them.
 func (w *Worker) gitCommit(t *txn, subject, author, tag string) (string, error) {
@@ -110,9 +108,6 @@ func (w *Worker) gitCommit(t *txn, subject, author, tag string) (string, error) 
 		return "", err
 	}
 	if tag != "" {
-		if !tagName.MatchString(tag) || strings.Contains(tag, "..") {
-			return strings.TrimSpace(rev), fmt.Errorf("tag %q is not a valid tag name; the commit stands untagged", tag)
-		}
 		if _, err := w.git("tag", tag); err != nil {
 			return strings.TrimSpace(rev), err
 		}
