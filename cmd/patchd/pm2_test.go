@@ -38,6 +38,7 @@ func newPM2(t *testing.T) *pm2 {
 		if t.Failed() {
 			// What PM2 saw of patchd's output, for the failure report.
 			logs, _ := filepath.Glob(filepath.Join(home, "logs", "*.log"))
+			logs = append(logs, filepath.Join(home, "pm2.log"))
 			for _, l := range logs {
 				data, _ := os.ReadFile(l)
 				if len(data) > 8000 {
@@ -252,4 +253,88 @@ func TestPM2HostileWatchdog(t *testing.T) {
 	if !strings.Contains(string(log), "stopped the daemon we handed over to") {
 		t.Errorf("log does not show the keeper stopping its successor")
 	}
+}
+
+// pm2Start generates the ecosystem file for e with flags and starts it under
+// p, returning the status of the daemon PM2 started.
+func pm2Start(t *testing.T, p *pm2, e *tenv, flags ...string) status {
+	t.Helper()
+	dir := t.TempDir()
+	gen := exec.Command(patchdBin, append([]string{"service", "pm2", "--out", dir, "--workspace", e.ws}, flags...)...)
+	gen.Env = cleanEnv()
+	if r := runCmd(t, gen); r.code != 0 {
+		t.Fatalf("patchd service pm2: %s", r)
+	}
+	if r := p.run("start", filepath.Join(dir, "ecosystem.config.js")); r.code != 0 {
+		t.Fatalf("pm2 start: %s", r)
+	}
+	st := e.waitRunning(20 * time.Second)
+	if pid := p.proc("patchd").PID; st.PID != pid {
+		t.Fatalf("status pid = %d, want PM2's process %d", st.PID, pid)
+	}
+	return st
+}
+
+// TestPM2RestartsAfterKill9: PM2 reports a death by signal as exit code 0,
+// so a patchd killed by SIGKILL (or the OOM killer) must be restarted
+// although 0 is also a clean exit; a `patchd stop` run by a person still
+// leaves it stopped (exit code 6), and so does `pm2 stop`.
+func TestPM2RestartsAfterKill9(t *testing.T) {
+	t.Parallel()
+	p := newPM2(t)
+	e := newEnv(t)
+	st := pm2Start(t, p, e, "--port", "0")
+
+	syscall.Kill(st.PID, syscall.SIGKILL)
+	var now status
+	waitFor(t, 15*time.Second, "PM2 to restart patchd after kill -9", func() bool {
+		now, _ = e.status()
+		if !now.Running || now.PID == st.PID {
+			return false
+		}
+		code, _, err := getHealth(now.Address)
+		return err == nil && code == 200
+	})
+	if pr := p.proc("patchd"); pr.PID != now.PID || pr.PM2Env.Status != "online" || pr.PM2Env.RestartTime != 1 {
+		t.Errorf("PM2 after kill -9: pid %d status %s restarts %d; want pid %d online with 1 restart",
+			pr.PID, pr.PM2Env.Status, pr.PM2Env.RestartTime, now.PID)
+	}
+
+	// A person's `patchd stop`: PM2 must not bring it back.
+	if r := e.run("stop"); r.code != 0 || !strings.Contains(r.stdout, "stopped") {
+		t.Fatalf("patchd stop under PM2: %s", r)
+	}
+	waitFor(t, 10*time.Second, "PM2 to see the exit", func() bool { return p.proc("patchd").PID == 0 })
+	// PM2 would restart after its backoff delay (150 ms now); wait well
+	// past it. (PM2 7 shows "waiting restart" for an app with a restart
+	// delay that exits with a stop code, and does not restart it.)
+	time.Sleep(2 * time.Second)
+	pr := p.proc("patchd")
+	if pr.PID != 0 || pr.PM2Env.RestartTime != 1 || pr.PM2Env.ExitCode == nil || *pr.PM2Env.ExitCode != 6 {
+		t.Errorf("PM2 after patchd stop: pid %d restarts %d exit code %v; want pid 0, still 1 restart, exit code 6",
+			pr.PID, pr.PM2Env.RestartTime, derefInt(pr.PM2Env.ExitCode))
+	}
+	if pids := e.pids(); len(pids) != 0 {
+		t.Errorf("patchd processes after patchd stop under PM2: %v, want none", pids)
+	}
+
+	// pm2 start brings it back, pm2 stop (SIGINT, exit 0) ends it for good.
+	if r := p.run("start", "patchd"); r.code != 0 {
+		t.Fatalf("pm2 start patchd: %s", r)
+	}
+	e.waitRunning(20 * time.Second)
+	if r := p.run("stop", "patchd"); r.code != 0 {
+		t.Fatalf("pm2 stop: %s", r)
+	}
+	waitFor(t, 20*time.Second, "every patchd process to exit", func() bool { return len(e.pids()) == 0 })
+	if pr := p.proc("patchd"); pr.PM2Env.Status != "stopped" || pr.PM2Env.RestartTime != 1 {
+		t.Errorf("PM2 after pm2 stop: status %s restarts %d, want stopped, 1", pr.PM2Env.Status, pr.PM2Env.RestartTime)
+	}
+}
+
+func derefInt(p *int) any {
+	if p == nil {
+		return nil
+	}
+	return *p
 }

@@ -24,6 +24,10 @@ const (
 	ExitNotRunning     = 3
 	ExitNoPort         = 4
 	ExitAlreadyRunning = 5
+	// ExitStopped is `run` stopped by `patchd stop` while PM2 supervises
+	// it: PM2 reports a death by signal as 0, so a stop on purpose needs
+	// a code of its own for stop_exit_codes. Elsewhere such a stop exits 0.
+	ExitStopped = 6
 )
 
 // ExitError carries a process exit code. Its message, if any, has been

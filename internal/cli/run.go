@@ -30,6 +30,8 @@ func daemonExit(err error) error {
 		return exit(ExitNoPort, "%v", err)
 	case errors.Is(err, daemon.ErrAlreadyRunning):
 		return exit(ExitAlreadyRunning, "%v", err)
+	case errors.Is(err, daemon.ErrStoppedUnderPM2):
+		return exit(ExitStopped, "%v", err)
 	}
 	return exit(ExitFailed, "%v", err)
 }

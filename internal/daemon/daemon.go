@@ -28,6 +28,12 @@ import (
 // instance holds the lock.
 var ErrAlreadyRunning = errors.New("already running")
 
+// ErrStoppedUnderPM2 is returned by Run when `patchd stop` stopped a process
+// that PM2 started. PM2 reports a death by signal as exit code 0, so 0 must
+// mean "restart me" to it; a stop on purpose needs a code of its own (one
+// that the generated stop_exit_codes lists). Elsewhere such a stop is nil.
+var ErrStoppedUnderPM2 = errors.New("stopped by `patchd stop`; exiting with the code that PM2 leaves stopped (`pm2 start` brings it back)")
+
 // Status is what the control socket's "status" answers and what
 // `patchd status --json` prints.
 type Status struct {
@@ -114,6 +120,9 @@ func Run(ctx context.Context, cfg *config.Config, console io.Writer) error {
 		handedOver, err := s.run(ctx)
 		lock.Release()
 		inh = inheritance{spawned: inh.spawned, detached: inh.detached}
+		if err == nil && !handedOver && s.stopCommanded.Load() {
+			return stopped(notifier)
+		}
 		if err != nil || !handedOver {
 			return err
 		}
@@ -187,6 +196,15 @@ func PrepareStateDir(dir string) error {
 		if err := os.WriteFile(gi, []byte("*\n"), 0o644); err != nil {
 			return fmt.Errorf("write %s: %w", gi, err)
 		}
+	}
+	return nil
+}
+
+// stopped is how Run ends after `patchd stop`: a clean exit, in a way the
+// supervisor understands.
+func stopped(n *notify.Notifier) error {
+	if n.PM2().Enabled() {
+		return ErrStoppedUnderPM2
 	}
 	return nil
 }

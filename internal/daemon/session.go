@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/patchd/patchd/internal/config"
@@ -40,9 +41,11 @@ type session struct {
 	// a successor receives.
 	httpFile, ctlFile *os.File
 
-	stop     context.CancelFunc
-	restarts chan chan restartResult
-	hup      <-chan os.Signal // SIGHUP: restart
+	stop context.CancelFunc
+	// stopCommanded is set when `patchd stop` asked us to stop.
+	stopCommanded atomic.Bool
+	restarts      chan chan restartResult
+	hup           <-chan os.Signal // SIGHUP: restart
 
 	mu    sync.Mutex
 	stack *stack
@@ -275,6 +278,7 @@ func (s *session) handleControl(ctx context.Context, cmd string) (any, bool, err
 		return s.status(), false, nil
 	case "stop":
 		s.log.Info("stop requested on the control socket")
+		s.stopCommanded.Store(true)
 		s.stop()
 		return map[string]any{"pid": os.Getpid()}, true, nil
 	case "restart":

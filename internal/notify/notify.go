@@ -53,6 +53,9 @@ func New(log *slog.Logger) *Notifier {
 // (HandoffEnv, Status).
 func (n *Notifier) Systemd() *Systemd { return n.systemd }
 
+// PM2 returns the PM2 part, disabled when PM2 did not start this process.
+func (n *Notifier) PM2() *PM2 { return n.pm2 }
+
 // Ready says the daemon serves: READY=1 with a status line for systemd,
 // "ready" for PM2's wait_ready. Also call it when a reload is done.
 func (n *Notifier) Ready(status string) {

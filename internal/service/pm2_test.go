@@ -80,10 +80,14 @@ func TestPM2Node(t *testing.T) {
 			if !app.Autorestart || app.Watch {
 				t.Errorf("autorestart, watch = %v, %v, want true, false", app.Autorestart, app.Watch)
 			}
-			for _, code := range []int{0, exitNoPort, exitAlreadyRunning} {
+			for _, code := range []int{exitNoPort, exitAlreadyRunning, exitStopped} {
 				if !slices.Contains(app.StopExitCodes, code) {
 					t.Errorf("stop_exit_codes = %v, want it to hold %d", app.StopExitCodes, code)
 				}
+			}
+			// PM2 reports a death by signal as 0: a kill -9 must be restarted.
+			if slices.Contains(app.StopExitCodes, 0) {
+				t.Errorf("stop_exit_codes = %v, want no 0 (PM2's code for a death by signal)", app.StopExitCodes)
 			}
 			if drainMS := p.drain.Milliseconds(); app.KillTimeout < drainMS+5000 {
 				t.Errorf("kill_timeout = %d ms, want at least the drain (%d ms) + 5000", app.KillTimeout, drainMS)

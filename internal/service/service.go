@@ -39,6 +39,9 @@ const (
 const (
 	exitNoPort         = 4
 	exitAlreadyRunning = 5
+	// exitStopped is `patchd run` stopped by `patchd stop` under PM2, which
+	// reports a death by signal as 0 and so cannot leave 0 stopped.
+	exitStopped = 6
 )
 
 const (
