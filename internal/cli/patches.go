@@ -17,7 +17,9 @@ func runPatches(ctx context.Context, env *Env, args []string) error {
 	var asJSON bool
 	var limit int
 	var state string
+	var wait time.Duration
 	cfg, rest, err := parse(env, "patches", args, func(fs *flag.FlagSet) {
+		fs.DurationVar(&wait, "wait", 0, "revert: how long to wait for a worker busy applying a patch (default and at most 20s)")
 		fs.BoolVar(&asJSON, "json", false, "print JSON")
 		fs.IntVar(&limit, "limit", 20, "list: how many patches")
 		fs.StringVar(&state, "state", "", "list: only patches in this state")
@@ -50,7 +52,11 @@ func runPatches(ctx context.Context, env *Env, args []string) error {
 	case "show":
 		code, body, err = c.do(ctx, "GET", "/patches/"+url.PathEscape(rest[0]), nil)
 	case "revert":
-		code, body, err = c.do(ctx, "POST", "/patches/"+url.PathEscape(rest[0])+"/revert", nil)
+		path := "/patches/" + url.PathEscape(rest[0]) + "/revert"
+		if wait > 0 {
+			path += "?" + url.Values{"wait": {wait.String()}}.Encode()
+		}
+		code, body, err = c.do(ctx, "POST", path, nil)
 	}
 	if err != nil {
 		return exit(ExitFailed, "patches %s: %v", verb, err)

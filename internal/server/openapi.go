@@ -89,11 +89,15 @@ func openAPI(serverURL string) obj {
 			"/patches/{id}/revert": obj{"post": obj{
 				"operationId": "revertPatch",
 				"summary":     "Undo an applied patch, restoring the file byte for byte",
-				"parameters":  []obj{idParam},
+				"parameters": []obj{idParam, {"name": "wait", "in": "query", "required": false,
+					"description": "How long to wait for the worker if it is busy applying a patch, as a duration (5s); default and at most 20s.",
+					"schema":      obj{"type": "string"}}},
 				"responses": obj{
 					"200": resp("Reverted.", ref("Answer")),
+					"400": errResp("A wait that is not a duration from above 0 to 20s."),
 					"404": errResp("No such patch."),
 					"409": errResp("Not applied, or the file changed since it was applied."),
+					"503": errResp("The worker stayed busy applying a patch for the whole wait, or the store cannot write; nothing was reverted; retry after the Retry-After header."),
 					"401": errResp("Unauthorized."),
 				},
 			}},

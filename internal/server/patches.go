@@ -97,6 +97,11 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, View(p, true))
 }
 
+// maxRevertWait is how long a revert waits for the worker by default and
+// at most: below the daemon's 30 s write timeout, so that the answer still
+// reaches the client.
+const maxRevertWait = 20 * time.Second
+
 func (s *Server) handleRevert(w http.ResponseWriter, r *http.Request) {
 	if !s.requireToken(w, r) {
 		return
@@ -106,10 +111,26 @@ func (s *Server) handleRevert(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, http.StatusNotFound, "no patch with id %q", id)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	wait := maxRevertWait
+	if v := r.URL.Query().Get("wait"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 || d > maxRevertWait {
+			s.refuse(w, r, http.StatusBadRequest, "wait must be a duration above 0 and at most %s, like 5s, not %q", maxRevertWait, v)
+			return
+		}
+		wait = d
+	}
+	// The wait for the worker ends with the request (a client that gave
+	// up) or after wait; a revert that has started is carried through
+	// regardless (the worker detaches from ctx then).
+	ctx, cancel := context.WithTimeout(r.Context(), wait)
 	defer cancel()
 	p, err := s.opts.Revert(ctx, id)
 	switch {
+	case errors.Is(err, worker.ErrBusy):
+		w.Header().Set("Retry-After", "5")
+		s.refuse(w, r, http.StatusServiceUnavailable, "cannot revert %q now: %v", id, err)
+		return
 	case errors.Is(err, worker.ErrNotApplied), errors.Is(err, worker.ErrChanged):
 		s.refuse(w, r, http.StatusConflict, "cannot revert %q: %v", id, err)
 		return

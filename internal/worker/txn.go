@@ -215,6 +215,34 @@ func (t *txn) rollback(ws *workspace.Workspace) error {
 	return errors.Join(errs...)
 }
 
+// redo writes again what the patch made of every file rollback restored,
+// undoing a revert that cannot be carried through.
+func (t *txn) redo(ws *workspace.Workspace) error {
+	var errs []error
+	for i := range t.files {
+		f := &t.files[i]
+		if f.writtenOK {
+			continue
+		}
+		var err error
+		if f.deleted {
+			err = ws.Remove(f.path)
+		} else {
+			mode := f.mode
+			if mode == 0 {
+				mode = workspace.DefaultMode
+			}
+			err = ws.WriteFile(f.path, f.new, mode)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("rewrite %s: %w", f.path, err))
+			continue
+		}
+		f.writtenOK = true
+	}
+	return errors.Join(errs...)
+}
+
 // diff is the unified diff of the whole transaction.
 func (t *txn) diff() string {
 	var b strings.Builder

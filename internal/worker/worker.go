@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -35,6 +36,9 @@ var (
 	ErrNotApplied = errors.New("patch is not applied")
 	// ErrChanged: a file of the patch changed since it was applied.
 	ErrChanged = errors.New("file changed since the patch was applied")
+	// ErrBusy: the worker stayed busy (applying a patch) for as long as
+	// the caller would wait; the revert was not started.
+	ErrBusy = errors.New("the worker is busy")
 )
 
 // Options configures a Worker.
@@ -54,6 +58,8 @@ type Worker struct {
 	opts Options
 	log  *slog.Logger
 	mu   sync.Mutex // serialises apply and revert, which touch the same files
+
+	current atomic.Pointer[string] // the id of the patch being applied, for ErrBusy
 
 	identityOnce sync.Once // gitIdentity
 	hasIdentity  bool
@@ -135,7 +141,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		// A patch once started is finished and recorded even if we are
 		// asked to stop meanwhile; the stop waits for it.
 		w.mu.Lock()
+		w.current.Store(&p.ID)
 		err = w.process(context.WithoutCancel(ctx), p)
+		w.current.Store(nil)
 		w.mu.Unlock()
 		var wait *waitError
 		switch {
@@ -391,9 +399,24 @@ func (w *Worker) fail(ctx context.Context, id, reason string) error {
 }
 
 // Revert restores the files of an applied patch, byte for byte, refusing if
-// any of them changed since.
+// any of them changed since. It waits for the worker (a patch being
+// applied) only as long as ctx allows: then it returns ErrBusy naming the
+// patch, and nothing was done. Once it starts restoring files it no
+// longer heeds ctx: it is carried through and recorded, or, when the
+// files cannot all be restored or the revert cannot be committed or
+// recorded, the files are put back as the patch left them and the patch
+// stays applied. Either way it is logged.
 func (w *Worker) Revert(ctx context.Context, id string) (store.Patch, error) {
-	w.mu.Lock()
+	asked := time.Now()
+	if err := w.lock(ctx); err != nil {
+		doing := ""
+		if cur := w.current.Load(); cur != nil {
+			doing = " applying patch " + *cur
+		}
+		waited := time.Since(asked).Round(time.Millisecond)
+		w.log.Warn("revert not started: the worker is busy"+doing, "id", id, "waited", waited.String())
+		return store.Patch{}, fmt.Errorf("%w%s; the revert of %s was not started (waited %s), retry later", ErrBusy, doing, id, waited)
+	}
 	defer w.mu.Unlock()
 	p, ok := w.opts.Store.Get(id)
 	if !ok {
@@ -409,13 +432,17 @@ func (w *Worker) Revert(ctx context.Context, id string) (store.Patch, error) {
 	if state != txnApplied {
 		return p, fmt.Errorf("%w: %s", ErrChanged, strings.Join(t.changed, ", "))
 	}
+	// From here on the revert is carried through (or undone) and recorded
+	// even if the caller gives up: files restored under a patch still
+	// marked applied are what must never be left.
+	ctx = context.WithoutCancel(ctx)
 	if err := t.rollback(w.opts.Workspace); err != nil {
-		return p, err
+		return p, w.undoRevert(t, id, "", fmt.Errorf("restore the files: %w", err))
 	}
+	var rev string
 	if w.opts.Git {
-		rev, err := w.gitCommit(t, commitSubject("REVERT", id, p.Description), "", "")
-		if err != nil {
-			return p, fmt.Errorf("files restored, but the revert commit failed: %w", err)
+		if rev, err = w.gitCommit(t, commitSubject("REVERT", id, p.Description), "", ""); err != nil {
+			return p, w.undoRevert(t, id, "", fmt.Errorf("commit the revert: %w", err))
 		}
 		w.log.Info("revert committed", "id", id, "commit", rev)
 	}
@@ -424,11 +451,60 @@ func (w *Worker) Revert(ctx context.Context, id string) (store.Patch, error) {
 		return nil
 	})
 	if err != nil {
-		return p, err
+		return p, w.undoRevert(t, id, rev, fmt.Errorf("record the revert: %w", err))
 	}
 	w.log.Info("patch reverted", "id", id, "target", p.Target, "files", len(p.Files))
 	w.summarize(p)
 	return p, nil
+}
+
+// undoRevert puts back what the patch made of the files a revert already
+// restored (and, with --git, drops the revert's commit rev and unstages
+// it), so that the files match the patch's record, still applied. It
+// returns the error to report: cause, and what became of the files.
+func (w *Worker) undoRevert(t *txn, id, rev string, cause error) error {
+	err := t.redo(w.opts.Workspace)
+	if w.opts.Git {
+		if rev != "" {
+			if head, herr := w.git("rev-parse", "--short", "HEAD"); herr == nil && strings.TrimSpace(head) == rev {
+				if _, gerr := w.git("reset", "-q", "--soft", "HEAD~1"); gerr != nil {
+					w.log.Warn("revert undone, but not its commit", "id", id, "commit", rev, "err", gerr)
+				}
+			}
+		}
+		if _, gerr := w.git(append([]string{"reset", "-q", "--"}, t.paths()...)...); gerr != nil {
+			w.log.Warn("revert undone, but the index keeps it staged", "id", id, "err", gerr)
+		}
+	}
+	if err != nil {
+		w.log.Error("revert failed midway and could not be undone: some files are restored, the patch is still recorded applied", "id", id, "cause", cause, "err", err)
+		return fmt.Errorf("revert %s: %w; and putting the files back failed, some are restored: %v", id, cause, err)
+	}
+	w.log.Error("revert failed and was undone: the files are as the patch left them, and it stays applied", "id", id, "err", cause)
+	return fmt.Errorf("revert %s: %w; nothing was reverted (the files are as the patch left them)", id, cause)
+}
+
+// lock takes w.mu, or gives up when ctx ends first; then nothing holds it
+// on the caller's behalf (a lock taken too late is released at once).
+func (w *Worker) lock(ctx context.Context) error {
+	if w.mu.TryLock() {
+		return nil
+	}
+	got := make(chan struct{})
+	go func() {
+		w.mu.Lock()
+		close(got)
+	}()
+	select {
+	case <-got:
+		return nil
+	case <-ctx.Done():
+		go func() {
+			<-got
+			w.mu.Unlock()
+		}()
+		return ctx.Err()
+	}
 }
 
 // Preview computes what the block would change, as a unified diff, without

@@ -45,7 +45,7 @@ func newFixture(t *testing.T) *fixture {
 // store, it is a restart after a crash.
 func (f *fixture) open() {
 	f.t.Helper()
-	st, err := store.Open(filepath.Join(f.dir, "queue"), store.Options{})
+	st, err := store.Open(filepath.Join(f.dir, "queue"), store.Options{EventsPath: filepath.Join(f.dir, "events.jsonl")})
 	if err != nil {
 		f.t.Fatal(err)
 	}
