@@ -1,51 +1,22 @@
 package worker
 
 import (
-	"bytes"
-	"context"
 	"fmt"
-	"os/exec"
 	"strings"
-	"time"
 )
 
-// git runs git in the workspace. Arguments from a payload (paths, the
-// message, the author, the tag) are passed as arguments, never through a
-// shell, and after "--" where git would read them as options.
+// git runs git in the workspace, pinned to the repository found at the
+// first call (gitRepo). Arguments from a payload (paths, the message, the
+// author, the tag) are passed as arguments, never through a shell, after
+// "--" where git would read them as options, and paths as literal names
+// (GIT_LITERAL_PATHSPECS): a target named "*" or ":(glob)**" must not
+// sweep the whole work tree into a commit.
 func (w *Worker) git(args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "git", args...)
-	cmd.Dir = w.opts.Workspace.Dir()
-	// Paths from a payload are file names, never patterns: a target named
-	// "*" or ":(glob)**" must not sweep the whole work tree into a commit.
-	// Commits need a committer; fall back to patchd's own when git has
-	// none configured, rather than failing every patch.
-	cmd.Env = append(cmd.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_LITERAL_PATHSPECS=1")
-	if !w.gitIdentity() {
-		cmd.Env = append(cmd.Env, "GIT_COMMITTER_NAME=patchd", "GIT_COMMITTER_EMAIL=patchd@localhost",
-			"GIT_AUTHOR_NAME=patchd", "GIT_AUTHOR_EMAIL=patchd@localhost")
-	}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
+	r, err := w.gitRepo()
 	if err != nil {
-		return out.String(), fmt.Errorf("git %s: %v: %s", args[0], err, strings.TrimSpace(out.String()))
+		return "", err
 	}
-	return out.String(), nil
-}
-
-// gitIdentity reports whether git has a committer configured for the
-// workspace. It asks once per worker: every git command of every patch
-// would otherwise pay for one more git process.
-func (w *Worker) gitIdentity() bool {
-	w.identityOnce.Do(func() {
-		cmd := exec.Command("git", "config", "user.email")
-		cmd.Dir = w.opts.Workspace.Dir()
-		out, err := cmd.Output()
-		w.hasIdentity = err == nil && len(bytes.TrimSpace(out)) > 0
-	})
-	return w.hasIdentity
+	return r.run(w.opts.Workspace.Dir(), args...)
 }
 
 func (t *txn) paths() []string {

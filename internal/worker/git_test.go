@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -118,4 +119,86 @@ func TestGitFailedCommitUndoesIndex(t *testing.T) {
 	if got := gitCmd(t, f.ws, "status", "--porcelain"); got != "" {
 		t.Errorf("git status = %q, want clean: the index must be undone too", got)
 	}
+}
+
+// fileEdits is a patch body whose edits turn each file's old content (""
+// for a new file) into the new: path, old, new triples.
+func fileEdits(id string, extra map[string]any, triples ...string) string {
+	var edits []map[string]string
+	for i := 0; i+2 < len(triples); i += 3 {
+		edits = append(edits, map[string]string{"target_file": triples[i], "search": triples[i+1], "replace": triples[i+2]})
+	}
+	m := map[string]any{"id": id, "role": "r", "edits": edits}
+	for k, v := range extra {
+		m[k] = v
+	}
+	body, _ := json.Marshal(m)
+	return string(body)
+}
+
+// noMarker fails the test if a hostile command left its marker.
+func noMarker(t *testing.T, marker string) {
+	t.Helper()
+	if _, err := os.Stat(marker); err == nil {
+		t.Errorf("%s exists: a command the patch planted ran", filepath.Base(marker))
+	}
+}
+
+// Finding 2: with the repository above the workspace, a patch planting
+// HEAD, objects/, refs/ and config at the top of the workspace made git
+// take the workspace for a repository, run its core.fsmonitor and commit
+// there. Such a patch is refused, naming the path; and git is pinned to
+// the repository found at the start even when those files appear anyway.
+func TestGitWorkspaceBelowRepository(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not installed")
+	}
+	f := newFixture(t)
+	f.git = true
+	f.store.Close()
+	f.open()
+	f.write("a.py", "x = 1\n", 0o644)
+	gitCmd(t, f.dir, "init", "-q")
+	gitCmd(t, f.dir, "add", "ws")
+	gitCmd(t, f.dir, "commit", "-qm", "initial")
+	marker := filepath.Join(f.dir, "outside", "fsmonitor-ran")
+	planted := []string{
+		"HEAD", "", "ref: refs/heads/master\n",
+		"config", "", "[core]\n\trepositoryformatversion = 0\n\tbare = false\n\tworktree = " + f.dir + "\n\tfsmonitor = touch " + marker + "\n",
+		"objects/info/keep", "", "x\n",
+		"refs/heads/keep", "", "x\n",
+	}
+	f.submitBody("plant", fileEdits("plant", nil, planted...))
+	f.submitBody("plant-refs", fileEdits("plant-refs", nil, "Refs/x", "", "x\n"))
+	f.submitBody("ok-hooks-dir", fileEdits("ok-hooks-dir", nil, "hooks/useThing.js", "", "export {}\n", "info/x", "", "x\n"))
+	f.run()
+	if p := f.settle("plant"); p.State != store.StateFailed || !strings.Contains(p.Error, `"HEAD"`) || !strings.Contains(p.Error, "git") {
+		t.Errorf("plant: %s %q, want refused naming HEAD", p.State, p.Error)
+	}
+	if p := f.settle("plant-refs"); p.State != store.StateFailed || !strings.Contains(p.Error, `"Refs/x"`) {
+		t.Errorf("plant-refs: %s %q, want refused naming Refs/x", p.State, p.Error)
+	}
+	if p := f.settle("ok-hooks-dir"); p.State != store.StateApplied {
+		t.Errorf("ok-hooks-dir: %s %q, want applied: hooks/ and info/ are not refused", p.State, p.Error)
+	}
+	for _, name := range []string{"HEAD", "config", "objects", "refs", "Refs"} {
+		if _, err := os.Lstat(filepath.Join(f.ws, name)); err == nil {
+			t.Errorf("%s was written", name)
+		}
+	}
+	noMarker(t, marker)
+
+	// Planted by someone else after the start: patchd's git stays with
+	// the repository it found.
+	for i := 0; i+2 < len(planted); i += 3 {
+		f.write(planted[i], planted[i+2], 0o644)
+	}
+	f.submit("after", "a.py", "1", "2")
+	if p := f.settle("after"); p.State != store.StateApplied {
+		t.Errorf("after: %s %q, want applied", p.State, p.Error)
+	}
+	if got := gitCmd(t, f.dir, "log", "-1", "--format=%s", "--", "ws/a.py"); got != "[PATCH after] desc of after" {
+		t.Errorf("last commit of ws/a.py in the real repository = %q, want the patch's", got)
+	}
+	noMarker(t, marker)
 }

@@ -61,8 +61,7 @@ type Worker struct {
 
 	current atomic.Pointer[string] // the id of the patch being applied, for ErrBusy
 
-	identityOnce sync.Once // gitIdentity
-	hasIdentity  bool
+	repo *gitRepo // with --git, once found (gitRepo)
 
 	swept bool // the first patch after the start swept its targets' temporary files
 
@@ -112,6 +111,16 @@ func (w *Worker) Run(ctx context.Context) error {
 	var backoff time.Duration
 	if err := lowerPriority(); err != nil {
 		w.log.Warn("worker: could not lower its priority; it will compete with the webhook for the CPU", "err", err)
+	}
+	if w.opts.Git {
+		// Find the repository now, before any patch is written, and pin
+		// every later git command to it.
+		w.mu.Lock()
+		_, err := w.gitRepo()
+		w.mu.Unlock()
+		if err != nil {
+			w.log.Error("worker: patches will fail until git finds the repository", "err", err)
+		}
 	}
 	for {
 		// Next returns a queued patch without looking at ctx: without this
@@ -262,7 +271,14 @@ func (w *Worker) process(ctx context.Context, p store.Patch) error {
 		return w.failOrWait(ctx, p.ID, err)
 	}
 	if w.opts.Git {
-		if err := w.gitClean(t); err != nil {
+		r, err := w.gitRepo()
+		if err == nil {
+			err = w.gitOwnNames(r, t)
+		}
+		if err == nil {
+			err = w.gitClean(t)
+		}
+		if err != nil {
 			return w.fail(ctx, p.ID, err.Error())
 		}
 	}
@@ -431,6 +447,11 @@ func (w *Worker) Revert(ctx context.Context, id string) (store.Patch, error) {
 	}
 	if state != txnApplied {
 		return p, fmt.Errorf("%w: %s", ErrChanged, strings.Join(t.changed, ", "))
+	}
+	if w.opts.Git {
+		if _, err := w.gitRepo(); err != nil {
+			return p, err
+		}
 	}
 	// From here on the revert is carried through (or undone) and recorded
 	// even if the caller gives up: files restored under a patch still
