@@ -3,6 +3,7 @@ package worker
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/patchd/patchd/internal/config"
 	"github.com/patchd/patchd/internal/store"
 )
 
@@ -123,5 +125,88 @@ func TestWaitIsBounded(t *testing.T) {
 	p := f.settle("G1")
 	if p.State != store.StateFailed || !strings.Contains(p.Error, "no space left on device") || !strings.Contains(p.Error, "gave up after waiting") {
 		t.Errorf("G1 after its wait limit = %s %q, want failed naming the cause and the wait", p.State, p.Error)
+	}
+}
+
+// TestRecordDoesNotFit: the state dir's disk fills up after a patch was
+// written (here a check fills it, leaving a few KiB), so that the record
+// of the patch as applied, which carries its diff, does not fit. The patch
+// must not stay applying: its files are put back and it waits as queued,
+// with the cause as its note; once there is space again it is applied,
+// once. Needs root to mount a small tmpfs for the store.
+func TestRecordDoesNotFit(t *testing.T) {
+	f, filler, orig := recordDoesNotFit(t)
+	f.submit("D1", "a.txt", "x", "xy")
+	f.run()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p, _ := f.store.Get("D1")
+		if p.State == store.StateQueued && strings.Contains(p.Error, "no space left on device") {
+			t.Logf("D1 waits: %s", p.Error)
+			break
+		}
+		if p.State != store.StateQueued && p.State != store.StateApplying || time.Now().After(deadline) {
+			t.Fatalf("D1 when its record does not fit = %s %q, want queued with the cause noted", p.State, p.Error)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := f.read("a.txt"); got != orig {
+		t.Errorf("a.txt while D1 waits is %d bytes, want its content before the patch (%d bytes)", len(got), len(orig))
+	}
+	os.Remove(filler)
+	p := f.settle("D1")
+	if p.State != store.StateApplied || p.Error != "" || !strings.Contains(p.Diff, "+line 999 xy") {
+		t.Fatalf("D1 after space came back = %s %q (diff %d bytes), want applied with its diff", p.State, p.Error, len(p.Diff))
+	}
+	if got, want := f.read("a.txt"), strings.ReplaceAll(orig, "x", "xy"); got != want {
+		t.Errorf("a.txt after D1 is %d bytes, want the patch applied once (%d bytes)", len(got), len(want))
+	}
+}
+
+// recordDoesNotFit sets up a worker whose store is on a 512 KiB tmpfs and
+// whose check, run once, fills that file system but 16 KiB, and a.txt (its
+// content is orig) whose patch D1 ("x" → "xy" on every line) has a diff
+// that does not fit then.
+func recordDoesNotFit(t *testing.T) (f *fixture, filler, orig string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a small tmpfs for the store")
+	}
+	f = newFixture(t)
+	f.stop()
+	f.store.Close()
+	queue := filepath.Join(f.dir, "queue")
+	if err := syscall.Mount("tmpfs", queue, "tmpfs", 0, "size=512k"); err != nil {
+		t.Skipf("mount tmpfs on %s: %v", queue, err)
+	}
+	t.Cleanup(func() { syscall.Unmount(queue, syscall.MNT_DETACH) })
+	// Once, after the patch is written: fill the store's disk, then free
+	// 16 KiB: room for a small record, not for the diff.
+	filler = filepath.Join(queue, "filler")
+	once := filepath.Join(f.dir, "filled")
+	f.checks = []config.Check{{Name: "fill", Timeout: time.Minute, Command: []string{"sh", "-c",
+		`[ -e "$1" ] && exit 0; : > "$1"; cat /dev/zero > "$0" 2>/dev/null; truncate -s -16K "$0"`, filler, once}}}
+	f.open()
+	var b strings.Builder
+	for i := range 1000 {
+		fmt.Fprintf(&b, "line %d x\n", i)
+	}
+	f.write("a.txt", b.String(), 0o644)
+	return f, filler, b.String()
+}
+
+// TestRecordNeverFits: a patch whose record keeps not fitting fails after
+// the wait limit, naming the cause and the wait, with its files as before.
+func TestRecordNeverFits(t *testing.T) {
+	f, _, orig := recordDoesNotFit(t)
+	f.worker.waitLimit = 2 * time.Second
+	f.submit("D1", "a.txt", "x", "xy")
+	f.run()
+	p := f.settle("D1")
+	if p.State != store.StateFailed || !strings.Contains(p.Error, "no space left on device") || !strings.Contains(p.Error, "gave up after waiting") {
+		t.Errorf("D1 after its wait limit = %s %q, want failed naming the cause and the wait", p.State, p.Error)
+	}
+	if got := f.read("a.txt"); got != orig {
+		t.Errorf("a.txt after D1 failed is %d bytes, want its content before the patch (%d bytes)", len(got), len(orig))
 	}
 }

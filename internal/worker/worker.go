@@ -167,8 +167,13 @@ func (w *Worker) Run(ctx context.Context) error {
 			w.log.Warn("worker: patch waits for the workspace to recover", "id", p.ID, "err", wait.err, "retry_in", backoff)
 		default:
 			// The store could not record an outcome (disk full): leave the
-			// patch where it is and try again shortly.
-			backoff = time.Second
+			// patch where it is and try again shortly, less often while
+			// the disk stays full.
+			if transient(err) {
+				backoff = min(max(2*backoff, time.Second), maxBackoff)
+			} else {
+				backoff = time.Second
+			}
 			w.log.Error("worker: record patch outcome", "id", p.ID, "err", err)
 		}
 		select {
@@ -209,7 +214,8 @@ func transient(err error) bool {
 
 // failOrWait fails the patch with err, unless err is transient: then the
 // patch goes back to the queue with err as its note, and a *waitError
-// tells Run to try it again later. Nothing was written when it is called.
+// tells Run to try it again later. Nothing was written when it is called,
+// or it was put back.
 func (w *Worker) failOrWait(ctx context.Context, id string, err error) error {
 	if !transient(err) {
 		return w.fail(ctx, id, err.Error())
@@ -284,6 +290,10 @@ func (w *Worker) process(ctx context.Context, p store.Patch) error {
 	}
 	saveErr, stageErr := t.prepare(ctx, w.opts.Store, w.opts.Workspace, p.ID, started)
 	switch {
+	case saveErr != nil && transient(saveErr):
+		// The state dir's disk is full: the patch waits, like one whose
+		// workspace is full, and fails after the same limit.
+		return w.failOrWait(ctx, p.ID, fmt.Errorf("record the patch before writing it: %w (no file was changed)", saveErr))
 	case saveErr != nil:
 		return saveErr
 	case stageErr != nil:
@@ -301,8 +311,9 @@ func (w *Worker) process(ctx context.Context, p store.Patch) error {
 	if err := w.runChecks(t); err != nil {
 		return undo(err)
 	}
+	var rev string
 	if w.opts.Git {
-		rev, err := w.gitCommit(t, commitSubject("PATCH", blk.ID, blk.Description), author, blk.Tag)
+		rev, err = w.gitCommit(t, commitSubject("PATCH", blk.ID, blk.Description), author, blk.Tag)
 		switch {
 		case rev == "" && err != nil:
 			return undo(fmt.Errorf("commit the patch: %w", err))
@@ -312,7 +323,31 @@ func (w *Worker) process(ctx context.Context, p store.Patch) error {
 			w.log.Info("patch committed", "id", p.ID, "commit", rev, "tag", blk.Tag)
 		}
 	}
-	return w.finish(ctx, p.ID, t.diff(), t.notes)
+	return w.record(ctx, p.ID, t, rev, t.notes)
+}
+
+// record records the written transaction t as applied. When the store
+// cannot take that record (its disk is full: the record carries the
+// diff), the patch must not stay applying with its files written: they
+// are put back (and, with --git, its commit rev dropped), and the patch
+// waits as queued with the cause, or fails with it when the cause is not
+// one that passes. Only if even the files cannot be put back does it stay
+// applying, to be settled by its files on the next try.
+func (w *Worker) record(ctx context.Context, id string, t *txn, rev string, notes []string) error {
+	err := w.finish(ctx, id, t.diff(), notes)
+	if err == nil {
+		return nil
+	}
+	if rerr := t.rollback(w.opts.Workspace); rerr != nil {
+		w.log.Error("the patch is written but its outcome could not be recorded, nor its files put back; it stays applying and is tried again",
+			"id", id, "err", err, "undo_err", rerr)
+		return err
+	}
+	if w.opts.Git {
+		w.gitUndo(id, rev, t.paths())
+	}
+	w.log.Warn("the patch's outcome could not be recorded; its files were put back", "id", id, "err", err)
+	return w.failOrWait(ctx, id, fmt.Errorf("record the patch as applied: %w (its files were put back)", err))
 }
 
 // commitSubject is "[PATCH <id>] <first line of the description>".
@@ -343,8 +378,8 @@ func (w *Worker) recover(ctx context.Context, p store.Patch) (done bool, err err
 	case txnChanged:
 		return true, w.fail(ctx, p.ID, fmt.Sprintf("%s changed while the patch was being applied (found after a restart); not applying it twice", strings.Join(t.changed, ", ")))
 	case txnApplied:
-		w.log.Info("recovered a patch applied before a crash", "id", p.ID)
-		return true, w.finish(ctx, p.ID, t.diff(), nil)
+		w.log.Info("found a patch written before a crash; recording it applied", "id", p.ID)
+		return true, w.record(ctx, p.ID, t, "", nil)
 	case txnPartial:
 		// Cut short between two files: undo the written ones, then apply
 		// the whole patch again.
@@ -486,16 +521,7 @@ func (w *Worker) Revert(ctx context.Context, id string) (store.Patch, error) {
 func (w *Worker) undoRevert(t *txn, id, rev string, cause error) error {
 	err := t.redo(w.opts.Workspace)
 	if w.opts.Git {
-		if rev != "" {
-			if head, herr := w.git("rev-parse", "--short", "HEAD"); herr == nil && strings.TrimSpace(head) == rev {
-				if _, gerr := w.git("reset", "-q", "--soft", "HEAD~1"); gerr != nil {
-					w.log.Warn("revert undone, but not its commit", "id", id, "commit", rev, "err", gerr)
-				}
-			}
-		}
-		if _, gerr := w.git(append([]string{"reset", "-q", "--"}, t.paths()...)...); gerr != nil {
-			w.log.Warn("revert undone, but the index keeps it staged", "id", id, "err", gerr)
-		}
+		w.gitUndo(id, rev, t.paths())
 	}
 	if err != nil {
 		w.log.Error("revert failed midway and could not be undone: some files are restored, the patch is still recorded applied", "id", id, "cause", cause, "err", err)
@@ -503,6 +529,21 @@ func (w *Worker) undoRevert(t *txn, id, rev string, cause error) error {
 	}
 	w.log.Error("revert failed and was undone: the files are as the patch left them, and it stays applied", "id", id, "err", cause)
 	return fmt.Errorf("revert %s: %w; nothing was reverted (the files are as the patch left them)", id, cause)
+}
+
+// gitUndo drops commit rev if it is still HEAD (keeping the files as they
+// are now) and unstages paths, after the files of a commit were put back.
+func (w *Worker) gitUndo(id, rev string, paths []string) {
+	if rev != "" {
+		if head, err := w.git("rev-parse", "--short", "HEAD"); err == nil && strings.TrimSpace(head) == rev {
+			if _, err := w.git("reset", "-q", "--soft", "HEAD~1"); err != nil {
+				w.log.Warn("files put back, but their commit stays", "id", id, "commit", rev, "err", err)
+			}
+		}
+	}
+	if _, err := w.git(append([]string{"reset", "-q", "--"}, paths...)...); err != nil {
+		w.log.Warn("files put back, but the index keeps them staged", "id", id, "err", err)
+	}
 }
 
 // lock takes w.mu, or gives up when ctx ends first; then nothing holds it
