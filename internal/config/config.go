@@ -367,6 +367,9 @@ func (c *Config) finish() error {
 			return fmt.Errorf("--pid-file: %w", err)
 		}
 	}
+	if err := c.checkStateDir(); err != nil {
+		return err
+	}
 	if c.Host == "" {
 		return errors.New("--host: must not be empty")
 	}

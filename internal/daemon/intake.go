@@ -3,8 +3,6 @@ package daemon
 import (
 	"fmt"
 	"log/slog"
-	"path/filepath"
-	"strings"
 
 	"github.com/patchd/patchd/internal/auth"
 	"github.com/patchd/patchd/internal/config"
@@ -32,11 +30,7 @@ func openIntake(cfg *config.Config, log *slog.Logger) (*intake, error) {
 	} else {
 		log.Warn("webhook authentication is off (--no-auth); only loopback clients can reach it")
 	}
-	var deny []string
-	if rel, err := filepath.Rel(cfg.Workspace, cfg.StateDir); err == nil && rel != "." && !strings.HasPrefix(rel, "..") {
-		deny = append(deny, filepath.ToSlash(rel))
-	}
-	ws, err := workspace.Open(cfg.Workspace, deny...)
+	ws, err := workspace.OpenProtected(cfg.Workspace, protected(cfg))
 	if err != nil {
 		return nil, err
 	}
@@ -49,6 +43,19 @@ func openIntake(cfg *config.Config, log *slog.Logger) (*intake, error) {
 	in.worker = worker.New(worker.Options{Store: st, Workspace: ws, Logger: log, SummariesDir: cfg.SummariesDir,
 		Checks: cfg.Checks, Git: cfg.Git})
 	return in, nil
+}
+
+// protected lists patchd's own paths, which no patch may read or write
+// under any name: the state dir (token, queue, logs, the default config
+// file), the config file wherever it is, and the summaries. The config
+// check refused a state dir that is the workspace or above it; summaries
+// may go to the workspace's root, or above it, and are then not protected.
+func protected(cfg *config.Config) []workspace.Protected {
+	ps := []workspace.Protected{{Path: cfg.StateDir, What: "patchd's state directory"}}
+	if cfg.ConfigFile != "" {
+		ps = append(ps, workspace.Protected{Path: cfg.ConfigFile, What: "patchd's config file"})
+	}
+	return append(ps, workspace.Protected{Path: cfg.SummariesDir, What: "patchd's summaries directory", Optional: true})
 }
 
 func (in *intake) close() {

@@ -61,6 +61,11 @@ func (w *Workspace) regular(t target) (fi fs.FileInfo, exists bool, err error) {
 		return nil, false, mapRootErr(t.orig, fmt.Errorf("stat %s: %w", t.orig, err))
 	case fi.Mode()&fs.ModeSymlink != 0:
 		return nil, false, refuse(t.orig, reasonSymlink)
+	}
+	if err := w.checkAlias(t.orig, fi, t.parent.via); err != nil {
+		return nil, false, err
+	}
+	switch {
 	case fi.IsDir():
 		return nil, false, refuse(t.orig, reasonDir)
 	case !fi.Mode().IsRegular():

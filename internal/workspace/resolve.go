@@ -95,6 +95,11 @@ func (w *Workspace) resolveDir(orig, dir string, create, checkDeny bool) (resolu
 			done, pending = "", next
 			continue
 		case fi.IsDir():
+			if checkDeny {
+				if err := w.checkAlias(orig, fi, res.via); err != nil {
+					return res, err
+				}
+			}
 		default:
 			return res, refuse(orig, fmt.Sprintf("has a parent that is not a directory (%q)", cand))
 		}

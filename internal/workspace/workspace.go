@@ -6,8 +6,9 @@
 // and then resolved component by component through an os.Root, which the
 // kernel confines to the workspace: absolute paths, "..", and symbolic links
 // that lead outside are refused, and so are git internals (".git" anywhere)
-// and the daemon's own state directory, even when reached through a symbolic
-// link inside the workspace. Writes are atomic and durable: a reader sees
+// and the daemon's own files (its state directory, its config file: see
+// Protected), even when reached through a symbolic link inside the
+// workspace, a bind mount or a hard link. Writes are atomic and durable: a reader sees
 // either the old content or the new, never a mix, and a write that returned
 // nil survives a crash.
 //
@@ -37,15 +38,25 @@ type Workspace struct {
 	// deny holds clean, slash-separated prefixes refused as targets, as
 	// given and, where they are symbolic links inside the workspace, as
 	// resolved.
-	deny []string
+	deny []denyRule
+	// aliases are patchd's own files and directories by identity (device
+	// and inode), for the names no path comparison sees.
+	aliases []alias
 }
 
 // Open opens dir as the workspace root. deny lists extra slash-separated
-// relative prefixes that are refused as targets (the daemon passes its state
-// dir, e.g. ".patchd", when it lies inside the workspace). ".git" is always
-// refused. A deny prefix that is not a valid relative path inside the
-// workspace is an error: it is a caller bug, not something to ignore.
+// relative prefixes that are refused as targets, as patchd's state
+// directory (OpenProtected protects patchd's own paths wherever they
+// are). ".git" is always refused. A deny prefix that is not a valid
+// relative path inside the workspace is an error: it is a caller bug, not
+// something to ignore.
 func Open(dir string, deny ...string) (*Workspace, error) {
+	return OpenProtected(dir, nil, deny...)
+}
+
+// OpenProtected is Open that also refuses every path leading to one of
+// protect, however it is spelled: see Protected.
+func OpenProtected(dir string, protect []Protected, deny ...string) (*Workspace, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("open workspace %s: %w", dir, err)
@@ -72,24 +83,36 @@ func Open(dir string, deny ...string) (*Workspace, error) {
 			root.Close()
 			return nil, fmt.Errorf("open workspace %s: deny prefix: %w", abs, err)
 		}
-		w.deny = append(w.deny, clean)
-		// If the state dir is reached through a link, the real directory
-		// must be refused too, or "real/token" would be writable.
-		res, err := w.resolveDir(d, clean, false, false)
-		var pe *PathError
-		switch {
-		case errors.As(err, &pe):
-			// Missing, a loop or a link leading outside: nothing inside the
-			// workspace to protect beyond the literal prefix.
-		case err != nil:
+		if err := w.denyPrefix(clean, fmt.Sprintf("patchd's state directory %q", clean)); err != nil {
 			root.Close()
-			return nil, fmt.Errorf("open workspace %s: deny prefix %s: %w", abs, clean, err)
-		case res.missing:
-		case res.dir != "" && res.dir != clean:
-			w.deny = append(w.deny, res.dir)
+			return nil, err
 		}
 	}
+	if err := w.protect(protect); err != nil {
+		root.Close()
+		return nil, err
+	}
 	return w, nil
+}
+
+// denyPrefix refuses clean (a valid relative path) and, when it is reached
+// through a symbolic link inside the workspace, the real directory too, or
+// "real/token" would be writable. what names it in refusals.
+func (w *Workspace) denyPrefix(clean, what string) error {
+	w.deny = append(w.deny, denyRule{prefix: clean, what: what})
+	res, err := w.resolveDir(clean, clean, false, false)
+	var pe *PathError
+	switch {
+	case errors.As(err, &pe):
+		// Missing, a loop or a link leading outside: nothing inside the
+		// workspace to protect beyond the literal prefix.
+	case err != nil:
+		return fmt.Errorf("open workspace %s: deny prefix %s: %w", w.dir, clean, err)
+	case res.missing:
+	case res.dir != "" && res.dir != clean:
+		w.deny = append(w.deny, denyRule{prefix: res.dir, what: what})
+	}
+	return nil
 }
 
 // Close releases the root directory handle. Operations after Close fail.
@@ -131,8 +154,8 @@ func (w *Workspace) checkDenied(orig, clean, via string) error {
 		return refuse(orig, reasonGit+suffix)
 	}
 	for _, d := range w.deny {
-		if hasPrefixComponents(clean, d) {
-			return refuse(orig, fmt.Sprintf("refers to patchd's state directory %q%s", d, suffix))
+		if hasPrefixComponents(clean, d.prefix) {
+			return refuse(orig, fmt.Sprintf("refers to %s%s", d.what, suffix))
 		}
 	}
 	return nil
