@@ -62,7 +62,7 @@ func (w *Worker) gitCommit(t *txn, subject, author, tag string) (string, error) 
 	if _, err := w.git(append([]string{"add", "-A", "--"}, t.paths()...)...); err != nil {
 		return "", err
 	}
-	args := []string{"commit", "--no-verify", "-m", subject}
+	args := []string{"commit", "-q", "--no-verify", "-m", subject}
 	if author != "" {
 		args = append(args, "--author", author)
 	}

@@ -202,3 +202,99 @@ func TestGitWorkspaceBelowRepository(t *testing.T) {
 	}
 	noMarker(t, marker)
 }
+
+// Finding 1: a config file a patch can write, included by the
+// repository's config, ran its core.fsmonitor and its filters at
+// patchd's next git command. The worker refuses to run git while such an
+// include exists, naming it; nothing is written.
+func TestGitRefusesIncludesIntoWorkspace(t *testing.T) {
+	for _, key := range []string{"include.path", "includeIf.gitdir:/**.path"} {
+		t.Run(key, func(t *testing.T) {
+			f := gitFixture(t, "a.py", "x = 1\n")
+			gitCmd(t, f.ws, "config", key, "../.gitconfig")
+			marker := filepath.Join(f.dir, "outside", "ran")
+			f.submitBody("evil", fileEdits("evil", nil,
+				".gitconfig", "", "[core]\n\tfsmonitor = touch "+marker+"\n[filter \"evil\"]\n\tclean = touch "+marker+"\n",
+				".gitattributes", "", "* filter=evil\n",
+				"a.py", "1", "2"))
+			f.submit("next", "a.py", "1", "3")
+			f.run()
+			for _, id := range []string{"evil", "next"} {
+				if p := f.settle(id); p.State != store.StateFailed || !strings.Contains(p.Error, ".gitconfig") || !strings.Contains(p.Error, strings.ToLower(key)) {
+					t.Errorf("%s: %s %q, want refused naming the include and .gitconfig", id, p.State, p.Error)
+				}
+			}
+			if got := f.read(".gitconfig"); got != "" {
+				t.Errorf(".gitconfig = %q, want not written", got)
+			}
+			noMarker(t, marker)
+		})
+	}
+}
+
+// Finding 1: hooks (husky's core.hooksPath in the work tree), core.fsmonitor,
+// filters and signing programs that the user's config points at files in
+// the work tree ran the files a patch had just written. patchd's git
+// commands run none of them.
+func TestGitRunsNothingFromTheWorkTree(t *testing.T) {
+	hook := "#!/bin/sh\n. \"$(dirname \"$0\")/../tools/env.sh\"\n"
+	f := gitFixture(t, "a.py", "x = 1\n", ".husky/pre-commit", hook, "tools/env.sh", "true\n",
+		"tools/fmt.sh", "cat\n", "tools/gpg.sh", "#!/bin/sh\nexit 1\n", "tools/fsmon.sh", "#!/bin/sh\nexit 1\n")
+	for _, h := range []string{"prepare-commit-msg", "commit-msg", "post-commit", "reference-transaction", "post-index-change", "pre-auto-gc"} {
+		f.write(".husky/"+h, hook, 0o755)
+	}
+	os.Chmod(filepath.Join(f.ws, "tools/gpg.sh"), 0o755)
+	os.Chmod(filepath.Join(f.ws, "tools/fsmon.sh"), 0o755)
+	gitCmd(t, f.ws, "add", ".")
+	gitCmd(t, f.ws, "commit", "-qm", "hooks")
+	for k, v := range map[string]string{
+		"core.hooksPath": ".husky", "filter.fmt.clean": "sh tools/fmt.sh", "commit.gpgSign": "true", "tag.gpgSign": "true",
+		"gpg.program": filepath.Join(f.ws, "tools/gpg.sh"), "core.fsmonitor": filepath.Join(f.ws, "tools/fsmon.sh"), "gc.auto": "1",
+	} {
+		gitCmd(t, f.ws, "config", k, v)
+	}
+	f.write(".git/info/attributes", "*.py filter=fmt\n", 0o644)
+	marker := filepath.Join(f.dir, "outside", "ran")
+	touch := "touch " + marker + "\n"
+	f.submitBody("evil", fileEdits("evil", map[string]any{"tag": "v1"},
+		"tools/env.sh", "true\n", touch,
+		"tools/fmt.sh", "cat\n", touch+"cat\n",
+		"tools/gpg.sh", "exit 1\n", touch+"exit 1\n",
+		"tools/fsmon.sh", "exit 1\n", touch+"exit 1\n",
+		"a.py", "1", "2"))
+	f.run()
+	if p := f.settle("evil"); p.State != store.StateApplied {
+		t.Fatalf("evil: %s %q, want applied", p.State, p.Error)
+	}
+	noMarker(t, marker)
+	if got := gitCmd(t, f.ws, "tag", "--points-at", "HEAD"); got != "v1" {
+		t.Errorf("tag = %q, want v1", got)
+	}
+	if got := gitCmd(t, f.ws, "-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null", "show", "HEAD:a.py"); got != "x = 2" {
+		t.Errorf("committed a.py = %q, want the work tree's content, unfiltered", got)
+	}
+}
+
+// Finding 1: a global git config inside the workspace (a workspace at or
+// above the home directory) is a file a patch can write; patchd's git
+// commands do not read it.
+func TestGitIgnoresGlobalConfigInWorkspace(t *testing.T) {
+	f := gitFixture(t, "a.py", "x = 1\n")
+	t.Setenv("HOME", f.ws)
+	t.Setenv("XDG_CONFIG_HOME", "")
+	t.Setenv("GIT_CONFIG_GLOBAL", "") // restored after the test
+	os.Unsetenv("GIT_CONFIG_GLOBAL")
+	marker := filepath.Join(f.dir, "outside", "ran")
+	f.submitBody("evil", fileEdits("evil", nil,
+		".gitconfig", "", "[core]\n\tfsmonitor = touch "+marker+"\n",
+		".config/git/config", "", "[core]\n\tfsmonitor = touch "+marker+"\n",
+		"a.py", "1", "2"))
+	f.submit("next", "a.py", "2", "3")
+	f.run()
+	for _, id := range []string{"evil", "next"} {
+		if p := f.settle(id); p.State != store.StateApplied {
+			t.Errorf("%s: %s %q, want applied", id, p.State, p.Error)
+		}
+	}
+	noMarker(t, marker)
+}

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,12 +26,20 @@ type gitRepo struct {
 	above bool
 	args  []string // leading options of every command
 	env   []string // added to the environment of every command
+	note  string   // said once in the log: what of the user's config is left out
 }
 
-// gitSafeArgs are options of every git command patchd runs.
-// safe.bareRepository=explicit makes the one discovery refuse a directory
-// that merely looks like a repository.
-var gitSafeArgs = []string{"-c", "safe.bareRepository=explicit"}
+// gitSafeArgs are options of every git command patchd runs: nothing git
+// would run on the way (hooks, core.fsmonitor, a signing program, automatic
+// gc or maintenance) runs. safe.bareRepository=explicit makes the one
+// discovery refuse a directory that merely looks like a repository.
+// Filters are neutralised by name (gitRepo.args), once the config is read.
+var gitSafeArgs = []string{
+	"-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false",
+	"-c", "commit.gpgSign=false", "-c", "tag.gpgSign=false",
+	"-c", "gc.auto=0", "-c", "maintenance.auto=false",
+	"-c", "safe.bareRepository=explicit",
+}
 
 // gitRepo returns the pinned repository, finding it on the first call. A
 // failure is returned again and tried again at the next call: nothing is
@@ -42,42 +52,171 @@ func (w *Worker) gitRepo() (*gitRepo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--git: %w", err)
 	}
+	if r.note != "" {
+		w.log.Warn("--git: " + r.note)
+	}
 	w.repo = r
 	return r, nil
 }
 
 // findGitRepo finds the repository holding dir, the way git does from
-// there, and the environment that pins later commands to it.
+// there, and the options and environment that pin later commands to it
+// and keep them from reading or running anything a patch can write.
 func findGitRepo(dir string) (*gitRepo, error) {
-	r := &gitRepo{args: gitSafeArgs, env: []string{"GIT_TERMINAL_PROMPT=0", "GIT_LITERAL_PATHSPECS=1"}}
+	fail := func(err error) (*gitRepo, error) {
+		return nil, fmt.Errorf("find the repository of the workspace %s: %w", dir, err)
+	}
+	realDir, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return fail(err)
+	}
+	r := &gitRepo{args: gitSafeArgs, env: []string{
+		"GIT_TERMINAL_PROMPT=0", "GIT_LITERAL_PATHSPECS=1", "GIT_CONFIG_NOSYSTEM=1",
+		"GIT_PAGER=cat", "GIT_EDITOR=false",
+	}}
+	// The user's global config is read unless it lies in the workspace
+	// (a workspace at or above the home directory), where a patch can
+	// write it.
+	for _, p := range globalConfigs() {
+		if inWorkspace(realDir, p) {
+			r.env = append(r.env, "GIT_CONFIG_GLOBAL=/dev/null")
+			r.note = fmt.Sprintf("the global git config %s lies inside the workspace, where a patch can write it; patchd's git commands do not read it", p)
+			break
+		}
+	}
 	out, err := r.run(dir, "rev-parse", "--absolute-git-dir", "--show-toplevel")
 	if err != nil {
-		return nil, fmt.Errorf("find the repository of the workspace %s: %w", dir, err)
+		return fail(err)
 	}
 	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
 	if len(lines) != 2 || lines[1] == "" {
-		return nil, fmt.Errorf("find the repository of the workspace %s: git rev-parse said %q", dir, out)
+		return fail(fmt.Errorf("git rev-parse said %q", out))
 	}
 	r.gitDir, r.top = lines[0], lines[1]
 	r.env = append(r.env, "GIT_DIR="+r.gitDir, "GIT_WORK_TREE="+r.top)
-	realDir, err := filepath.EvalSymlinks(dir)
-	if err != nil {
-		return nil, fmt.Errorf("find the repository of the workspace %s: %w", dir, err)
-	}
 	realTop, err := filepath.EvalSymlinks(r.top)
 	if err != nil {
-		return nil, fmt.Errorf("find the repository of the workspace %s: %w", dir, err)
+		return fail(err)
 	}
 	r.above = realTop != realDir
 
+	out, err = r.run(dir, "config", "--list", "--show-origin", "--includes", "-z")
+	if err != nil {
+		return fail(err)
+	}
+	email, filters, err := readGitConfig(out, dir, realDir)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range filters {
+		if strings.ContainsAny(name, "=\n") {
+			return nil, fmt.Errorf("git config defines filter %q, whose name patchd cannot override; rename it", name)
+		}
+		r.args = append(r.args[:len(r.args):len(r.args)], "-c", "filter."+name+".clean=", "-c", "filter."+name+".smudge=", "-c", "filter."+name+".process=")
+	}
 	// Commits need a committer; fall back to patchd's own when git has
 	// none configured, rather than failing every patch.
-	email, err := r.run(dir, "config", "user.email")
-	if err != nil || strings.TrimSpace(email) == "" {
+	if strings.TrimSpace(email) == "" {
 		r.env = append(r.env, "GIT_COMMITTER_NAME=patchd", "GIT_COMMITTER_EMAIL=patchd@localhost",
 			"GIT_AUTHOR_NAME=patchd", "GIT_AUTHOR_EMAIL=patchd@localhost")
 	}
 	return r, nil
+}
+
+// globalConfigs lists the files git reads as the user's global config,
+// whether they exist or not.
+func globalConfigs() []string {
+	if p := os.Getenv("GIT_CONFIG_GLOBAL"); p != "" {
+		return []string{p}
+	}
+	home := os.Getenv("HOME")
+	xdg := os.Getenv("XDG_CONFIG_HOME")
+	if xdg == "" && home != "" {
+		xdg = filepath.Join(home, ".config")
+	}
+	var ps []string
+	if home != "" {
+		ps = append(ps, filepath.Join(home, ".gitconfig"))
+	}
+	if xdg != "" {
+		ps = append(ps, filepath.Join(xdg, "git", "config"))
+	}
+	return ps
+}
+
+// readGitConfig reads the output of git config --list --show-origin
+// --includes -z: the configured user.email, the names of the filter
+// drivers defined, and an error naming any config file, or any include
+// (include.path, includeIf.*.path, whatever its condition says now), that
+// lies inside the workspace.
+func readGitConfig(out, dir, realDir string) (email string, filters []string, err error) {
+	fields := strings.Split(out, "\x00")
+	for i := 0; i+1 < len(fields); i += 2 {
+		origin, entry := fields[i], fields[i+1]
+		key, value, _ := strings.Cut(entry, "\n")
+		file, isFile := strings.CutPrefix(origin, "file:")
+		if !isFile {
+			continue
+		}
+		if !filepath.IsAbs(file) {
+			file = filepath.Join(dir, file)
+		}
+		if inWorkspace(realDir, file) {
+			return "", nil, fmt.Errorf("git reads config from %s, which lies inside the workspace, where a patch can write it; move it out of the workspace", file)
+		}
+		switch {
+		case key == "user.email":
+			email = value
+		case key == "include.path" || strings.HasPrefix(key, "includeif.") && strings.HasSuffix(key, ".path"):
+			target := value
+			switch {
+			case strings.HasPrefix(target, "%(prefix)/"):
+				continue
+			case strings.HasPrefix(target, "~/"):
+				target = filepath.Join(os.Getenv("HOME"), target[2:])
+			case !filepath.IsAbs(target):
+				target = filepath.Join(filepath.Dir(file), target)
+			}
+			if inWorkspace(realDir, target) {
+				return "", nil, fmt.Errorf("git config %s has %s = %s: that file lies inside the workspace, where a patch can write it, and git would run what it says (core.fsmonitor, filters); move it out of the workspace or remove the include", file, key, value)
+			}
+		case strings.HasPrefix(key, "filter."):
+			if j := strings.LastIndexByte(key, '.'); j > len("filter.") {
+				if name := key[len("filter."):j]; !slices.Contains(filters, name) {
+					filters = append(filters, name)
+				}
+			}
+		}
+	}
+	return email, filters, nil
+}
+
+// inWorkspace reports whether p, resolved through every symbolic link of
+// the part of it that exists, lies inside the workspace realDir but not
+// under a .git directory: where a patch could write it.
+func inWorkspace(realDir, p string) bool {
+	p, rest := filepath.Clean(p), ""
+	for {
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			p = filepath.Join(real, rest)
+			break
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			break
+		}
+		rest, p = filepath.Join(filepath.Base(p), rest), parent
+	}
+	rel, err := filepath.Rel(realDir, p)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return false
+	}
+	for c := range strings.SplitSeq(filepath.ToSlash(rel), "/") {
+		if workspace.SameName(c, ".git") {
+			return false
+		}
+	}
+	return true
 }
 
 // run runs one git command in dir and returns its standard output; its
