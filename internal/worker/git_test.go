@@ -298,3 +298,41 @@ func TestGitIgnoresGlobalConfigInWorkspace(t *testing.T) {
 	}
 	noMarker(t, marker)
 }
+
+// Finding 1: git reads .gitattributes and .gitmodules when it commits; under
+// --git a patch may not write them.
+func TestGitRefusesAttributeFiles(t *testing.T) {
+	f := gitFixture(t, "a.py", "x = 1\n", "sub/.gitattributes", "*.txt text\n")
+	for i, path := range []string{".gitattributes", "sub/.GitAttributes", ".gitmodules", "deep/er/.gitattributes"} {
+		id := fmt.Sprintf("attr%d", i)
+		f.submitBody(id, fileEdits(id, nil, "a.py", "1", "2", path, "", "*.py ident\n"))
+	}
+	f.run()
+	for i, path := range []string{".gitattributes", "sub/.GitAttributes", ".gitmodules", "deep/er/.gitattributes"} {
+		if p := f.settle(fmt.Sprintf("attr%d", i)); p.State != store.StateFailed || !strings.Contains(p.Error, fmt.Sprintf("%q", path)) {
+			t.Errorf("%s: %s %q, want refused naming it", path, p.State, p.Error)
+		}
+	}
+	if got := f.read("a.py"); got != "x = 1\n" {
+		t.Errorf("a.py = %q, want untouched", got)
+	}
+}
+
+// Finding 1: the global attributes file inside the workspace (a workspace
+// at the home directory) is not read: here "ident" would have committed
+// "$Id$" instead of the file's text.
+func TestGitIgnoresGlobalAttributesInWorkspace(t *testing.T) {
+	f := gitFixture(t, "a.py", "x = 1\n")
+	t.Setenv("HOME", f.ws)
+	t.Setenv("XDG_CONFIG_HOME", "")
+	t.Setenv("GIT_CONFIG_GLOBAL", "") // restored after the test
+	os.Unsetenv("GIT_CONFIG_GLOBAL")
+	f.submitBody("evil", fileEdits("evil", nil, ".config/git/attributes", "", "*.py ident\n", "a.py", "x = 1", "x = 1 # $Id: kept $"))
+	f.run()
+	if p := f.settle("evil"); p.State != store.StateApplied {
+		t.Fatalf("evil: %s %q, want applied", p.State, p.Error)
+	}
+	if got := gitCmd(t, f.ws, "-c", "core.attributesFile=/dev/null", "show", "HEAD:a.py"); got != "x = 1 # $Id: kept $" {
+		t.Errorf("committed a.py = %q, want the work tree's text", got)
+	}
+}

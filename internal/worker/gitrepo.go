@@ -22,7 +22,7 @@ import (
 type gitRepo struct {
 	gitDir, top string
 	// above: the work tree's top is above the workspace, so git would
-	// look at the workspace itself for a repository (gitOwnNames).
+	// look at the workspace itself for a repository (gitRefused).
 	above bool
 	args  []string // leading options of every command
 	env   []string // added to the environment of every command
@@ -71,7 +71,7 @@ func findGitRepo(dir string) (*gitRepo, error) {
 		return fail(err)
 	}
 	r := &gitRepo{args: gitSafeArgs, env: []string{
-		"GIT_TERMINAL_PROMPT=0", "GIT_LITERAL_PATHSPECS=1", "GIT_CONFIG_NOSYSTEM=1",
+		"GIT_TERMINAL_PROMPT=0", "GIT_LITERAL_PATHSPECS=1", "GIT_CONFIG_NOSYSTEM=1", "GIT_ATTR_NOSYSTEM=1",
 		"GIT_PAGER=cat", "GIT_EDITOR=false",
 	}}
 	// The user's global config is read unless it lies in the workspace
@@ -104,9 +104,17 @@ func findGitRepo(dir string) (*gitRepo, error) {
 	if err != nil {
 		return fail(err)
 	}
-	email, filters, err := readGitConfig(out, dir, realDir)
+	c, err := readGitConfig(out, dir, realDir)
 	if err != nil {
 		return nil, err
+	}
+	email, filters := c.email, c.filters
+	// The user's attributes file (core.attributesFile, by default
+	// $XDG_CONFIG_HOME/git/attributes) is read unless it lies in the
+	// workspace; the workspace's own are refused as targets (gitRefused).
+	if attrs := c.attributesFile; attrs != "" && inWorkspace(realDir, attrs) {
+		r.args = append(r.args[:len(r.args):len(r.args)], "-c", "core.attributesFile=/dev/null")
+		r.note = strings.TrimPrefix(r.note+"; ", "; ") + fmt.Sprintf("the git attributes file %s lies inside the workspace, where a patch can write it; patchd's git commands do not read it", attrs)
 	}
 	for _, name := range filters {
 		if strings.ContainsAny(name, "=\n") {
@@ -144,12 +152,25 @@ func globalConfigs() []string {
 	return ps
 }
 
+// gitConfig is what patchd needs to know of the user's git config.
+type gitConfig struct {
+	email          string   // user.email
+	filters        []string // names of the filter drivers defined
+	attributesFile string   // core.attributesFile, or git's default
+}
+
 // readGitConfig reads the output of git config --list --show-origin
-// --includes -z: the configured user.email, the names of the filter
-// drivers defined, and an error naming any config file, or any include
+// --includes -z, and refuses any config file, or any include
 // (include.path, includeIf.*.path, whatever its condition says now), that
-// lies inside the workspace.
-func readGitConfig(out, dir, realDir string) (email string, filters []string, err error) {
+// lies inside the workspace, naming it.
+func readGitConfig(out, dir, realDir string) (gitConfig, error) {
+	var c gitConfig
+	home := os.Getenv("HOME")
+	if xdg := os.Getenv("XDG_CONFIG_HOME"); xdg != "" {
+		c.attributesFile = filepath.Join(xdg, "git", "attributes")
+	} else if home != "" {
+		c.attributesFile = filepath.Join(home, ".config", "git", "attributes")
+	}
 	fields := strings.Split(out, "\x00")
 	for i := 0; i+1 < len(fields); i += 2 {
 		origin, entry := fields[i], fields[i+1]
@@ -162,33 +183,41 @@ func readGitConfig(out, dir, realDir string) (email string, filters []string, er
 			file = filepath.Join(dir, file)
 		}
 		if inWorkspace(realDir, file) {
-			return "", nil, fmt.Errorf("git reads config from %s, which lies inside the workspace, where a patch can write it; move it out of the workspace", file)
+			return c, fmt.Errorf("git reads config from %s, which lies inside the workspace, where a patch can write it; move it out of the workspace", file)
 		}
 		switch {
 		case key == "user.email":
-			email = value
+			c.email = value
+		case key == "core.attributesfile":
+			c.attributesFile = expandHome(value, home, dir)
 		case key == "include.path" || strings.HasPrefix(key, "includeif.") && strings.HasSuffix(key, ".path"):
-			target := value
-			switch {
-			case strings.HasPrefix(target, "%(prefix)/"):
-				continue
-			case strings.HasPrefix(target, "~/"):
-				target = filepath.Join(os.Getenv("HOME"), target[2:])
-			case !filepath.IsAbs(target):
-				target = filepath.Join(filepath.Dir(file), target)
+			if strings.HasPrefix(value, "%(prefix)/") {
+				continue // git's own installation
 			}
-			if inWorkspace(realDir, target) {
-				return "", nil, fmt.Errorf("git config %s has %s = %s: that file lies inside the workspace, where a patch can write it, and git would run what it says (core.fsmonitor, filters); move it out of the workspace or remove the include", file, key, value)
+			if target := expandHome(value, home, filepath.Dir(file)); inWorkspace(realDir, target) {
+				return c, fmt.Errorf("git config %s has %s = %s: that file lies inside the workspace, where a patch can write it, and git would run what it says (core.fsmonitor, filters); move it out of the workspace or remove the include", file, key, value)
 			}
 		case strings.HasPrefix(key, "filter."):
 			if j := strings.LastIndexByte(key, '.'); j > len("filter.") {
-				if name := key[len("filter."):j]; !slices.Contains(filters, name) {
-					filters = append(filters, name)
+				if name := key[len("filter."):j]; !slices.Contains(c.filters, name) {
+					c.filters = append(c.filters, name)
 				}
 			}
 		}
 	}
-	return email, filters, nil
+	return c, nil
+}
+
+// expandHome reads a path from git config: "~/" is the home directory, a
+// relative path is relative to base.
+func expandHome(p, home, base string) string {
+	switch {
+	case strings.HasPrefix(p, "~/"):
+		return filepath.Join(home, p[2:])
+	case filepath.IsAbs(p):
+		return p
+	}
+	return filepath.Join(base, p)
 }
 
 // inWorkspace reports whether p, resolved through every symbolic link of
@@ -252,17 +281,23 @@ var gitNames = []struct {
 	dir  bool
 }{{"HEAD", false}, {"commondir", false}, {"config", false}, {"objects", true}, {"refs", true}}
 
-// gitOwnNames refuses a patch that would write one of git's own names at
-// the top of a workspace below its repository's top, wherever the path
-// really leads (a link inside the workspace does not hide it).
-func (w *Worker) gitOwnNames(r *gitRepo, t *txn) error {
-	if !r.above {
-		return nil
-	}
+// gitRefused refuses a patch that would write a file git reads when it
+// commits, as git reads the work tree: .gitattributes and .gitmodules
+// anywhere; and, at the top of a workspace below its repository's top,
+// git's own names (gitNames). It looks at where each path really leads (a
+// link inside the workspace does not hide it), in any letter case.
+func (w *Worker) gitRefused(r *gitRepo, t *txn) error {
 	for _, p := range t.paths() {
 		real, err := w.opts.Workspace.RealPath(p)
 		if err != nil {
 			return err
+		}
+		base := real[strings.LastIndexByte(real, '/')+1:]
+		if workspace.SameName(base, ".gitattributes") || workspace.SameName(base, ".gitmodules") {
+			return fmt.Errorf("path %q: with --git a patch may not write .gitattributes or .gitmodules: git reads them when it commits (they choose filters, line endings, submodules); change them yourself", p)
+		}
+		if !r.above {
+			continue
 		}
 		first, _, nested := strings.Cut(real, "/")
 		for _, g := range gitNames {

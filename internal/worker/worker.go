@@ -279,7 +279,7 @@ func (w *Worker) process(ctx context.Context, p store.Patch) error {
 	if w.opts.Git {
 		r, err := w.gitRepo()
 		if err == nil {
-			err = w.gitOwnNames(r, t)
+			err = w.gitRefused(r, t)
 		}
 		if err == nil {
 			err = w.gitClean(t)
