@@ -376,3 +376,102 @@ func TestStatusJSONContract(t *testing.T) {
 		t.Errorf("status --json = %s, want running in %s", r.stdout, e.ws)
 	}
 }
+
+// TestStopStopsStandbys: `patchd stop` stops the instance, the active
+// daemon and the standbys waiting on its state dir, says so, and returns
+// once all of them are gone; no standby takes over. status counts the
+// standbys. A later start works.
+func TestStopStopsStandbys(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	active, _ := e.startRun("--port", "0")
+	st := e.waitRunning(10 * time.Second)
+	var standbys []*exec.Cmd
+	for range 2 {
+		sb, out := e.startRun("--port", "0")
+		waitFor(t, 10*time.Second, "the standby to say it stands by", func() bool {
+			return strings.Contains(out.String(), "standing by")
+		})
+		standbys = append(standbys, sb)
+	}
+	// Standbys register with the active daemon as they stand by.
+	var sj map[string]any
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		r := e.run("status", "--json")
+		if json.Unmarshal([]byte(r.stdout), &sj) == nil && sj["standbys"] == float64(2) {
+			break
+		}
+	}
+	if sj["standbys"] != float64(2) {
+		t.Errorf("status --json = %v, want \"standbys\": 2", sj)
+	}
+	if r := e.run("status"); r.code != 0 || !strings.Contains(r.stdout, "standbys: 2") {
+		t.Errorf("status: %s, want it to count 2 standbys", r)
+	}
+
+	r := e.run("stop")
+	if r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf("pid=%d", st.PID)) || !strings.Contains(r.stdout, "2 standbys") {
+		t.Errorf("stop: %s, want exit 0 naming pid %d and 2 standbys", r, st.PID)
+	}
+	// stop returns once every one of them is gone.
+	if pids := e.pids(); len(pids) != 0 {
+		t.Errorf("patchd processes after stop returned: %v, want none", pids)
+	}
+	for _, p := range append([]*exec.Cmd{active}, standbys...) {
+		if code := exitCode(t, p, 10*time.Second); code != 0 {
+			t.Errorf("pid %d exit code after stop = %d, want 0", p.Process.Pid, code)
+		}
+	}
+	if n := listeners(t, []int{active.Process.Pid, standbys[0].Process.Pid, standbys[1].Process.Pid}); n != 0 {
+		t.Errorf("listening sockets after stop = %d, want 0", n)
+	}
+	if r := e.run("status"); r.code != 3 {
+		t.Errorf("status after stop: %s, want exit 3", r)
+	}
+	waitRefused(t, st.Address)
+
+	// The stop does not outlive itself: a new start serves.
+	pid, r := e.start()
+	if r.code != 0 || pid == 0 {
+		t.Fatalf("start after stop: %s", r)
+	}
+	if r := e.run("stop"); r.code != 0 || strings.Contains(r.stdout, "standby") {
+		t.Errorf("stop with no standbys: %s, want exit 0 and no standby mentioned", r)
+	}
+}
+
+// TestStopAfterRestart: after `patchd restart` the foreground process stays
+// as the keeper of its successor, and a standby registers again with the
+// successor; `patchd stop` then stops all three, and none takes over.
+func TestStopAfterRestart(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	keeper, _ := e.startRun("--port", "0")
+	e.waitRunning(10 * time.Second)
+	standby, out := e.startRun("--port", "0")
+	waitFor(t, 10*time.Second, "the standby", func() bool { return strings.Contains(out.String(), "standing by") })
+	r := e.run("restart")
+	if r.code != 0 {
+		t.Fatalf("restart: %s", r)
+	}
+	succ := pidOf(r.stdout)
+	var sj map[string]any
+	waitFor(t, 10*time.Second, "the successor to count the keeper and the standby", func() bool {
+		r := e.run("status", "--json")
+		return json.Unmarshal([]byte(r.stdout), &sj) == nil && sj["pid"] == float64(succ) && sj["standbys"] == float64(2)
+	})
+	if r := e.run("stop"); r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf("pid=%d and 2 standbys", succ)) {
+		t.Errorf("stop: %s, want the successor %d and 2 standbys stopped", r, succ)
+	}
+	for _, p := range []*exec.Cmd{keeper, standby} {
+		if code := exitCode(t, p, 10*time.Second); code != 0 {
+			t.Errorf("pid %d exit code after stop = %d, want 0", p.Process.Pid, code)
+		}
+	}
+	if pids := e.pids(); len(pids) != 0 {
+		t.Errorf("patchd processes after stop: %v, want none", pids)
+	}
+	if r := e.run("status"); r.code != 3 {
+		t.Errorf("status after stop: %s, want exit 3", r)
+	}
+}

@@ -338,3 +338,47 @@ func derefInt(p *int) any {
 	}
 	return *p
 }
+
+// TestPM2StandbyStop: PM2's patchd stands by behind one started by hand;
+// `patchd stop` stops both, and PM2 does not start its own again (exit
+// code 6).
+func TestPM2StandbyStop(t *testing.T) {
+	t.Parallel()
+	p := newPM2(t)
+	e := newEnv(t)
+	pid, r := e.start()
+	if r.code != 0 {
+		t.Fatalf("start: %s", r)
+	}
+	dir := t.TempDir()
+	gen := exec.Command(patchdBin, "service", "pm2", "--out", dir, "--workspace", e.ws, "--port", "0")
+	gen.Env = cleanEnv()
+	if r := runCmd(t, gen); r.code != 0 {
+		t.Fatalf("patchd service pm2: %s", r)
+	}
+	if r := p.run("start", filepath.Join(dir, "ecosystem.config.js")); r.code != 0 {
+		t.Fatalf("pm2 start: %s", r)
+	}
+	var sj map[string]any
+	waitFor(t, 20*time.Second, "PM2's patchd to stand by", func() bool {
+		r := e.run("status", "--json")
+		return json.Unmarshal([]byte(r.stdout), &sj) == nil && sj["standbys"] == float64(1)
+	})
+	standby := p.proc("patchd").PID
+	if r := e.run("stop"); r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf("pid=%d and 1 standby (pid %d)", pid, standby)) {
+		t.Errorf("stop: %s, want pid %d and PM2's standby %d stopped", r, pid, standby)
+	}
+	if pids := e.pids(); len(pids) != 0 {
+		t.Errorf("patchd processes after stop: %v, want none", pids)
+	}
+	waitFor(t, 10*time.Second, "PM2 to see the exit", func() bool { return p.proc("patchd").PID == 0 })
+	time.Sleep(2 * time.Second) // past PM2's restart delay (100 ms), see TestPM2RestartsAfterKill9
+	pr := p.proc("patchd")
+	if pr.PID != 0 || pr.PM2Env.RestartTime != 0 || derefInt(pr.PM2Env.ExitCode) != 6 {
+		t.Errorf("PM2 after patchd stop: pid %d restarts %d exit code %v; want pid 0, no restart, exit code 6",
+			pr.PID, pr.PM2Env.RestartTime, derefInt(pr.PM2Env.ExitCode))
+	}
+	if r := e.run("status"); r.code != 3 {
+		t.Errorf("status after stop: %s, want exit 3", r)
+	}
+}

@@ -42,7 +42,7 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 	} else if err == nil {
 		fmt.Fprintf(env.Stdout, "patchd running: pid=%d address=%s uptime=%s version=%s\n",
 			st.PID, st.Address, time.Duration(st.UptimeSeconds*float64(time.Second)).Round(time.Second), st.Version)
-		fmt.Fprintf(env.Stdout, "workspace: %s\nstate dir: %s\n", st.Workspace, st.StateDir)
+		fmt.Fprintf(env.Stdout, "workspace: %s\nstate dir: %s\nstandbys: %d\n", st.Workspace, st.StateDir, st.Standbys)
 		if st.Queue != nil {
 			q, _ := json.Marshal(st.Queue)
 			fmt.Fprintf(env.Stdout, "queue: %s\n", q)

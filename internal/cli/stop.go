@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/patchd/patchd/internal/control"
@@ -27,16 +29,35 @@ func runStop(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return exit(ExitFailed, "stop: %v", err)
 	}
-	// Wait for the drain and a margin for the exit itself.
-	wctx, cancel := context.WithTimeout(ctx, cfg.DrainTimeout+10*time.Second)
+	// Wait for the standbys, the drain and a margin for the exit itself.
+	wctx, cancel := context.WithTimeout(ctx, cfg.DrainTimeout+20*time.Second)
 	defer cancel()
-	err = control.CallAndWait(wctx, cfg.ControlPath(), "stop", nil)
+	var res struct {
+		Standbys []int `json:"standbys"`
+	}
+	err = control.CallAndWait(wctx, cfg.ControlPath(), "stop", &res)
 	if errors.Is(err, control.ErrNotRunning) || errors.Is(err, control.ErrNoAnswer) {
 		err = nil // it went away between our two calls
 	}
 	if err != nil {
 		return exit(ExitFailed, "stop pid %d: %v", st.PID, err)
 	}
-	fmt.Fprintf(env.Stdout, "patchd stopped: pid=%d\n", st.PID)
+	fmt.Fprintf(env.Stdout, "patchd stopped: pid=%d%s\n", st.PID, standbysStopped(res.Standbys))
 	return nil
+}
+
+// standbysStopped says which standbys a stop ended, if any.
+func standbysStopped(pids []int) string {
+	if len(pids) == 0 {
+		return ""
+	}
+	s := make([]string, len(pids))
+	for i, p := range pids {
+		s[i] = strconv.Itoa(p)
+	}
+	noun := "standbys"
+	if len(pids) == 1 {
+		noun = "standby"
+	}
+	return fmt.Sprintf(" and %d %s (pid %s)", len(pids), noun, strings.Join(s, ", "))
 }

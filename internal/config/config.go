@@ -67,6 +67,10 @@ func (c *Config) StatePath() string { return filepath.Join(c.StateDir, "patchd.j
 // ControlPath is the control socket.
 func (c *Config) ControlPath() string { return filepath.Join(c.StateDir, "patchd.sock") }
 
+// StopPath is the stop marker, rewritten by each `patchd stop`: a standby
+// that finds it changed when it wins the lock stands down instead.
+func (c *Config) StopPath() string { return filepath.Join(c.StateDir, "patchd.stop") }
+
 // TokenPath holds the webhook bearer token.
 func (c *Config) TokenPath() string { return filepath.Join(c.StateDir, "token") }
 

@@ -4,7 +4,9 @@
 // Only the socket's owner can connect, so stop, restart and status need no
 // token. A "stop" connection is deliberately never closed by the daemon:
 // the kernel closes it when the process is gone, which is how `patchd stop`
-// knows the process has exited without polling PIDs.
+// knows the process has exited without polling PIDs. Standbys (processes
+// waiting for the instance lock) stay connected the same way, so that the
+// daemon can count them and tell them when `patchd stop` stops the instance.
 package control
 
 import (
@@ -13,9 +15,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -28,9 +32,10 @@ var ErrNotRunning = errors.New("not running")
 // connection without answering.
 var ErrNoAnswer = errors.New("no answer")
 
-// Request is one command.
+// Request is one command. PID is set by a standby registering itself.
 type Request struct {
 	Cmd string `json:"cmd"`
+	PID int    `json:"pid,omitempty"`
 }
 
 // Response is the answer to one command.
@@ -65,13 +70,28 @@ func Listen(path string) (*net.UnixListener, error) {
 }
 
 // Server serves control requests.
+//
+// Besides commands it keeps a registry of standbys: processes waiting to
+// take over the instance lock, which connect with "standby" and stay
+// connected. StopStandbys tells them the instance is being stopped, so
+// that `patchd stop` stops them too instead of handing the instance to one.
 type Server struct {
-	l    net.Listener
-	h    Handler
-	log  *slog.Logger
-	mu   sync.Mutex
-	held []net.Conn
-	wg   sync.WaitGroup
+	l        net.Listener
+	h        Handler
+	log      *slog.Logger
+	mu       sync.Mutex
+	held     []net.Conn
+	standbys map[*standby]struct{}
+	stopping bool // StopStandbys was called: newcomers are told at once
+	wg       sync.WaitGroup
+}
+
+// standby is one registered standby's connection; gone is closed when the
+// connection ends, which is when the standby process exits.
+type standby struct {
+	c    net.Conn
+	pid  int
+	gone chan struct{}
 }
 
 // NewServer returns a server for l.
@@ -114,23 +134,29 @@ func (s *Server) CloseHeld() {
 // flight (one of them may be the restart that is calling it).
 func (s *Server) StopAccepting() { s.l.Close() }
 
-// Close stops accepting and waits for requests in flight. Held connections
-// stay open on purpose.
+// Close stops accepting, drops the standbys (see DropStandbys) and waits
+// for requests in flight. Held connections stay open on purpose.
 func (s *Server) Close() {
 	s.l.Close()
+	s.DropStandbys()
 	s.wg.Wait()
 }
 
 func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	var req Request
-	line, err := bufio.NewReader(c).ReadBytes('\n')
+	r := bufio.NewReader(c)
+	line, err := r.ReadBytes('\n')
 	if err == nil {
 		err = json.Unmarshal(line, &req)
 	}
 	if err != nil {
 		writeResponse(c, Response{Error: "bad request: " + err.Error()})
 		c.Close()
+		return
+	}
+	if req.Cmd == cmdStandby {
+		s.serveStandby(c, r, req.PID)
 		return
 	}
 	res, hold, err := s.h(ctx, req.Cmd)
@@ -148,6 +174,156 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 		return
 	}
 	c.Close()
+}
+
+// cmdStandby registers a standby; cmdStop is what it is told when the
+// instance stops.
+const (
+	cmdStandby = "standby"
+	cmdStop    = "stop"
+)
+
+// serveStandby registers c as a standby until it closes.
+func (s *Server) serveStandby(c net.Conn, r *bufio.Reader, pid int) {
+	sb := &standby{c: c, pid: pid, gone: make(chan struct{})}
+	s.mu.Lock()
+	if s.standbys == nil {
+		s.standbys = map[*standby]struct{}{}
+	}
+	s.standbys[sb] = struct{}{}
+	stopping := s.stopping
+	s.mu.Unlock()
+	writeResponse(c, Response{OK: true})
+	if stopping {
+		tellStop(c)
+	}
+	// The standby never writes again: the read ends when it exits (or
+	// when we drop it).
+	c.SetReadDeadline(time.Time{})
+	io.Copy(io.Discard, r)
+	c.Close()
+	s.mu.Lock()
+	delete(s.standbys, sb)
+	s.mu.Unlock()
+	close(sb.gone)
+}
+
+func tellStop(c net.Conn) {
+	data, _ := json.Marshal(Request{Cmd: cmdStop})
+	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	c.Write(append(data, '\n'))
+}
+
+// Standbys returns the pids of the standbys registered now.
+func (s *Server) Standbys() []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pids := make([]int, 0, len(s.standbys))
+	for sb := range s.standbys {
+		pids = append(pids, sb.pid)
+	}
+	slices.Sort(pids)
+	return pids
+}
+
+// StopStandbys tells every registered standby that the instance stops, and
+// any that registers from now on, and waits until those told have exited
+// or ctx is done. It returns the pids of those that exited.
+func (s *Server) StopStandbys(ctx context.Context) []int {
+	s.mu.Lock()
+	s.stopping = true
+	told := make([]*standby, 0, len(s.standbys))
+	for sb := range s.standbys {
+		told = append(told, sb)
+	}
+	s.mu.Unlock()
+	for _, sb := range told {
+		tellStop(sb.c)
+	}
+	var gone []int
+	for _, sb := range told {
+		select {
+		case <-sb.gone:
+			gone = append(gone, sb.pid)
+		case <-ctx.Done():
+			s.log.Warn("a standby did not exit after being told the instance stops", "pid", sb.pid)
+		}
+	}
+	slices.Sort(gone)
+	return gone
+}
+
+// DropStandbys closes the standbys' connections without telling them to
+// stop. They register again with whoever serves the socket next (the
+// successor of a restart, or this process after a failed one).
+func (s *Server) DropStandbys() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for sb := range s.standbys {
+		sb.c.Close()
+	}
+}
+
+// Standby registers this process (pid) as a standby with the daemon at
+// path, and waits. It returns a nil error when the daemon says the instance
+// is being stopped (`patchd stop`): the returned connection must then stay
+// open until this process exits, because the daemon waits for it to close
+// to know that the standby is gone. Any other end (ErrNotRunning, the
+// daemon closed the connection, ctx done) is an error, and the caller
+// registers again while it still stands by.
+func Standby(ctx context.Context, path string, pid int) (net.Conn, error) {
+	c, err := dial(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	keep := false
+	defer func() {
+		if !keep {
+			c.Close()
+		}
+	}()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	req, _ := json.Marshal(Request{Cmd: cmdStandby, PID: pid})
+	if _, err := c.Write(append(req, '\n')); err != nil {
+		return nil, fmt.Errorf("standby: %w", err)
+	}
+	unblock := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
+	defer unblock()
+	r := bufio.NewReader(c)
+	var resp Response
+	line, err := r.ReadBytes('\n')
+	if err == nil {
+		err = json.Unmarshal(line, &resp)
+	}
+	if err == nil && !resp.OK {
+		err = errors.New(resp.Error)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("standby: register: %w", err)
+	}
+	c.SetDeadline(time.Time{})
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	var msg Request
+	line, err = r.ReadBytes('\n')
+	if err == nil {
+		err = json.Unmarshal(line, &msg)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("standby: %w", ErrNoAnswer)
+	}
+	if msg.Cmd != cmdStop {
+		return nil, fmt.Errorf("standby: unexpected message %q", line)
+	}
+	keep = true
+	return c, nil
 }
 
 func writeResponse(c net.Conn, r Response) {

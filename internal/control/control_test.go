@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -70,4 +72,93 @@ func TestListenReplacesStaleSocket(t *testing.T) {
 		t.Fatalf("Listen over a stale file: %v", err)
 	}
 	l.Close()
+}
+
+// TestStandbys: standbys register and are counted; StopStandbys tells them
+// and waits until their connections close; one that registers after the
+// stop is told at once; DropStandbys lets them go without a stop.
+func TestStandbys(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.sock")
+	l, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewServer(l, func(ctx context.Context, cmd string) (any, bool, error) { return nil, false, nil }, slog.New(slog.DiscardHandler))
+	go s.Serve(context.Background())
+	defer s.Close()
+
+	// Two standbys; one is dropped and comes back, as after a restart.
+	type reg struct {
+		c   chan net.Conn
+		err chan error
+	}
+	register := func(pid int) reg {
+		r := reg{make(chan net.Conn, 1), make(chan error, 1)}
+		go func() {
+			c, err := Standby(context.Background(), path, pid)
+			r.c <- c
+			r.err <- err
+		}()
+		return r
+	}
+	waitCount := func(want int) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for len(s.Standbys()) != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("Standbys() = %v, want %d", s.Standbys(), want)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	// A standby whose own context ends leaves.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := Standby(ctx, path, 14); done <- err }()
+	waitCount(1)
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Standby with its context canceled = %v, want context.Canceled", err)
+	}
+	waitCount(0)
+
+	a, b := register(11), register(12)
+	waitCount(2)
+	s.DropStandbys()
+	for _, r := range []reg{a, b} {
+		if c, err := <-r.c, <-r.err; c != nil || !errors.Is(err, ErrNoAnswer) {
+			t.Errorf("Standby after DropStandbys = %v, %v; want no connection and ErrNoAnswer", c, err)
+		}
+	}
+	waitCount(0)
+	a, b = register(11), register(12)
+	waitCount(2)
+	if got := s.Standbys(); !slices.Equal(got, []int{11, 12}) {
+		t.Errorf("Standbys() = %v, want [11 12]", got)
+	}
+
+	// A standby told to stop closes its connection as it exits.
+	stopped := make(chan []int, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		stopped <- s.StopStandbys(ctx)
+	}()
+	for _, r := range []reg{a, b} {
+		c, err := <-r.c, <-r.err
+		if c == nil || err != nil {
+			t.Fatalf("Standby on stop = %v, %v; want the connection to keep", c, err)
+		}
+		c.Close() // the process exits
+	}
+	if got := <-stopped; !slices.Equal(got, []int{11, 12}) {
+		t.Errorf("StopStandbys = %v, want [11 12]", got)
+	}
+	// Too late to be waited for, not too late to be told.
+	late := register(13)
+	if c, err := <-late.c, <-late.err; c == nil || err != nil {
+		t.Errorf("Standby after the stop = %v, %v; want told at once", c, err)
+	} else {
+		c.Close()
+	}
 }

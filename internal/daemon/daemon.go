@@ -11,9 +11,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -48,6 +50,9 @@ type Status struct {
 	StateDir      string    `json:"state_dir"`
 	Workspace     string    `json:"workspace"`
 	Queue         any       `json:"queue,omitempty"`
+	// Standbys counts the processes waiting to take over (a keeper left
+	// by a restart included).
+	Standbys int `json:"standbys"`
 }
 
 // Run runs the daemon in the foreground until ctx is done or a stop arrives
@@ -104,8 +109,15 @@ func Run(ctx context.Context, cfg *config.Config, console io.Writer) error {
 	for {
 		waiting := make(chan struct{})
 		go relayHangups(hup, waiting, cfg, log, keeping)
-		lock, err := acquire(ctx, cfg, log, inh, keeping, notifier)
+		acq, err := acquire(ctx, cfg, log, inh, keeping, notifier)
 		close(waiting)
+		if acq.stopped {
+			// The active daemon waits for this connection to close, which
+			// is when we are gone.
+			defer runtime.KeepAlive(acq.told)
+			return stopped(notifier)
+		}
+		lock := acq.lock
 		if err != nil || lock == nil {
 			return err
 		}
@@ -137,20 +149,35 @@ func Run(ctx context.Context, cfg *config.Config, console io.Writer) error {
 	}
 }
 
+// acquired is the outcome of acquire: the lock, or the word that `patchd
+// stop` stopped the instance while we stood by (told is then the control
+// connection to keep open until we exit, or nil when we learned it from the
+// stop marker), or neither when ctx ended while standing by.
+type acquired struct {
+	lock    *instance.Lock
+	stopped bool
+	told    net.Conn
+}
+
 // acquire takes the instance lock: inherited from `patchd start`, at once,
-// or, as a standby, when the active instance goes. A nil lock with a nil
-// error means ctx ended while standing by.
-func acquire(ctx context.Context, cfg *config.Config, log *slog.Logger, inh inheritance, keeping bool, n *notify.Notifier) (*instance.Lock, error) {
+// or, as a standby, when the active instance goes.
+func acquire(ctx context.Context, cfg *config.Config, log *slog.Logger, inh inheritance, keeping bool, n *notify.Notifier) (acquired, error) {
 	if inh.lock != nil {
-		return instance.FromFile(inh.lock)
+		lock, err := instance.FromFile(inh.lock)
+		return acquired{lock: lock}, err
+	}
+	// Read before the lock is tried: a stop from now on is meant for us.
+	mark, err := instance.StopMark(cfg.StopPath())
+	if err != nil {
+		return acquired{}, err
 	}
 	lock, err := instance.TryLock(cfg.LockPath())
 	if !errors.Is(err, instance.ErrLocked) {
-		return lock, err
+		return acquired{lock: lock}, err
 	}
 	holder := describeHolder(cfg)
 	if cfg.IfRunning == "exit" && !keeping {
-		return nil, fmt.Errorf("%w: %s holds %s", ErrAlreadyRunning, holder, cfg.LockPath())
+		return acquired{}, fmt.Errorf("%w: %s holds %s", ErrAlreadyRunning, holder, cfg.LockPath())
 	}
 	if !keeping {
 		log.Info("standing by: another instance is active; taking over when it exits", "active", holder, "lock", cfg.LockPath())
@@ -158,22 +185,81 @@ func acquire(ctx context.Context, cfg *config.Config, log *slog.Logger, inh inhe
 		// keeps systemd from timing the start out and PM2 from waiting.
 		n.Ready("standby: " + holder + " is active")
 	}
-	lock, err = instance.Wait(ctx, cfg.LockPath())
+	// Registered with the active daemon, we are counted by `patchd
+	// status` and told when `patchd stop` stops the instance.
+	waitCtx, stopWaiting := context.WithCancel(ctx)
+	defer stopWaiting()
+	regCtx, stopRegistering := context.WithCancel(context.Background())
+	defer stopRegistering()
+	var told net.Conn
+	registered := make(chan struct{})
+	go func() {
+		defer close(registered)
+		if told = standBy(regCtx, cfg, log); told != nil {
+			stopWaiting()
+		}
+	}()
+	lock, err = instance.Wait(waitCtx, cfg.LockPath())
+	stopRegistering()
+	<-registered
+	if told != nil {
+		lock.Release()
+		log.Info("`patchd stop` stopped the instance; this standby exits")
+		return acquired{stopped: true, told: told}, nil
+	}
 	if errors.Is(err, context.Canceled) {
 		if keeping {
 			// Our supervisor stops us: the daemon we handed over to is
 			// ours to stop too, or `pm2 stop` would leave it running.
 			stopActive(cfg, log)
-			return nil, nil
+			return acquired{}, nil
 		}
 		log.Info("standby stopped before taking over")
-		return nil, nil
+		return acquired{}, nil
 	}
 	if err != nil {
-		return nil, err
+		return acquired{}, err
+	}
+	// A stop we were not told of (we were not registered yet): the marker.
+	if now, err := instance.StopMark(cfg.StopPath()); err != nil || now != mark {
+		lock.Release()
+		if err != nil {
+			return acquired{}, err
+		}
+		log.Info("`patchd stop` stopped the instance while this standby waited; it exits", "marker", cfg.StopPath())
+		return acquired{stopped: true}, nil
 	}
 	log.Info("taking over as the active instance")
-	return lock, nil
+	return acquired{lock: lock}, nil
+}
+
+// standBy keeps this standby registered with the active daemon until ctx
+// ends, registering again whenever the connection ends (the active daemon
+// restarted, or died and another took over). It returns the connection on
+// which the daemon said that the instance stops, or nil when ctx ended.
+func standBy(ctx context.Context, cfg *config.Config, log *slog.Logger) net.Conn {
+	const first, most = 10 * time.Millisecond, time.Second
+	delay := first
+	for {
+		began := time.Now()
+		c, err := control.Standby(ctx, cfg.ControlPath(), os.Getpid())
+		if err == nil {
+			return c
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if time.Since(began) > most {
+			delay = first // it was registered a while: a new daemon, not a failing one
+		}
+		log.Debug("standby: registering with the active daemon", "err", err, "retry_in", delay.String())
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, most)
+	}
 }
 
 // describeHolder names the active instance as well as the state file can.

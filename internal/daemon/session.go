@@ -53,6 +53,16 @@ type session struct {
 	handedTo *control.Server
 }
 
+// stopResult is the answer to "stop": our pid and those of the standbys
+// that exited because of it.
+type stopResult struct {
+	PID      int   `json:"pid"`
+	Standbys []int `json:"standbys,omitempty"`
+}
+
+// standbyStopWait bounds how long a stop waits for the standbys to exit.
+const standbyStopWait = 5 * time.Second
+
 type restartResult struct {
 	PID         int    `json:"pid"`
 	PreviousPID int    `json:"previous_pid"`
@@ -268,6 +278,7 @@ func (s *session) status() Status {
 	}
 	if cur := s.current(); cur != nil {
 		st.Queue = cur.in.store.Stats()
+		st.Standbys = len(cur.ctl.Standbys())
 	}
 	return st
 }
@@ -279,8 +290,19 @@ func (s *session) handleControl(ctx context.Context, cmd string) (any, bool, err
 	case "stop":
 		s.log.Info("stop requested on the control socket")
 		s.stopCommanded.Store(true)
+		// The stop is the instance's: standbys must not take over. The
+		// marker is for one that has not registered with us yet.
+		if err := instance.MarkStop(s.cfg.StopPath()); err != nil {
+			s.log.Warn("stop: standbys that are not registered may take over", "err", err)
+		}
+		wctx, cancel := context.WithTimeout(context.Background(), standbyStopWait)
+		standbys := s.current().ctl.StopStandbys(wctx)
+		cancel()
+		if len(standbys) > 0 {
+			s.log.Info("stop: the standbys exited", "pids", fmt.Sprint(standbys))
+		}
 		s.stop()
-		return map[string]any{"pid": os.Getpid()}, true, nil
+		return stopResult{PID: os.Getpid(), Standbys: standbys}, true, nil
 	case "restart":
 		r := s.requestRestart(ctx)
 		if r.err != nil {
@@ -404,6 +426,8 @@ func (st *stack) workerRunning() bool {
 // successor.
 func (st *stack) down(log *slog.Logger, drain, grace time.Duration) {
 	st.ctl.StopAccepting()
+	// Whoever serves the socket next counts and stops them.
+	st.ctl.DropStandbys()
 	if grace > 0 {
 		// Still serving, and healthy, until the successor takes over.
 		st.api.CloseConnections()

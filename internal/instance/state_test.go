@@ -21,3 +21,24 @@ func TestStateRoundTrip(t *testing.T) {
 		t.Errorf("ReadState = %+v, want %+v", got, want)
 	}
 }
+
+// TestStopMark: each MarkStop changes the value a standby compares, and a
+// missing marker reads as empty.
+func TestStopMark(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "patchd.stop")
+	v0, err := StopMark(path)
+	if err != nil || v0 != "" {
+		t.Fatalf("StopMark with no marker = %q, %v; want empty", v0, err)
+	}
+	seen := map[string]bool{v0: true}
+	for range 3 {
+		if err := MarkStop(path); err != nil {
+			t.Fatal(err)
+		}
+		v, err := StopMark(path)
+		if err != nil || seen[v] {
+			t.Fatalf("StopMark after MarkStop = %q, %v; want a new value", v, err)
+		}
+		seen[v] = true
+	}
+}
