@@ -2,6 +2,7 @@ package worker
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -208,5 +209,58 @@ func TestRecordNeverFits(t *testing.T) {
 	}
 	if got := f.read("a.txt"); got != orig {
 		t.Errorf("a.txt after D1 failed is %d bytes, want its content before the patch (%d bytes)", len(got), len(orig))
+	}
+}
+
+// TestRevertNotRecordedIsUndone: a revert whose record does not fit (the
+// state dir's disk is full) puts the files back as the patch left them:
+// the patch stays applied and its files match, and the revert succeeds
+// once there is room.
+func TestRevertNotRecordedIsUndone(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a small tmpfs for the store")
+	}
+	f := newFixture(t)
+	f.stop()
+	f.store.Close()
+	queue := filepath.Join(f.dir, "queue")
+	if err := syscall.Mount("tmpfs", queue, "tmpfs", 0, "size=256k"); err != nil {
+		t.Skipf("mount tmpfs on %s: %v", queue, err)
+	}
+	t.Cleanup(func() { syscall.Unmount(queue, syscall.MNT_DETACH) })
+	f.open()
+	// The revert's record carries the diff: larger than the room a full
+	// disk may still have in the journal's last page.
+	before, after := strings.Repeat("one\n", 2000), strings.Repeat("uno\n", 2000)
+	f.write("a.txt", before, 0o644)
+	f.submit("R1", "a.txt", "one", "uno")
+	f.run()
+	if p := f.settle("R1"); p.State != store.StateApplied {
+		t.Fatalf("R1 = %s %s, want applied", p.State, p.Error)
+	}
+	filler := filepath.Join(queue, "filler")
+	fh, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := fh.Write(make([]byte, 512)); err != nil {
+			break
+		}
+	}
+	fh.Close()
+	_, err = f.worker.Revert(context.Background(), "R1")
+	if !errors.Is(err, store.ErrUnavailable) || !strings.Contains(err.Error(), "no space left on device") || !strings.Contains(err.Error(), "nothing was reverted") {
+		t.Errorf("Revert on a full state dir = %v, want ErrUnavailable naming the cause and saying nothing was reverted", err)
+	}
+	if got := f.read("a.txt"); got != after {
+		t.Errorf("a.txt after a revert that could not be recorded is %d bytes starting %q, want the patch's content", len(got), got[:min(len(got), 8)])
+	}
+	if p, _ := f.store.Get("R1"); p.State != store.StateApplied {
+		t.Errorf("R1 = %s after a revert that could not be recorded, want applied", p.State)
+	}
+	os.Remove(filler)
+	if p, err := f.worker.Revert(context.Background(), "R1"); err != nil || p.State != store.StateReverted || f.read("a.txt") != before {
+		t.Errorf("Revert once there is room = %s, %v; want reverted and a.txt restored", p.State, err)
 	}
 }
