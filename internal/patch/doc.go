@@ -55,12 +55,15 @@
 // shifted, the added lines are re-indented the same way (in the file's
 // style). Context lines keep the file's version of themselves.
 //
-// A text must match in exactly one place. A diff's line numbers are hints:
-// the hunk is looked for where they say (shifted by how far the previous
-// hunk landed from its own), then anywhere; among several matches the one
-// within 10 lines of the hint wins if it is alone there. An apply_patch
-// hunk is looked for after the previous hunk, then anywhere; an @@ anchor
-// must be unique, and the hunk then takes the first match after it. Every
+// A search text must match in exactly one place (or "all"). A hunk (of a
+// diff or an apply_patch) that matches in one place applies there; where
+// it matches in several, the places before the previous hunk of the file
+// are set aside if any is left (hunks come in the file's order), then the
+// one nearest to where its line numbers put it (shifted by how far the
+// previous hunk landed from its own) wins; the change's notes say so. Two
+// places equally near, or several without line numbers, are refused. An
+// apply_patch @@ anchor must be unique the same way, and the hunk then
+// takes the first match after it. Every
 // failure to find a text, or finding it in several places, is a
 // *MatchError whose message quotes the text, shows the closest lines of
 // the file with their numbers and a similarity, lists the places of an

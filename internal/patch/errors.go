@@ -70,6 +70,13 @@ type MatchError struct {
 	Count  int
 	Places []int  // first line of each place (1-based), when ambiguous
 	Hint   string // how to make an ambiguous text unique
+	// After is the number of the previous hunk when only the places after
+	// it are counted (the hunk order set the others aside), 0 otherwise.
+	After int
+	// Tied holds two places (lines, 1-based) equally near line Near,
+	// where the edit's line numbers put it, when those could not decide.
+	Tied [2]int
+	Near int
 
 	Closest   *Closest // the most similar lines of the file, nil if none is similar
 	FileLines int      // number of lines in the file
@@ -106,18 +113,14 @@ func (e *MatchError) Error() string {
 		if e.Count >= maxPlaces {
 			count = "at least " + count
 		}
-		fmt.Fprintf(&b, "%s matches %s places in %s (lines ", e.What, count, e.File)
-		for i, p := range e.Places {
-			if i == quotePlaces {
-				b.WriteString(", " + ellipsis)
-				break
-			}
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(strconv.Itoa(p))
+		after := ""
+		if e.After > 0 {
+			after = fmt.Sprintf(" after hunk %d", e.After)
 		}
-		b.WriteString(")")
+		fmt.Fprintf(&b, "%s matches %s places in %s%s (lines %s)", e.What, count, e.File, after, placeList(e.Places))
+		if e.Near > 0 {
+			fmt.Fprintf(&b, "; lines %d and %d are equally near line %d, where its line numbers put it", e.Tied[0], e.Tied[1], e.Near)
+		}
 		if e.Hint != "" {
 			b.WriteString("; " + e.Hint)
 		}

@@ -271,7 +271,10 @@ func (fp *filePatch) applyHunks(d *doc, f *fileState) error {
 	// numbers put it, counting the lines it added or removed, so that a
 	// diff whose numbers are all off by the same amount (an agent that
 	// miscounted once) is placed as surely as an exact one.
-	shift := 0
+	//
+	// cursor is where the previous hunk ended: hunks come in the order of
+	// the file, which tells apart the places of a text that recurs.
+	shift, cursor := 0, 0
 	for i, h := range fp.hunks {
 		what := fmt.Sprintf("diff hunk %d (%s)", i+1, h.header)
 		old := h.old()
@@ -290,7 +293,7 @@ func (fp *filePatch) applyHunks(d *doc, f *fileState) error {
 			m = match{pos: expected}
 		} else {
 			var me *MatchError
-			if m, me = locate(d, old, where{expected: expected}); me != nil {
+			if m, me = locate(d, old, where{from: cursor, prev: i, expected: expected}); me != nil {
 				me.File, me.What = f.path, what
 				me.Hint = "add context lines to make it unique"
 				if me.Count == 0 && h.count('-')+h.count('+') > 0 {
@@ -302,13 +305,16 @@ func (fp *filePatch) applyHunks(d *doc, f *fileState) error {
 		for _, r := range h.repairs {
 			f.note(what + ": " + r)
 		}
-		if expected >= 0 && m.pos != expected {
+		if s := m.tieNote(what); s != "" {
+			f.note(s)
+		} else if expected >= 0 && m.pos != expected {
 			f.note(fmt.Sprintf("%s applied at line %d, not at line %d as its line numbers say", what, m.pos+1, expected+1))
 		}
 		if s := m.describe(); s != "" {
 			f.note(what + " matched " + s)
 		}
 		n := h.apply(d, m)
+		cursor = m.pos + n
 		if h.hint >= 0 {
 			shift = m.pos + n - (h.hint + len(h.lines) - h.count('+'))
 		}
@@ -351,7 +357,7 @@ func (fp *filePatch) applyPatchHunks(d *doc, f *fileState) error {
 			m = match{pos: len(d.lines)}
 		default:
 			var me *MatchError
-			if m, me = locate(d, old, where{from: from, expected: expected, first: anchored, atEnd: h.eof}); me != nil {
+			if m, me = locate(d, old, where{from: from, prev: i, expected: expected, first: anchored, atEnd: h.eof}); me != nil {
 				me.File, me.What = f.path, what
 				me.Hint = "add context lines or an @@ line naming the enclosing function or class to make it unique"
 				if me.Count == 0 && h.count('-')+h.count('+') > 0 {
@@ -362,6 +368,9 @@ func (fp *filePatch) applyPatchHunks(d *doc, f *fileState) error {
 		}
 		for _, r := range h.repairs {
 			f.note(what + ": " + r)
+		}
+		if s := m.tieNote(what); s != "" {
+			f.note(s)
 		}
 		if s := m.describe(); s != "" {
 			f.note(what + " matched " + s)

@@ -2,6 +2,7 @@ package patch
 
 import (
 	"bytes"
+	"hash/maphash"
 	"strings"
 )
 
@@ -25,6 +26,12 @@ type doc struct {
 	// newEOL is the line ending of lines added to a file that has none
 	// yet; "" is "\n".
 	newEOL string
+	// counts holds, once unique asked, how many lines have a text of each
+	// hash bucket, twice over with two halves of the hash (a count-min
+	// sketch: a text's count is the smaller of its two buckets); splice
+	// keeps it up to date.
+	counts [2][]int32
+	seed   maphash.Seed
 }
 
 // newDoc cuts content into lines. An empty file has no lines and counts as
@@ -120,8 +127,57 @@ func (d *doc) containsTab() bool {
 	return d.hasTab > 0
 }
 
+// unique reports whether want, which matches somewhere, can match in one
+// place only: one of its lines occurs once in the file. Lines are counted
+// by hash bucket, so it may answer false for a unique text (other texts in
+// its buckets), never true for a repeated one.
+func (d *doc) unique(want []string) bool {
+	if d.counts[0] == nil {
+		size := 1024
+		for size < 4*len(d.lines) {
+			size *= 2
+		}
+		d.counts, d.seed = [2][]int32{make([]int32, size), make([]int32, size)}, maphash.MakeSeed()
+		for _, l := range d.lines {
+			d.count(l.text, 1)
+		}
+	}
+	mask := uint64(len(d.counts[0]) - 1)
+	for _, w := range want {
+		h := maphash.String(d.seed, w)
+		if d.counts[0][h&mask] == 1 || d.counts[1][(h>>32)&mask] == 1 {
+			return true
+		}
+	}
+	return false
+}
+
+// count adds delta to the buckets of s.
+func (d *doc) count(s string, delta int32) {
+	h, mask := maphash.String(d.seed, s), uint64(len(d.counts[0])-1)
+	d.counts[0][h&mask] += delta
+	d.counts[1][(h>>32)&mask] += delta
+}
+
 // splice replaces lines [lo, hi) by repl.
 func (d *doc) splice(lo, hi int, repl []line) {
+	if d.counts[0] != nil {
+		// Lines a hunk keeps (its context) count the same before and
+		// after: skip the common ends.
+		gone, come := d.lines[lo:hi], repl
+		for len(gone) > 0 && len(come) > 0 && gone[0].text == come[0].text {
+			gone, come = gone[1:], come[1:]
+		}
+		for len(gone) > 0 && len(come) > 0 && gone[len(gone)-1].text == come[len(come)-1].text {
+			gone, come = gone[:len(gone)-1], come[:len(come)-1]
+		}
+		for _, l := range gone {
+			d.count(l.text, -1)
+		}
+		for _, l := range come {
+			d.count(l.text, 1)
+		}
+	}
 	tail := len(d.lines) - hi
 	if delta := len(repl) - (hi - lo); delta > 0 {
 		d.lines = append(d.lines, make([]line, delta)...)

@@ -2,6 +2,7 @@ package patch
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -36,10 +37,6 @@ const (
 // to know whether a text is unique (and where the first few are).
 const maxPlaces = 100
 
-// nearLines is how far from the position its line numbers give a match of
-// a hunk may be to be preferred over the hunk's other matches.
-const nearLines = 10
-
 // matchBudget bounds the line comparisons spent verifying candidate
 // positions in one search, so that a pathological file (the same line a
 // hundred thousand times) cannot stall the daemon. Past it the search
@@ -58,6 +55,11 @@ type match struct {
 	// indentation; tabs tells whether the file indents with tabs.
 	tabW, delta int
 	tabs        bool
+	// places lists the first lines (1-based) of every place the text
+	// matched when there were several, and chose says which rule picked
+	// this one (hunk order, line numbers), for the change's notes.
+	places []int
+	chose  string
 }
 
 // reindent shifts the indentation of a line the edit inserts as the match
@@ -356,8 +358,14 @@ func verifyWidth(m match, win []line, want []string, tabW int) (match, bool) {
 // where says where locate looks for a text and how it picks among several
 // matches.
 type where struct {
-	from     int  // look in [from, end) first, then in the whole file
-	expected int  // the position line numbers give, -1 when none
+	// from is where the previous hunk of the file ended (0 for the
+	// first): among several matches, those at or after it are taken
+	// first, as hunks come in the order of the file.
+	from int
+	prev int // the previous hunk's number, for notes (0 for none)
+	// expected is the position line numbers give, -1 when none: among
+	// several matches left, the nearest one wins.
+	expected int
 	first    bool // take the first match at or after from (an @@ anchor narrowed the search)
 	atEnd    bool // the text must end the file (*** End of File)
 }
@@ -365,6 +373,12 @@ type where struct {
 // locate finds want in d. It returns the match, or a *MatchError without
 // File and What (the caller names those) that either lists the places of
 // an ambiguous text or shows the closest lines of a missing one.
+//
+// A text that matches in one place is found there. Where it matches in
+// several, the places before the previous hunk (wh.from) are set aside if
+// any place is left, and then the one nearest to wh.expected wins; two
+// equally near, or several without line numbers, are an ambiguity. The
+// match then lists the places it was chosen among, and says why.
 func locate(d *doc, want []string, wh where) (match, *MatchError) {
 	n := len(d.lines)
 	if wh.atEnd {
@@ -376,8 +390,11 @@ func locate(d *doc, want []string, wh where) (match, *MatchError) {
 		}
 		return match{}, notFound(d, want, true)
 	}
-	if wh.expected >= 0 {
-		if m, ok := verify(d, wh.expected, want, levelExact); ok {
+	if wh.expected >= wh.from && wh.expected >= 0 {
+		// Where the line numbers say, and unique: no need to look
+		// through the whole file (a diff of a large file has many
+		// hunks). A line of want that occurs once in the file proves it.
+		if m, ok := verify(d, wh.expected, want, levelExact); ok && d.unique(want) {
 			return m, nil
 		}
 	}
@@ -388,30 +405,96 @@ func locate(d *doc, want []string, wh where) (match, *MatchError) {
 			}
 			continue
 		}
-		ms := find(d, want, wh.from, n, lv, maxPlaces, false)
-		if len(ms) == 0 && wh.from > 0 {
-			ms = find(d, want, 0, n, lv, maxPlaces, false)
-		}
+		ms := find(d, want, 0, n, lv, maxPlaces, false)
 		switch len(ms) {
 		case 0:
 			continue
 		case 1:
 			return ms[0], nil
 		}
-		if wh.expected >= 0 {
-			var near []match
-			for _, m := range ms {
-				if abs(m.pos-wh.expected) <= nearLines {
-					near = append(near, m)
-				}
-			}
-			if len(near) == 1 {
-				return near[0], nil
-			}
-		}
-		return match{}, ambiguous(ms)
+		return choose(d, want, lv, ms, wh)
 	}
 	return match{}, notFound(d, want, false)
+}
+
+// choose applies the hunk order, then the line numbers, to the places ms
+// where want matched at level lv.
+func choose(d *doc, want []string, lv level, ms []match, wh where) (match, *MatchError) {
+	cands, after, why := ms, 0, ""
+	if wh.from > 0 {
+		var later []match
+		if len(ms) >= maxPlaces {
+			later = find(d, want, wh.from, len(d.lines), lv, maxPlaces, false)
+		} else {
+			for _, m := range ms {
+				if m.pos >= wh.from {
+					later = append(later, m)
+				}
+			}
+		}
+		if len(later) > 0 && len(later) < len(ms) {
+			cands, after = later, wh.prev
+			why = fmt.Sprintf("the only one after hunk %d", wh.prev)
+		}
+	}
+	if len(cands) > 1 {
+		if wh.expected < 0 {
+			me := ambiguous(cands)
+			me.After = after
+			return match{}, me
+		}
+		best, tie := 0, -1
+		for i, m := range cands[1:] {
+			switch dist, bestDist := abs(m.pos-wh.expected), abs(cands[best].pos-wh.expected); {
+			case dist < bestDist:
+				best, tie = i+1, -1
+			case dist == bestDist:
+				tie = i + 1
+			}
+		}
+		if tie >= 0 {
+			me := ambiguous(cands)
+			me.After, me.Near, me.Tied = after, wh.expected+1, [2]int{cands[best].pos + 1, cands[tie].pos + 1}
+			return match{}, me
+		}
+		cands = cands[best : best+1]
+		why = fmt.Sprintf("nearest to line %d, where its line numbers put it", wh.expected+1)
+	}
+	m := cands[0]
+	m.chose = why
+	for _, c := range ms {
+		m.places = append(m.places, c.pos+1)
+	}
+	return m, nil
+}
+
+// tieNote says, for a change's notes, how a text that matched in several
+// places was placed; "" when it matched in one.
+func (m match) tieNote(what string) string {
+	if len(m.places) < 2 {
+		return ""
+	}
+	count := strconv.Itoa(len(m.places))
+	if len(m.places) >= maxPlaces {
+		count = "at least " + count
+	}
+	return fmt.Sprintf("%s matched %s places (lines %s); applied at line %d, %s", what, count, placeList(m.places), m.pos+1, m.chose)
+}
+
+// placeList writes line numbers as "2, 6, 10", eliding after a few.
+func placeList(places []int) string {
+	var b strings.Builder
+	for i, p := range places {
+		if i == quotePlaces {
+			b.WriteString(", " + ellipsis)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(strconv.Itoa(p))
+	}
+	return b.String()
 }
 
 func abs(x int) int {
