@@ -172,12 +172,24 @@ func TestRestartFailureKeepsServing(t *testing.T) {
 		syscall.Kill(st.PID, syscall.SIGKILL)
 	})
 
+	// An old error in the shared log, from something else entirely: the
+	// failed restart must quote its successor, not this.
+	logf, err := os.OpenFile(filepath.Join(e.stateDir(), "logs", "patchd.log"), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(logf, `{"time":"2026-01-01T00:00:00Z","level":"ERROR","msg":"planted old error","err":"planted old error"}`)
+	logf.Close()
+
 	// Replace the binary on disk with one that fails at once.
 	os.Remove(bin)
-	os.WriteFile(bin, []byte("#!/bin/sh\necho broken build >&2\nexit 7\n"), 0o755)
+	os.WriteFile(bin, []byte("#!/bin/sh\necho broken build: missing symbol >&2\nexit 7\n"), 0o755)
 	r := e.run("restart")
 	if r.code != 1 || !strings.Contains(r.stderr, "keeps serving") {
 		t.Errorf("restart into a broken binary: %s, want exit 1 saying the old one keeps serving", r)
+	}
+	if !strings.Contains(r.stderr, "broken build: missing symbol") || strings.Contains(r.stderr, "planted") {
+		t.Errorf("restart into a broken binary: %s, want the successor's own output quoted, not an old log line", r)
 	}
 	now, _ := e.status()
 	if now.PID != st.PID || !now.Running {

@@ -56,15 +56,23 @@ func (s *session) handover(ctx context.Context, old *stack) (int, error) {
 	}
 	defer conn.Close()
 
-	extra := []string{envLockFD + "=3", envListenFDs + "=http=4,control=5", envHandoverFD + "=6"}
+	extra := []string{envLockFD + "=3", envListenFDs + "=http=4,control=5", envHandoverFD + "=6", envStderrFD + "=7"}
 	if s.inh.detached {
 		extra = append(extra, envDetached+"=1")
 	}
-	// fd 3 lock, 4 http, 5 control, 6 handover.
-	proc, err := spawnWithFiles(exe, os.Args, childEnv(extra...), s.lock.File(), s.httpFile, s.ctlFile, theirs)
+	// Its stderr is ours to read until it takes over (see output.go).
+	pr, pw, err := os.Pipe()
 	if err != nil {
+		return 0, fmt.Errorf("pipe for the new daemon's output: %w", err)
+	}
+	// fd 2 the pipe, 3 lock, 4 http, 5 control, 6 handover, 7 our stderr.
+	proc, err := spawnWithFiles(exe, os.Args, childEnv(extra...), pw, s.lock.File(), s.httpFile, s.ctlFile, theirs, os.Stderr)
+	pw.Close()
+	if err != nil {
+		pr.Close()
 		return 0, fmt.Errorf("start %s: %w", exe, err)
 	}
+	output := captureOutput(pr, os.Stderr)
 	theirs.Close()
 	pid := proc.Pid
 	s.log.Info("restart: started the new daemon", "pid", pid, "binary", exe)
@@ -74,15 +82,17 @@ func (s *session) handover(ctx context.Context, old *stack) (int, error) {
 		state, _ = proc.Wait()
 		close(exited)
 	}()
-	fail := func(step string, err error) error {
+	// After "go" the successor writes to its real stderr again, and says
+	// why it failed over the handshake; before, its output tells.
+	fail := func(step string, err error, quote bool) error {
 		proc.Kill()
 		<-exited
 		msg := fmt.Sprintf("new daemon pid %d %s: %v", pid, step, err)
 		if code := state.ExitCode(); code >= 0 {
 			msg += fmt.Sprintf(" (exit code %d)", code)
 		}
-		if line := lastError(tail(s.cfg.LogPath(), 20)); line != "" {
-			msg += "; its log says: " + line
+		if line := output.reason(time.Second); quote && line != "" {
+			msg += "; it said: " + line
 		}
 		return errors.New(msg)
 	}
@@ -90,7 +100,7 @@ func (s *session) handover(ctx context.Context, old *stack) (int, error) {
 	r := bufio.NewReader(conn)
 	if _, err := readHandover(r, conn, s.cfg.StartTimeout, "prepared"); err != nil {
 		// We never stopped serving.
-		return 0, fmt.Errorf("%w; pid %d keeps serving", fail("did not get ready to take over", err), os.Getpid())
+		return 0, fmt.Errorf("%w; pid %d keeps serving", fail("did not get ready to take over", err, true), os.Getpid())
 	}
 	s.log.Info("restart: the new daemon is prepared; draining", "pid", pid)
 	s.notifier.Reloading()
@@ -98,10 +108,10 @@ func (s *session) handover(ctx context.Context, old *stack) (int, error) {
 	old.down(s.log, s.cfg.DrainTimeout, handoverGrace)
 	s.log.Info("restart: drained; handing over the store", "took", time.Since(drainStart).Round(time.Millisecond).String())
 	if err := writeJSONLine(conn, handoverMsg{Cmd: "go"}); err != nil {
-		return 0, s.resume(ctx, fail("did not take the go", err))
+		return 0, s.resume(ctx, fail("did not take the go", err, true))
 	}
 	if _, err := readHandover(r, conn, s.cfg.StartTimeout, "ready"); err != nil {
-		return 0, s.resume(ctx, fail("failed to start serving", err))
+		return 0, s.resume(ctx, fail("failed to start serving", err, false))
 	}
 	s.notifier.HandOver(pid, fmt.Sprintf("serving on %s (restarted)", s.address))
 	s.log.Info("restart: the new daemon serves; handing over", "pid", pid)
@@ -167,29 +177,35 @@ func (s *session) abortHandover(err error) {
 	}
 }
 
-// spawnWithFiles starts exe with our stdout and stderr, /dev/null as stdin,
-// and files as fds 3, 4, …. It does not go through os/exec: that calls
+// spawnWithFiles starts exe with our stdout, stderr as its stderr (nil:
+// ours), /dev/null as stdin, and files as fds 3, 4, …. It does not go through os/exec: that calls
 // File.Fd, which puts each socket in blocking mode, and blocking mode is a
 // property of the socket shared with our own listener. Our accept loop
 // would then sleep in the kernel, where closing the listener cannot wake it,
 // and a drain would hang until the next connection came.
-func spawnWithFiles(exe string, argv, env []string, files ...*os.File) (*os.Process, error) {
+func spawnWithFiles(exe string, argv, env []string, stderr *os.File, files ...*os.File) (*os.Process, error) {
 	devnull, err := os.Open(os.DevNull)
 	if err != nil {
 		return nil, err
 	}
 	defer devnull.Close()
+	if stderr == nil {
+		stderr = os.Stderr
+	}
 	fds := []uintptr{0, 1, 2}
 	var rawErr error
-	for i, f := range append([]*os.File{devnull}, files...) {
+	for i, f := range append([]*os.File{devnull, stderr}, files...) {
 		rc, err := f.SyscallConn()
 		if err != nil {
 			return nil, fmt.Errorf("fd for %s: %w", f.Name(), err)
 		}
 		if err := rc.Control(func(fd uintptr) {
-			if i == 0 {
+			switch i {
+			case 0:
 				fds[0] = fd
-			} else {
+			case 1:
+				fds[2] = fd
+			default:
 				fds = append(fds, fd)
 			}
 		}); err != nil {
@@ -199,10 +215,11 @@ func spawnWithFiles(exe string, argv, env []string, files ...*os.File) (*os.Proc
 	if rawErr != nil {
 		return nil, rawErr
 	}
-	fds[1], fds[2] = 1, 2 // ours, as they are
+	fds[1] = 1 // ours, as it is
 	pid, err := syscall.ForkExec(exe, argv, &syscall.ProcAttr{Env: env, Files: fds})
 	// The raw fds were borrowed from the files; keep them open until the
 	// child has its copies.
+	runtime.KeepAlive(stderr)
 	for _, f := range files {
 		runtime.KeepAlive(f)
 	}

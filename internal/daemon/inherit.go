@@ -20,6 +20,7 @@ const (
 	envDetached   = "PATCHD_INTERNAL_DETACHED"
 	envListenFDs  = "PATCHD_INTERNAL_LISTEN_FDS"
 	envHandoverFD = "PATCHD_INTERNAL_HANDOVER_FD"
+	envStderrFD   = "PATCHD_INTERNAL_STDERR_FD"
 )
 
 // inheritance is what a parent process handed to this one.
@@ -29,6 +30,7 @@ type inheritance struct {
 	lock      *os.File                // the instance lock, already held
 	listeners map[string]net.Listener // "http" and "control", from a restart
 	handover  net.Conn                // to the daemon that is restarting into us
+	stderr    *os.File                // our real stderr, while the restarting daemon reads our output
 	ready     *os.File                // `patchd start` waits for our status here
 	activated net.Listener            // the HTTP socket from systemd socket activation
 }
@@ -79,6 +81,9 @@ func takeInheritance() (inheritance, error) {
 		default:
 			n.Listener.Close()
 		}
+	}
+	if inh.stderr, err = fdFile(envStderrFD, "stderr"); err != nil {
+		return inh, err
 	}
 	hf, err := fdFile(envHandoverFD, "handover")
 	if err != nil {

@@ -107,6 +107,13 @@ func (s *session) run(parent context.Context) (handedOver bool, err error) {
 		if err := s.awaitGo(); err != nil {
 			return false, err
 		}
+		// The predecessor has let go and only waits for "ready" (or our
+		// error, sent over the handshake): our output goes back where
+		// it belongs before the worker can start a check.
+		if err := restoreStderr(s.inh.stderr); err != nil {
+			log.Warn("restart: restore stderr", "err", err)
+		}
+		s.inh.stderr = nil
 	}
 	st, err := s.up(ctx)
 	if err != nil {
