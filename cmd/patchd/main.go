@@ -16,8 +16,10 @@ import (
 func main() {
 	// The console may go away under a running daemon (a closed terminal, a
 	// supervisor's log pipe, a restart's predecessor): a write to it should
-	// fail, not kill the process.
-	signal.Ignore(syscall.SIGPIPE)
+	// fail, not kill the process. Notify, not Ignore: an ignored signal
+	// stays ignored in every program patchd starts (checks, git), and a
+	// pipeline in a check would no longer end at a closed pipe.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	ctx, cancel := context.WithCancel(context.Background())
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)

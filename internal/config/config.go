@@ -54,6 +54,12 @@ type Check struct {
 	Command []string      `json:"-"`     // argv; a string in the file runs with sh -c
 	Timeout time.Duration `json:"-"`     // default 2m
 	Paths   []string      `json:"paths"` // globs; the check runs only if a changed file matches (none: always)
+	// Env is set in the check's environment, over what PassEnv and the
+	// defaults bring; "check-env" of the file merged with the check's own.
+	Env map[string]string `json:"-"`
+	// PassEnv names variables of patchd's environment the check also gets,
+	// besides the defaults (see CheckEnvDefault); never PATCHD_*.
+	PassEnv []string `json:"-"`
 }
 
 // Paths of the files in the state directory.
@@ -413,7 +419,7 @@ func readFile(path string, explicit bool) (map[string][]string, []byte, error) {
 	}
 	out := map[string][]string{}
 	for key, v := range raw {
-		if key == "checks" {
+		if key == "checks" || key == "check-env" || key == "check-pass-env" {
 			continue // read by readChecks
 		}
 		s, ok := known[key]
@@ -514,14 +520,21 @@ func absDir(dir string) (string, error) {
 func readChecks(path string, data []byte) ([]Check, error) {
 	var file struct {
 		Checks []struct {
-			Name    string          `json:"name"`
-			Command json.RawMessage `json:"command"`
-			Timeout string          `json:"timeout"`
-			Paths   []string        `json:"paths"`
+			Name    string            `json:"name"`
+			Command json.RawMessage   `json:"command"`
+			Timeout string            `json:"timeout"`
+			Paths   []string          `json:"paths"`
+			Env     map[string]string `json:"env"`
+			PassEnv []string          `json:"pass_env"`
 		} `json:"checks"`
+		Env     map[string]string `json:"check-env"`
+		PassEnv []string          `json:"check-pass-env"`
 	}
 	if err := json.Unmarshal(data, &file); err != nil {
 		return nil, fmt.Errorf("config file %s: checks: %w", path, err)
+	}
+	if err := checkEnvSpec("check-env", "check-pass-env", file.Env, file.PassEnv); err != nil {
+		return nil, fmt.Errorf("config file %s: %w", path, err)
 	}
 	var checks []Check
 	for i, raw := range file.Checks {
@@ -554,6 +567,10 @@ func readChecks(path string, data []byte) ([]Check, error) {
 				return nil, fmt.Errorf("%s: paths: bad glob %q", where, g)
 			}
 		}
+		if err := checkEnvSpec("env", "pass_env", raw.Env, raw.PassEnv); err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
+		}
+		c.Env, c.PassEnv = mergeEnv(file.Env, raw.Env), mergeNames(file.PassEnv, raw.PassEnv)
 		checks = append(checks, c)
 	}
 	return checks, nil

@@ -1,55 +1,142 @@
 package worker
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"os/exec"
 	"path"
+	"slices"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/patchd/patchd/internal/config"
 )
 
-// maxCheckOutput bounds what a check's output adds to a patch's record.
+// maxCheckOutput bounds what a check's output adds to a patch's record; it
+// is also all of the output that is kept in memory.
 const maxCheckOutput = 16 << 10
+
+// checkOutputWait bounds how long a check's output is read after the check
+// ended and its process group was killed: a process that left the group
+// (setsid) may hold the pipe open for good.
+const checkOutputWait = time.Second
 
 // runChecks runs, in the workspace, every configured check whose paths match
 // a file of the transaction. The first failure is returned with the check's
 // name, exit status and the tail of its output. Commands come from the
-// config file only: nothing of a payload is ever run.
+// config file only, never from a payload; but what they run is the
+// workspace's code as the patch left it.
 func (w *Worker) runChecks(t *txn) error {
 	for _, c := range w.opts.Checks {
 		if !checkApplies(c, t) {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), c.Timeout)
-		cmd := exec.CommandContext(ctx, c.Command[0], c.Command[1:]...)
-		cmd.Dir = w.opts.Workspace.Dir()
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		cmd.WaitDelay = time.Second
 		start := time.Now()
-		err := cmd.Run()
-		cancel()
+		out, status, err := w.runCheck(c)
 		took := time.Since(start).Round(time.Millisecond)
 		if err == nil {
 			w.log.Info("check passed", "check", c.Name, "duration", took.String())
 			continue
 		}
-		status := err.Error()
-		var ee *exec.ExitError
-		switch {
-		case errors.Is(ctx.Err(), context.DeadlineExceeded):
-			status = fmt.Sprintf("timed out after %s", c.Timeout)
-		case errors.As(err, &ee):
-			status = fmt.Sprintf("exit code %d", ee.ExitCode())
-		}
-		return fmt.Errorf("check %q failed (%s after %s); the patch was undone. Output:\n%s", c.Name, status, took, tailOf(out.Bytes(), maxCheckOutput))
+		return fmt.Errorf("check %q failed (%s after %s); the patch was undone. Output:\n%s", c.Name, status, took, out)
 	}
 	return nil
+}
+
+// runCheck runs one check in its own process group, with a clean
+// environment (checkEnv) and a private TMPDIR, and kills the whole group
+// when the check ends or times out, so that nothing it started outlives it.
+// It returns the tail of the output and, on failure, a short status.
+func (w *Worker) runCheck(c config.Check) (output, status string, err error) {
+	tmp, err := os.MkdirTemp("", "patchd-check-")
+	if err != nil {
+		return "", "no temporary directory", fmt.Errorf("check temporary directory: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	environ := w.opts.Environ
+	if environ == nil {
+		environ = os.Environ()
+	}
+	cmd := exec.Command(c.Command[0], c.Command[1:]...)
+	cmd.Dir = w.opts.Workspace.Dir()
+	cmd.Env = checkEnv(environ, c, tmp)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// An *os.File as output: Wait returns when the check itself exits,
+	// not when the last process holding the pipe does.
+	r, pw, err := os.Pipe()
+	if err != nil {
+		return "", "no pipe", fmt.Errorf("check output pipe: %w", err)
+	}
+	defer r.Close()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	err = cmd.Start()
+	pw.Close()
+	if err != nil {
+		return "", err.Error(), err
+	}
+	tail := &tailBuffer{max: maxCheckOutput}
+	copied := make(chan struct{})
+	go func() {
+		io.Copy(tail, r)
+		close(copied)
+	}()
+	pgid := cmd.Process.Pid
+	var expired atomic.Bool
+	timer := time.AfterFunc(c.Timeout, func() {
+		expired.Store(true)
+		syscall.Kill(-pgid, syscall.SIGKILL)
+	})
+	err = cmd.Wait()
+	timer.Stop()
+	// Whatever the check left running goes with it.
+	syscall.Kill(-pgid, syscall.SIGKILL)
+	select {
+	case <-copied:
+	case <-time.After(checkOutputWait):
+		r.Close()
+		<-copied
+	}
+	output = tail.String()
+	var ee *exec.ExitError
+	switch {
+	case expired.Load():
+		return output, fmt.Sprintf("timed out after %s", c.Timeout), errors.New("timed out")
+	case err == nil:
+		return output, "", nil
+	case errors.As(err, &ee):
+		return output, fmt.Sprintf("exit code %d", ee.ExitCode()), err
+	}
+	return output, err.Error(), err
+}
+
+// checkEnv is a check's whole environment: from environ only the variables
+// config.CheckEnvDefault lets through and those the check passes (never
+// PATCHD_*), then the check's own values, and TMPDIR set to tmp.
+func checkEnv(environ []string, c config.Check, tmp string) []string {
+	vars := map[string]string{}
+	for _, kv := range environ {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || strings.HasPrefix(k, "PATCHD_") {
+			continue
+		}
+		if config.CheckEnvDefault(k) || slices.Contains(c.PassEnv, k) {
+			vars[k] = v
+		}
+	}
+	for k, v := range c.Env {
+		vars[k] = v
+	}
+	vars["TMPDIR"] = tmp
+	env := make([]string, 0, len(vars))
+	for k, v := range vars {
+		env = append(env, k+"="+v)
+	}
+	slices.Sort(env)
+	return env
 }
 
 // checkApplies: no paths means always; otherwise a glob must match a changed
@@ -71,10 +158,31 @@ func checkApplies(c config.Check, t *txn) bool {
 	return false
 }
 
-func tailOf(b []byte, n int) string {
-	s := strings.TrimRight(string(b), "\n")
-	if len(s) > n {
-		s = "…" + s[len(s)-n:]
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	max  int
+	buf  []byte
+	lost bool
+}
+
+func (b *tailBuffer) Write(p []byte) (int, error) {
+	n := len(p)
+	if len(p) >= b.max {
+		b.buf, b.lost = append(b.buf[:0], p[len(p)-b.max:]...), true
+		return n, nil
+	}
+	if over := len(b.buf) + len(p) - b.max; over > 0 {
+		b.buf, b.lost = append(b.buf[:0], b.buf[over:]...), true
+	}
+	b.buf = append(b.buf, p...)
+	return n, nil
+}
+
+// String is the kept output, marked with "…" when the start was cut.
+func (b *tailBuffer) String() string {
+	s := strings.TrimRight(string(b.buf), "\n")
+	if b.lost {
+		s = "…" + s
 	}
 	return s
 }

@@ -49,6 +49,9 @@ type Options struct {
 	SummariesDir string
 	// Checks run after each patch is written; a failure undoes the patch.
 	Checks []config.Check
+	// Environ is the environment the checks' variables are taken from
+	// (only those allowed; see checkEnv); nil means os.Environ().
+	Environ []string
 	// Git commits every applied patch and every revert.
 	Git bool
 }

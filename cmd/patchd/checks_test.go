@@ -1,0 +1,75 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// withChecks is one test's workspace with a config file defining checks.
+func withChecks(t *testing.T, config string) *tenv {
+	t.Helper()
+	e := newEnv(t)
+	if err := os.MkdirAll(e.stateDir(), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(e.stateDir(), "config.json"), []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// TestCheckProcess: a check the real daemon runs gets a clean environment
+// (none of patchd's PATCHD_* variables, none of its other variables but the
+// defaults and those the config passes) and the default disposition of
+// SIGPIPE, which patchd itself ignores (finding 5).
+func TestCheckProcess(t *testing.T) {
+	t.Parallel()
+	out := filepath.Join(t.TempDir(), "check.out")
+	cfg, _ := json.Marshal(map[string]any{
+		"checks": []map[string]any{{
+			"name":     "env",
+			"command":  []string{"sh", "-c", `env > "$OUT"; grep SigIgn /proc/self/status >> "$OUT"`},
+			"env":      map[string]string{"OUT": out},
+			"pass_env": []string{"PASSED_ON"},
+		}},
+	})
+	e := withChecks(t, string(cfg))
+	os.WriteFile(filepath.Join(e.ws, "a.txt"), []byte("a\n"), 0o644)
+	cmd := e.command("start", "--port", "0")
+	cmd.Env = append(cmd.Env, "PATCHD_LOG_LEVEL=debug", "SECRET_OF_PATCHD=s3cret", "PASSED_ON=yes")
+	if r := runCmd(t, cmd); r.code != 0 {
+		t.Fatalf("start: %s", r)
+	}
+	if r := e.sendBlock(`{"id": "E1", "role": "fix", "target_file": "a.txt", "patch": {"pattern": "a", "replacement": "b"}}`); r.code != 0 {
+		t.Fatalf("send: %s", r)
+	}
+	var got string
+	waitFor(t, 20*time.Second, "the check to run", func() bool {
+		data, _ := os.ReadFile(out)
+		got = string(data)
+		return strings.Contains(got, "SigIgn")
+	})
+	for _, absent := range []string{"PATCHD_", "SECRET_OF_PATCHD", "s3cret", "GORACE"} {
+		if strings.Contains(got, absent) {
+			t.Errorf("the check's environment holds %s:\n%s", absent, got)
+		}
+	}
+	for _, present := range []string{"PASSED_ON=yes", "OUT=" + out, "TMPDIR=", "PATH="} {
+		if !strings.Contains(got, present) {
+			t.Errorf("the check's environment lacks %s:\n%s", present, got)
+		}
+	}
+	_, ign, _ := strings.Cut(got, "SigIgn:")
+	mask, err := strconv.ParseUint(strings.TrimSpace(ign), 16, 64)
+	if err != nil {
+		t.Fatalf("SigIgn %q: %v", ign, err)
+	}
+	if mask&(1<<12) != 0 {
+		t.Errorf("the check runs with SIGPIPE ignored (SigIgn %s): a writer to a closed pipe would not end", strings.TrimSpace(ign))
+	}
+}

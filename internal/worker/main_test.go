@@ -1,0 +1,33 @@
+package worker
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"testing"
+)
+
+// TestMain lets the test binary stand in for the programs a check runs:
+// started as a check with one of these first arguments, it does that and
+// exits instead of running the tests.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "__test-env": // print the environment, then fail so it is recorded
+			for _, kv := range os.Environ() {
+				fmt.Println(kv)
+			}
+			os.Exit(1)
+		case "__test-dial": // connect to the TCP address os.Args[2]
+			c, err := net.Dial("tcp", os.Args[2])
+			if err != nil {
+				fmt.Println("dial:", err)
+				os.Exit(1)
+			}
+			c.Close()
+			fmt.Println("connected")
+			os.Exit(0)
+		}
+	}
+	os.Exit(m.Run())
+}
