@@ -209,7 +209,7 @@ func (e *tenv) waitRunning(timeout time.Duration) status {
 	var st status
 	waitFor(e.t, timeout, "a running daemon", func() bool {
 		st, _ = e.status()
-		return st.Running
+		return st.Running && st.PID != 0
 	})
 	return st
 }

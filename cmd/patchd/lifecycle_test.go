@@ -229,13 +229,24 @@ func TestExitCodes(t *testing.T) {
 		}
 	}
 
-	// A daemon that does not answer (stopped with SIGSTOP) is unhealthy.
+	// A daemon that does not answer (stopped with SIGSTOP) is unhealthy,
+	// and status agrees: it runs (holds the lock), but is not healthy.
 	syscall.Kill(pid, syscall.SIGSTOP)
 	r = e.run("health")
+	rs := e.run("status")
+	rj := e.run("status", "--json")
 	syscall.Kill(pid, syscall.SIGCONT)
 	if r.code != 1 {
 		t.Errorf("health of a frozen daemon: %s, want exit 1", r)
 	}
+	if rs.code != 1 || !strings.Contains(rs.stdout, "not answering") {
+		t.Errorf("status of a frozen daemon: %s, want exit 1 saying it does not answer", rs)
+	}
+	var frozen map[string]any
+	if rj.code != 1 || json.Unmarshal([]byte(rj.stdout), &frozen) != nil || frozen["running"] != true || frozen["healthy"] != false {
+		t.Errorf("status --json of a frozen daemon: %s, want exit 1 with running true, healthy false", rj)
+	}
+	e.waitRunning(10 * time.Second)
 
 	if r := e.run("stop"); r.code != 0 || !strings.Contains(r.stdout, "stopped") {
 		t.Errorf("stop: %s, want exit 0", r)

@@ -231,7 +231,7 @@ func TestPM2HostileWatchdog(t *testing.T) {
 	}
 	waitFor(t, 20*time.Second, "a restart after SIGHUP to the keeper", func() bool {
 		now, _ := e.status()
-		return now.Running && now.PID != newPID
+		return now.Running && now.PID != 0 && now.PID != newPID
 	})
 	if pr := p.proc("patchd"); pr.PID != pm2PID || pr.PM2Env.RestartTime != 0 {
 		t.Errorf("PM2 after SIGHUP: pid %d restarts %d; want %d, 0", pr.PID, pr.PM2Env.RestartTime, pm2PID)

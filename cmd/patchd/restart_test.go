@@ -221,7 +221,7 @@ func TestSIGHUP(t *testing.T) {
 	var now status
 	waitFor(t, 10*time.Second, "a restart after SIGHUP", func() bool {
 		now, _ = e.status()
-		return now.Running && now.PID != st.PID
+		return now.Running && now.PID != 0 && now.PID != st.PID
 	})
 	if now.PID == standby.Process.Pid || now.Address != st.Address {
 		t.Errorf("after SIGHUP: %+v, want a new daemon (not the standby) on %s", now, st.Address)

@@ -27,7 +27,7 @@ func runHealth(ctx context.Context, env *Env, args []string) error {
 	st, err := daemon.Query(qctx, cfg)
 	if err != nil && !isNotRunning(cfg, err) {
 		// Something holds the lock but does not answer: hung, not gone.
-		reason := notRunning(cfg, err)["reason"]
+		reason := unresponsive(cfg, err)
 		if asJSON {
 			data, _ := json.Marshal(map[string]any{"status": "unhealthy", "error": reason})
 			fmt.Fprintln(env.Stdout, string(data))
@@ -38,10 +38,10 @@ func runHealth(ctx context.Context, env *Env, args []string) error {
 	}
 	if err != nil {
 		if asJSON {
-			data, _ := json.Marshal(notRunning(cfg, err))
+			data, _ := json.Marshal(notRunning(cfg))
 			fmt.Fprintln(env.Stdout, string(data))
 		} else {
-			fmt.Fprintf(env.Stdout, "patchd not running (%s)\n", notRunning(cfg, err)["reason"])
+			fmt.Fprintf(env.Stdout, "patchd not running (%s)\n", notRunning(cfg)["reason"])
 		}
 		return quiet(ExitNotRunning)
 	}

@@ -29,13 +29,25 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 	qctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	st, err := daemon.Query(qctx, cfg)
+	if err != nil && !isNotRunning(cfg, err) {
+		// It runs (holds the lock) but does not answer: hung, or still
+		// starting. Exit 1, as `health` does.
+		reason := unresponsive(cfg, err)
+		if asJSON {
+			data, _ := json.Marshal(map[string]any{"running": true, "healthy": false, "reason": reason, "state_dir": cfg.StateDir, "workspace": cfg.Workspace})
+			fmt.Fprintln(env.Stdout, string(data))
+		} else {
+			fmt.Fprintf(env.Stdout, "patchd running but not answering: %s\n", reason)
+		}
+		return quiet(ExitFailed)
+	}
 	if err != nil {
 		st = daemon.Status{Running: false, StateDir: cfg.StateDir, Workspace: cfg.Workspace}
 	}
 	if asJSON {
 		out := any(st)
 		if err != nil {
-			out = notRunning(cfg, err)
+			out = notRunning(cfg)
 		}
 		data, _ := json.Marshal(out)
 		fmt.Fprintln(env.Stdout, string(data))
@@ -48,7 +60,7 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 			fmt.Fprintf(env.Stdout, "queue: %s\n", q)
 		}
 	} else {
-		fmt.Fprintf(env.Stdout, "patchd not running (%s)\n", notRunning(cfg, err)["reason"])
+		fmt.Fprintf(env.Stdout, "patchd not running (%s)\n", notRunning(cfg)["reason"])
 	}
 	if err != nil {
 		return quiet(ExitNotRunning)
@@ -56,16 +68,18 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 	return nil
 }
 
-// notRunning explains why no daemon answered: nothing holds the lock, or a
-// process holds it but does not answer (starting, standby takeover, hung).
-func notRunning(cfg *config.Config, err error) map[string]any {
-	reason := "no instance holds " + cfg.LockPath()
+// notRunning explains why no daemon answered, when nothing holds the lock.
+func notRunning(cfg *config.Config) map[string]any {
+	return map[string]any{"running": false, "reason": "no instance holds " + cfg.LockPath(), "state_dir": cfg.StateDir, "workspace": cfg.Workspace}
+}
+
+// unresponsive explains why a daemon that runs did not answer.
+func unresponsive(cfg *config.Config, err error) string {
+	reason := "an instance holds " + cfg.LockPath() + " but does not answer on " + cfg.ControlPath() + " (starting, or hung)"
 	if !errors.Is(err, control.ErrNotRunning) {
-		reason = err.Error()
-	} else if held, _ := instance.Held(cfg.LockPath()); held {
-		reason = "an instance holds the lock but does not answer on " + cfg.ControlPath() + " (starting, or hung)"
+		reason += ": " + err.Error()
 	}
-	return map[string]any{"running": false, "reason": reason, "state_dir": cfg.StateDir, "workspace": cfg.Workspace}
+	return reason
 }
 
 // isNotRunning reports whether err means no instance at all: nothing answers
