@@ -53,7 +53,9 @@ func (c *apiClient) do(ctx context.Context, method, path string, body []byte) (i
 	if err != nil {
 		return 0, nil, err
 	}
-	if body != nil {
+	if body != nil || method == http.MethodPost {
+		// Every POST states JSON, also a revert without a body: the
+		// daemon refuses POSTs that a web page could have sent.
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.token != "" {

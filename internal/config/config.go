@@ -42,6 +42,11 @@ type Config struct {
 	RateBurst    int     // webhook burst size
 	Git          bool    // commit every applied patch
 
+	// AllowedHosts are Host header names answered besides this machine's
+	// (see internal/server's Guard); AllowedOrigins, browser origins.
+	AllowedHosts   []string
+	AllowedOrigins []string
+
 	// Checks run after a patch is written; only the config file defines
 	// them, never a payload or a flag.
 	Checks []Check
@@ -112,6 +117,10 @@ type setting struct {
 
 // settings is the single definition of every common setting and its default.
 func settings() []setting {
+	return append(baseSettings(), httpSettings()...)
+}
+
+func baseSettings() []setting {
 	return []setting{
 		{name: "workspace", def: "", usage: "workspace root (default: current directory)", apply: func(c *Config, v []string) error {
 			c.Workspace = last(v)

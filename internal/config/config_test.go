@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -141,5 +142,41 @@ func TestPorts(t *testing.T) {
 	c := &Config{Port: 5555, FallbackPorts: []int{5566, 5555, 5566, 0}}
 	if got, want := c.Ports(), []int{5555, 5566, 0}; !reflect.DeepEqual(got, want) {
 		t.Errorf("Ports() = %v, want %v", got, want)
+	}
+}
+
+func TestAllowedHostAndOrigin(t *testing.T) {
+	tests := []struct {
+		args    []string
+		hosts   []string
+		origins []string
+		err     string
+	}{
+		{args: []string{"--allowed-host", "Tunnel.Example:443", "--allowed-host", "[::1]"}, hosts: []string{"tunnel.example", "::1"}},
+		{args: []string{"--allowed-origin", "https://Chat.OpenAI.com/"}, origins: []string{"https://chat.openai.com"}},
+		{args: []string{"--allowed-host", "https://x.example/"}, err: "--allowed-host: must be a host name"},
+		{args: []string{"--allowed-origin", "chat.openai.com"}, err: "--allowed-origin: must be an origin"},
+		{args: []string{"--allowed-origin", "https://x.example/path"}, err: "--allowed-origin: must be an origin"},
+	}
+	for _, tt := range tests {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		f := Register(fs)
+		if err := fs.Parse(append([]string{"--workspace", t.TempDir()}, tt.args...)); err != nil {
+			t.Fatal(err)
+		}
+		c, err := f.Load(func(string) string { return "" })
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("Load(%q) = %v, want an error with %q", tt.args, err, tt.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("Load(%q) = %v", tt.args, err)
+			continue
+		}
+		if !slices.Equal(c.AllowedHosts, tt.hosts) || !slices.Equal(c.AllowedOrigins, tt.origins) {
+			t.Errorf("Load(%q): hosts %q, origins %q, want %q, %q", tt.args, c.AllowedHosts, c.AllowedOrigins, tt.hosts, tt.origins)
+		}
 	}
 }

@@ -367,18 +367,21 @@ func (s *session) up(ctx context.Context) (*stack, error) {
 	}
 	st := &stack{in: in, served: make(chan error, 1), worked: make(chan error, 1)}
 	st.api = server.New(server.Options{
-		Logger:       log,
-		Info:         server.Info{PID: os.Getpid(), Port: s.port, Version: version.Version, InstanceID: s.id, StartedAt: s.started},
-		Sampler:      sysinfo.NewSampler(cfg.StateDir),
-		Queue:        func() any { return in.store.Stats() },
-		Store:        in.store,
-		Token:        in.token,
-		MaxBodyBytes: cfg.MaxBodyBytes,
-		RateLimit:    cfg.RateLimit,
-		RateBurst:    cfg.RateBurst,
-		CheckPath:    in.ws.Check,
-		Revert:       in.worker.Revert,
-		Preview:      in.worker.Preview,
+		Logger:         log,
+		Info:           server.Info{PID: os.Getpid(), Port: s.port, Version: version.Version, InstanceID: s.id, StartedAt: s.started},
+		Sampler:        sysinfo.NewSampler(cfg.StateDir),
+		Queue:          func() any { return in.store.Stats() },
+		Address:        s.address,
+		AllowedHosts:   cfg.AllowedHosts,
+		AllowedOrigins: cfg.AllowedOrigins,
+		Store:          in.store,
+		Token:          in.token,
+		MaxBodyBytes:   cfg.MaxBodyBytes,
+		RateLimit:      cfg.RateLimit,
+		RateBurst:      cfg.RateBurst,
+		CheckPath:      in.ws.Check,
+		Revert:         in.worker.Revert,
+		Preview:        in.worker.Preview,
 	})
 	st.http = &http.Server{
 		Handler:           st.api,

@@ -86,6 +86,7 @@ func TestStalledBodyIsNotActivity(t *testing.T) {
 	defer pw.Close()
 	hr := httptest.NewRequest("POST", "/webhook", pr)
 	hr.Header.Set("Authorization", "Bearer "+testToken)
+	hr.Header.Set("Content-Type", "application/json")
 	go f.srv.ServeHTTP(httptest.NewRecorder(), hr)
 	pw.Write([]byte(strings.Repeat(" ", 100))) // the handler is reading the body now
 	select {

@@ -103,7 +103,7 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 const maxRevertWait = 20 * time.Second
 
 func (s *Server) handleRevert(w http.ResponseWriter, r *http.Request) {
-	if !s.requireToken(w, r) {
+	if !s.requireToken(w, r) || !s.jsonBody(w, r) {
 		return
 	}
 	id := r.PathValue("id")

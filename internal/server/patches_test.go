@@ -41,6 +41,7 @@ func TestRevertWait(t *testing.T) {
 		gotWait = 0
 		hr := httptest.NewRequest("POST", "/patches/R1/revert"+tt.query, nil)
 		hr.Header.Set("Authorization", "Bearer "+testToken)
+		hr.Header.Set("Content-Type", "application/json")
 		rec := httptest.NewRecorder()
 		f.srv.ServeHTTP(rec, hr)
 		if rec.Code != tt.code || !strings.Contains(rec.Body.String(), tt.want) {

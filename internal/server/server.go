@@ -37,6 +37,16 @@ type Options struct {
 	// Queue returns the queue statistics for /health; nil reports none.
 	Queue func() any
 
+	// Address is where the server listens (host:port). On a loopback
+	// address the Host header of every request must name this machine
+	// (localhost, 127.0.0.1, [::1], the address itself) or one of
+	// AllowedHosts, which defeats DNS rebinding.
+	Address      string
+	AllowedHosts []string
+	// AllowedOrigins are the browser origins (scheme://host[:port]) whose
+	// pages may call the API; any other Origin header is refused.
+	AllowedOrigins []string
+
 	// Store keeps submitted patches; nil serves only health and readiness.
 	Store *store.Store
 	// Token is the webhook bearer token; "" means --no-auth.
@@ -66,6 +76,7 @@ type Server struct {
 	act     activity
 	// refusals logs refused requests, rate-limited.
 	refusals *refusalLog
+	guard    *guard
 }
 
 // New returns a Server; it answers /ready with 503 until SetReady(true).
@@ -82,6 +93,7 @@ func New(opts Options) *Server {
 	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux(), limiter: newLimiter(opts.RateLimit, opts.RateBurst)}
 	s.act.idle = make(chan struct{}, 1)
 	s.refusals = newRefusalLog(opts.Logger)
+	s.guard = newGuard(opts)
 	s.mux.HandleFunc("GET /health", s.handleHealth)
 	s.mux.HandleFunc("GET /ready", s.handleReady)
 	s.mux.HandleFunc("GET /openapi.json", s.handleOpenAPI)
@@ -109,6 +121,9 @@ func (s *Server) CloseConnections() { s.closing.Store(true) }
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.closing.Load() {
 		w.Header().Set("Connection", "close")
+	}
+	if !s.check(w, r) {
+		return
 	}
 	s.mux.ServeHTTP(w, r)
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"strconv"
 	"sync"
@@ -127,12 +126,8 @@ func (s *Server) readBlock(w http.ResponseWriter, r *http.Request, counted *bool
 		s.refuse(w, r, http.StatusTooManyRequests, "too many requests: more than %g per second; retry after 1s", s.opts.RateLimit)
 		return nil, nil
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && mt != "text/json") {
-			s.refuse(w, r, http.StatusUnsupportedMediaType, "unsupported Content-Type %q: send application/json", ct)
-			return nil, nil
-		}
+	if !s.jsonBody(w, r) {
+		return nil, nil
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
 	if err != nil {

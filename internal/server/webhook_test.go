@@ -280,6 +280,7 @@ func TestPreview(t *testing.T) {
 	post := func(body string) *httptest.ResponseRecorder {
 		r := httptest.NewRequest("POST", "/patches/preview", strings.NewReader(body))
 		r.Header.Set("Authorization", "Bearer "+testToken)
+		r.Header.Set("Content-Type", "application/json")
 		rec := httptest.NewRecorder()
 		f.srv.ServeHTTP(rec, r)
 		return rec

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// hreq is one HTTP request as a hostile web page or a tunnel would send it:
+// any Host, any Origin, any Content-Type (or none).
+type hreq struct {
+	method, path, host string
+	headers            map[string]string
+	body               string
+}
+
+// send makes the request to address on a new connection and returns the
+// status and body.
+func (h hreq) send(t *testing.T, address string) (int, string) {
+	t.Helper()
+	var body io.Reader
+	if h.body != "" {
+		body = strings.NewReader(h.body)
+	}
+	req, err := http.NewRequest(h.method, "http://"+address+h.path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.host != "" {
+		req.Host = h.host
+	}
+	for k, v := range h.headers {
+		req.Header.Set(k, v)
+	}
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s (Host %q): %v", h.method, h.path, h.host, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	// A refusal's message, unquoted, so tests can look for the value quoted.
+	var a struct {
+		Result struct {
+			Error string `json:"error"`
+		} `json:"result"`
+	}
+	if json.Unmarshal(data, &a) == nil && a.Result.Error != "" {
+		return resp.StatusCode, a.Result.Error
+	}
+	return resp.StatusCode, string(data)
+}
+
+// TestCrossSiteRefused: with --no-auth, what a web page in the user's
+// browser can send is refused: a POST without a JSON Content-Type (a
+// `fetch` in no-cors mode sends none, or text/plain), a request carrying a
+// foreign Origin, and a request whose Host names another site (DNS
+// rebinding, which would otherwise let the page read patches). Requests
+// addressed to the bound address, localhost, 127.0.0.1 or [::1] are
+// served; --allowed-host and --allowed-origin admit a tunnel's name and a
+// chosen web app. Each refusal names the header and its value, and is
+// logged with the client's address.
+func TestCrossSiteRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	os.WriteFile(filepath.Join(e.ws, "a.txt"), []byte("a\n"), 0o644)
+	_, r := e.start("--no-auth", "--allowed-host", "patchd.tunnel.example", "--allowed-origin", "https://chat.openai.com")
+	if r.code != 0 {
+		t.Fatalf("start: %s", r)
+	}
+	st, _ := e.status()
+	addr := st.Address
+	port := addr[strings.LastIndex(addr, ":")+1:]
+	blk := `{"id":"x1","role":"r","target_file":"a.txt","patch":{"pattern":"a","replacement":"b"}}`
+	jsonCT := map[string]string{"Content-Type": "application/json"}
+
+	tests := []struct {
+		name string
+		req  hreq
+		code int
+		want []string
+	}{
+		{name: "POST without Content-Type", req: hreq{method: "POST", path: "/webhook", body: blk},
+			code: 415, want: []string{"Content-Type", "application/json"}},
+		{name: "POST as text/plain", req: hreq{method: "POST", path: "/webhook", body: blk, headers: map[string]string{"Content-Type": "text/plain;charset=UTF-8"}},
+			code: 415, want: []string{`"text/plain;charset=UTF-8"`}},
+		{name: "revert without Content-Type", req: hreq{method: "POST", path: "/patches/x1/revert"},
+			code: 415, want: []string{"Content-Type"}},
+		{name: "preview as form", req: hreq{method: "POST", path: "/patches/preview", body: blk, headers: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}},
+			code: 415, want: []string{`"application/x-www-form-urlencoded"`}},
+		{name: "foreign Origin", req: hreq{method: "POST", path: "/webhook", body: blk, headers: map[string]string{"Content-Type": "application/json", "Origin": "https://evil.example"}},
+			code: 403, want: []string{"Origin", `"https://evil.example"`, "--allowed-origin"}},
+		{name: "null Origin", req: hreq{method: "GET", path: "/patches", headers: map[string]string{"Origin": "null"}},
+			code: 403, want: []string{"Origin", `"null"`}},
+		{name: "DNS rebinding read", req: hreq{method: "GET", path: "/patches", host: "evil.example:" + port},
+			code: 403, want: []string{"Host", `"evil.example:` + port + `"`, "--allowed-host"}},
+		{name: "DNS rebinding health", req: hreq{method: "GET", path: "/health", host: "evil.example:" + port},
+			code: 403, want: []string{"Host"}},
+		{name: "DNS rebinding write", req: hreq{method: "POST", path: "/webhook", host: "evil.example", body: blk, headers: jsonCT},
+			code: 403, want: []string{"Host", `"evil.example"`}},
+
+		{name: "bound address", req: hreq{method: "GET", path: "/patches"}, code: 200},
+		{name: "localhost", req: hreq{method: "GET", path: "/patches", host: "localhost:" + port}, code: 200},
+		{name: "localhost without port", req: hreq{method: "GET", path: "/health", host: "localhost"}, code: 200},
+		{name: "LOCALHOST.", req: hreq{method: "GET", path: "/health", host: "LOCALHOST."}, code: 200},
+		{name: "ipv6 loopback", req: hreq{method: "GET", path: "/patches", host: "[::1]:" + port}, code: 200},
+		{name: "127.0.0.1", req: hreq{method: "GET", path: "/patches", host: "127.0.0.1"}, code: 200},
+		{name: "allowed host", req: hreq{method: "GET", path: "/patches", host: "patchd.tunnel.example"}, code: 200},
+		{name: "allowed host with port", req: hreq{method: "GET", path: "/patches", host: "patchd.tunnel.example:443"}, code: 200},
+		{name: "allowed origin", req: hreq{method: "GET", path: "/patches", headers: map[string]string{"Origin": "https://chat.openai.com"}}, code: 200},
+		{name: "same origin", req: hreq{method: "GET", path: "/patches", host: "localhost:" + port, headers: map[string]string{"Origin": "http://localhost:" + port}}, code: 200},
+	}
+	for _, tt := range tests {
+		code, body := tt.req.send(t, addr)
+		if code != tt.code {
+			t.Errorf("%s: %s %s = %d %s, want %d", tt.name, tt.req.method, tt.req.path, code, body, tt.code)
+			continue
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(body, w) {
+				t.Errorf("%s: answer %s, want it to name %s", tt.name, body, w)
+			}
+		}
+	}
+	// Nothing a refused request carried was stored.
+	if code, body := (hreq{method: "GET", path: "/patches/x1"}).send(t, addr); code != http.StatusNotFound {
+		t.Errorf("after the refusals GET /patches/x1 = %d %s, want 404", code, body)
+	}
+	// A JSON POST to the bound address is served.
+	if code, body := (hreq{method: "POST", path: "/webhook", body: blk, headers: jsonCT}).send(t, addr); code != http.StatusAccepted {
+		t.Errorf("POST /webhook with application/json = %d %s, want 202", code, body)
+	}
+	// Each refusal left a line in the log naming the client and the reason.
+	logData, _ := os.ReadFile(filepath.Join(e.stateDir(), "logs", "patchd.log"))
+	for _, want := range []string{`"status":415`, `"status":403`, `"client":"127.0.0.1:`, `refused Host \"evil.example`} {
+		if !bytes.Contains(logData, []byte(want)) {
+			t.Errorf("the log has no refusal line with %s:\n%s", want, logData)
+		}
+	}
+}
+
+// TestForeignHostRefusedWithToken: with a token, the Host check still holds,
+// so a rebinding page cannot read even what needs no token.
+func TestForeignHostRefusedWithToken(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	_, r := e.start()
+	if r.code != 0 {
+		t.Fatalf("start: %s", r)
+	}
+	st, _ := e.status()
+	for _, path := range []string{"/health", "/openapi.json", "/ready"} {
+		code, body := hreq{method: "GET", path: path, host: "rebind.example"}.send(t, st.Address)
+		if code != http.StatusForbidden || !strings.Contains(body, `"rebind.example"`) {
+			t.Errorf("GET %s with Host rebind.example = %d %s, want 403 naming the host", path, code, body)
+		}
+	}
+	if r := e.run("health"); r.code != 0 {
+		t.Errorf("patchd health: %s", r)
+	}
+}

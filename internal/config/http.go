@@ -1,0 +1,72 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// httpSettings are the settings of the HTTP front: which Host and Origin
+// headers are answered.
+func httpSettings() []setting {
+	return []setting{
+		{name: "allowed-host", def: "", repeat: true, usage: "also answer requests whose Host header names this host (a tunnel's or proxy's name; repeatable)", apply: func(c *Config, v []string) error {
+			c.AllowedHosts = nil
+			for _, s := range v {
+				if s == "" {
+					continue
+				}
+				h, err := ParseAllowedHost(s)
+				if err != nil {
+					return err
+				}
+				c.AllowedHosts = append(c.AllowedHosts, h)
+			}
+			return nil
+		}},
+		{name: "allowed-origin", def: "", repeat: true, usage: "also answer browser requests from this origin, like https://chat.openai.com (repeatable)", apply: func(c *Config, v []string) error {
+			c.AllowedOrigins = nil
+			for _, s := range v {
+				if s == "" {
+					continue
+				}
+				o, err := ParseOrigin(s)
+				if err != nil {
+					return err
+				}
+				c.AllowedOrigins = append(c.AllowedOrigins, o)
+			}
+			return nil
+		}},
+	}
+}
+
+// ParseAllowedHost checks a host name or address, with or without a port,
+// and returns the name alone, lower-cased: ports are not compared.
+func ParseAllowedHost(s string) (string, error) {
+	h := s
+	if host, port, err := net.SplitHostPort(s); err == nil {
+		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			return "", fmt.Errorf("must be a host name or address like patchd.example.com, not %q", s)
+		}
+		h = host
+	}
+	h = strings.TrimSuffix(strings.ToLower(strings.Trim(h, "[]")), ".")
+	if h == "" || strings.ContainsAny(s, "/ @?#*") {
+		return "", fmt.Errorf("must be a host name or address like patchd.example.com, not %q", s)
+	}
+	return h, nil
+}
+
+// ParseOrigin checks a web origin (scheme://host[:port], as browsers send
+// it in the Origin header) and returns it in lower case.
+func ParseOrigin(s string) (string, error) {
+	u, err := url.Parse(strings.TrimSuffix(s, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", fmt.Errorf("must be an origin like https://chat.openai.com (scheme and host, no path), not %q", s)
+	}
+	return strings.ToLower(u.Scheme + "://" + u.Host), nil
+}
