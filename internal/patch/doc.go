@@ -26,14 +26,22 @@
 //   - {"diff": "..."}: a unified diff, git-style or plain, of one or more
 //     files: changes, creations (--- /dev/null, "new file mode"), deletions
 //     (+++ /dev/null, "deleted file mode"), renames ("rename from/to", with
-//     or without hunks). a/ and b/ prefixes are stripped; "index", mode and
+//     or without hunks). a/ and b/ prefixes are stripped; "index" and
 //     similarity lines are ignored; binary patches and copies are refused.
-//     Hunks without file headers apply to target_file.
+//     A created file gets its "new file mode" (0755 or 0644, Change.Mode);
+//     an existing file's mode is never changed: a mode change among other
+//     changes is noted, a diff that only changes a mode is refused. A hunk
+//     that only adds lines, without context, applies only at the end of
+//     the file or to an empty one, as git apply has it. Hunks without file
+//     headers apply to target_file.
 //   - {"apply_patch": "*** Begin Patch ... *** End Patch"}: the format of
 //     OpenAI's apply_patch tool: Add File (lines prefixed +), Delete File,
 //     Update File with an optional Move to, hunks introduced by "@@" or
 //     "@@ <anchor line>" (several anchor lines narrow step by step: a class,
 //     then a method), and "*** End of File" for a hunk that ends the file.
+//     As in Codex, the reference, every updated file ends with a newline,
+//     and a hunk that only adds lines goes to the end of the file (one with
+//     an anchor or a line number elsewhere is refused).
 //
 // A "patch" given as a bare string is accepted when it is clearly a
 // unified diff or an apply_patch text.
@@ -71,7 +79,8 @@
 // or elides lines with "...".
 //
 // A file's final newline is kept as it is unless a diff's "\ No newline at
-// end of file" markers say it changes (the marker on one side only).
+// end of file" markers say it changes (the marker on one side only), or
+// an apply_patch updates the file (it then ends with one, as in Codex).
 //
 // # Leniency
 //

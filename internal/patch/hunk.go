@@ -2,8 +2,11 @@ package patch
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"strconv"
+	"syscall"
 )
 
 // hline is one line of a hunk: kind ' ' (context), '-' (removed) or '+'
@@ -163,9 +166,13 @@ type filePatch struct {
 	// crlf: every line the diff adds ends with "\r\n", so a file without
 	// line endings of its own to follow (a new or empty one) gets CRLF,
 	// as git apply writes what the diff says; otherwise LF.
-	crlf  bool
-	line  int    // where the file's part starts in the patch text, for messages
-	style string // "diff" or "apply_patch"
+	crlf bool
+	mode fs.FileMode // opCreate: the new file's permission, 0 for the default
+	// modeNote says that the diff changes the mode of the file, which
+	// patchd does not do to an existing file.
+	modeNote string
+	line     int    // where the file's part starts in the patch text, for messages
+	style    string // "diff" or "apply_patch"
 }
 
 // targets lists the workspace paths the file patch touches.
@@ -184,7 +191,13 @@ func (fp *filePatch) targets() []string {
 func (fp *filePatch) apply(w *workset) error {
 	f, err := w.file(fp.path)
 	if err != nil {
+		if fp.op == opDelete && errors.Is(err, syscall.EISDIR) {
+			return fmt.Errorf("cannot delete %s: it is a directory, and a patch deletes files one by one: delete each file under it", fp.path)
+		}
 		return err
+	}
+	if fp.modeNote != "" {
+		f.note(fp.modeNote)
 	}
 	switch fp.op {
 	case opCreate:
@@ -197,6 +210,9 @@ func (fp *filePatch) apply(w *workset) error {
 			return fmt.Errorf("cannot create %s: it already exists", fp.path)
 		}
 		f.write(content)
+		if fp.mode != 0 {
+			f.mode = fp.mode
+		}
 		return nil
 	case opDelete:
 		if !f.exists {
@@ -289,6 +305,11 @@ func (fp *filePatch) applyHunks(d *doc, f *fileState) error {
 				return fmt.Errorf("%s of %s only adds lines and has no line numbers to place them; add context lines", what, f.path)
 			case expected > len(d.lines):
 				return fmt.Errorf("%s of %s adds lines after line %d, but the file has %d lines; add context lines", what, f.path, expected, len(d.lines))
+			case expected < len(d.lines):
+				// Nothing in the hunk confirms the place; git apply takes a
+				// hunk without trailing context for one that ends the file
+				// and refuses it elsewhere, and so does patchd.
+				return fmt.Errorf("%s of %s only adds lines, with no context lines to place them, at line %d of a file of %d lines; like git apply, patchd places such a hunk only at the end of a file (or in an empty one): %s", what, f.path, expected+1, len(d.lines), addContext)
 			}
 			m = match{pos: expected}
 		} else {
@@ -349,10 +370,15 @@ func (fp *filePatch) applyPatchHunks(d *doc, f *fileState) error {
 		}
 		var m match
 		switch {
-		case len(old) == 0 && expected >= 0 && !anchored && !h.eof:
-			m = match{pos: min(expected, len(d.lines))}
-		case len(old) == 0 && anchored && !h.eof:
-			m = match{pos: from}
+		case len(old) == 0 && !h.eof && (anchored || (expected >= 0 && expected < len(d.lines))):
+			// Codex's apply_patch adds such lines at the end of the file
+			// whatever the @@ line says; placing them elsewhere would
+			// differ from it silently.
+			place := "after the @@ line"
+			if !anchored {
+				place = fmt.Sprintf("at line %d", expected+1)
+			}
+			return fmt.Errorf("%s of %s only adds lines, with no context lines to place them; Codex's apply_patch would add them at the end of the file, not %s: %s", what, f.path, place, addContext)
 		case len(old) == 0:
 			m = match{pos: len(d.lines)}
 		default:
@@ -381,5 +407,14 @@ func (fp *filePatch) applyPatchHunks(d *doc, f *fileState) error {
 			shift = m.pos + n - (h.hint + len(old))
 		}
 	}
+	if !d.finalNL && len(d.lines) > 0 {
+		// Codex, the format's reference, ends every file it updates with
+		// a newline, and models trained on it expect that.
+		d.finalNL = true
+		f.note(fmt.Sprintf("apply_patch: %s had no newline at its end; it has one now, as Codex's apply_patch ends every file it updates", f.path))
+	}
 	return nil
 }
+
+// addContext is the advice for a hunk that only adds lines.
+const addContext = "add context lines (unchanged lines around the insertion, prefixed with a space)"

@@ -3,6 +3,7 @@ package patch
 import (
 	"bytes"
 	"fmt"
+	"io/fs"
 	"path"
 	"slices"
 )
@@ -21,6 +22,11 @@ type Change struct {
 	// change is the destination of a rename (the source is a deletion
 	// among the other changes).
 	RenamedFrom string
+	// Mode is the permission a file the change creates is to get when the
+	// patch says (a diff's "new file mode 100755": 0755; 100644: 0644),
+	// 0 when it says nothing. Only the executable bits ever differ: no
+	// setuid, setgid or sticky bit. An existing file keeps its own mode.
+	Mode fs.FileMode
 	// Notes say how edits were fitted when they did not match exactly:
 	// whitespace ignored, indentation shifted, a hunk found away from its
 	// line numbers. They belong in the patch's summary.
@@ -204,6 +210,7 @@ type fileState struct {
 	renamedFrom string
 	notes       []string
 	aliases     []string // other paths that led to this file
+	mode        fs.FileMode
 }
 
 // key identifies a file whatever way an edit spells its path ("./a//b" is
@@ -267,6 +274,9 @@ func (w *workset) changes() []Change {
 			continue
 		}
 		c := Change{Path: f.path, Existed: f.existed, Deleted: f.existed && !f.exists, RenamedFrom: f.renamedFrom, Notes: f.notes}
+		if !f.existed {
+			c.Mode = f.mode
+		}
 		if f.existed {
 			c.Old = f.orig
 		}

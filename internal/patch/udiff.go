@@ -2,6 +2,7 @@ package patch
 
 import (
 	"fmt"
+	"io/fs"
 	"path"
 	"strconv"
 	"strings"
@@ -21,6 +22,9 @@ type diffSection struct {
 	hunks              []*hunk
 	defaultTargetFile  bool // made up from target_file for hunks without headers
 	sawMetadataForFile bool
+	// git's file modes, as written ("100755"): of a new file, and the old
+	// and new ones of a mode change.
+	newFileMode, oldMode, newMode string
 }
 
 const devNull = "/dev/null"
@@ -122,6 +126,11 @@ func (s *diffSection) metadata(l string, n int) error {
 	switch {
 	case strings.HasPrefix(l, "new file mode "):
 		s.newFile, s.sawMetadataForFile = true, true
+		s.newFileMode = strings.TrimSpace(l[len("new file mode "):])
+	case strings.HasPrefix(l, "old mode "):
+		s.oldMode = strings.TrimSpace(l[len("old mode "):])
+	case strings.HasPrefix(l, "new mode "):
+		s.newMode = strings.TrimSpace(l[len("new mode "):])
 	case strings.HasPrefix(l, "deleted file mode "):
 		s.deleteIt, s.sawMetadataForFile = true, true
 	case strings.HasPrefix(l, "rename from "):
@@ -131,8 +140,8 @@ func (s *diffSection) metadata(l string, n int) error {
 	case strings.HasPrefix(l, "copy from "), strings.HasPrefix(l, "copy to "):
 		return fmt.Errorf("line %d: copies are not supported; send the copy as a new file (--- /dev/null)", n)
 	}
-	// "index", "old mode", "new mode", "similarity index" and the like
-	// say nothing the workspace needs.
+	// "index", "similarity index" and the like say nothing the workspace
+	// needs.
 	return nil
 }
 
@@ -165,7 +174,18 @@ func (s *diffSection) resolve() (*filePatch, error) {
 	if s.deleteIt {
 		newName = devNull
 	}
+	modeChange := s.oldMode != "" && s.newMode != "" && s.oldMode != s.newMode
 	if s.git && !s.header && len(s.hunks) == 0 && !renamed && !s.sawMetadataForFile {
+		if modeChange {
+			// patchd keeps the mode of an existing file (see README):
+			// say so rather than that the diff changes nothing.
+			name, _ := stripPrefixes(s.gitOld, s.gitNew)
+			chmod := "make it executable yourself (chmod +x " + name + ")"
+			if !isExecMode(s.newMode) {
+				chmod = "change it yourself (chmod -x " + name + ")"
+			}
+			return nil, fmt.Errorf("the diff only changes the mode of %s (%s to %s), and patchd does not change the mode of an existing file: %s", name, s.oldMode, s.newMode, chmod)
+		}
 		return nil, nil
 	}
 	if !s.git && len(s.hunks) == 0 {
@@ -177,6 +197,13 @@ func (s *diffSection) resolve() (*filePatch, error) {
 		return nil, fmt.Errorf("line %d: the diff names no file", s.line)
 	case oldName == devNull:
 		fp.op, fp.path = opCreate, newName
+		if s.newFileMode != "" {
+			mode, err := createMode(s.newFileMode)
+			if err != nil {
+				return nil, fmt.Errorf("line %d: %s: %w", s.line, newName, err)
+			}
+			fp.mode = mode
+		}
 		for _, h := range s.hunks {
 			if h.count(' ')+h.count('-') > 0 {
 				return nil, fmt.Errorf("line %d: the diff creates %s (--- /dev/null) but hunk %q has context or removed lines", s.line, newName, h.header)
@@ -201,8 +228,32 @@ func (s *diffSection) resolve() (*filePatch, error) {
 	if fp.path == "" {
 		return nil, fmt.Errorf("line %d: the diff names no file", s.line)
 	}
+	if modeChange && fp.op == opUpdate {
+		fp.modeNote = fmt.Sprintf("mode change (%s to %s) not applied: patchd keeps the mode of an existing file", s.oldMode, s.newMode)
+	}
 	fp.path, fp.moveTo, fp.altPath = cleanPath(fp.path), cleanPath(fp.moveTo), cleanPath(fp.altPath)
 	return fp, nil
+}
+
+// createMode is the permission of a file created with git's mode m: 0755
+// for an executable file, 0644 for another; never a setuid, setgid or
+// sticky bit. Symbolic links (120000) and submodules (160000) are refused:
+// the workspace holds regular files only.
+func createMode(m string) (fs.FileMode, error) {
+	v, err := strconv.ParseUint(m, 8, 32)
+	if err != nil || v&0o170000 != 0o100000 {
+		return 0, fmt.Errorf("new file mode %s is not a regular file's; a patch creates regular files only (no symbolic links or submodules)", m)
+	}
+	if isExecMode(m) {
+		return 0o755, nil
+	}
+	return 0o644, nil
+}
+
+// isExecMode reports whether git's mode m has an executable bit.
+func isExecMode(m string) bool {
+	v, err := strconv.ParseUint(m, 8, 32)
+	return err == nil && v&0o111 != 0
 }
 
 // addsCRLF reports whether every line the hunks add ends with "\r\n" in

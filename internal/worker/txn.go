@@ -60,7 +60,12 @@ func (w *Worker) plan(blk *patch.Block) (*txn, error) {
 	for _, c := range changes {
 		mode := modes[c.Path]
 		if !c.Existed {
-			mode = modes[c.RenamedFrom] // a moved file keeps its mode; a new one gets the default
+			// A moved file keeps its mode; a new one gets the one the
+			// patch says (0644 or 0755), else the default.
+			mode = modes[c.RenamedFrom]
+			if c.Mode != 0 {
+				mode = c.Mode
+			}
 		}
 		t.files = append(t.files, txnFile{path: c.Path, old: c.Old, new: c.New, existed: c.Existed, deleted: c.Deleted, mode: mode})
 		for _, n := range c.Notes {

@@ -236,3 +236,29 @@ func TestOneFileTwoPaths(t *testing.T) {
 		t.Errorf("after revert a.txt = %q, want the original", got)
 	}
 }
+
+// TestFormatEdges: through the real workspace, a diff's new executable file
+// is created 0755, and deleting a directory says what to do instead
+// (finding 16a).
+func TestFormatEdges(t *testing.T) {
+	f := newFixture(t)
+	f.write("src/a.py", "a\n", 0o644)
+	diff := "diff --git a/bin/run.sh b/bin/run.sh\nnew file mode 100755\n--- /dev/null\n+++ b/bin/run.sh\n@@ -0,0 +1,2 @@\n+#!/bin/sh\n+echo hi\n"
+	body, _ := json.Marshal(map[string]any{"id": "X1", "role": "r", "patch": map[string]string{"diff": diff}})
+	f.submitBody("X1", string(body))
+	f.submitBody("X2", `{"id":"X2","role":"r","patch":{"apply_patch":"*** Begin Patch\n*** Delete File: src\n*** End Patch"}}`)
+	f.run()
+	if p := f.settle("X1"); p.State != store.StateApplied {
+		t.Fatalf("X1: %s %s", p.State, p.Error)
+	}
+	if fi, err := os.Stat(filepath.Join(f.ws, "bin/run.sh")); err != nil || fi.Mode().Perm() != 0o755 {
+		t.Errorf("new file mode 100755 gave %v, %v; want 0755", fi.Mode().Perm(), err)
+	}
+	want := "cannot delete src: it is a directory, and a patch deletes files one by one: delete each file under it"
+	if p := f.settle("X2"); p.State != store.StateFailed || p.Error != want {
+		t.Errorf("X2: %s %q, want failed with %q", p.State, p.Error, want)
+	}
+	if f.read("src/a.py") != "a\n" {
+		t.Errorf("src/a.py changed by a refused deletion")
+	}
+}

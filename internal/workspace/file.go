@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"syscall"
 	"unicode/utf8"
 )
 
@@ -67,7 +68,8 @@ func (w *Workspace) regular(t target) (fi fs.FileInfo, exists bool, err error) {
 	}
 	switch {
 	case fi.IsDir():
-		return nil, false, refuse(t.orig, reasonDir)
+		// EISDIR lets a caller tell a directory from other refusals.
+		return nil, false, &PathError{Path: t.orig, Reason: reasonDir, Err: syscall.EISDIR}
 	case !fi.Mode().IsRegular():
 		return nil, false, refuse(t.orig, reasonNotRegular)
 	}
