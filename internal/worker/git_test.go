@@ -201,6 +201,21 @@ func TestGitWorkspaceBelowRepository(t *testing.T) {
 		t.Errorf("last commit of ws/a.py in the real repository = %q, want the patch's", got)
 	}
 	noMarker(t, marker)
+
+	// Found there at the next start, the planted repository is refused
+	// (safe.bareRepository=explicit), not used.
+	f.stop()
+	f.store.Close()
+	f.open()
+	f.run()
+	f.submit("restarted", "a.py", "2", "3")
+	if p := f.settle("restarted"); p.State != store.StateFailed || !strings.Contains(p.Error, "bare repository") {
+		t.Errorf("restarted: %s %q, want failed: git refuses the planted repository", p.State, p.Error)
+	}
+	if got := f.read("a.py"); got != "x = 2\n" {
+		t.Errorf("a.py = %q, want untouched", got)
+	}
+	noMarker(t, marker)
 }
 
 // Finding 1: a config file a patch can write, included by the
