@@ -104,7 +104,7 @@ func findGitRepo(dir string) (*gitRepo, error) {
 	if err != nil {
 		return fail(err)
 	}
-	c, err := readGitConfig(out, dir, realDir)
+	c, err := readGitConfig(out, dir, r.top, realDir)
 	if err != nil {
 		return nil, err
 	}
@@ -160,10 +160,11 @@ type gitConfig struct {
 }
 
 // readGitConfig reads the output of git config --list --show-origin
-// --includes -z, and refuses any config file, or any include
+// --includes -z, run in dir (the workspace) with the work tree's top at
+// top, and refuses any config file, or any include
 // (include.path, includeIf.*.path, whatever its condition says now), that
 // lies inside the workspace, naming it.
-func readGitConfig(out, dir, realDir string) (gitConfig, error) {
+func readGitConfig(out, dir, top, realDir string) (gitConfig, error) {
 	var c gitConfig
 	home := os.Getenv("HOME")
 	if xdg := os.Getenv("XDG_CONFIG_HOME"); xdg != "" {
@@ -189,7 +190,8 @@ func readGitConfig(out, dir, realDir string) (gitConfig, error) {
 		case key == "user.email":
 			c.email = value
 		case key == "core.attributesfile":
-			c.attributesFile = expandHome(value, home, dir)
+			// git reads a relative one from the top of the work tree.
+			c.attributesFile = expandHome(value, home, top)
 		case key == "include.path" || strings.HasPrefix(key, "includeif.") && strings.HasSuffix(key, ".path"):
 			if strings.HasPrefix(value, "%(prefix)/") {
 				continue // git's own installation
