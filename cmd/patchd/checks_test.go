@@ -73,3 +73,38 @@ func TestCheckProcess(t *testing.T) {
 		t.Errorf("the check runs with SIGPIPE ignored (SigIgn %s): a writer to a closed pipe would not end", strings.TrimSpace(ign))
 	}
 }
+
+// TestServiceEnvAndPath: `patchd service` puts the PATH in effect (or
+// --path) and each --env into the definition, so that checks run under a
+// supervisor find the toolchain (under launchd every `go` check failed with
+// "go: not found"); a bad --env is a usage error naming it (finding 5).
+func TestServiceEnvAndPath(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	service := func(path string, args ...string) result {
+		cmd := e.command(append([]string{"service"}, args...)...)
+		cmd.Env = append(cmd.Env, "PATH="+path)
+		return runCmd(t, cmd)
+	}
+	shellPath := "/opt/go/bin:" + os.Getenv("PATH")
+	r := service(shellPath, "systemd", "--env", "GOFLAGS=-mod=mod", "--env", "CI=1")
+	for _, want := range []string{"Environment=PATH=" + shellPath + "\n", "Environment=GOFLAGS=-mod=mod\n", "Environment=CI=1\n"} {
+		if r.code != 0 || !strings.Contains(r.stdout, want) {
+			t.Errorf("service systemd: %s\nwant the unit to hold %q", r, want)
+		}
+	}
+	r = service(shellPath, "launchd", "--path", "/usr/local/go/bin:/usr/bin:/bin")
+	if r.code != 0 || !strings.Contains(r.stdout, "<key>PATH</key>\n\t\t<string>/usr/local/go/bin:/usr/bin:/bin</string>") {
+		t.Errorf("service launchd --path: %s\nwant the given PATH in EnvironmentVariables", r)
+	}
+	r = service(shellPath, "pm2", "--path", "none")
+	if r.code != 0 || strings.Contains(r.stdout, "PATH") {
+		t.Errorf("service pm2 --path none: %s\nwant no PATH", r)
+	}
+	if r := service(shellPath, "pm2", "--env", "NOEQUALS"); r.code != 2 || !strings.Contains(r.stderr, "-env") {
+		t.Errorf("service pm2 --env NOEQUALS: %s, want exit 2 naming --env", r)
+	}
+	if r := service(".:"+shellPath, "pm2"); r.code != 1 || !strings.Contains(r.stderr, `entry "." is not absolute`) {
+		t.Errorf("service pm2 with . in PATH: %s, want exit 1 naming the relative entry", r)
+	}
+}

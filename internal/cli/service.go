@@ -16,13 +16,37 @@ import (
 // runService is `patchd service pm2|systemd|launchd`: print (or with --out,
 // write) a definition that runs `patchd run` with the given flags.
 func runService(ctx context.Context, env *Env, args []string) error {
-	var out, name string
+	var out, name, path string
+	vars := map[string]string{}
 	cfg, rest, err := parse(env, "service", args, func(fs *flag.FlagSet) {
 		fs.StringVar(&out, "out", "", "write the files into this directory instead of printing them")
 		fs.StringVar(&name, "name", service.DefaultName, "service name")
+		fs.StringVar(&path, "path", "", "PATH for patchd and the checks it runs (default: the PATH in effect now; \"none\" leaves the supervisor's own)")
+		fs.Func("env", "KEY=VALUE set in patchd's environment (repeatable); checks see it only if the config file passes it", func(kv string) error {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				return fmt.Errorf("want KEY=VALUE, not %q", kv)
+			}
+			vars[k] = v
+			return nil
+		})
 	})
 	if err != nil {
 		return err
+	}
+	// Checks find their toolchain through patchd's PATH, and a
+	// supervisor's own is short (under launchd every `go` check failed
+	// with "go: not found"): the definition carries the PATH of the shell
+	// that generates it unless told otherwise.
+	if p, ok := vars["PATH"]; ok {
+		path = p
+		delete(vars, "PATH")
+	}
+	switch path {
+	case "":
+		path = env.Getenv("PATH")
+	case "none":
+		path = ""
 	}
 	if len(rest) != 1 {
 		return exit(ExitUsage, "service: want one of pm2, systemd, launchd")
@@ -36,7 +60,7 @@ func runService(ctx context.Context, env *Env, args []string) error {
 	}
 	spec := service.Spec{
 		Name: name, Exe: exe, Args: daemonArgs(cfg), Workspace: cfg.Workspace,
-		StateDir: cfg.StateDir, DrainTimeout: cfg.DrainTimeout,
+		StateDir: cfg.StateDir, DrainTimeout: cfg.DrainTimeout, Env: vars, Path: path,
 	}
 	var files [][2]string // name, content
 	switch rest[0] {

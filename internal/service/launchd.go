@@ -54,6 +54,11 @@ func Launchd(s Spec) (string, error) {
 	add("On unload launchd sends SIGTERM: patchd drains requests for up to %s;", p.drain)
 	add("ExitTimeOut allows %s more before SIGKILL.", stopMargin)
 	add("")
+	if p.path != "" {
+		add("PATH is the one in effect where this file was generated: launchd's own")
+		add("(/usr/bin:/bin:/usr/sbin:/sbin) lacks the toolchain checks run (go, node).")
+		add("")
+	}
 	add("launchd does not rotate the two log files below; patchd's own log,")
 	add("logs/patchd.log in the same directory, is rotated.")
 

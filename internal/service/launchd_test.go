@@ -191,10 +191,10 @@ func TestLaunchdPlist(t *testing.T) {
 				}
 			}
 			env, _ := top["EnvironmentVariables"].(map[string]any)
-			if len(env) != len(tc.spec.Env) {
-				t.Errorf("EnvironmentVariables = %v, want %q", env, tc.spec.Env)
+			if len(env) != len(specEnv(tc.spec)) {
+				t.Errorf("EnvironmentVariables = %v, want %q", env, specEnv(tc.spec))
 			}
-			for k, want := range tc.spec.Env {
+			for k, want := range specEnv(tc.spec) {
 				if got := env[k]; got != want {
 					t.Errorf("EnvironmentVariables[%s] = %v, want %q", k, got, want)
 				}

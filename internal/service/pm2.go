@@ -74,6 +74,10 @@ func PM2(s Spec) (string, error) {
 	line("      // lock. PM2 sends SIGKILL after kill_timeout, so allow the drain and %s.", stopMargin)
 	line("      kill_timeout: %d,", millis(p.stop))
 	if len(p.env) > 0 {
+		if p.path != "" {
+			line("      // PATH as it was where this file was generated, so that checks")
+			line("      // find the toolchain (go, node, make) there.")
+		}
 		line("      env: {")
 		for _, e := range p.env {
 			// Names are checked to be identifiers, so they need no quotes.

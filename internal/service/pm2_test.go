@@ -98,10 +98,10 @@ func TestPM2Node(t *testing.T) {
 			if app.MinUptime != "5s" || app.ExpBackoffRestartDelay != 100 || app.MaxRestarts < 1 {
 				t.Errorf("min_uptime, exp_backoff_restart_delay, max_restarts = %q, %d, %d", app.MinUptime, app.ExpBackoffRestartDelay, app.MaxRestarts)
 			}
-			if len(app.Env) != len(tc.spec.Env) {
-				t.Errorf("env = %q, want %q", app.Env, tc.spec.Env)
+			if len(app.Env) != len(specEnv(tc.spec)) {
+				t.Errorf("env = %q, want %q", app.Env, specEnv(tc.spec))
 			}
-			for k, v := range tc.spec.Env {
+			for k, v := range specEnv(tc.spec) {
 				if app.Env[k] != v {
 					t.Errorf("env[%s] = %q, want %q", k, app.Env[k], v)
 				}

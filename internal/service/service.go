@@ -84,6 +84,13 @@ type Spec struct {
 	User string
 	// Env is extra environment for patchd, typically PATCHD_* settings.
 	Env map[string]string
+	// Path is the PATH patchd runs with, and so the one its checks find
+	// their toolchain with; empty leaves the supervisor's, which is short
+	// (launchd's is /usr/bin:/bin:/usr/sbin:/sbin, where every `go` check
+	// failed with "go: not found"). Env must not hold PATH as well. Its
+	// entries must be absolute: a relative one would find the programs
+	// a patch wrote into the workspace.
+	Path string
 }
 
 // envVar is one entry of Spec.Env.
@@ -93,6 +100,7 @@ type envVar struct{ key, value string }
 // definitions need read out of Args and Env.
 type plan struct {
 	name, exe, workspace, stateDir, user string
+	path                                 string // Spec.Path, also in env
 	args                                 []string
 	env                                  []envVar // sorted by key
 	host                                 string   // as patchd will read it
@@ -143,6 +151,16 @@ func resolve(s Spec) (*plan, error) {
 		}
 		env[k] = v
 		p.env = append(p.env, envVar{k, v})
+	}
+	if s.Path != "" {
+		if _, ok := env["PATH"]; ok {
+			return nil, fmt.Errorf("env PATH: give the PATH once, as the path, not in env too")
+		}
+		if err := checkPath(s.Path); err != nil {
+			return nil, err
+		}
+		p.env = append(p.env, envVar{"PATH", s.Path})
+		p.path = s.Path
 	}
 	slices.SortFunc(p.env, func(a, b envVar) int { return strings.Compare(a.key, b.key) })
 	if s.DrainTimeout < 0 {
@@ -354,6 +372,20 @@ func checkEnv(key, value string) error {
 		return fmt.Errorf("env %s: internal to patchd start, not a setting", key)
 	}
 	return checkText("env "+key, value)
+}
+
+// checkPath refuses a PATH a definition cannot carry or that would let a
+// check run a program from the workspace by its bare name.
+func checkPath(path string) error {
+	if err := checkText("path", path); err != nil {
+		return err
+	}
+	for _, dir := range filepath.SplitList(path) {
+		if !filepath.IsAbs(dir) {
+			return fmt.Errorf("path %q: entry %q is not absolute: a check would run programs found there, in the workspace a patch writes", path, dir)
+		}
+	}
+	return nil
 }
 
 // seconds rounds d up to whole seconds, the unit systemd and launchd are

@@ -2,6 +2,7 @@ package service
 
 import (
 	"flag"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -62,7 +63,30 @@ func goldenCases() []goldenCase {
 				Env:       map[string]string{"PATCHD_STATE_DIR": "state"},
 			},
 		},
+		{
+			// The PATH where the definition was generated, so that checks
+			// find the toolchain; and settings for the checks' tools.
+			name: "toolchain",
+			spec: Spec{
+				Exe:       "/home/dev/go/bin/patchd",
+				Workspace: "/home/dev/ws",
+				Path:      "/home/dev/go/bin:/usr/local/go/bin:/opt/homebrew/bin:/usr/bin:/bin",
+				Env:       map[string]string{"GOFLAGS": "-mod=mod", "PATCHD_LOG_LEVEL": "debug"},
+			},
+		},
 	}
+}
+
+// specEnv is the environment a definition of spec sets: Env, and PATH.
+func specEnv(spec Spec) map[string]string {
+	env := maps.Clone(spec.Env)
+	if spec.Path != "" {
+		if env == nil {
+			env = map[string]string{}
+		}
+		env["PATH"] = spec.Path
+	}
+	return env
 }
 
 // render returns every file the generators make for spec, by golden kind.
@@ -245,6 +269,10 @@ func TestRefused(t *testing.T) {
 		{"env internal to patchd", with(func(s *Spec) { s.Env["PATCHD_INTERNAL_LOCK_FD"] = "3" }), "PATCHD_INTERNAL_LOCK_FD"},
 		{"newline in env value", with(func(s *Spec) { s.Env["X"] = "a\nb" }), "env X"},
 		{"bad user", with(func(s *Spec) { s.User = "a b" }), "user"},
+		{"relative PATH entry", with(func(s *Spec) { s.Path = "/usr/bin:.:/bin" }), `entry "." is not absolute`},
+		{"empty PATH entry", with(func(s *Spec) { s.Path = "/usr/bin::/bin" }), `entry "" is not absolute`},
+		{"PATH twice", with(func(s *Spec) { s.Path = "/usr/bin"; s.Env["PATH"] = "/bin" }), "env PATH"},
+		{"newline in PATH", with(func(s *Spec) { s.Path = "/usr/bin\n/bin" }), "path"},
 		{"bad port", with(func(s *Spec) { s.Args = []string{"--port", "http"} }), "--port"},
 		{"port out of range", with(func(s *Spec) { s.Env["PATCHD_PORT"] = "70000" }), "--port"},
 		{"flag without value", with(func(s *Spec) { s.Args = []string{"--no-auth", "--port"} }), "--port"},

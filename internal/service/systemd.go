@@ -99,6 +99,10 @@ func systemdService(p *plan) string {
 	u.comment("its port (RELOADING=1, then READY=1 once the new process serves).")
 	u.set("ExecReload", "/bin/kill -HUP $MAINPID")
 	u.set("WorkingDirectory", sdEscape(p.workspace))
+	if p.path != "" {
+		u.comment("PATH as it was where this file was generated, so that checks find the")
+		u.comment("toolchain (go, node, make) there; systemd's own PATH is short.")
+	}
 	for _, e := range p.env {
 		u.set("Environment", sdWord(e.key+"="+e.value, false))
 	}
@@ -116,7 +120,8 @@ func systemdService(p *plan) string {
 	u.comment("moment of a restart two patchd processes run (the old one handing its")
 	u.comment("sockets and lock to the new one), and each stops cleanly on SIGTERM.")
 	u.comment("mixed would SIGKILL the one that is not the main process, and process")
-	u.comment("would leave it running outside the unit. patchd runs no other programs.")
+	u.comment("would leave it running outside the unit. The checks patchd runs belong")
+	u.comment("to the unit too, and stop with it.")
 	u.set("KillMode", "control-group")
 	if system {
 		u.set("User", sdEscape(p.user))

@@ -227,7 +227,7 @@ func TestSystemdUnits(t *testing.T) {
 				env = append(env, words...)
 			}
 			var wantEnv []string
-			for k, v := range tc.spec.Env {
+			for k, v := range specEnv(tc.spec) {
 				wantEnv = append(wantEnv, k+"="+v)
 			}
 			slices.Sort(env)
