@@ -3,6 +3,7 @@ package patch
 import (
 	"bytes"
 	"hash/maphash"
+	"math"
 	"strings"
 )
 
@@ -29,8 +30,10 @@ type doc struct {
 	// counts holds, once unique asked, how many lines have a text of each
 	// hash bucket, twice over with two halves of the hash (a count-min
 	// sketch: a text's count is the smaller of its two buckets); splice
-	// keeps it up to date.
-	counts [2][]int32
+	// keeps it up to date. A bucket that reaches the maximum stays there
+	// (many), which keeps every count at least the true one: 16 bytes per
+	// line of the file in all.
+	counts [2][]uint16
 	seed   maphash.Seed
 }
 
@@ -137,7 +140,7 @@ func (d *doc) unique(want []string) bool {
 		for size < 4*len(d.lines) {
 			size *= 2
 		}
-		d.counts, d.seed = [2][]int32{make([]int32, size), make([]int32, size)}, maphash.MakeSeed()
+		d.counts, d.seed = [2][]uint16{make([]uint16, size), make([]uint16, size)}, maphash.MakeSeed()
 		for _, l := range d.lines {
 			d.count(l.text, 1)
 		}
@@ -152,11 +155,14 @@ func (d *doc) unique(want []string) bool {
 	return false
 }
 
-// count adds delta to the buckets of s.
-func (d *doc) count(s string, delta int32) {
+// count adds delta (1 or -1) to the buckets of s.
+func (d *doc) count(s string, delta int) {
 	h, mask := maphash.String(d.seed, s), uint64(len(d.counts[0])-1)
-	d.counts[0][h&mask] += delta
-	d.counts[1][(h>>32)&mask] += delta
+	for i, b := range [2]uint64{h & mask, (h >> 32) & mask} {
+		if c := &d.counts[i][b]; *c != math.MaxUint16 {
+			*c = uint16(int(*c) + delta)
+		}
+	}
 }
 
 // splice replaces lines [lo, hi) by repl.

@@ -1,6 +1,8 @@
 package patch
 
 import (
+	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -64,5 +66,53 @@ func TestHunkTies(t *testing.T) {
 				t.Errorf("Plan(%q) notes =\n%s\nwant one with %q", tt.patch, notes, tt.note)
 			}
 		})
+	}
+}
+
+// TestUniqueNeverLies checks doc.unique against a count of the lines, as
+// splices change the file: it may miss a unique text, never call a
+// repeated one unique.
+func TestUniqueNeverLies(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	word := func() string { return "w" + strconv.Itoa(r.IntN(250)) }
+	var b strings.Builder
+	for range 200 {
+		b.WriteString(word() + "\n")
+	}
+	d := newDoc([]byte(b.String()))
+	sawUnique := 0
+	for step := range 2000 {
+		// want matches somewhere, as unique requires: two lines of d.
+		at := r.IntN(len(d.lines) - 1)
+		want := d.texts(at, at+2)
+		got := d.unique(want)
+		n := func(s string) int {
+			k := 0
+			for _, l := range d.lines {
+				if l.text == s {
+					k++
+				}
+			}
+			return k
+		}
+		if got {
+			sawUnique++
+		}
+		if got && n(want[0]) != 1 && n(want[1]) != 1 {
+			t.Fatalf("step %d: unique(%q) = true, but they occur %d and %d times", step, want, n(want[0]), n(want[1]))
+		}
+		lo := r.IntN(len(d.lines) + 1)
+		hi := min(lo+r.IntN(3), len(d.lines))
+		if len(d.lines)-(hi-lo) < 2 {
+			continue
+		}
+		var repl []line
+		for range r.IntN(3) {
+			repl = append(repl, line{text: word(), eol: "\n"})
+		}
+		d.splice(lo, hi, repl)
+	}
+	if sawUnique == 0 {
+		t.Errorf("unique never said true: the test proves nothing")
 	}
 }
