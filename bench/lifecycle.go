@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -143,6 +145,11 @@ func (b *bench) takeover(ctx context.Context, rep *report) error {
 	if err := waitHealthy(ctx, addr, 15*time.Second); err != nil {
 		return err
 	}
+	tok, err := os.ReadFile(filepath.Join(ws, ".patchd", "token"))
+	if err != nil {
+		return fmt.Errorf("the takeover daemon's token: %w", err)
+	}
+	token := strings.TrimSpace(string(tok))
 	res := takeoverResult{port: port}
 	logf("standby takeover: %d kill -9s on port %d", b.opts.takeovers, port)
 	for range b.opts.takeovers {
@@ -161,7 +168,7 @@ func (b *bench) takeover(ctx context.Context, rep *report) error {
 		active.cmd.Process.Signal(syscall.SIGKILL)
 		took := time.Duration(0)
 		for deadline := t0.Add(15 * time.Second); time.Now().Before(deadline); {
-			if pid, ok := healthPID(ctx, addr, 200*time.Millisecond); ok && pid == standby.cmd.Process.Pid {
+			if pid, ok := healthPIDToken(ctx, addr, token, 200*time.Millisecond); ok && pid == standby.cmd.Process.Pid {
 				took = time.Since(t0)
 				break
 			}

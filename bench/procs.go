@@ -209,11 +209,21 @@ func (s *server) stop() {
 var healthClient = &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 
 // healthPID gets /health over a new connection and returns the pid it
-// names; ok is false unless it answered 200.
+// names (0 from a patchd asked without its token); ok is false unless it
+// answered 200.
 func healthPID(ctx context.Context, addr string, timeout time.Duration) (pid int, ok bool) {
+	return healthPIDToken(ctx, addr, "", timeout)
+}
+
+// healthPIDToken is healthPID with patchd's token, which /health needs to
+// name its pid.
+func healthPIDToken(ctx context.Context, addr, token string, timeout time.Duration) (pid int, ok bool) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/health", nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := healthClient.Do(req)
 	if err != nil {
 		return 0, false

@@ -96,7 +96,7 @@ func TestCrashLoop(t *testing.T) {
 		cl = e.client(st.Address)
 		// What was acknowledged before is known at once: nothing is
 		// rebuilt lazily behind the sender's back.
-		_, h, err := getHealth(st.Address)
+		_, h, err := getHealthAuth(st.Address, e.token())
 		q, _ := h["queue"].(map[string]any)
 		total, _ := q["total"].(float64)
 		mu.Lock()
@@ -176,7 +176,7 @@ func TestCrashLoop(t *testing.T) {
 		t.Errorf("%d patches acknowledged, %d sent", len(ids), len(files))
 	}
 	waitFor(t, 60*time.Second, "every patch to be settled", func() bool {
-		_, h, err := getHealth(cl.base[len("http://"):])
+		_, h, err := getHealthAuth(cl.base[len("http://"):], cl.token)
 		q, _ := h["queue"].(map[string]any)
 		return err == nil && q["queued"] == 0.0 && q["applying"] == 0.0
 	})

@@ -273,10 +273,22 @@ func listeners(t *testing.T, pids []int) int {
 	return len(held)
 }
 
-// getHealth GETs /health at address.
+// getHealth GETs /health at address, without the token: status and uptime.
 func getHealth(address string) (int, map[string]any, error) {
+	return getHealthAuth(address, "")
+}
+
+// getHealthAuth GETs /health at address with the token: with the details.
+func getHealthAuth(address, token string) (int, map[string]any, error) {
 	c := http.Client{Timeout: 3 * time.Second}
-	resp, err := c.Get("http://" + address + "/health")
+	req, err := http.NewRequest("GET", "http://"+address+"/health", nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		return 0, nil, err
 	}

@@ -196,7 +196,7 @@ func TestHostileClients(t *testing.T) {
 	if limit < need {
 		t.Skipf("the daemon may open %d files (RLIMIT_NOFILE); this test holds %d connections to it", limit, need)
 	}
-	_, h, err := getHealth(addr)
+	_, h, err := getHealthAuth(addr, e.token())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +287,7 @@ func TestHostileClients(t *testing.T) {
 	// Nothing of the attack stays behind in the daemon.
 	var goroutines float64
 	waitFor(t, 10*time.Second, "the daemon's goroutines and files to return to their count before the attack", func() bool {
-		_, h, err := getHealth(addr)
+		_, h, err := getHealthAuth(addr, e.token())
 		if err != nil {
 			return false
 		}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -163,5 +164,114 @@ func TestForeignHostRefusedWithToken(t *testing.T) {
 	}
 	if r := e.run("health"); r.code != 0 {
 		t.Errorf("patchd health: %s", r)
+	}
+}
+
+// TestHealthDetailNeedsToken: without the token /health answers only its
+// status and uptime (no state dir path, pid or machine figures for whoever
+// reaches the port through a tunnel); with the token, or with
+// --health-detail=public, everything. patchd health, status and start,
+// which know the token, still get and print the details.
+func TestHealthDetailNeedsToken(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	pid, r := e.start()
+	if r.code != 0 {
+		t.Fatalf("start: %s", r)
+	}
+	st, _ := e.status()
+	health := func(token string) map[string]any {
+		t.Helper()
+		h := hreq{method: "GET", path: "/health"}
+		if token != "" {
+			h.headers = map[string]string{"Authorization": "Bearer " + token}
+		}
+		code, body := h.send(t, st.Address)
+		var m map[string]any
+		if err := json.Unmarshal([]byte(body), &m); err != nil || code != 200 {
+			t.Fatalf("GET /health = %d %s %v", code, body, err)
+		}
+		return m
+	}
+	brief := health("")
+	if len(brief) != 2 || brief["status"] != "ok" || brief["uptime_seconds"] == nil {
+		t.Errorf("GET /health without a token = %v, want only status and uptime_seconds", brief)
+	}
+	if wrong := health("not-the-token"); len(wrong) != 2 {
+		t.Errorf("GET /health with a wrong token = %v, want only status and uptime_seconds", wrong)
+	}
+	full := health(e.token())
+	if full["pid"] != float64(pid) || full["system"] == nil || full["queue"] == nil {
+		t.Errorf("GET /health with the token = %v, want pid %d, system and queue", full, pid)
+	}
+	if r := e.run("health", "--json"); r.code != 0 || !strings.Contains(r.stdout, `"pid":`+strconv.Itoa(pid)) || !strings.Contains(r.stdout, `"system"`) {
+		t.Errorf("patchd health --json: %s, want the details", r)
+	}
+	if r := e.run("health"); r.code != 0 || !strings.Contains(r.stdout, "pid="+strconv.Itoa(pid)) {
+		t.Errorf("patchd health: %s, want pid=%d", r, pid)
+	}
+	if r := e.run("start", "--port", "0"); r.code != 0 || pidOf(r.stdout) != pid {
+		t.Errorf("patchd start while running: %s, want exit 0 and pid %d", r, pid)
+	}
+	if r := e.run("status"); r.code != 0 || !strings.Contains(r.stdout, "pid="+strconv.Itoa(pid)) {
+		t.Errorf("patchd status: %s", r)
+	}
+
+	// Opting in makes the details public.
+	e2 := newEnv(t)
+	if _, r := e2.start("--health-detail", "public"); r.code != 0 {
+		t.Fatalf("start --health-detail public: %s", r)
+	}
+	st2, _ := e2.status()
+	code, body := hreq{method: "GET", path: "/health"}.send(t, st2.Address)
+	if code != 200 || !strings.Contains(body, `"pid":`) || !strings.Contains(body, `"system"`) {
+		t.Errorf("GET /health with --health-detail=public = %d %s, want the details", code, body)
+	}
+	if r := e2.run("run", "--health-detail", "everyone"); r.code != 2 || !strings.Contains(r.stderr, "--health-detail") {
+		t.Errorf("run --health-detail everyone: %s, want exit 2 naming the flag", r)
+	}
+}
+
+// TestOpenAPIServers: /openapi.json names the address patchd listens on,
+// or --public-url, never what the request's Host said.
+func TestOpenAPIServers(t *testing.T) {
+	t.Parallel()
+	servers := func(address, host string) string {
+		t.Helper()
+		code, body := hreq{method: "GET", path: "/openapi.json", host: host}.send(t, address)
+		var doc struct {
+			Servers []struct{ URL string } `json:"servers"`
+		}
+		if err := json.Unmarshal([]byte(body), &doc); err != nil || code != 200 || len(doc.Servers) != 1 {
+			t.Fatalf("GET /openapi.json (Host %q) = %d %s", host, code, body)
+		}
+		return doc.Servers[0].URL
+	}
+	e := newEnv(t)
+	if _, r := e.start(); r.code != 0 {
+		t.Fatalf("start: %s", r)
+	}
+	st, _ := e.status()
+	port := st.Address[strings.LastIndex(st.Address, ":")+1:]
+	if got := servers(st.Address, "localhost:"+port); got != "http://"+st.Address {
+		t.Errorf("servers with Host localhost:%s = %q, want the bound address http://%s", port, got, st.Address)
+	}
+
+	e2 := newEnv(t)
+	if _, r := e2.start("--public-url", "https://patchd.example.com/"); r.code != 0 {
+		t.Fatalf("start --public-url: %s", r)
+	}
+	st2, _ := e2.status()
+	// The public URL's host is answered (it is where the tunnel points).
+	if got := servers(st2.Address, "patchd.example.com"); got != "https://patchd.example.com" {
+		t.Errorf("servers with --public-url = %q, want https://patchd.example.com", got)
+	}
+	for _, bad := range []string{"http://patchd.example.com", "ftp://x.example", "https://", "https://x.example/?q=1", "patchd.example.com"} {
+		if r := e2.run("status", "--public-url", bad); r.code != 2 || !strings.Contains(r.stderr, "--public-url") {
+			t.Errorf("--public-url %q: %s, want exit 2 naming the flag", bad, r)
+		}
+	}
+	if r := e2.run("status", "--public-url", "http://localhost:8080"); r.code != 0 {
+		t.Errorf("--public-url http://localhost:8080 (loopback, no TLS needed): %s", r)
 	}
 }

@@ -45,7 +45,7 @@ func runHealth(ctx context.Context, env *Env, args []string) error {
 		}
 		return quiet(ExitNotRunning)
 	}
-	h, err := daemon.Probe(ctx, st.Address)
+	h, err := daemon.Probe(ctx, st.Address, daemon.ProbeToken(cfg))
 	if asJSON {
 		out := any(h)
 		if err != nil {

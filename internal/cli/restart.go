@@ -39,7 +39,7 @@ func runRestart(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return exit(ExitFailed, "%v", err)
 	}
-	if _, err := daemon.Probe(ctx, res.Address); err != nil {
+	if _, err := daemon.Probe(ctx, res.Address, daemon.ProbeToken(cfg)); err != nil {
 		return exit(ExitFailed, "restart: new daemon pid %d does not answer /health: %v", res.PID, err)
 	}
 	fmt.Fprintf(env.Stdout, "patchd restarted: pid=%d address=%s (was pid %d)\n", res.PID, res.Address, res.PreviousPID)

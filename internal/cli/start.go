@@ -33,7 +33,7 @@ func runStart(ctx context.Context, env *Env, args []string) error {
 		}
 		return exit(ExitFailed, "start: %v", err)
 	}
-	if _, err := daemon.Probe(ctx, st.Address); err != nil {
+	if _, err := daemon.Probe(ctx, st.Address, daemon.ProbeToken(cfg)); err != nil {
 		return exit(ExitFailed, "start: daemon pid %d answers its control socket but not /health: %v", st.PID, err)
 	}
 	verb := "already running"

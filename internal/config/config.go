@@ -46,6 +46,10 @@ type Config struct {
 	// (see internal/server's Guard); AllowedOrigins, browser origins.
 	AllowedHosts   []string
 	AllowedOrigins []string
+	// PublicURL is where clients reach patchd (--public-url), "" if not
+	// set; HealthDetail is who sees /health's details: token or public.
+	PublicURL    string
+	HealthDetail string
 
 	// Checks run after a patch is written; only the config file defines
 	// them, never a payload or a flag.

@@ -40,7 +40,38 @@ func httpSettings() []setting {
 			}
 			return nil
 		}},
+		{name: "public-url", def: "", usage: "the URL clients reach patchd at (a tunnel's https URL): the servers entry of /openapi.json, and its host and origin are answered", apply: func(c *Config, v []string) error {
+			u, err := ParsePublicURL(last(v))
+			c.PublicURL = u
+			return err
+		}},
+		{name: "health-detail", def: "token", usage: "who sees /health's details (pid, port, version, system, queue): token (requests with the token) or public", apply: func(c *Config, v []string) error {
+			c.HealthDetail = last(v)
+			if c.HealthDetail != "token" && c.HealthDetail != "public" {
+				return fmt.Errorf("must be token or public, not %q", c.HealthDetail)
+			}
+			return nil
+		}},
 	}
+}
+
+// ParsePublicURL checks a --public-url: http or https with a host, no
+// credentials, query or fragment; https unless the host is loopback, since
+// the URL is where agents send the token. "" stays "". The result has no
+// trailing slash.
+func ParsePublicURL(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" ||
+		u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return "", fmt.Errorf("must be a URL like https://patchd.example.com (http or https, a host, no query), not %q", s)
+	}
+	if u.Scheme == "http" && !IsLoopback(u.Hostname()) {
+		return "", fmt.Errorf("must be https unless its host is loopback: agents send the token to it, not %q", s)
+	}
+	return strings.TrimSuffix(u.Scheme+"://"+u.Host+u.EscapedPath(), "/"), nil
 }
 
 // ParseAllowedHost checks a host name or address, with or without a port,

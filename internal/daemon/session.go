@@ -273,7 +273,7 @@ func (s *session) alive() bool {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	_, err := Probe(ctx, s.address)
+	_, err := Probe(ctx, s.address, st.in.token)
 	return err == nil
 }
 
@@ -374,6 +374,8 @@ func (s *session) up(ctx context.Context) (*stack, error) {
 		Address:        s.address,
 		AllowedHosts:   cfg.AllowedHosts,
 		AllowedOrigins: cfg.AllowedOrigins,
+		PublicURL:      cfg.PublicURL,
+		HealthPublic:   cfg.HealthDetail == "public",
 		Store:          in.store,
 		Token:          in.token,
 		MaxBodyBytes:   cfg.MaxBodyBytes,

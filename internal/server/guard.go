@@ -4,6 +4,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/patchd/patchd/internal/config"
@@ -39,6 +40,10 @@ func newGuard(opts Options) *guard {
 	}
 	for _, o := range opts.AllowedOrigins {
 		g.origins[strings.ToLower(o)] = true
+	}
+	if u, err := url.Parse(opts.PublicURL); err == nil && opts.PublicURL != "" {
+		g.hosts[hostName(u.Host)] = true
+		g.origins[strings.ToLower(u.Scheme+"://"+u.Host)] = true
 	}
 	return g
 }

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"net"
 	"net/http"
+	"strconv"
 
 	"github.com/patchd/patchd/internal/version"
 )
@@ -10,7 +12,7 @@ import (
 type obj = map[string]any
 
 // openAPI returns the OpenAPI 3.1 document of the API. serverURL is where
-// the caller reached us, so the document pastes straight into a custom GPT
+// clients reach us, so the document pastes straight into a custom GPT
 // action (which needs a servers entry and a bearer security scheme).
 func openAPI(serverURL string) obj {
 	ref := func(name string) obj { return obj{"$ref": "#/components/schemas/" + name} }
@@ -103,7 +105,7 @@ func openAPI(serverURL string) obj {
 				},
 			}},
 			"/health": obj{"get": obj{
-				"operationId": "health", "summary": "Liveness, uptime and machine metrics", "security": []obj{},
+				"operationId": "health", "summary": "Liveness and uptime; with the token also pid, port, version, machine metrics and the queue", "security": []obj{},
 				"responses": obj{"200": resp("Healthy.", obj{"type": "object"}), "503": resp("Starting or stopping.", obj{"type": "object"})},
 			}},
 			"/ready": obj{"get": obj{
@@ -191,5 +193,23 @@ func openAPI(serverURL string) obj {
 func states() []string { return []string{"queued", "applying", "applied", "failed", "reverted"} }
 
 func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, openAPI("http://"+r.Host))
+	writeJSON(w, http.StatusOK, openAPI(s.serverURL()))
+}
+
+// serverURL is the servers entry of the OpenAPI document: --public-url,
+// else the address we listen on (never the request's Host, which the
+// client chose). On an unspecified address (0.0.0.0, ::) that is
+// 127.0.0.1, which reaches us from this machine.
+func (s *Server) serverURL() string {
+	if s.opts.PublicURL != "" {
+		return s.opts.PublicURL
+	}
+	host, port, err := net.SplitHostPort(s.opts.Address)
+	if err != nil {
+		return "http://127.0.0.1:" + strconv.Itoa(s.opts.Info.Port)
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/patchd/patchd/internal/auth"
 	"github.com/patchd/patchd/internal/patch"
 	"github.com/patchd/patchd/internal/store"
 	"github.com/patchd/patchd/internal/sysinfo"
@@ -46,6 +47,14 @@ type Options struct {
 	// AllowedOrigins are the browser origins (scheme://host[:port]) whose
 	// pages may call the API; any other Origin header is refused.
 	AllowedOrigins []string
+
+	// PublicURL is where clients reach the server (--public-url): the
+	// servers entry of the OpenAPI document; its host and origin are
+	// allowed. "" means the listening address.
+	PublicURL string
+	// HealthPublic shows /health's details to every caller; otherwise only
+	// to callers with the token (or everyone under --no-auth).
+	HealthPublic bool
 
 	// Store keeps submitted patches; nil serves only health and readiness.
 	Store *store.Store
@@ -141,8 +150,29 @@ type Health struct {
 	Queue         any             `json:"queue,omitempty"`
 }
 
+// healthBrief is GET /health for a caller without the token: whether we
+// serve, and since when; nothing about the machine or where state lives.
+type healthBrief struct {
+	Status        string  `json:"status"`
+	UptimeSeconds float64 `json:"uptime_seconds"`
+}
+
+// healthDetail says whether r may see /health's details.
+func (s *Server) healthDetail(r *http.Request) bool {
+	return s.opts.HealthPublic || s.opts.Token == "" || auth.BearerOK(r.Header.Get("Authorization"), s.opts.Token)
+}
+
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	i := s.opts.Info
+	if !s.healthDetail(r) {
+		h := healthBrief{Status: "ok", UptimeSeconds: time.Since(i.StartedAt).Seconds()}
+		code := http.StatusOK
+		if !s.ready.Load() {
+			h.Status, code = "starting", http.StatusServiceUnavailable
+		}
+		writeJSON(w, code, h)
+		return
+	}
 	h := Health{
 		Status:        "ok",
 		UptimeSeconds: time.Since(i.StartedAt).Seconds(),

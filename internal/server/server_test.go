@@ -58,3 +58,44 @@ func TestHealthMethod(t *testing.T) {
 		t.Errorf("POST /health = %d, want 405", rec.Code)
 	}
 }
+
+// TestHealthDetail: with a token configured, /health's details (pid, port,
+// version, system, queue) go only to callers with the token, or to every
+// caller with HealthPublic.
+func TestHealthDetail(t *testing.T) {
+	tests := []struct {
+		name   string
+		public bool
+		auth   string
+		detail bool
+	}{
+		{name: "no token", detail: false},
+		{name: "wrong token", auth: "Bearer nope", detail: false},
+		{name: "token", auth: "Bearer " + testToken, detail: true},
+		{name: "public", public: true, detail: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := New(Options{Token: testToken, HealthPublic: tt.public, Info: Info{Port: 5555}, Sampler: sysinfo.NewSampler(t.TempDir())})
+			s.SetReady(true)
+			rec := httptest.NewRecorder()
+			r := httptest.NewRequest("GET", "/health", nil)
+			if tt.auth != "" {
+				r.Header.Set("Authorization", tt.auth)
+			}
+			s.ServeHTTP(rec, r)
+			var m map[string]any
+			if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil || rec.Code != 200 {
+				t.Fatalf("GET /health = %d %s", rec.Code, rec.Body)
+			}
+			_, hasPID := m["pid"]
+			_, hasSystem := m["system"]
+			if hasPID != tt.detail || hasSystem != tt.detail || m["status"] != "ok" || m["uptime_seconds"] == nil {
+				t.Errorf("GET /health = %s, want details %v", rec.Body, tt.detail)
+			}
+			if !tt.detail && len(m) != 2 {
+				t.Errorf("GET /health = %s, want only status and uptime_seconds", rec.Body)
+			}
+		})
+	}
+}

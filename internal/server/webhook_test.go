@@ -233,10 +233,10 @@ func TestPatchesEndpoints(t *testing.T) {
 // TestOpenAPI: the document is OpenAPI 3.1 with a server and bearer auth,
 // and lists every route the server has.
 func TestOpenAPI(t *testing.T) {
-	f := newFixture(t, nil)
+	f := newFixture(t, func(o *Options) { o.Address = "127.0.0.1:5555" })
 	rec := httptest.NewRecorder()
 	r := httptest.NewRequest("GET", "/openapi.json", nil)
-	r.Host = "127.0.0.1:5555"
+	r.Host = "localhost:5555" // the document names where we listen, not this
 	f.srv.ServeHTTP(rec, r)
 	var doc struct {
 		OpenAPI string                    `json:"openapi"`
