@@ -28,7 +28,9 @@ func mountTmpfs(t *testing.T, size string) string {
 		t.Skip("needs root and mount: run the tests as root on Linux to fill a real file system")
 	}
 	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
+	// mode: a tmpfs root is 1777 by default, which patchd refuses as a
+	// state dir (anyone could plant files in it).
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size+",mode=0700"); err != nil {
 		t.Skipf("needs root and mount: mount -t tmpfs on %s: %v", dir, err)
 	}
 	t.Cleanup(func() {

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/patchd/patchd/internal/config"
+	"github.com/patchd/patchd/internal/fsutil"
 )
 
 // Exit codes of the v1 contract.
@@ -151,6 +152,12 @@ func parse(env *Env, name string, args []string, extra func(fs *flag.FlagSet)) (
 	}
 	cfg, err := f.Load(env.Getenv)
 	if err != nil {
+		// A config file another user could have written is not a usage
+		// mistake: the command line is right, the file is not safe.
+		var unsafe *fsutil.UnsafeError
+		if errors.As(err, &unsafe) {
+			return nil, nil, exit(ExitFailed, "%v", err)
+		}
 		return nil, nil, exit(ExitUsage, "%v", err)
 	}
 	return cfg, positional, nil

@@ -415,12 +415,9 @@ func IsLoopback(host string) bool {
 // the file's bytes for the sections read elsewhere (checks). A missing file
 // is an error only when it was named explicitly.
 func readFile(path string, explicit bool) (map[string][]string, []byte, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) && !explicit {
-			return nil, nil, nil
-		}
-		return nil, nil, fmt.Errorf("config file: %w", err)
+	data, err := readPrivate(path, explicit)
+	if err != nil || data == nil {
+		return nil, nil, err
 	}
 	var raw map[string]any
 	if err := json.Unmarshal(data, &raw); err != nil {

@@ -1,7 +1,11 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 
 	"github.com/patchd/patchd/internal/fsutil"
 )
@@ -27,4 +31,43 @@ func (c *Config) checkStateDir() error {
 	}
 	return fmt.Errorf("--state-dir %s "+why+": patches could then write patchd's token and config file; "+
 		"use a state dir inside the workspace (the default, <workspace>/.patchd) or outside it", c.StateDir, c.Workspace)
+}
+
+// readPrivate reads the config file if no other user could have written
+// it: its owner is patchd's user (or root) and neither group nor others
+// may write it; the default one, in the state dir, also needs the state
+// dir to be so. What is read is the file that was checked (one open). A
+// missing file is nil data, an error only when it was named explicitly.
+func readPrivate(path string, explicit bool) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) && !explicit {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("config file: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("config file: %w", err)
+	}
+	if err := fsutil.CheckPrivate("config file", path, fi); err != nil {
+		return nil, err
+	}
+	if !explicit {
+		dir := filepath.Dir(path)
+		if di, err := os.Stat(dir); err == nil {
+			if err := fsutil.CheckPrivate("state dir", dir, di); err != nil {
+				return nil, err
+			}
+		}
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("config file %s: %w", path, err)
+	}
+	if data == nil {
+		data = []byte{}
+	}
+	return data, nil
 }

@@ -271,10 +271,14 @@ func describeHolder(cfg *config.Config) string {
 }
 
 // PrepareStateDir creates the state directory (0700) with a .gitignore of
-// "*" so that it never ends up in the workspace's git history.
+// "*" so that it never ends up in the workspace's git history. A state dir
+// that another user could have written is refused (checkStateDir).
 func PrepareStateDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create state dir %s: %w", dir, err)
+	}
+	if err := checkStateDir(dir); err != nil {
+		return err
 	}
 	// The state dir usually lives in the workspace; keep it out of git.
 	gi := filepath.Join(dir, ".gitignore")
