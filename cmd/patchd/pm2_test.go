@@ -278,7 +278,8 @@ func pm2Start(t *testing.T, p *pm2, e *tenv, flags ...string) status {
 // TestPM2RestartsAfterKill9: PM2 reports a death by signal as exit code 0,
 // so a patchd killed by SIGKILL (or the OOM killer) must be restarted
 // although 0 is also a clean exit; a `patchd stop` run by a person still
-// leaves it stopped (exit code 6), and so does `pm2 stop`.
+// leaves it stopped (exit code 6), even as the keeper of a restarted
+// daemon, and so does `pm2 stop`.
 func TestPM2RestartsAfterKill9(t *testing.T) {
 	t.Parallel()
 	p := newPM2(t)
@@ -300,9 +301,21 @@ func TestPM2RestartsAfterKill9(t *testing.T) {
 			pr.PID, pr.PM2Env.Status, pr.PM2Env.RestartTime, now.PID)
 	}
 
-	// A person's `patchd stop`: PM2 must not bring it back.
-	if r := e.run("stop"); r.code != 0 || !strings.Contains(r.stdout, "stopped") {
-		t.Fatalf("patchd stop under PM2: %s", r)
+	// After `patchd restart`, PM2's process is the keeper of the new
+	// daemon. A person's `patchd stop` ends both, and PM2 must not bring
+	// its process back.
+	r := e.run("restart")
+	if r.code != 0 {
+		t.Fatalf("restart under PM2: %s", r)
+	}
+	succ := pidOf(r.stdout)
+	waitFor(t, 10*time.Second, "the keeper to register with the new daemon", func() bool {
+		r := e.run("status", "--json")
+		var sj map[string]any
+		return json.Unmarshal([]byte(r.stdout), &sj) == nil && sj["pid"] == float64(succ) && sj["standbys"] == float64(1)
+	})
+	if r := e.run("stop"); r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf("pid=%d and 1 standby (pid %d)", succ, now.PID)) {
+		t.Fatalf("patchd stop under PM2: %s, want the new daemon %d and PM2's keeper %d stopped", r, succ, now.PID)
 	}
 	waitFor(t, 10*time.Second, "PM2 to see the exit", func() bool { return p.proc("patchd").PID == 0 })
 	// PM2 would restart after its backoff delay (150 ms now); wait well
