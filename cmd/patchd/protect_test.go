@@ -187,3 +187,41 @@ func mustDo(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestRootWorkspace: the file system's root as the workspace (where a
+// patch could write anywhere) is refused unless --allow-root-workspace,
+// PATCHD_ALLOW_ROOT_WORKSPACE or the config key says it is meant.
+func TestRootWorkspace(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	mustDo(t, os.Symlink("/", filepath.Join(base, "rootlink")))
+	state := filepath.Join(base, "state")
+	run := func(env []string, args ...string) result {
+		cmd := exec.Command(patchdBin, append([]string{"status", "--state-dir", state}, args...)...)
+		cmd.Env = append(cleanEnv(), env...)
+		return runCmd(t, cmd)
+	}
+	for _, ws := range []string{"/", filepath.Join(base, "rootlink"), "/tmp/.."} {
+		r := run(nil, "--workspace", ws)
+		if r.code != 2 || !strings.Contains(r.stderr, "--workspace "+filepath.Clean(ws)) || !strings.Contains(r.stderr, "--allow-root-workspace") {
+			t.Errorf("status --workspace %s: %s, want exit 2 naming it and --allow-root-workspace", ws, r)
+		}
+	}
+	cfg := filepath.Join(base, "config.json")
+	mustDo(t, os.WriteFile(cfg, []byte(`{"allow-root-workspace": true}`), 0o600))
+	for _, tt := range []struct {
+		env  []string
+		args []string
+	}{
+		{nil, []string{"--allow-root-workspace"}},
+		{[]string{"PATCHD_ALLOW_ROOT_WORKSPACE=true"}, nil},
+		{nil, []string{"--config", cfg}},
+	} {
+		if r := run(tt.env, append([]string{"--workspace", "/"}, tt.args...)...); r.code != 3 {
+			t.Errorf("status --workspace / with %v %v: %s, want exit 3 (accepted, not running)", tt.env, tt.args, r)
+		}
+	}
+	if _, err := os.Stat(state); err == nil {
+		t.Errorf("status made the state dir %s", state)
+	}
+}

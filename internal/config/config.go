@@ -51,6 +51,9 @@ type Config struct {
 	PublicURL    string
 	HealthDetail string
 
+	// AllowRootWorkspace lets the workspace be the file system's root.
+	AllowRootWorkspace bool
+
 	// Checks run after a patch is written; only the config file defines
 	// them, never a payload or a flag.
 	Checks []Check
@@ -128,6 +131,14 @@ func baseSettings() []setting {
 	return []setting{
 		{name: "workspace", def: "", usage: "workspace root (default: current directory)", apply: func(c *Config, v []string) error {
 			c.Workspace = last(v)
+			return nil
+		}},
+		{name: "allow-root-workspace", def: "false", usage: "let the workspace be the root of the file system (/), where patches could write anywhere", apply: func(c *Config, v []string) error {
+			b, err := strconv.ParseBool(last(v))
+			if err != nil {
+				return fmt.Errorf("must be true or false, not %q", last(v))
+			}
+			c.AllowRootWorkspace = b
 			return nil
 		}},
 		{name: "state-dir", def: "", usage: "state directory (default: <workspace>/.patchd)", apply: func(c *Config, v []string) error {
@@ -389,6 +400,9 @@ func (c *Config) finish() error {
 		if c.PIDFile, err = filepath.Abs(c.PIDFile); err != nil {
 			return fmt.Errorf("--pid-file: %w", err)
 		}
+	}
+	if err := c.checkRootWorkspace(); err != nil {
+		return err
 	}
 	if err := c.checkStateDir(); err != nil {
 		return err

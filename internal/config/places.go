@@ -10,6 +10,19 @@ import (
 	"github.com/patchd/patchd/internal/fsutil"
 )
 
+// checkRootWorkspace refuses the root of the file system as the workspace,
+// under any spelling, unless AllowRootWorkspace: every file of the machine
+// would be a patch's to write.
+func (c *Config) checkRootWorkspace() error {
+	ws := fsutil.Resolve(c.Workspace)
+	if c.AllowRootWorkspace || (filepath.Dir(ws) != ws && !fsutil.SameAsOrAbove(c.Workspace, filepath.VolumeName(ws)+string(filepath.Separator))) {
+		return nil
+	}
+	return fmt.Errorf("--workspace %s is the root of the file system: patches could write any file on the machine; "+
+		"name the project's directory, or, if the whole file system is really meant, pass --allow-root-workspace "+
+		"(or set PATCHD_ALLOW_ROOT_WORKSPACE=true, or \"allow-root-workspace\": true in the config file)", c.Workspace)
+}
+
 // checkStateDir refuses a state dir that is the workspace or contains it,
 // under any spelling: by resolved path, and by device and inode for what
 // exists (a bind mount or another alias). Patches write anywhere in the
