@@ -224,4 +224,10 @@ func TestRootWorkspace(t *testing.T) {
 	if _, err := os.Stat(state); err == nil {
 		t.Errorf("status made the state dir %s", state)
 	}
+	// A service definition carries the permission to the daemon it runs.
+	cmd := exec.Command(patchdBin, "service", "systemd", "--workspace", "/", "--allow-root-workspace", "--state-dir", state)
+	cmd.Env = cleanEnv()
+	if r := runCmd(t, cmd); r.code != 0 || !strings.Contains(r.stdout, "--allow-root-workspace") {
+		t.Errorf("service systemd --workspace / --allow-root-workspace: %s, want the flag in the unit", r)
+	}
 }

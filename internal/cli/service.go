@@ -131,6 +131,9 @@ func daemonArgs(cfg *config.Config) []string {
 	if cfg.Git {
 		args = append(args, "--git")
 	}
+	if cfg.AllowRootWorkspace {
+		args = append(args, "--allow-root-workspace")
+	}
 	if cfg.MaxBodyBytes != 1<<20 {
 		args = append(args, "--max-body", strconv.FormatInt(cfg.MaxBodyBytes, 10))
 	}
