@@ -28,9 +28,15 @@ import (
 // new daemon fails at any step, the old one rebuilds its serving stack on
 // the same sockets and keeps serving.
 
-// handoverGrace bounds how long idle keep-alive connections get to close
-// after their next response before the old server closes them.
+// handoverGrace bounds how long requests in flight get to be answered
+// (each with "Connection: close") before the old server shuts down, which
+// then waits up to the drain timeout for the rest.
 const handoverGrace = 2 * time.Second
+
+// handoverIdle is how long a connection must have waited for a request
+// before the handover closes it: one that went idle a moment ago may be
+// sending its next request right now, and that request gets an answer.
+const handoverIdle = 50 * time.Millisecond
 
 // handover spawns the successor and hands the instance over to it. On
 // success it returns the successor's pid and the caller exits; on failure

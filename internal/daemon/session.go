@@ -344,7 +344,7 @@ type stack struct {
 	ctl      *control.Server
 	stopWork context.CancelFunc
 	worked   chan error
-	conns    connTracker
+	conns    *server.Conns
 }
 
 // up builds and starts a stack on the session's sockets.
@@ -365,7 +365,7 @@ func (s *session) up(ctx context.Context) (*stack, error) {
 		ctlLn.Close()
 		return nil, err
 	}
-	st := &stack{in: in, served: make(chan error, 1), worked: make(chan error, 1)}
+	st := &stack{in: in, served: make(chan error, 1), worked: make(chan error, 1), conns: server.NewConns()}
 	st.api = server.New(server.Options{
 		Logger:         log,
 		Info:           server.Info{PID: os.Getpid(), Port: s.port, Version: version.Version, InstanceID: s.id, StartedAt: s.started},
@@ -393,7 +393,7 @@ func (s *session) up(ctx context.Context) (*stack, error) {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-		ConnState:         st.conns.track,
+		ConnState:         st.conns.ConnState,
 	}
 	// Acknowledging first: before each patch the worker lets webhook
 	// requests in progress finish, for at most maxYield, so that a burst
@@ -407,7 +407,7 @@ func (s *session) up(ctx context.Context) (*stack, error) {
 	// daemon whose store is open and whose worker runs.
 	st.api.SetReady(true)
 	st.ln = httpLn
-	go func() { st.served <- st.http.Serve(httpLn) }()
+	go func() { st.served <- st.http.Serve(st.conns.Listener(httpLn)) }()
 	st.ctl = control.NewServer(ctlLn, s.handleControl, log)
 	go st.ctl.Serve(ctx)
 	s.mu.Lock()
@@ -431,8 +431,8 @@ func (st *stack) workerRunning() bool {
 // store closed.
 //
 // With grace > 0 (a handover), it first stops accepting, lets every
-// response ask for "Connection: close" and waits (up to grace) for the open
-// connections to end that way. Only then does it shut the server down,
+// response ask for "Connection: close", closes idle connections, and waits
+// (up to grace) for the requests in flight to end that way. Only then does it shut the server down,
 // because net/http drops, unanswered, any request it reads once shutdown has
 // begun; connections not yet accepted wait in the kernel's backlog for the
 // successor.
@@ -444,12 +444,21 @@ func (st *stack) down(log *slog.Logger, drain, grace time.Duration) {
 		// Still serving, and healthy, until the successor takes over.
 		st.api.CloseConnections()
 		st.ln.Close()
+		// Idle keep-alive connections are closed at once: waiting for
+		// them would keep every new connection in the backlog. One that
+		// went idle only just now may be sending its next request, which
+		// is answered (with "Connection: close"); it gets handoverIdle.
 		deadline := time.Now().Add(grace)
-		for st.conns.open() > 0 && time.Now().Before(deadline) {
+		closed := 0
+		for st.conns.Open() > 0 && time.Now().Before(deadline) {
+			closed += st.conns.CloseIdle(handoverIdle)
 			time.Sleep(time.Millisecond)
 		}
-		if n := st.conns.open(); n > 0 {
-			log.Info("restart: closing connections that stayed idle", "connections", n)
+		if closed > 0 {
+			log.Info("restart: closed idle keep-alive connections", "connections", closed)
+		}
+		if n := st.conns.Open(); n > 0 {
+			log.Info("restart: requests still in flight after the grace; shutting down", "connections", n)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), drain)
@@ -461,32 +470,6 @@ func (st *stack) down(log *slog.Logger, drain, grace time.Duration) {
 	st.stopWork()
 	<-st.worked
 	st.in.close()
-}
-
-// connTracker follows the state of every HTTP connection.
-type connTracker struct {
-	mu    sync.Mutex
-	conns map[net.Conn]http.ConnState
-}
-
-func (t *connTracker) track(c net.Conn, s http.ConnState) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.conns == nil {
-		t.conns = map[net.Conn]http.ConnState{}
-	}
-	if s == http.StateClosed || s == http.StateHijacked {
-		delete(t.conns, c)
-		return
-	}
-	t.conns[c] = s
-}
-
-// open counts the connections not yet closed.
-func (t *connTracker) open() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return len(t.conns)
 }
 
 // handoverMsg is one line of the restart handshake between the old and the

@@ -193,7 +193,7 @@ func openAPI(serverURL string) obj {
 func states() []string { return []string{"queued", "applying", "applied", "failed", "reverted"} }
 
 func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, openAPI(s.serverURL()))
+	s.writeJSON(w, http.StatusOK, openAPI(s.serverURL()))
 }
 
 // serverURL is the servers entry of the OpenAPI document: --public-url,

@@ -81,7 +81,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 	for _, p := range ps {
 		out.Patches = append(out.Patches, View(p, false))
 	}
-	writeJSON(w, http.StatusOK, out)
+	s.writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
@@ -94,7 +94,7 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, http.StatusNotFound, "no patch with id %q", id)
 		return
 	}
-	writeJSON(w, http.StatusOK, View(p, true))
+	s.writeJSON(w, http.StatusOK, View(p, true))
 }
 
 // maxRevertWait is how long a revert waits for the worker by default and
@@ -141,5 +141,5 @@ func (s *Server) handleRevert(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, http.StatusInternalServerError, "revert %q: %v", id, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, answer{Status: "reverted", Result: result{Success: true, PatchID: p.ID, State: string(p.State)}})
+	s.writeJSON(w, http.StatusOK, answer{Status: "reverted", Result: result{Success: true, PatchID: p.ID, State: string(p.State)}})
 }

@@ -170,7 +170,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		if !s.ready.Load() {
 			h.Status, code = "starting", http.StatusServiceUnavailable
 		}
-		writeJSON(w, code, h)
+		s.writeJSON(w, code, h)
 		return
 	}
 	h := Health{
@@ -196,18 +196,24 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	if h.Status != "ok" {
 		code = http.StatusServiceUnavailable
 	}
-	writeJSON(w, code, h)
+	s.writeJSON(w, code, h)
 }
 
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	if !s.ready.Load() {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false})
+		s.writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"ready": true})
+	s.writeJSON(w, http.StatusOK, map[string]any{"ready": true})
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
+// writeJSON answers v as JSON. Once CloseConnections was called, the
+// answer asks the client to close the connection, also for a request that
+// was in flight before.
+func (s *Server) writeJSON(w http.ResponseWriter, code int, v any) {
+	if s.closing.Load() {
+		w.Header().Set("Connection", "close")
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	// Messages quote <token> and diffs hold <, > and &: keep them readable.

@@ -39,7 +39,7 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, code int, format
 	if loggedStatus(code) {
 		s.refusals.refused(code, r.RemoteAddr, r.Method, r.URL.Path, msg)
 	}
-	writeJSON(w, code, answer{Status: "error", Result: result{Error: msg}})
+	s.writeJSON(w, code, answer{Status: "error", Result: result{Error: msg}})
 }
 
 // authorized checks the bearer token, or for senders that sign instead, the
@@ -94,7 +94,7 @@ func (s *Server) handlePreview(w http.ResponseWriter, r *http.Request) {
 	var a PreviewAnswer
 	a.Status = "preview"
 	a.Result.Success, a.Result.PatchID, a.Result.Files, a.Result.Diff = true, blk.ID, files, diff
-	writeJSON(w, http.StatusOK, a)
+	s.writeJSON(w, http.StatusOK, a)
 }
 
 func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
@@ -208,7 +208,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, blk *patch.Block
 		s.log.Debug("patch accepted", "id", got.ID, "seq", got.Seq, "role", got.Role, "target", got.Target)
 	}
 	w.Header().Set("Location", "/patches/"+got.ID)
-	writeJSON(w, code, answer{Status: "accepted", Result: result{
+	s.writeJSON(w, code, answer{Status: "accepted", Result: result{
 		Success: true, PatchID: got.ID, State: string(got.State), Duplicate: !created,
 	}})
 }
