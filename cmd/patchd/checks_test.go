@@ -108,3 +108,58 @@ func TestServiceEnvAndPath(t *testing.T) {
 		t.Errorf("service pm2 with . in PATH: %s, want exit 1 naming the relative entry", r)
 	}
 }
+
+// TestCheckSandboxProcess: with --check-sandbox the real daemon re-executes
+// itself to confine each check: a check writing outside the workspace, or
+// into the state dir inside it, fails the patch and writes nothing there,
+// while a check writing in the workspace passes (finding 5).
+func TestCheckSandboxProcess(t *testing.T) {
+	t.Parallel()
+	if _, err := os.Stat("/sys/kernel/security"); err != nil {
+		t.Skip("not Linux")
+	}
+	outside := filepath.Join(t.TempDir(), "planted")
+	cfg, _ := json.Marshal(map[string]any{
+		"checks": []map[string]any{
+			{"name": "escape", "command": "echo x > " + outside, "paths": []string{"a.txt"}},
+			{"name": "token", "command": "echo evil > .patchd/token", "paths": []string{"b.txt"}},
+			{"name": "build", "command": "mkdir -p src/out && echo ok > src/out/built", "paths": []string{"c.txt"}},
+		},
+	})
+	e := withChecks(t, string(cfg))
+	os.MkdirAll(filepath.Join(e.ws, "src"), 0o755)
+	for _, name := range []string{"a", "b", "c"} {
+		os.WriteFile(filepath.Join(e.ws, name+".txt"), []byte("a\n"), 0o644)
+	}
+	if _, r := e.start("--check-sandbox"); r.code != 0 {
+		t.Fatalf("start: %s", r)
+	}
+	token := e.token()
+	for _, name := range []string{"a", "b", "c"} {
+		if r := e.sendBlock(`{"id": "` + name + `", "role": "fix", "target_file": "` + name + `.txt", "patch": {"pattern": "a", "replacement": "b"}}`); r.code != 0 {
+			t.Fatalf("send: %s", r)
+		}
+	}
+	state := func(id string) string {
+		r := e.run("patches", "show", id)
+		return r.stdout + r.stderr
+	}
+	for id, want := range map[string]string{"a": "failed", "b": "failed", "c": "applied"} {
+		waitFor(t, 20*time.Second, "patch "+id+" to settle", func() bool {
+			s := state(id)
+			return strings.Contains(s, "failed") || strings.Contains(s, "applied")
+		})
+		if s := state(id); !strings.Contains(s, want) {
+			t.Errorf("patch %s: %s\nwant %s", id, s, want)
+		}
+	}
+	if _, err := os.Stat(outside); !os.IsNotExist(err) {
+		t.Errorf("a confined check wrote %s outside the workspace", outside)
+	}
+	if got := e.token(); got != token {
+		t.Errorf("a confined check replaced the token: %q", got)
+	}
+	if data, _ := os.ReadFile(filepath.Join(e.ws, "src", "out", "built")); string(data) != "ok\n" {
+		t.Errorf("src/out/built = %q, want written by the confined build", data)
+	}
+}

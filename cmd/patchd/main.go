@@ -11,9 +11,16 @@ import (
 	"syscall"
 
 	"github.com/patchd/patchd/internal/cli"
+	"github.com/patchd/patchd/internal/sandbox"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == sandbox.Subcommand {
+		// patchd re-executed to confine a check, then become it.
+		err := sandbox.Main(os.Args[2:])
+		fmt.Fprintf(os.Stderr, "patchd: %v\n", err)
+		os.Exit(sandbox.ExitCode)
+	}
 	// The console may go away under a running daemon (a closed terminal, a
 	// supervisor's log pipe, a restart's predecessor): a write to it should
 	// fail, not kill the process. Notify, not Ignore: an ignored signal

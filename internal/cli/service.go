@@ -134,6 +134,9 @@ func daemonArgs(cfg *config.Config) []string {
 	if cfg.AllowRootWorkspace {
 		args = append(args, "--allow-root-workspace")
 	}
+	if cfg.CheckSandbox {
+		args = append(args, "--check-sandbox")
+	}
 	if cfg.MaxBodyBytes != 1<<20 {
 		args = append(args, "--max-body", strconv.FormatInt(cfg.MaxBodyBytes, 10))
 	}

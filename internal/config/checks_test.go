@@ -68,3 +68,35 @@ func TestCheckEnvRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckSandbox: "sandbox" confines one check, --check-sandbox every
+// one; "writable" takes absolute directories only.
+func TestCheckSandbox(t *testing.T) {
+	ws := t.TempDir()
+	path := filepath.Join(ws, "patchd.json")
+	file := `{"checks": [{"name": "a", "command": "true", "sandbox": true, "writable": ["/home/dev/.cache/go-build/"]}, {"name": "b", "command": "true"}]}`
+	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		args []string
+		want []bool
+	}{
+		{nil, []bool{true, false}},
+		{[]string{"--check-sandbox"}, []bool{true, true}},
+	} {
+		c, err := load(t, append([]string{"--workspace", ws, "--config", path}, tt.args...), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := []bool{c.Checks[0].Sandbox, c.Checks[1].Sandbox}; !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%v: sandbox = %v, want %v", tt.args, got, tt.want)
+		}
+		if got := c.Checks[0].Writable; !reflect.DeepEqual(got, []string{"/home/dev/.cache/go-build"}) {
+			t.Errorf("writable = %q", got)
+		}
+	}
+	if _, err := loadFile(t, `{"checks": [{"command": "true", "writable": ["cache"]}]}`); err == nil || !strings.Contains(err.Error(), `checks[0]: writable: "cache" is not an absolute path`) {
+		t.Errorf("relative writable: %v, want refused naming it", err)
+	}
+}

@@ -41,6 +41,7 @@ type Config struct {
 	RateLimit    float64 // webhook requests per second (0 = unlimited)
 	RateBurst    int     // webhook burst size
 	Git          bool    // commit every applied patch
+	CheckSandbox bool    // confine every check (see Check.Sandbox)
 
 	// AllowedHosts are Host header names answered besides this machine's
 	// (see internal/server's Guard); AllowedOrigins, browser origins.
@@ -72,6 +73,13 @@ type Check struct {
 	// PassEnv names variables of patchd's environment the check also gets,
 	// besides the defaults (see CheckEnvDefault); never PATCHD_*.
 	PassEnv []string `json:"-"`
+	// Sandbox confines the check (Linux, Landlock): writes only to the
+	// workspace, its temporary directory and Writable; no TCP; no
+	// capabilities. Set by the check's "sandbox" or --check-sandbox.
+	Sandbox bool `json:"-"`
+	// Writable are more directories a sandboxed check may write (absolute),
+	// such as a build cache.
+	Writable []string `json:"-"`
 }
 
 // Paths of the files in the state directory.
@@ -241,6 +249,14 @@ func baseSettings() []setting {
 			c.Git = b
 			return nil
 		}},
+		{name: "check-sandbox", def: "false", usage: "confine every check: on Linux (Landlock ABI 4+) writes only to the workspace and its temporary directory, no TCP, no capabilities", apply: func(c *Config, v []string) error {
+			b, err := strconv.ParseBool(last(v))
+			if err != nil {
+				return fmt.Errorf("must be true or false, not %q", last(v))
+			}
+			c.CheckSandbox = b
+			return nil
+		}},
 		{name: "rate-burst", def: "100", usage: "webhook burst size for --rate-limit", apply: func(c *Config, v []string) error {
 			n, err := strconv.Atoi(last(v))
 			if err != nil || n < 1 {
@@ -370,6 +386,9 @@ func (f *Flags) Load(getenv func(string) string) (*Config, error) {
 		if err := s.apply(c, layers[s.name]); err != nil {
 			return nil, fmt.Errorf("--%s: %w", s.name, err)
 		}
+	}
+	for i := range c.Checks {
+		c.Checks[i].Sandbox = c.Checks[i].Sandbox || c.CheckSandbox
 	}
 	if err := c.finish(); err != nil {
 		return nil, err
@@ -544,12 +563,14 @@ func absDir(dir string) (string, error) {
 func readChecks(path string, data []byte) ([]Check, error) {
 	var file struct {
 		Checks []struct {
-			Name    string            `json:"name"`
-			Command json.RawMessage   `json:"command"`
-			Timeout string            `json:"timeout"`
-			Paths   []string          `json:"paths"`
-			Env     map[string]string `json:"env"`
-			PassEnv []string          `json:"pass_env"`
+			Name     string            `json:"name"`
+			Command  json.RawMessage   `json:"command"`
+			Timeout  string            `json:"timeout"`
+			Paths    []string          `json:"paths"`
+			Env      map[string]string `json:"env"`
+			PassEnv  []string          `json:"pass_env"`
+			Sandbox  bool              `json:"sandbox"`
+			Writable []string          `json:"writable"`
 		} `json:"checks"`
 		Env     map[string]string `json:"check-env"`
 		PassEnv []string          `json:"check-pass-env"`
@@ -595,6 +616,13 @@ func readChecks(path string, data []byte) ([]Check, error) {
 			return nil, fmt.Errorf("%s: %w", where, err)
 		}
 		c.Env, c.PassEnv = mergeEnv(file.Env, raw.Env), mergeNames(file.PassEnv, raw.PassEnv)
+		c.Sandbox = raw.Sandbox
+		for _, d := range raw.Writable {
+			if !filepath.IsAbs(d) {
+				return nil, fmt.Errorf("%s: writable: %q is not an absolute path", where, d)
+			}
+			c.Writable = append(c.Writable, filepath.Clean(d))
+		}
 		checks = append(checks, c)
 	}
 	return checks, nil

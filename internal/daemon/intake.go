@@ -41,7 +41,7 @@ func openIntake(cfg *config.Config, log *slog.Logger) (*intake, error) {
 	}
 	in.ws, in.store = ws, st
 	in.worker = worker.New(worker.Options{Store: st, Workspace: ws, Logger: log, SummariesDir: cfg.SummariesDir,
-		Checks: cfg.Checks, Git: cfg.Git})
+		Checks: cfg.Checks, Git: cfg.Git, Protect: protectFromChecks(cfg)})
 	return in, nil
 }
 
@@ -61,4 +61,18 @@ func protected(cfg *config.Config) []workspace.Protected {
 func (in *intake) close() {
 	in.store.Close()
 	in.ws.Close()
+}
+
+// protectFromChecks lists what a sandboxed check may not write even when it
+// lies in the workspace: patchd's state (its token, journal and log), the
+// config file that defines the checks, and the PID file an old watchdog
+// may act on.
+func protectFromChecks(cfg *config.Config) []string {
+	out := []string{cfg.StateDir}
+	for _, p := range []string{cfg.ConfigFile, cfg.PIDFile} {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }

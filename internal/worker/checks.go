@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/patchd/patchd/internal/config"
+	"github.com/patchd/patchd/internal/sandbox"
 )
 
 // maxCheckOutput bounds what a check's output adds to a patch's record; it
@@ -34,6 +36,11 @@ func (w *Worker) runChecks(t *txn) error {
 	for _, c := range w.opts.Checks {
 		if !checkApplies(c, t) {
 			continue
+		}
+		if c.Sandbox {
+			if err := sandbox.Available(); err != nil {
+				return fmt.Errorf("check %q asks for the sandbox, which this system cannot provide (%v); the patch was undone", c.Name, err)
+			}
 		}
 		start := time.Now()
 		out, status, err := w.runCheck(c)
@@ -61,7 +68,13 @@ func (w *Worker) runCheck(c config.Check) (output, status string, err error) {
 	if environ == nil {
 		environ = os.Environ()
 	}
-	cmd := exec.Command(c.Command[0], c.Command[1:]...)
+	argv := c.Command
+	if c.Sandbox {
+		if argv, err = w.sandboxed(c, tmp); err != nil {
+			return "", "not run", err
+		}
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = w.opts.Workspace.Dir()
 	cmd.Env = checkEnv(environ, c, tmp)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -111,6 +124,25 @@ func (w *Worker) runCheck(c config.Check) (output, status string, err error) {
 		return output, fmt.Sprintf("exit code %d", ee.ExitCode()), err
 	}
 	return output, err.Error(), err
+}
+
+// sandboxed is the command line that runs c confined (see package
+// sandbox): writes go only to the workspace, tmp and the check's writable
+// directories, never to the protected paths nor the workspace's .git.
+func (w *Worker) sandboxed(c config.Check, tmp string) ([]string, error) {
+	exe, err := sandbox.Exe()
+	if err != nil {
+		return nil, err
+	}
+	ws := w.opts.Workspace.Dir()
+	spec := sandbox.Spec{
+		Writable: append([]string{ws, tmp}, c.Writable...),
+		Protect:  slices.Clone(w.opts.Protect),
+	}
+	if _, err := os.Lstat(filepath.Join(ws, ".git")); err == nil {
+		spec.Protect = append(spec.Protect, filepath.Join(ws, ".git"))
+	}
+	return append([]string{exe}, sandbox.Args(spec, c.Command)...), nil
 }
 
 // checkEnv is a check's whole environment: from environ only the variables

@@ -5,6 +5,8 @@ import (
 	"net"
 	"os"
 	"testing"
+
+	"github.com/patchd/patchd/internal/sandbox"
 )
 
 // TestMain lets the test binary stand in for the programs a check runs:
@@ -13,6 +15,10 @@ import (
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 {
 		switch os.Args[1] {
+		case sandbox.Subcommand: // as cmd/patchd does
+			err := sandbox.Main(os.Args[2:])
+			fmt.Println("patchd:", err)
+			os.Exit(sandbox.ExitCode)
 		case "__test-env": // print the environment, then fail so it is recorded
 			for _, kv := range os.Environ() {
 				fmt.Println(kv)

@@ -52,6 +52,9 @@ type Options struct {
 	// Environ is the environment the checks' variables are taken from
 	// (only those allowed; see checkEnv); nil means os.Environ().
 	Environ []string
+	// Protect are paths a sandboxed check may not write even inside the
+	// workspace: the state directory, the config file, the PID file.
+	Protect []string
 	// Git commits every applied patch and every revert.
 	Git bool
 }
