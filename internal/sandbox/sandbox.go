@@ -7,10 +7,12 @@
 //     directory, the directories the config file names, and /dev/null; and
 //     never to the protected paths (the state directory, the config file,
 //     the workspace's .git), even when they lie in the workspace;
-//   - no TCP connect or bind (Landlock ABI 4, Linux 6.7); from ABI 6 no
-//     signal to a process outside the sandbox (patchd) and no abstract Unix
-//     socket outside it; from ABI 9 no connect to a pathname Unix socket
-//     made outside it; from ABI 10 no UDP;
+//   - no TCP connect or bind (Landlock ABI 4, Linux 6.7), and, through a
+//     seccomp filter, no socket but Unix, netlink and plain TCP ones (no
+//     UDP, no Multipath TCP), no io_uring, no system call of another ABI;
+//     from Landlock ABI 6 no signal to a process outside the sandbox
+//     (patchd) and no abstract Unix socket outside it; from ABI 9 no
+//     connect to a pathname Unix socket made outside it;
 //   - no capabilities: a patchd running as root hands none to the check.
 //
 // Reads are not restricted. Landlock was chosen over bubblewrap or user

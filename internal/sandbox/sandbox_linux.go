@@ -114,6 +114,9 @@ func confineAndExec(s Spec, argv []string) error {
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("check sandbox: no_new_privs: %w", err)
 	}
+	if err := installNetworkFilter(); err != nil {
+		return fmt.Errorf("check sandbox: %w", err)
+	}
 	if err := ll.LandlockRestrictSelf(rfd, flags); err != nil {
 		return fmt.Errorf("check sandbox: landlock_restrict_self: %w", err)
 	}

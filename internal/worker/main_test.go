@@ -24,6 +24,24 @@ func TestMain(m *testing.M) {
 				fmt.Println(kv)
 			}
 			os.Exit(1)
+		case "__test-dial-mptcp": // connect with Multipath TCP to 127.0.0.1, port os.Args[2]
+			if err := dialMPTCP(os.Args[2]); err != nil {
+				fmt.Println(err)
+				os.Exit(1)
+			}
+			fmt.Println("connected")
+			os.Exit(0)
+		case "__test-udp": // send a datagram to the UDP address os.Args[2]
+			c, err := net.Dial("udp", os.Args[2])
+			if err == nil {
+				_, err = c.Write([]byte("leak"))
+			}
+			if err != nil {
+				fmt.Println("udp:", err)
+				os.Exit(1)
+			}
+			fmt.Println("sent")
+			os.Exit(0)
 		case "__test-dial": // connect to the TCP address os.Args[2]
 			c, err := net.Dial("tcp", os.Args[2])
 			if err != nil {

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -138,5 +139,102 @@ func TestCheckSandboxHelperFails(t *testing.T) {
 	}
 	if _, err := os.Stat(ran); !os.IsNotExist(err) {
 		t.Errorf("the check ran although it could not be confined")
+	}
+}
+
+// TestCheckSandboxNetwork: what Landlock's TCP rule does not cover is
+// closed as well: a confined check can send no UDP datagram (DNS would
+// carry anything out) and cannot connect with Multipath TCP, which falls
+// back to plain TCP with any server (finding 5).
+func TestCheckSandboxNetwork(t *testing.T) {
+	if err := sandbox.Available(); err != nil {
+		t.Skipf("no sandbox on this kernel: %v", err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tcp.Close()
+	var accepted atomic.Int32
+	tcpSentinel := make(chan struct{})
+	go func() {
+		for {
+			c, err := tcp.Accept()
+			if err != nil {
+				return
+			}
+			// The test's own connection says "S"; a check's says nothing.
+			b := make([]byte, 1)
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if n, _ := c.Read(b); n == 1 && b[0] == 'S' {
+				close(tcpSentinel)
+			} else {
+				accepted.Add(1)
+			}
+			c.Close()
+		}
+	}()
+	udp, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer udp.Close()
+	var received atomic.Int32
+	sentinel := make(chan struct{})
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			n, _, err := udp.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if string(buf[:n]) == "sentinel" {
+				close(sentinel)
+				continue
+			}
+			received.Add(1)
+		}
+	}()
+	f := newFixture(t)
+	f.checks = []config.Check{
+		{Name: "mptcp", Command: []string{exe, "__test-dial-mptcp", strconv.Itoa(tcp.Addr().(*net.TCPAddr).Port)}, Timeout: 30 * time.Second, Paths: []string{"mptcp.txt"}, Sandbox: true},
+		{Name: "udp", Command: []string{exe, "__test-udp", udp.LocalAddr().String()}, Timeout: 30 * time.Second, Paths: []string{"udp.txt"}, Sandbox: true},
+	}
+	f.store.Close()
+	f.open()
+	for _, name := range []string{"mptcp", "udp"} {
+		f.write(name+".txt", "a\n", 0o644)
+		f.submit(name, name+".txt", "a", "b")
+	}
+	f.run()
+	for _, id := range []string{"mptcp", "udp"} {
+		p := f.settle(id)
+		t.Logf("%s: %s", id, p.Error)
+		if p.State != store.StateFailed {
+			t.Errorf("%s: state %s, want failed: the confined check reached the network", id, p.State)
+		}
+	}
+	// Loopback keeps order: once the test's own datagram and connection
+	// are in, any a check sent before them has been counted.
+	c, err := net.Dial("udp", udp.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte("sentinel"))
+	c.Close()
+	<-sentinel
+	tc, err := net.Dial("tcp", tcp.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc.Write([]byte("S"))
+	<-tcpSentinel
+	tc.Close()
+	if n, m := accepted.Load(), received.Load(); n+m != 0 {
+		t.Errorf("the listeners got %d TCP connections and %d datagrams from confined checks, want none", n, m)
 	}
 }
