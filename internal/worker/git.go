@@ -34,20 +34,7 @@ func (w *Worker) gitClean(t *txn) error {
 	if err != nil {
 		return err
 	}
-	// Entries are "XY path", NUL-terminated and unquoted; a rename or copy
-	// is followed by its source path as an entry of its own.
-	var dirty []string
-	fields := strings.Split(out, "\x00")
-	for i := 0; i < len(fields); i++ {
-		e := fields[i]
-		if len(e) < 4 {
-			continue
-		}
-		dirty = append(dirty, e[3:])
-		if e[0] == 'R' || e[0] == 'C' {
-			i++
-		}
-	}
+	dirty := statusPaths(out)
 	if len(dirty) > 0 {
 		return fmt.Errorf("uncommitted changes to %s: commit or stash them first (--git commits each patch)", strings.Join(dirty, ", "))
 	}

@@ -7,7 +7,8 @@
 // patch found "applying" is settled by looking at the file: the after-hash
 // means the write landed (mark it applied), the before-hash means it did not
 // (apply it now), anything else means someone changed the file (fail, never
-// apply twice).
+// apply twice). With --git, a patch found written is committed then,
+// unless its commit was made before the crash (gitRecover).
 package worker
 
 import (
@@ -259,7 +260,7 @@ func (w *Worker) process(ctx context.Context, p store.Patch) error {
 		return w.fail(ctx, p.ID, err.Error())
 	}
 	if p.State == store.StateApplying && len(p.Files) > 0 {
-		done, err := w.recover(ctx, p)
+		done, err := w.recover(ctx, p, blk)
 		if done || err != nil {
 			return err
 		}
@@ -319,14 +320,8 @@ func (w *Worker) process(ctx context.Context, p store.Patch) error {
 	}
 	var rev string
 	if w.opts.Git {
-		rev, err = w.gitCommit(t, commitSubject("PATCH", blk.ID, blk.Description), author, blk.Tag)
-		switch {
-		case rev == "" && err != nil:
-			return undo(fmt.Errorf("commit the patch: %w", err))
-		case err != nil:
-			w.log.Warn("patch committed but not tagged", "id", p.ID, "commit", rev, "err", err)
-		default:
-			w.log.Info("patch committed", "id", p.ID, "commit", rev, "tag", blk.Tag)
+		if rev, err = w.commitPatch(blk, t, author); err != nil {
+			return undo(err)
 		}
 	}
 	return w.record(ctx, p.ID, t, rev, t.notes)
@@ -368,7 +363,7 @@ func commitSubject(kind, id, description string) string {
 // recover settles a patch that a crash left "applying", by the files'
 // content. done reports that it was settled; otherwise every file has its
 // old content again and the patch is applied from scratch.
-func (w *Worker) recover(ctx context.Context, p store.Patch) (done bool, err error) {
+func (w *Worker) recover(ctx context.Context, p store.Patch, blk *patch.Block) (done bool, err error) {
 	// A write cut short leaves its temporary file; the applying mark was
 	// recorded before any write, so this finds every one.
 	paths := make([]string, len(p.Files))
@@ -384,6 +379,9 @@ func (w *Worker) recover(ctx context.Context, p store.Patch) (done bool, err err
 	case txnChanged:
 		return true, w.fail(ctx, p.ID, fmt.Sprintf("%s changed while the patch was being applied (found after a restart); not applying it twice", strings.Join(t.changed, ", ")))
 	case txnApplied:
+		if w.opts.Git {
+			return true, w.gitRecover(ctx, blk, t)
+		}
 		w.log.Info("found a patch written before a crash; recording it applied", "id", p.ID)
 		return true, w.record(ctx, p.ID, t, "", nil)
 	case txnPartial:
@@ -393,6 +391,11 @@ func (w *Worker) recover(ctx context.Context, p store.Patch) (done bool, err err
 			return true, w.fail(ctx, p.ID, fmt.Sprintf("undo a patch cut short by a crash: %v", err))
 		}
 		w.log.Info("undid a patch cut short by a crash; applying it again", "id", p.ID)
+	}
+	if w.opts.Git {
+		// The files are as before the patch; if its commit was made, a
+		// crash cut short the undoing of it (record): finish that.
+		w.gitDropCommit(blk, t)
 	}
 	return false, nil
 }

@@ -1,0 +1,117 @@
+package worker
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/patchd/patchd/internal/store"
+)
+
+// crashApplying leaves patch id as a crash of the worker would: recorded
+// applying with the file f.txt's hashes ("a\n" before, "aa\n" after), and
+// the file as onDisk. With committed, the patch's own commit (made by the
+// worker's gitCommit of "aa\n", with the subject, author and tag a normal
+// apply gives it) had been made before the crash. The store is closed: the
+// next open is the restart.
+func crashApplying(f *fixture, id, body, onDisk string, committed bool, author, tag string) {
+	t := f.t
+	t.Helper()
+	f.submitBody(id, body)
+	ctx := context.Background()
+	if _, err := f.store.Update(ctx, id, func(p *store.Patch) error {
+		p.State, p.StartedAt = store.StateApplying, time.Now()
+		p.Files = []store.FileChange{{Path: "f.txt", OldHash: hash([]byte("a\n")), NewHash: hash([]byte("aa\n")), OldMode: 0o644, Existed: true}}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.PutBlob(id, blobName(0), []byte("a\n")); err != nil {
+		t.Fatal(err)
+	}
+	if committed {
+		f.write("f.txt", "aa\n", 0o644)
+		tx := &txn{files: []txnFile{{path: "f.txt"}}}
+		if _, err := f.worker.gitCommit(tx, commitSubject("PATCH", id, "desc of "+id), author, tag); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.write("f.txt", onDisk, 0o644)
+	f.store.Close()
+}
+
+// patchCommits counts the commits whose subject names the patch.
+func patchCommits(f *fixture, kind, id string) int {
+	n := 0
+	for s := range strings.SplitSeq(gitCmd(f.t, f.ws, "log", "--format=%s"), "\n") {
+		if strings.HasPrefix(s, "["+kind+" "+id+"] ") {
+			n++
+		}
+	}
+	return n
+}
+
+// TestGitRecoverApply: with --git, a patch a crash left applying is
+// settled with exactly one commit of its own, whichever side of the write
+// and of the commit the crash came: not written (applied and committed
+// now), written but not committed (committed now, with the patch's
+// subject, author and tag), committed but not recorded (recorded, not
+// committed twice; a tag the crash cut off is added). The work tree is
+// clean after, and the next patch to the file applies. A commit left
+// behind by a crash while the patch was being undone is dropped, and the
+// patch applied again with one commit.
+func TestGitRecoverApply(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		onDisk    string
+		committed bool
+		tagged    bool // the tag was made before the crash too
+	}{
+		{"crash before the write", "a\n", false, false},
+		{"crash after the write, before the commit", "aa\n", false, false},
+		{"crash after the commit, before the tag", "aa\n", true, false},
+		{"crash after the commit and tag, before the record", "aa\n", true, true},
+		// The record failed (a full disk), the files were put back, and
+		// the crash came before the commit was dropped (record).
+		{"crash undoing a commit whose record failed", "a\n", true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := gitFixture(t, "f.txt", "a\n")
+			body := `{"id":"C1","role":"r","target_file":"f.txt","description":"desc of C1","tag":"v1",` +
+				`"patch":{"pattern":"a","replacement":"aa"},"metadata":{"author":"Ada <ada@example.com>"}}`
+			tag := ""
+			if tc.tagged {
+				tag = "v1"
+			}
+			crashApplying(f, "C1", body, tc.onDisk, tc.committed, "Ada <ada@example.com>", tag)
+			f.open()
+			f.run()
+			if p := f.settle("C1"); p.State != store.StateApplied {
+				t.Fatalf("C1 after the restart: %s %q, want applied", p.State, p.Error)
+			}
+			if got := f.read("f.txt"); got != "aa\n" {
+				t.Errorf("f.txt = %q, want the patch applied once", got)
+			}
+			if n := patchCommits(f, "PATCH", "C1"); n != 1 {
+				t.Errorf("%d commits of C1, want exactly 1:\n%s", n, gitCmd(t, f.ws, "log", "--format=%h %s"))
+			}
+			if got := gitCmd(t, f.ws, "log", "-1", "--format=%s|%an <%ae>"); got != "[PATCH C1] desc of C1|Ada <ada@example.com>" {
+				t.Errorf("HEAD = %q, want the patch's subject and author", got)
+			}
+			if got := gitCmd(t, f.ws, "tag", "--points-at", "HEAD"); got != "v1" {
+				t.Errorf("tags at HEAD = %q, want v1", got)
+			}
+			if got := gitCmd(t, f.ws, "status", "--porcelain"); got != "" {
+				t.Errorf("git status = %q, want clean", got)
+			}
+			f.submit("C2", "f.txt", "aa", "bb")
+			if p := f.settle("C2"); p.State != store.StateApplied {
+				t.Fatalf("the next patch to f.txt: %s %q, want applied", p.State, p.Error)
+			}
+			if got := gitCmd(t, f.ws, "status", "--porcelain"); got != "" {
+				t.Errorf("git status after C2 = %q, want clean", got)
+			}
+		})
+	}
+}
