@@ -51,6 +51,11 @@ type Config struct {
 	// set; HealthDetail is who sees /health's details: token or public.
 	PublicURL    string
 	HealthDetail string
+	// MaxConns and MaxConnsPerClient cap the HTTP connections open at
+	// once, in all and per client address; 0 = derived from the file
+	// limit (see internal/daemon).
+	MaxConns          int
+	MaxConnsPerClient int
 
 	// AllowRootWorkspace lets the workspace be the file system's root.
 	AllowRootWorkspace bool

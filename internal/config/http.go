@@ -52,6 +52,22 @@ func httpSettings() []setting {
 			}
 			return nil
 		}},
+		{name: "max-conns", def: "0", usage: "most HTTP connections open at once (0 = from the file limit: what it leaves after 256 kept for the journal, logs and workspace files, at most 4096)", apply: func(c *Config, v []string) error {
+			n, err := strconv.Atoi(last(v))
+			if err != nil || n < 0 {
+				return fmt.Errorf("must be a number of connections, 0 for the default, not %q", last(v))
+			}
+			c.MaxConns = n
+			return nil
+		}},
+		{name: "max-conns-per-client", def: "0", usage: "most HTTP connections open at once from one client address (0 = half of --max-conns)", apply: func(c *Config, v []string) error {
+			n, err := strconv.Atoi(last(v))
+			if err != nil || n < 0 {
+				return fmt.Errorf("must be a number of connections, 0 for the default, not %q", last(v))
+			}
+			c.MaxConnsPerClient = n
+			return nil
+		}},
 	}
 }
 

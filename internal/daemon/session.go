@@ -359,13 +359,20 @@ func (s *session) up(ctx context.Context) (*stack, error) {
 		httpLn.Close()
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
+	maxConns, perClient, err := connLimits(cfg)
+	if err != nil {
+		httpLn.Close()
+		ctlLn.Close()
+		return nil, err
+	}
+	log.Debug("connection limits", "max_conns", maxConns, "max_conns_per_client", perClient, "file_limit", fileLimit())
 	in, err := openIntake(cfg, log)
 	if err != nil {
 		httpLn.Close()
 		ctlLn.Close()
 		return nil, err
 	}
-	st := &stack{in: in, served: make(chan error, 1), worked: make(chan error, 1), conns: server.NewConns()}
+	st := &stack{in: in, served: make(chan error, 1), worked: make(chan error, 1), conns: server.NewConns(server.ConnLimits{Max: maxConns, PerClient: perClient, Logger: log})}
 	st.api = server.New(server.Options{
 		Logger:         log,
 		Info:           server.Info{PID: os.Getpid(), Port: s.port, Version: version.Version, InstanceID: s.id, StartedAt: s.started},

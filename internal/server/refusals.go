@@ -49,7 +49,25 @@ func loggedStatus(code int) bool {
 
 // refused logs one refusal, or counts it when over the rate.
 func (l *refusalLog) refused(code int, client, method, path, reason string) {
+	if l.take() {
+		l.log.Warn("request refused", "status", code, "client", client, "method", method,
+			"path", clip(path), "reason", clip(reason))
+	}
+}
+
+// note logs a line of its own under the same rate limit (the connection
+// limits' closes), or counts it when over the rate.
+func (l *refusalLog) note(msg string, args ...any) {
+	if l.take() {
+		l.log.Warn(msg, args...)
+	}
+}
+
+// take spends a token, or counts a suppressed line and schedules the
+// summary.
+func (l *refusalLog) take() bool {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	now := time.Now()
 	l.tokens = min(refusalBurst, l.tokens+now.Sub(l.last).Seconds()*refusalRate)
 	l.last = now
@@ -59,13 +77,10 @@ func (l *refusalLog) refused(code int, client, method, path, reason string) {
 			l.pending = true
 			time.AfterFunc(refusalSummaryEvery, l.summary)
 		}
-		l.mu.Unlock()
-		return
+		return false
 	}
 	l.tokens--
-	l.mu.Unlock()
-	l.log.Warn("request refused", "status", code, "client", client, "method", method,
-		"path", clip(path), "reason", clip(reason))
+	return true
 }
 
 // summary reports the refusals left out since the last one.

@@ -1,0 +1,6 @@
+//go:build !unix
+
+package daemon
+
+// fileLimit is unknown here.
+func fileLimit() int { return 0 }
