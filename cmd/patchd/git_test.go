@@ -106,3 +106,49 @@ func TestGitCrashBeforeCommit(t *testing.T) {
 		t.Errorf("HEAD after K2 = %q", got)
 	}
 }
+
+// TestGitDryRunRefusesAsApply: under --git, `patchd send --dry-run`
+// refuses what the patch would fail with, in the same words: a bad
+// metadata.author, a .gitattributes file. Before, the dry run showed the
+// diff of a patch that apply then refused.
+func TestGitDryRunRefusesAsApply(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not installed")
+	}
+	e := newEnv(t)
+	if err := os.WriteFile(filepath.Join(e.ws, "a.txt"), []byte("seed\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gitIn(t, e.ws, "init", "-q")
+	gitIn(t, e.ws, "add", "a.txt")
+	gitIn(t, e.ws, "commit", "-qm", "initial")
+	if _, r := e.start("--git"); r.code != 0 {
+		t.Fatalf("start: %s", r)
+	}
+	for _, tc := range []struct{ id, block, says string }{
+		{"D1", `{"id":"D1","role":"fix","target_file":"a.txt","patch":{"pattern":"seed","replacement":"x"},"metadata":{"author":"<>"}}`, "metadata.author"},
+		{"D2", `{"id":"D2","role":"fix","edits":[{"target_file":".gitattributes","search":"","replace":"*.txt filter=x\n"}]}`, ".gitattributes"},
+	} {
+		r := e.sendBlock(tc.block, "--dry-run")
+		if r.code != 1 || !strings.Contains(r.stderr, "HTTP 422") || !strings.Contains(r.stderr, tc.says) {
+			t.Errorf("%s: send --dry-run: %s, want exit 1, HTTP 422 naming %s", tc.id, r, tc.says)
+			continue
+		}
+		if r := e.sendBlock(tc.block); r.code != 0 {
+			t.Fatalf("send %s: %s", tc.id, r)
+		}
+		var show result
+		waitFor(t, 20*time.Second, tc.id+" to fail", func() bool {
+			show = e.run("patches", "show", tc.id)
+			return strings.Contains(show.stdout, "state: failed")
+		})
+		_, refusal, _ := strings.Cut(strings.TrimSpace(r.stderr), "HTTP 422): ")
+		if !strings.Contains(show.stdout, "error: "+refusal+"\n") {
+			t.Errorf("%s: the dry run said %q, apply failed with:\n%s", tc.id, refusal, show.stdout)
+		}
+	}
+	if data, _ := os.ReadFile(filepath.Join(e.ws, "a.txt")); string(data) != "seed\n" || gitIn(t, e.ws, "status", "--porcelain") != "" {
+		t.Errorf("a.txt = %q, git status %q: want nothing written", data, gitIn(t, e.ws, "status", "--porcelain"))
+	}
+}

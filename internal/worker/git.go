@@ -3,6 +3,8 @@ package worker
 import (
 	"fmt"
 	"strings"
+
+	"github.com/patchd/patchd/internal/patch"
 )
 
 // git runs git in the workspace, pinned to the repository found at the
@@ -71,6 +73,26 @@ func (w *Worker) gitCommit(t *txn, subject, author, tag string) (string, error) 
 		}
 	}
 	return strings.TrimSpace(rev), nil
+}
+
+// gitVet refuses, under --git, a planned patch that apply must not write:
+// no repository found, a file git reads (gitRefused), uncommitted changes
+// to its files (gitClean). Apply and preview ask it alike.
+func (w *Worker) gitVet(t *txn) error {
+	r, err := w.gitRepo()
+	if err == nil {
+		err = w.gitRefused(r, t)
+	}
+	if err == nil {
+		err = w.gitClean(t)
+	}
+	return err
+}
+
+// blockAuthor is gitAuthor of the block's metadata.author.
+func blockAuthor(blk *patch.Block) (string, error) {
+	a, _ := blk.Metadata["author"].(string)
+	return gitAuthor(a)
 }
 
 // maxAuthor bounds metadata.author: it becomes one argument of git.

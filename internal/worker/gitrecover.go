@@ -59,8 +59,7 @@ func (w *Worker) gitRecover(ctx context.Context, blk *patch.Block, t *txn) error
 		return w.record(ctx, blk.ID, t, rev, nil)
 	}
 	w.log.Info("found a patch written but not committed before a crash; committing it", "id", blk.ID)
-	a, _ := blk.Metadata["author"].(string)
-	author, err := gitAuthor(a)
+	author, err := blockAuthor(blk)
 	if err != nil {
 		return undo(err)
 	}

@@ -2,10 +2,12 @@ package worker
 
 import (
 	"context"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/patchd/patchd/internal/patch"
 	"github.com/patchd/patchd/internal/store"
 )
 
@@ -113,5 +115,65 @@ func TestGitRecoverApply(t *testing.T) {
 				t.Errorf("git status after C2 = %q, want clean", got)
 			}
 		})
+	}
+}
+
+// TestGitPreviewRefusesAsApply: under --git a preview refuses what apply
+// refuses, with the same message: a bad metadata.author, a
+// .gitattributes or .gitmodules file, git's own names at the top of a
+// workspace below the repository, uncommitted changes to a target. A
+// preview of a patch apply takes still shows its diff.
+func TestGitPreviewRefusesAsApply(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not installed")
+	}
+	f := newFixture(t)
+	f.git = true
+	f.store.Close()
+	f.open()
+	f.write("a.py", "x = 1\n", 0o644)
+	f.write("b.py", "y = 1\n", 0o644)
+	// The repository is above the workspace.
+	gitCmd(t, f.dir, "init", "-q")
+	gitCmd(t, f.dir, "add", "ws")
+	gitCmd(t, f.dir, "commit", "-qm", "initial")
+	f.write("b.py", "y = 2  # unfinished\n", 0o644)
+	bodies := map[string]string{
+		"author":     `{"id":"author","role":"r","target_file":"a.py","patch":{"pattern":"1","replacement":"2"},"metadata":{"author":"<>"}}`,
+		"attributes": fileEdits("attributes", nil, "a.py", "1", "2", "sub/.GitAttributes", "", "*.py ident\n"),
+		"modules":    fileEdits("modules", nil, ".gitmodules", "", "[submodule \"x\"]\n"),
+		"head":       fileEdits("head", nil, "HEAD", "", "ref: refs/heads/master\n"),
+		"refs":       fileEdits("refs", nil, "a.py", "1", "2", "refs/heads/x", "", "x\n"),
+		"dirty":      `{"id":"dirty","role":"r","target_file":"b.py","patch":{"pattern":"y","replacement":"z"}}`,
+	}
+	previews := map[string]error{}
+	for id, body := range bodies {
+		blk, err := patch.Parse([]byte(body))
+		if err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+		_, _, previews[id] = f.worker.Preview(blk)
+		f.submitBody(id, body)
+	}
+	blk, err := patch.Parse([]byte(`{"id":"ok","role":"r","target_file":"a.py","patch":{"pattern":"1","replacement":"2"},"metadata":{"author":"Ada"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff, _, err := f.worker.Preview(blk); err != nil || !strings.Contains(diff, "+x = 2") {
+		t.Errorf("preview of a good patch: %q %v, want its diff", diff, err)
+	}
+	f.run()
+	for id := range bodies {
+		p := f.settle(id)
+		if p.State != store.StateFailed {
+			t.Errorf("%s: applied %s, want failed", id, p.State)
+			continue
+		}
+		if previews[id] == nil || previews[id].Error() != p.Error {
+			t.Errorf("%s: preview said %v, apply failed with %q: want the same refusal", id, previews[id], p.Error)
+		}
+	}
+	if got := gitCmd(t, f.dir, "status", "--porcelain", "--", "ws"); got != "M ws/b.py" {
+		t.Errorf("git status = %q, want only the unfinished b.py", got)
 	}
 }

@@ -274,8 +274,7 @@ func (w *Worker) process(ctx context.Context, p store.Patch) error {
 	started := time.Now()
 	var author string
 	if w.opts.Git {
-		a, _ := blk.Metadata["author"].(string)
-		if author, err = gitAuthor(a); err != nil {
+		if author, err = blockAuthor(blk); err != nil {
 			return w.fail(ctx, p.ID, err.Error())
 		}
 	}
@@ -284,14 +283,7 @@ func (w *Worker) process(ctx context.Context, p store.Patch) error {
 		return w.failOrWait(ctx, p.ID, err)
 	}
 	if w.opts.Git {
-		r, err := w.gitRepo()
-		if err == nil {
-			err = w.gitRefused(r, t)
-		}
-		if err == nil {
-			err = w.gitClean(t)
-		}
-		if err != nil {
+		if err := w.gitVet(t); err != nil {
 			return w.fail(ctx, p.ID, err.Error())
 		}
 	}
@@ -579,13 +571,25 @@ func (w *Worker) lock(ctx context.Context) error {
 }
 
 // Preview computes what the block would change, as a unified diff, without
-// writing anything. A refusal is the error the patch would fail with.
+// writing anything. A refusal is the error the patch would fail with,
+// with --git's refusals too (its author, the files it may not write, the
+// uncommitted changes it would sweep in), checked in the same order.
 func (w *Worker) Preview(blk *patch.Block) (diff string, files []string, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.opts.Git {
+		if _, err := blockAuthor(blk); err != nil {
+			return "", nil, err
+		}
+	}
 	t, err := w.plan(blk)
 	if err != nil {
 		return "", nil, err
+	}
+	if w.opts.Git {
+		if err := w.gitVet(t); err != nil {
+			return "", nil, err
+		}
 	}
 	return t.diff(), t.paths(), nil
 }
