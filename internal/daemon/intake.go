@@ -6,6 +6,7 @@ import (
 
 	"github.com/patchd/patchd/internal/auth"
 	"github.com/patchd/patchd/internal/config"
+	"github.com/patchd/patchd/internal/sandbox"
 	"github.com/patchd/patchd/internal/store"
 	"github.com/patchd/patchd/internal/worker"
 	"github.com/patchd/patchd/internal/workspace"
@@ -42,6 +43,15 @@ func openIntake(cfg *config.Config, log *slog.Logger) (*intake, error) {
 	in.ws, in.store = ws, st
 	in.worker = worker.New(worker.Options{Store: st, Workspace: ws, Logger: log, SummariesDir: cfg.SummariesDir,
 		Checks: cfg.Checks, Git: cfg.Git, Protect: protectFromChecks(cfg)})
+	for _, c := range cfg.Checks {
+		if c.Sandbox {
+			// Said at the start, not only in each patch that fails.
+			if err := sandbox.Available(); err != nil {
+				log.Error("checks ask for the sandbox, which this system cannot provide: every patch they apply to will fail", "err", err)
+			}
+			break
+		}
+	}
 	return in, nil
 }
 

@@ -72,3 +72,26 @@ func TestCheckEnvironment(t *testing.T) {
 		t.Errorf("the check's TMPDIR %s is still there after the check (%v), want it removed", tmp, err)
 	}
 }
+
+func TestTailBuffer(t *testing.T) {
+	tests := []struct {
+		writes []string
+		want   string
+	}{
+		{[]string{"ab", "cd"}, "abcd"},
+		{[]string{"abc", "defg"}, "…defg"},
+		{[]string{"abcdefgh"}, "…efgh"},
+		{[]string{"abcd", "\n"}, "…bcd"},
+	}
+	for _, tt := range tests {
+		b := &tailBuffer{max: 4}
+		for _, w := range tt.writes {
+			if n, err := b.Write([]byte(w)); n != len(w) || err != nil {
+				t.Fatalf("Write(%q) = %d, %v", w, n, err)
+			}
+		}
+		if got := b.String(); got != tt.want {
+			t.Errorf("writes %q: String() = %q, want %q", tt.writes, got, tt.want)
+		}
+	}
+}
