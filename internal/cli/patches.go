@@ -3,16 +3,20 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/patchd/patchd/internal/config"
+	"github.com/patchd/patchd/internal/instance"
 	"github.com/patchd/patchd/internal/server"
+	"github.com/patchd/patchd/internal/store"
 )
 
-// runPatches is `patchd patches list|show ID|revert ID`.
+// runPatches is `patchd patches list|show ID|revert ID|drop ID`.
 func runPatches(ctx context.Context, env *Env, args []string) error {
 	var asJSON bool
 	var limit int
@@ -28,15 +32,20 @@ func runPatches(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	if len(rest) == 0 {
-		return exit(ExitUsage, "patches: want list, show ID or revert ID")
+		return exit(ExitUsage, "patches: want list, show ID, revert ID or drop ID")
 	}
 	verb, rest := rest[0], rest[1:]
-	wantArgs := map[string]int{"list": 0, "show": 1, "revert": 1}
+	wantArgs := map[string]int{"list": 0, "show": 1, "revert": 1, "drop": 1}
 	n, ok := wantArgs[verb]
 	if !ok || len(rest) != n {
-		return exit(ExitUsage, "patches: want list, show ID or revert ID, not %q", strings.Join(append([]string{verb}, rest...), " "))
+		return exit(ExitUsage, "patches: want list, show ID, revert ID or drop ID, not %q", strings.Join(append([]string{verb}, rest...), " "))
 	}
 	c, err := newAPIClient(ctx, cfg)
+	var ee *ExitError
+	if verb == "drop" && errors.As(err, &ee) && ee.Code == ExitNotRunning {
+		// The way out of a patch that keeps the daemon from starting.
+		return dropOffline(ctx, env, cfg, rest[0])
+	}
 	if err != nil {
 		return err
 	}
@@ -57,6 +66,8 @@ func runPatches(ctx context.Context, env *Env, args []string) error {
 			path += "?" + url.Values{"wait": {wait.String()}}.Encode()
 		}
 		code, body, err = c.do(ctx, "POST", path, nil)
+	case "drop":
+		code, body, err = c.do(ctx, "DELETE", "/patches/"+url.PathEscape(rest[0]), nil)
 	}
 	if err != nil {
 		return exit(ExitFailed, "patches %s: %v", verb, err)
@@ -101,6 +112,39 @@ func runPatches(ctx context.Context, env *Env, args []string) error {
 		}
 	case "revert":
 		fmt.Fprintf(env.Stdout, "reverted: id=%s\n", rest[0])
+	case "drop":
+		fmt.Fprintf(env.Stdout, "dropped: id=%s\n", rest[0])
 	}
+	return nil
+}
+
+// dropOffline drops a queued patch while no daemon runs: it takes the
+// instance lock (so none starts meanwhile; one that does waits as a
+// standby), opens the store, and records the drop.
+func dropOffline(ctx context.Context, env *Env, cfg *config.Config, id string) error {
+	lock, err := instance.TryLock(cfg.LockPath())
+	if errors.Is(err, instance.ErrLocked) {
+		return exit(ExitFailed, "drop %s: a daemon holds %s but does not answer; stop it first", id, cfg.LockPath())
+	}
+	if err != nil {
+		return exit(ExitFailed, "drop %s: %v", id, err)
+	}
+	defer lock.Release()
+	st, err := store.Open(cfg.QueueDir(), store.Options{EventsPath: cfg.EventsPath()})
+	if err != nil {
+		return exit(ExitFailed, "drop %s: %v", id, err)
+	}
+	defer st.Close()
+	_, err = st.Drop(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotQueued):
+		cur, _ := st.Get(id)
+		return exit(ExitFailed, "drop refused: cannot drop %q: only a queued patch can be dropped, and it is %s", id, cur.State)
+	case errors.Is(err, store.ErrNotFound):
+		return exit(ExitFailed, "drop refused: no patch with id %q", id)
+	case err != nil:
+		return exit(ExitFailed, "drop %s: %v", id, err)
+	}
+	fmt.Fprintf(env.Stdout, "dropped: id=%s (no daemon was running)\n", id)
 	return nil
 }

@@ -60,6 +60,11 @@ type Config struct {
 	// AllowRootWorkspace lets the workspace be the file system's root.
 	AllowRootWorkspace bool
 
+	// Limits on one patch; each fails only the patch that passes it.
+	MaxFileBytes    int64         // largest file a patch reads or writes
+	MaxPatchContent int64         // most file content one patch holds (read and written)
+	PlanTimeout     time.Duration // longest a patch's planning may take
+
 	// Checks run after a patch is written; only the config file defines
 	// them, never a payload or a flag.
 	Checks []Check
@@ -124,6 +129,14 @@ func (c *Config) Ports() []int {
 	}
 	return ports
 }
+
+// Names of the settings the daemon quotes in messages (a patch that passes
+// a limit is told which setting raises it).
+const (
+	SettingMaxFileSize     = "max-file-size"
+	SettingMaxPatchContent = "max-patch-content"
+	SettingPlanTimeout     = "plan-timeout"
+)
 
 // setting is one configurable value: its flag name (also the config-file key
 // and, upper-cased, the PATCHD_ environment variable), default and parser.
@@ -261,6 +274,21 @@ func baseSettings() []setting {
 			}
 			c.CheckSandbox = b
 			return nil
+		}},
+		{name: SettingMaxFileSize, def: "64MiB", usage: "largest file a patch may read or write; a patch past it fails", apply: func(c *Config, v []string) error {
+			n, err := parseSize(last(v))
+			c.MaxFileBytes = n
+			return err
+		}},
+		{name: SettingMaxPatchContent, def: "256MiB", usage: "most file content one patch may hold in memory, every file it reads plus every file it writes; a patch past it fails", apply: func(c *Config, v []string) error {
+			n, err := parseSize(last(v))
+			c.MaxPatchContent = n
+			return err
+		}},
+		{name: SettingPlanTimeout, def: "10s", usage: "longest the planning of one patch (reading its files, computing its edits) may take; a patch past it fails", apply: func(c *Config, v []string) error {
+			d, err := parseDuration(last(v))
+			c.PlanTimeout = d
+			return err
 		}},
 		{name: "rate-burst", def: "100", usage: "webhook burst size for --rate-limit", apply: func(c *Config, v []string) error {
 			n, err := strconv.Atoi(last(v))
@@ -539,6 +567,29 @@ func parsePort(s string) (int, error) {
 		return 0, fmt.Errorf("must be a port number from 0 to 65535, not %q", s)
 	}
 	return p, nil
+}
+
+// parseSize reads a positive number of bytes, optionally with a binary
+// unit: "1048576", "512KiB", "64MiB", "1GiB" (K, M, G and KB, MB, GB are
+// read the same way).
+func parseSize(s string) (int64, error) {
+	num := strings.TrimSpace(s)
+	mult := int64(1)
+	upper := strings.ToUpper(num)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KIB", 1 << 10}, {"MIB", 1 << 20}, {"GIB", 1 << 30}, {"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}} {
+		if strings.HasSuffix(upper, u.suffix) {
+			num, mult = strings.TrimSpace(num[:len(num)-len(u.suffix)]), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 1 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("must be a positive size like 64MiB or 1048576, not %q", s)
+	}
+	return n * mult, nil
 }
 
 func parseDuration(s string) (time.Duration, error) {

@@ -180,3 +180,30 @@ func TestAllowedHostAndOrigin(t *testing.T) {
 		}
 	}
 }
+
+// TestPatchLimits: the limits on one patch have defaults and are read from
+// each layer, sizes with or without a unit.
+func TestPatchLimits(t *testing.T) {
+	ws := t.TempDir()
+	c, err := load(t, []string{"--workspace", ws}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxFileBytes != 64<<20 || c.MaxPatchContent != 256<<20 || c.PlanTimeout != 10*time.Second {
+		t.Errorf("defaults = %d, %d, %v; want 64 MiB, 256 MiB, 10s", c.MaxFileBytes, c.MaxPatchContent, c.PlanTimeout)
+	}
+	cfg := filepath.Join(ws, "c.json")
+	os.WriteFile(cfg, []byte(`{"max-file-size": "1MiB", "max-patch-content": 3000000, "plan-timeout": "2s"}`), 0o600)
+	c, err = load(t, []string{"--workspace", ws, "--config", cfg, "--plan-timeout", "500ms"}, map[string]string{"PATCHD_MAX_FILE_SIZE": "512k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxFileBytes != 512<<10 || c.MaxPatchContent != 3000000 || c.PlanTimeout != 500*time.Millisecond {
+		t.Errorf("layered = %d, %d, %v; want 512 KiB, 3000000, 500ms", c.MaxFileBytes, c.MaxPatchContent, c.PlanTimeout)
+	}
+	for _, bad := range []string{"0", "-1", "1TiB0", "MiB", "9999999999G"} {
+		if _, err := load(t, []string{"--workspace", ws, "--max-file-size", bad}, nil); err == nil || !strings.Contains(err.Error(), "--max-file-size: must be a positive size") {
+			t.Errorf("--max-file-size %s: error %v, want a refusal naming the flag", bad, err)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/patchd/patchd/internal/auth"
 	"github.com/patchd/patchd/internal/config"
+	"github.com/patchd/patchd/internal/patch"
 	"github.com/patchd/patchd/internal/sandbox"
 	"github.com/patchd/patchd/internal/store"
 	"github.com/patchd/patchd/internal/worker"
@@ -42,7 +43,8 @@ func openIntake(cfg *config.Config, log *slog.Logger) (*intake, error) {
 	}
 	in.ws, in.store = ws, st
 	in.worker = worker.New(worker.Options{Store: st, Workspace: ws, Logger: log, SummariesDir: cfg.SummariesDir,
-		Checks: cfg.Checks, Git: cfg.Git, Protect: protectFromChecks(cfg)})
+		Checks: cfg.Checks, Git: cfg.Git, Protect: protectFromChecks(cfg), Limits: worker.Limits{PlanTimeout: cfg.PlanTimeout,
+			Limits: patch.Limits{MaxFileBytes: cfg.MaxFileBytes, MaxPatchBytes: cfg.MaxPatchContent}}})
 	for _, c := range cfg.Checks {
 		if c.Sandbox {
 			// Said at the start, not only in each patch that fails.

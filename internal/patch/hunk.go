@@ -98,10 +98,39 @@ func (h *hunk) trim() {
 // never reach the file, since they are as often the transport's (a CRLF
 // clipboard, a Windows agent) as the author's. In a file that has no line
 // ending yet (new, empty, or one line) they end with d.newEOL.
-func (h *hunk) apply(d *doc, m match) int {
+//
+// It refuses (before allocating them) new lines that would take d past
+// its room or its maxLines, and stops once d's stopper says so.
+func (h *hunk) apply(d *doc, m match) (int, error) {
 	pos := m.pos
 	end := pos + len(h.lines) - h.count('+')
 	touchesEnd := end == len(d.lines)
+	if err := d.stop.stopped(); err != nil {
+		return 0, err
+	}
+	// Added lines can be much longer than in the patch: re-indented to a
+	// file's (maybe huge) indentation.
+	size, lines, k := d.size, len(d.lines), pos
+	for _, hl := range h.lines {
+		switch hl.kind {
+		case ' ':
+			k++
+		case '-':
+			size -= int64(len(d.lines[k].text) + len(d.lines[k].eol))
+			lines--
+			k++
+		case '+':
+			size += int64(m.reindentLen(hl.text)) + 2
+			lines++
+		}
+	}
+	if err := d.room.over(size); err != nil {
+		return 0, err
+	}
+	if lines > d.maxLines {
+		e := d.linesLimit
+		return 0, &e
+	}
 	repl := make([]line, 0, len(h.lines)-h.count('-'))
 	k, last := pos, ""
 	for _, hl := range h.lines {
@@ -126,7 +155,7 @@ func (h *hunk) apply(d *doc, m match) int {
 	if touchesEnd && h.oldNoNL != h.newNoNL {
 		d.finalNL = h.oldNoNL
 	}
-	return len(repl)
+	return len(repl), nil
 }
 
 // insertedEOL chooses the line ending of an added line: that of the nearest
@@ -201,15 +230,22 @@ func (fp *filePatch) apply(w *workset) error {
 	}
 	switch fp.op {
 	case opCreate:
-		d := fp.newDoc(nil)
+		d, err := fp.newDoc(w, f, nil)
+		if err != nil {
+			return err
+		}
 		for _, h := range fp.hunks {
-			h.apply(d, match{pos: len(d.lines)})
+			if _, err := h.apply(d, match{pos: len(d.lines)}); err != nil {
+				return err
+			}
 		}
 		content := d.bytes()
 		if f.exists && len(f.cur) > 0 && !bytes.Equal(f.cur, content) {
 			return fmt.Errorf("cannot create %s: it already exists", fp.path)
 		}
-		f.write(content)
+		if err := w.write(f, content); err != nil {
+			return err
+		}
 		if fp.mode != 0 {
 			f.mode = fp.mode
 		}
@@ -219,7 +255,10 @@ func (fp *filePatch) apply(w *workset) error {
 			return fmt.Errorf("cannot delete %s: it does not exist", fp.path)
 		}
 		if len(fp.hunks) > 0 {
-			d := fp.newDoc(f.cur)
+			d, err := fp.newDoc(w, f, f.cur)
+			if err != nil {
+				return err
+			}
 			if err := fp.applyHunks(d, f); err != nil {
 				return err
 			}
@@ -227,7 +266,7 @@ func (fp *filePatch) apply(w *workset) error {
 				return fmt.Errorf("cannot delete %s: the diff removes only some of its lines (%d remain); remove them all or use *** Delete File", fp.path, len(d.lines))
 			}
 		}
-		f.remove()
+		w.remove(f)
 		return nil
 	}
 	if !f.exists && fp.altPath != "" {
@@ -242,14 +281,16 @@ func (fp *filePatch) apply(w *workset) error {
 	if !f.exists {
 		return fmt.Errorf("cannot update %s: it does not exist", f.path)
 	}
-	d := fp.newDoc(f.cur)
+	d, err := fp.newDoc(w, f, f.cur)
+	if err != nil {
+		return err
+	}
 	if err := fp.applyHunks(d, f); err != nil {
 		return err
 	}
 	content := d.bytes()
 	if fp.moveTo == "" || w.key(fp.moveTo) == w.key(f.path) {
-		f.write(content)
-		return nil
+		return w.write(f, content)
 	}
 	g, err := w.file(fp.moveTo)
 	if err != nil {
@@ -262,20 +303,25 @@ func (fp *filePatch) apply(w *workset) error {
 	if !f.existed && f.renamedFrom != "" {
 		from = f.renamedFrom // moved twice: name where it came from
 	}
-	f.remove()
-	g.write(content)
+	w.remove(f)
+	if err := w.write(g, content); err != nil {
+		return err
+	}
 	g.renamedFrom = from
 	return nil
 }
 
 // newDoc cuts content into lines, with the line ending the patch's added
 // lines get when the file has none of its own.
-func (fp *filePatch) newDoc(content []byte) *doc {
-	d := newDoc(content)
+func (fp *filePatch) newDoc(w *workset, f *fileState, content []byte) (*doc, error) {
+	d, err := w.doc(f, content)
+	if err != nil {
+		return nil, err
+	}
 	if fp.crlf {
 		d.newEOL = "\r\n"
 	}
-	return d
+	return d, nil
 }
 
 // applyHunks applies the hunks in order to d, the content of f.
@@ -334,7 +380,10 @@ func (fp *filePatch) applyHunks(d *doc, f *fileState) error {
 		if s := m.describe(); s != "" {
 			f.note(what + " matched " + s)
 		}
-		n := h.apply(d, m)
+		n, err := h.apply(d, m)
+		if err != nil {
+			return err
+		}
 		cursor = m.pos + n
 		if h.hint >= 0 {
 			shift = m.pos + n - (h.hint + len(h.lines) - h.count('+'))
@@ -401,7 +450,10 @@ func (fp *filePatch) applyPatchHunks(d *doc, f *fileState) error {
 		if s := m.describe(); s != "" {
 			f.note(what + " matched " + s)
 		}
-		n := h.apply(d, m)
+		n, err := h.apply(d, m)
+		if err != nil {
+			return err
+		}
 		cursor = m.pos + n
 		if h.hint >= 0 {
 			shift = m.pos + n - (h.hint + len(old))

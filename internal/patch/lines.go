@@ -5,6 +5,7 @@ import (
 	"hash/maphash"
 	"math"
 	"strings"
+	"unsafe"
 )
 
 // line is one line of a text file: its text without the line ending, and
@@ -35,13 +36,29 @@ type doc struct {
 	// line of the file in all.
 	counts [2][]uint16
 	seed   maphash.Seed
+
+	// size is the length of the content the lines make (within a few
+	// bytes: a line that gains an ending counts it once bytes runs).
+	// Edits may grow it up to room, and the lines up to maxLines; stop
+	// is checked as they go (workset.doc sets them; newDoc leaves them
+	// unbounded).
+	size       int64
+	room       room
+	maxLines   int
+	linesLimit LimitError // the error for passing maxLines
+	stop       stopper
 }
+
+// lineCost is what a line of a doc may take in memory besides its text:
+// the line itself, and its share of the counts unique keeps (2 × 4 bytes
+// per bucket, up to 8 buckets a line).
+const lineCost = int64(unsafe.Sizeof(line{})) + 64
 
 // newDoc cuts content into lines. An empty file has no lines and counts as
 // ending with a newline, so that lines added to it end with one.
 func newDoc(content []byte) *doc {
 	s := string(content)
-	d := &doc{finalNL: len(s) == 0 || s[len(s)-1] == '\n'}
+	d := &doc{finalNL: len(s) == 0 || s[len(s)-1] == '\n', size: int64(len(s)), room: unlimitedRoom(), maxLines: math.MaxInt}
 	d.lines = make([]line, 0, strings.Count(s, "\n")+1)
 	for len(s) > 0 {
 		i := strings.IndexByte(s, '\n')
@@ -183,6 +200,12 @@ func (d *doc) splice(lo, hi int, repl []line) {
 		for _, l := range come {
 			d.count(l.text, 1)
 		}
+	}
+	for _, l := range d.lines[lo:hi] {
+		d.size -= int64(len(l.text) + len(l.eol))
+	}
+	for _, l := range repl {
+		d.size += int64(len(l.text) + len(l.eol))
 	}
 	tail := len(d.lines) - hi
 	if delta := len(repl) - (hi - lo); delta > 0 {

@@ -555,3 +555,31 @@ func appliedAt(d *doc, produced []string) int {
 	}
 	return 0
 }
+
+// reindentLen is len(m.reindent(s)), without building it.
+func (m match) reindentLen(s string) int {
+	if trimRight(s) == "" {
+		return len(s)
+	}
+	switch m.lv {
+	case levelIndent:
+		switch {
+		case m.add != "":
+			return len(m.add) + len(s)
+		case m.remove != "":
+			if strings.HasPrefix(s, m.remove) {
+				return len(s) - len(m.remove)
+			}
+			_, rest := splitIndent(s)
+			return len(rest)
+		}
+	case levelWidth:
+		ind, rest := splitIndent(s)
+		c := max(columns(ind, m.tabW)+m.delta, 0)
+		if m.tabs {
+			return c/m.tabW + c%m.tabW + len(rest)
+		}
+		return c + len(rest)
+	}
+	return len(s)
+}

@@ -2,8 +2,10 @@ package patch
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io/fs"
+	"math"
 	"path"
 	"slices"
 )
@@ -120,12 +122,11 @@ func (e *RegexEdit) apply(w *workset) error {
 	}
 	re := e.Regex
 	re.Replacement = fileEOL(re.Replacement, f.cur) // the file's line endings, not the patch's
-	out, _, err := re.Apply(e.TargetFile, f.cur)
+	out, _, err := re.apply(e.TargetFile, f.cur, w.room(f), w.stop)
 	if err != nil {
 		return err
 	}
-	f.write(out)
-	return nil
+	return w.write(f, out)
 }
 
 func (e *UnifiedDiff) apply(w *workset) error { return applyFiles(w, e.files) }
@@ -163,9 +164,24 @@ type FileKey func(path string) (string, error)
 // the other, and the change names the file by the path that reached it
 // first.
 func (b *Block) PlanFiles(read FileReader, key FileKey) ([]Change, error) {
-	w := &workset{read: read, fileKey: key, files: map[string]*fileState{}}
+	return b.PlanWithin(context.Background(), read, key, Limits{})
+}
+
+// PlanWithin is PlanFiles within limits: a file read or produced past
+// lim.MaxFileBytes, or more content held than lim.MaxPatchBytes, fails
+// the plan with a *LimitError as soon as an edit would pass it, before
+// the content is allocated. Once ctx is done, planning stops at its next
+// check (between edits, hunks, lines and matches) with an error wrapping
+// ctx's cause; one regular-expression search already under way is not
+// interruptible and runs to its end first.
+func (b *Block) PlanWithin(ctx context.Context, read FileReader, key FileKey, lim Limits) ([]Change, error) {
+	w := &workset{read: read, fileKey: key, files: map[string]*fileState{}, lim: lim, stop: stopper{ctx: ctx, done: ctx.Done()}}
 	for i, e := range b.Edits {
-		if err := e.apply(w); err != nil {
+		err := w.stop.stopped()
+		if err == nil {
+			err = e.apply(w)
+		}
+		if err != nil {
 			if b.multi {
 				return nil, fmt.Errorf("edits[%d]: %w", i, err)
 			}
@@ -199,6 +215,11 @@ type workset struct {
 	fileKey FileKey
 	files   map[string]*fileState
 	order   []*fileState
+	lim     Limits
+	stop    stopper
+	// held is the content the plan holds: every file as read, plus the
+	// new content of every file an edit changed (Limits.MaxPatchBytes).
+	held int64
 }
 
 type fileState struct {
@@ -211,6 +232,7 @@ type fileState struct {
 	notes       []string
 	aliases     []string // other paths that led to this file
 	mode        fs.FileMode
+	heldCur     int64 // what held counts for cur, when cur is new content
 }
 
 // key identifies a file whatever way an edit spells its path ("./a//b" is
@@ -246,21 +268,72 @@ func (w *workset) file(p string) (*fileState, error) {
 	case content == nil:
 		content = []byte{} // an empty file is still a file
 	}
+	if lim := w.lim.MaxFileBytes; lim > 0 && int64(len(content)) > lim {
+		e := w.lim.limitError(LimitFile, p)
+		e.Size = int64(len(content))
+		return nil, &e
+	}
+	w.held += int64(len(content))
+	if lim := w.lim.MaxPatchBytes; lim > 0 && w.held > lim {
+		e := w.lim.limitError(LimitPatch, p)
+		return nil, &e
+	}
 	f := &fileState{path: p, orig: content, existed: exists, cur: content, exists: exists}
 	w.files[k] = f
 	w.order = append(w.order, f)
 	return f, nil
 }
 
-func (f *fileState) write(content []byte) {
+// room is how large an edit may make f: the file limit, or what the patch
+// limit leaves, whichever is less.
+func (w *workset) room(f *fileState) room {
+	r := room{max: math.MaxInt64, limit: LimitError{File: f.path}}
+	if lim := w.lim.MaxFileBytes; lim > 0 {
+		r.max, r.limit = lim, w.lim.limitError(LimitFile, f.path)
+	}
+	if lim := w.lim.MaxPatchBytes; lim > 0 {
+		if left := lim - (w.held - f.heldCur); left < r.max {
+			r.max, r.limit = max(left, 0), w.lim.limitError(LimitPatch, f.path)
+		}
+	}
+	return r
+}
+
+// write makes content f's new content, within the room the limits leave.
+func (w *workset) write(f *fileState, content []byte) error {
+	if err := w.room(f).over(int64(len(content))); err != nil {
+		return err
+	}
 	if content == nil {
 		content = []byte{}
 	}
-	f.cur, f.exists = content, true
+	w.held += int64(len(content)) - f.heldCur
+	f.cur, f.exists, f.heldCur = content, true, int64(len(content))
+	return nil
 }
 
-func (f *fileState) remove() {
-	f.cur, f.exists, f.renamedFrom = nil, false, ""
+// doc cuts content (f's, or nil for a new one) into lines for an edit, within the limits:
+// the lines take lineCost bytes each besides the text, which the patch
+// limit counts as held while the edit runs, and the content the edit
+// produces may not pass f's room.
+func (w *workset) doc(f *fileState, content []byte) (*doc, error) {
+	d := newDoc(content)
+	d.room, d.stop = w.room(f), w.stop
+	d.maxLines = math.MaxInt
+	if lim := w.lim.MaxPatchBytes; lim > 0 {
+		d.maxLines = int(max(lim-w.held, 0) / lineCost)
+		d.linesLimit = w.lim.limitError(LimitPatch, f.path)
+		if len(d.lines) > d.maxLines {
+			e := d.linesLimit
+			return nil, &e
+		}
+	}
+	return d, nil
+}
+
+func (w *workset) remove(f *fileState) {
+	w.held -= f.heldCur
+	f.cur, f.exists, f.renamedFrom, f.heldCur = nil, false, "", 0
 }
 
 func (f *fileState) note(s string) { f.notes = append(f.notes, s) }

@@ -177,6 +177,19 @@ const chunkLen = 256
 // less than chunk bytes after the first one's start (and any lines in
 // between). lit must come from prefilterLiteral for re's pattern.
 func lineMatches(re *regexp.Regexp, lit, content []byte, submatch bool, chunk int) [][]int {
+	var found [][]int
+	eachLineMatches(re, lit, content, submatch, chunk, unlimitedRoom(), stopper{}, func(ms [][]int) error {
+		found = append(found, ms...)
+		return nil
+	})
+	return found
+}
+
+// eachLineMatches gives fn the matches lineMatches finds, a run of lines
+// at a time, so that they need not all be held at once. Each run's
+// matches are bounded by rm as findAll bounds them, and st is looked at
+// between runs.
+func eachLineMatches(re *regexp.Regexp, lit, content []byte, submatch bool, chunk int, rm room, st stopper, fn func(ms [][]int) error) error {
 	// index is the first occurrence of lit at or after from, or -1.
 	index := func(from int) int {
 		if i := bytes.Index(content[from:], lit); i >= 0 {
@@ -192,7 +205,6 @@ func lineMatches(re *regexp.Regexp, lit, content []byte, submatch bool, chunk in
 		}
 		return len(content)
 	}
-	var found [][]int
 	// pos is always the start of a line, and next the first occurrence of
 	// lit at or after it.
 	for pos, next := 0, index(0); next >= 0; {
@@ -208,11 +220,9 @@ func lineMatches(re *regexp.Regexp, lit, content []byte, submatch bool, chunk in
 			}
 			end = lineEnd(next + len(lit))
 		}
-		var ms [][]int
-		if submatch {
-			ms = re.FindAllSubmatchIndex(content[start:end], -1)
-		} else {
-			ms = re.FindAllIndex(content[start:end], -1)
+		ms, err := findAll(re, content[start:end], submatch, rm, st)
+		if err != nil {
+			return err
 		}
 		for _, m := range ms {
 			for k, v := range m {
@@ -221,10 +231,14 @@ func lineMatches(re *regexp.Regexp, lit, content []byte, submatch bool, chunk in
 				}
 			}
 		}
-		found = append(found, ms...)
+		if len(ms) > 0 {
+			if err := fn(ms); err != nil {
+				return err
+			}
+		}
 		pos = end
 	}
-	return found
+	return nil
 }
 
 // testHookApplyLines, when set by a test, is called with the literal each
@@ -234,26 +248,36 @@ var testHookApplyLines func(lit []byte)
 // applyLines is Apply's path for a pattern prefilterLiteral accepts, with
 // lit its literal and re its compiled form: content with every match
 // replaced, as the whole-content scan would, and the number of matches
-// (out is nil when there are none).
-func (r Regex) applyLines(re *regexp.Regexp, lit, content []byte) (out []byte, matches int) {
+// (out is nil when there are none). The output stays within rm, and st is
+// looked at as it goes.
+func (r Regex) applyLines(re *regexp.Regexp, lit, content []byte, rm room, st stopper) (out []byte, matches int, err error) {
 	if testHookApplyLines != nil {
 		testHookApplyLines(lit)
 	}
-	found := lineMatches(re, lit, content, r.Expand, chunkLen)
-	if len(found) == 0 {
-		return nil, 0
+	var t template
+	if r.Expand {
+		t = compileTemplate(re, r.Replacement)
+	} else {
+		t = template{{lit: r.Replacement}}
 	}
-	repl := []byte(r.Replacement)
-	out = make([]byte, 0, len(content)+len(repl)*len(found))
+	b := expander{t: t, src: content, rm: rm, st: st, size: int64(len(content))}
 	last := 0
-	for _, m := range found {
-		out = append(out, content[last:m[0]]...)
-		if r.Expand {
-			out = re.Expand(out, repl, content, m)
-		} else {
-			out = append(out, repl...)
+	err = eachLineMatches(re, lit, content, r.Expand, chunkLen, rm, st, func(ms [][]int) error {
+		if b.out == nil {
+			// The first matches found: room for the rest as they are.
+			b.out = make([]byte, 0, min(int64(len(content))+int64(len(r.Replacement))*int64(len(ms)), rm.max))
 		}
-		last = m[1]
+		for _, m := range ms {
+			if err := b.replace(last, m); err != nil {
+				return err
+			}
+			last = m[1]
+		}
+		matches += len(ms)
+		return nil
+	})
+	if err != nil || matches == 0 {
+		return nil, 0, err
 	}
-	return append(out, content[last:]...), len(found)
+	return append(b.out, content[last:]...), matches, nil
 }

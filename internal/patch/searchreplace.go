@@ -17,24 +17,25 @@ func (e *SearchReplace) apply(w *workset) error {
 		// Aider's convention for a new file: nothing to search for.
 		switch {
 		case !f.exists || len(f.cur) == 0:
-			f.write([]byte(newFileEOL(e.Replace)))
-			return nil
+			return w.write(f, []byte(newFileEOL(e.Replace)))
 		}
 		return fmt.Errorf("search text is empty but %s exists and is not empty; give the text to replace", e.TargetFile)
 	}
 	if !f.exists {
 		return fmt.Errorf("target file %s does not exist", e.TargetFile)
 	}
-	if out, ok, err := e.replaceExact(f.cur); ok || err != nil {
+	if out, ok, err := e.replaceExact(f.cur, w.room(f)); ok || err != nil {
 		if err != nil {
 			return err
 		}
-		f.write(out)
-		return nil
+		return w.write(f, out)
 	}
 
 	// No exact occurrence: compare line by line, more and more loosely.
-	d := newDoc(f.cur)
+	d, err := w.doc(f, f.cur)
+	if err != nil {
+		return err
+	}
 	want := splitText(e.Search)
 	h := searchHunk(want, splitText(e.Replace))
 	for lv := levelExact; lv < numLevels; lv++ {
@@ -53,7 +54,9 @@ func (e *SearchReplace) apply(w *workset) error {
 		}
 		// Backwards, so that the positions of earlier matches hold.
 		for i := len(ms) - 1; i >= 0; i-- {
-			h.apply(d, ms[i])
+			if _, err := h.apply(d, ms[i]); err != nil {
+				return err
+			}
 		}
 		if s := ms[0].describe(); s != "" {
 			f.note("search text matched " + s)
@@ -61,8 +64,7 @@ func (e *SearchReplace) apply(w *workset) error {
 		if len(ms) > 1 {
 			f.note(fmt.Sprintf("search text replaced in %d places", len(ms)))
 		}
-		f.write(d.bytes())
-		return nil
+		return w.write(f, d.bytes())
 	}
 	me := notFound(d, want, false)
 	me.File, me.What = e.TargetFile, "search text"
@@ -75,8 +77,14 @@ func (e *SearchReplace) apply(w *workset) error {
 // and ends with a newline exactly when the search text does, so that an
 // agent that drops the last newline of one of them does not join two lines
 // or add an empty one.
-func (e *SearchReplace) replaceExact(content []byte) (out []byte, ok bool, err error) {
+//
+// The result may not pass rm, which is checked before it is built.
+func (e *SearchReplace) replaceExact(content []byte, rm room) (out []byte, ok bool, err error) {
 	s := string(content)
+	if e.All {
+		// Only whether there is one matters, and the size of the result.
+		return e.replaceAll(s, rm)
+	}
 	var places []int
 	for i := 0; ; {
 		j := strings.Index(s[i:], e.Search)
@@ -84,7 +92,7 @@ func (e *SearchReplace) replaceExact(content []byte) (out []byte, ok bool, err e
 			break
 		}
 		places = append(places, i+j)
-		if len(places) >= maxPlaces && !e.All {
+		if len(places) >= maxPlaces {
 			break
 		}
 		i += j + 1
@@ -92,7 +100,7 @@ func (e *SearchReplace) replaceExact(content []byte) (out []byte, ok bool, err e
 	if len(places) == 0 {
 		return nil, false, nil
 	}
-	if len(places) > 1 && !e.All {
+	if len(places) > 1 {
 		me := &MatchError{File: e.TargetFile, What: "search text", Count: len(places),
 			Hint: `add surrounding lines to make it unique, or set "all": true`}
 		for _, p := range places {
@@ -100,6 +108,29 @@ func (e *SearchReplace) replaceExact(content []byte) (out []byte, ok bool, err e
 		}
 		return nil, true, me
 	}
+	repl := e.replacement(s)
+	if err := rm.over(int64(len(s) - len(e.Search) + len(repl))); err != nil {
+		return nil, true, err
+	}
+	return []byte(strings.Replace(s, e.Search, repl, 1)), true, nil
+}
+
+// replaceAll is replaceExact with All: every occurrence replaced.
+func (e *SearchReplace) replaceAll(s string, rm room) (out []byte, ok bool, err error) {
+	n := strings.Count(s, e.Search)
+	if n == 0 {
+		return nil, false, nil
+	}
+	repl := e.replacement(s)
+	if err := rm.over(int64(len(s)) + int64(n)*(int64(len(repl))-int64(len(e.Search)))); err != nil {
+		return nil, true, err
+	}
+	return []byte(strings.ReplaceAll(s, e.Search, repl)), true, nil
+}
+
+// replacement is the replacement text as it goes into s: in s's line
+// endings, and ending with a newline exactly when the search text does.
+func (e *SearchReplace) replacement(s string) string {
 	eol := "\n"
 	if strings.Count(s, "\r\n")*2 > strings.Count(s, "\n") {
 		eol = "\r\n"
@@ -113,11 +144,7 @@ func (e *SearchReplace) replaceExact(content []byte) (out []byte, ok bool, err e
 	case !searchNL && strings.HasSuffix(repl, "\n"):
 		repl = strings.TrimSuffix(repl, eol)
 	}
-	n := 1
-	if e.All {
-		n = -1
-	}
-	return []byte(strings.Replace(s, e.Search, repl, n)), true, nil
+	return repl
 }
 
 // searchHunk turns a search text and its replacement, as lines, into a

@@ -88,6 +88,16 @@ func openAPI(serverURL string) obj {
 				"summary":     "A patch's state, error, timings and the diff applied",
 				"parameters":  []obj{idParam},
 				"responses":   obj{"200": resp("The patch.", ref("Patch")), "404": errResp("No such patch."), "401": errResp("Unauthorized.")},
+			}, "delete": obj{
+				"operationId": "dropPatch",
+				"summary":     "Drop a queued patch: it fails without being applied",
+				"parameters":  []obj{idParam},
+				"responses": obj{
+					"200": resp("Dropped (state failed).", ref("Answer")),
+					"404": errResp("No such patch."),
+					"409": errResp("Not queued: the worker has started on it, or it is finished."),
+					"401": errResp("Unauthorized."),
+				},
 			}},
 			"/patches/{id}/revert": obj{"post": obj{
 				"operationId": "revertPatch",
@@ -157,7 +167,7 @@ func openAPI(serverURL string) obj {
 				"Answer": obj{
 					"type": "object",
 					"properties": obj{
-						"status": obj{"type": "string", "enum": []string{"accepted", "error", "reverted"}},
+						"status": obj{"type": "string", "enum": []string{"accepted", "error", "reverted", "dropped"}},
 						"result": obj{"type": "object", "properties": obj{
 							"success":   obj{"type": "boolean"},
 							"error":     str,

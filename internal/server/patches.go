@@ -143,3 +143,34 @@ func (s *Server) handleRevert(w http.ResponseWriter, r *http.Request) {
 	}
 	s.writeJSON(w, http.StatusOK, answer{Status: "reverted", Result: result{Success: true, PatchID: p.ID, State: string(p.State)}})
 }
+
+// handleDrop is DELETE /patches/{id}: a queued patch fails without being
+// applied (patchd patches drop). Any other is refused with 409, naming its
+// state. (A web page cannot make a browser send a DELETE to another site
+// without a preflight patchd never answers: no JSON type is required.)
+func (s *Server) handleDrop(w http.ResponseWriter, r *http.Request) {
+	if !s.requireToken(w, r) {
+		return
+	}
+	id := r.PathValue("id")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p, err := s.opts.Store.Drop(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		s.refuse(w, r, http.StatusNotFound, "no patch with id %q", id)
+		return
+	case errors.Is(err, store.ErrNotQueued):
+		cur, _ := s.opts.Store.Get(id)
+		s.refuse(w, r, http.StatusConflict, "cannot drop %q: only a queued patch can be dropped, and it is %s", id, cur.State)
+		return
+	case errors.Is(err, store.ErrUnavailable):
+		s.refuse(w, r, http.StatusServiceUnavailable, "%v", err)
+		return
+	case err != nil:
+		s.refuse(w, r, http.StatusInternalServerError, "drop %q: %v", id, err)
+		return
+	}
+	s.log.Info("patch dropped", "id", id)
+	s.writeJSON(w, http.StatusOK, answer{Status: "dropped", Result: result{Success: true, PatchID: p.ID, State: string(p.State)}})
+}

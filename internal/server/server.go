@@ -71,7 +71,8 @@ type Options struct {
 	// the patches it applies).
 	Revert func(ctx context.Context, id string) (store.Patch, error)
 	// Preview computes a block's diff without writing anything.
-	Preview func(blk *patch.Block) (diff string, files []string, err error)
+	// Planning stops when ctx is done (the request ends).
+	Preview func(ctx context.Context, blk *patch.Block) (diff string, files []string, err error)
 }
 
 // Server is the HTTP handler.
@@ -111,6 +112,7 @@ func New(opts Options) *Server {
 		s.mux.HandleFunc("GET /patches", s.handleList)
 		s.mux.HandleFunc("GET /patches/{id}", s.handleGet)
 		s.mux.HandleFunc("POST /patches/{id}/revert", s.handleRevert)
+		s.mux.HandleFunc("DELETE /patches/{id}", s.handleDrop)
 		s.mux.HandleFunc("POST /patches/preview", s.handlePreview)
 	}
 	return s

@@ -86,7 +86,7 @@ func (s *Server) handlePreview(w http.ResponseWriter, r *http.Request) {
 	if blk == nil || body == nil {
 		return
 	}
-	diff, files, err := s.opts.Preview(blk)
+	diff, files, err := s.opts.Preview(r.Context(), blk)
 	if err != nil {
 		s.refuse(w, r, http.StatusUnprocessableEntity, "%s", err.Error())
 		return

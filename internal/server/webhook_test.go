@@ -270,7 +270,7 @@ func TestOpenAPI(t *testing.T) {
 
 func TestPreview(t *testing.T) {
 	f := newFixture(t, func(o *Options) {
-		o.Preview = func(blk *patch.Block) (string, []string, error) {
+		o.Preview = func(_ context.Context, blk *patch.Block) (string, []string, error) {
 			if blk.ID == "fails" {
 				return "", nil, errors.New("pattern not found in src/app.py")
 			}

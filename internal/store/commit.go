@@ -19,6 +19,7 @@ type op struct {
 	rec    []byte     // encoded record; sealed by the committer for a put
 	bodyAt int        // offset of the body in rec
 	prev   State      // state before an update, for the event log
+	event  string     // the event's name when not told by the state change
 
 	// Guarded by Store.mu.
 	taken     bool // the committer has it; it can no longer be withdrawn
@@ -110,7 +111,7 @@ func (s *Store) Submit(ctx context.Context, p Patch, body []byte) (rec Patch, cr
 // Update of that id is in progress, and must not call the Store. ctx is
 // handled as in Submit.
 func (s *Store) Update(ctx context.Context, id string, fn func(*Patch) error) (Patch, error) {
-	return s.update(ctx, id, nil, fn)
+	return s.update(ctx, id, nil, "", fn)
 }
 
 // Blob is content stored with a patch, such as a file's backup.
@@ -137,10 +138,12 @@ func (s *Store) UpdateBlobs(ctx context.Context, id string, blobs []Blob, fn fun
 			}
 		}
 	}
-	return s.update(ctx, id, blobs, fn)
+	return s.update(ctx, id, blobs, "", fn)
 }
 
-func (s *Store) update(ctx context.Context, id string, blobs []Blob, fn func(*Patch) error) (Patch, error) {
+// update is Update with blobs, and event naming the change in the event
+// log instead of its state change ("" for that).
+func (s *Store) update(ctx context.Context, id string, blobs []Blob, event string, fn func(*Patch) error) (Patch, error) {
 	s.mu.Lock()
 	for {
 		if s.closing {
@@ -161,7 +164,7 @@ func (s *Store) update(ctx context.Context, id string, blobs []Blob, fn func(*Pa
 		return Patch{}, fmt.Errorf("patch %s: %w", id, ErrNotFound)
 	}
 	cur, d := e.p.clone(), e.diff
-	o := &op{kind: kindUpdate, patch: Patch{ID: id}, prev: cur.State, done: make(chan struct{})}
+	o := &op{kind: kindUpdate, patch: Patch{ID: id}, prev: cur.State, event: event, done: make(chan struct{})}
 	// Reserve the id so that fn sees the latest record and no other
 	// change slips in between.
 	s.inflight[id] = o

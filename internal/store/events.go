@@ -11,7 +11,7 @@ import (
 // Event is one line of the event log.
 type Event struct {
 	Time  time.Time `json:"time"`
-	Event string    `json:"event"` // patch.submitted, patch.applying, patch.applied, patch.failed, patch.reverted, patch.requeued
+	Event string    `json:"event"` // patch.submitted, patch.applying, patch.applied, patch.failed, patch.reverted, patch.requeued, patch.dropped
 	ID    string    `json:"id"`
 	Seq   uint64    `json:"seq"`
 	State State     `json:"state"`
@@ -43,7 +43,10 @@ func (l *eventLog) append(batch []*op, now time.Time) {
 	l.buf = l.buf[:0]
 	n := 0
 	for _, o := range batch {
-		name := eventName(o.prev, o.patch.State)
+		name := o.event
+		if name == "" {
+			name = eventName(o.prev, o.patch.State)
+		}
 		if name == "" {
 			continue
 		}

@@ -70,6 +70,8 @@ type Store struct {
 	dirty   bool // bytes after tail may exist; truncate before writing
 	buf     []byte
 
+	attempt attempts // BeginAttempt, EndAttempt
+
 	closeOnce sync.Once
 	closeErr  error
 	done      chan struct{} // closed when the committer exits
@@ -364,6 +366,9 @@ func (s *Store) Close() error {
 		}
 		s.jf = nil
 		s.fileMu.Unlock()
+		if err := s.closeAttempt(); err != nil {
+			errs = append(errs, err)
+		}
 		if s.events != nil {
 			if err := s.events.close(); err != nil {
 				errs = append(errs, err)

@@ -152,14 +152,14 @@ func TestGitPreviewRefusesAsApply(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", id, err)
 		}
-		_, _, previews[id] = f.worker.Preview(blk)
+		_, _, previews[id] = f.worker.Preview(context.Background(), blk)
 		f.submitBody(id, body)
 	}
 	blk, err := patch.Parse([]byte(`{"id":"ok","role":"r","target_file":"a.py","patch":{"pattern":"1","replacement":"2"},"metadata":{"author":"Ada"}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff, _, err := f.worker.Preview(blk); err != nil || !strings.Contains(diff, "+x = 2") {
+	if diff, _, err := f.worker.Preview(context.Background(), blk); err != nil || !strings.Contains(diff, "+x = 2") {
 		t.Errorf("preview of a good patch: %q %v, want its diff", diff, err)
 	}
 	f.run()

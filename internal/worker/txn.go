@@ -35,21 +35,21 @@ type txnFile struct {
 }
 
 // plan computes the transaction of a block against the workspace as it is:
-// every edit of every file, in memory. Nothing is written.
-func (w *Worker) plan(blk *patch.Block) (*txn, error) {
-	ws := w.opts.Workspace
+// every edit of every file, in memory, within the limits, until ctx is
+// done. Nothing is written.
+func (w *Worker) plan(ctx context.Context, blk *patch.Block) (*txn, error) {
 	modes := map[string]fs.FileMode{}
 	// Files are told apart by what they are, not how a path spells them:
 	// two paths to one file (through a link) must chain their edits, or
 	// the later write would silently undo the earlier one.
-	changes, err := blk.PlanFiles(func(path string) ([]byte, bool, error) {
-		data, mode, exists, err := ws.ReadFile(path)
+	changes, err := blk.PlanWithin(ctx, func(path string) ([]byte, bool, error) {
+		data, mode, exists, err := w.readLimited(path)
 		if exists && data == nil {
 			data = []byte{} // an empty file, which Diff must not take for a creation
 		}
 		modes[path] = mode.Perm()
 		return data, exists, err
-	}, ws.FileID)
+	}, w.opts.Workspace.FileID, w.opts.Limits.Limits)
 	if err != nil {
 		return nil, err
 	}

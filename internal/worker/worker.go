@@ -58,6 +58,8 @@ type Options struct {
 	Protect []string
 	// Git commits every applied patch and every revert.
 	Git bool
+	// Limits bound each patch's planning.
+	Limits Limits
 }
 
 // Worker applies patches and reverts them, one operation at a time.
@@ -71,6 +73,8 @@ type Worker struct {
 	repo *gitRepo // with --git, once found (gitRepo)
 
 	swept bool // the first patch after the start swept its targets' temporary files
+
+	planning chan struct{} // closed when the last planning goroutine ends (planWithin)
 
 	yield func(context.Context) // SetYield
 
@@ -86,6 +90,7 @@ func New(opts Options) *Worker {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	opts.Limits.FileSetting, opts.Limits.PatchSetting = config.SettingMaxFileSize, config.SettingMaxPatchContent
 	return &Worker{opts: opts, log: opts.Logger, waitLimit: maxWait}
 }
 
@@ -154,17 +159,24 @@ func (w *Worker) Run(ctx context.Context) error {
 				return nil
 			}
 		}
-		// A patch once started is finished and recorded even if we are
-		// asked to stop meanwhile; the stop waits for it.
+		// A patch once written is finished and recorded even if we are
+		// asked to stop meanwhile; the stop waits for it, but not for
+		// its planning.
 		w.mu.Lock()
 		w.current.Store(&p.ID)
-		err = w.process(context.WithoutCancel(ctx), p)
+		err = w.process(ctx, p)
 		w.current.Store(nil)
 		w.mu.Unlock()
 		var wait *waitError
 		switch {
 		case err == nil:
 			backoff = 0
+			continue
+		case errors.Is(err, errStopped):
+			w.log.Info("worker: stopped while planning a patch; it stays queued", "id", p.ID)
+			return nil
+		case errors.Is(err, store.ErrInvalidTransition):
+			w.log.Info("worker: the patch changed state meanwhile (dropped?); moving on", "id", p.ID, "err", err)
 			continue
 		case errors.As(err, &wait):
 			// The workspace ran out of something that comes back (space,
@@ -250,7 +262,11 @@ func hash(b []byte) string {
 
 // process applies one patch and records the outcome. An error means the
 // outcome could not be recorded.
+//
+// Only planning watches ctx (a stop cuts it short, with errStopped); once
+// the patch is being written it is finished whatever ctx says.
 func (w *Worker) process(ctx context.Context, p store.Patch) error {
+	stop, ctx := ctx, context.WithoutCancel(ctx)
 	body, err := w.opts.Store.Body(p.ID)
 	if err != nil {
 		return w.fail(ctx, p.ID, fmt.Sprintf("read stored patch: %v", err))
@@ -278,8 +294,13 @@ func (w *Worker) process(ctx context.Context, p store.Patch) error {
 			return w.fail(ctx, p.ID, err.Error())
 		}
 	}
-	t, err := w.plan(blk)
-	if err != nil {
+	t, err := w.planAttempt(stop, p, blk)
+	switch {
+	case errors.Is(err, errCrashed):
+		return w.fail(ctx, p.ID, crashedError)
+	case errors.Is(err, errStopped):
+		return err
+	case err != nil:
 		return w.failOrWait(ctx, p.ID, err)
 	}
 	if w.opts.Git {
@@ -436,6 +457,9 @@ func (w *Worker) finish(ctx context.Context, id, diff string, notes []string) er
 
 func (w *Worker) fail(ctx context.Context, id, reason string) error {
 	p, err := w.opts.Store.Update(ctx, id, func(q *store.Patch) error {
+		if q.State == store.StateFailed { // dropped meanwhile: keep why
+			return fmt.Errorf("%w: %s is already failed: %s", store.ErrInvalidTransition, id, q.Error)
+		}
 		q.State, q.Error, q.FinishedAt = store.StateFailed, reason, time.Now()
 		if q.StartedAt.IsZero() {
 			q.StartedAt = q.FinishedAt
@@ -574,7 +598,8 @@ func (w *Worker) lock(ctx context.Context) error {
 // writing anything. A refusal is the error the patch would fail with,
 // with --git's refusals too (its author, the files it may not write, the
 // uncommitted changes it would sweep in), checked in the same order.
-func (w *Worker) Preview(blk *patch.Block) (diff string, files []string, err error) {
+// Planning stops when ctx is done, within the same limits as a patch's.
+func (w *Worker) Preview(ctx context.Context, blk *patch.Block) (diff string, files []string, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.opts.Git {
@@ -582,7 +607,7 @@ func (w *Worker) Preview(blk *patch.Block) (diff string, files []string, err err
 			return "", nil, err
 		}
 	}
-	t, err := w.plan(blk)
+	t, err := w.planWithin(ctx, blk)
 	if err != nil {
 		return "", nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,6 +26,8 @@ type fixture struct {
 	cancel  context.CancelFunc
 	checks  []config.Check
 	git     bool
+	limits  Limits
+	log     *slog.Logger
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -55,7 +58,7 @@ func (f *fixture) open() {
 	}
 	f.t.Cleanup(func() { ws.Close() })
 	f.store = st
-	f.worker = New(Options{Store: st, Workspace: ws, SummariesDir: filepath.Join(f.dir, "summaries"), Checks: f.checks, Git: f.git})
+	f.worker = New(Options{Store: st, Workspace: ws, SummariesDir: filepath.Join(f.dir, "summaries"), Checks: f.checks, Git: f.git, Limits: f.limits, Logger: f.log})
 }
 
 func (f *fixture) run() {

@@ -82,6 +82,23 @@ func (w *Workspace) regular(t target) (fi fs.FileInfo, exists bool, err error) {
 // inspecting errors. Symbolic links are refused rather than followed, for
 // the same reasons WriteFile refuses them.
 func (w *Workspace) ReadFile(rel string) (data []byte, mode fs.FileMode, exists bool, err error) {
+	return w.ReadFileMax(rel, 0)
+}
+
+// TooLargeError reports a file larger than a caller's limit (ReadFileMax).
+type TooLargeError struct {
+	Path      string // as given
+	Size, Max int64  // Size is at least Max+1 when the file grew while read
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("%s is %d bytes, more than the %d allowed", e.Path, e.Size, e.Max)
+}
+
+// ReadFileMax is ReadFile for a file of at most max bytes (0: any size).
+// A larger file is a *TooLargeError, told by its size before anything is
+// read; a file that grows past max while being read is one too.
+func (w *Workspace) ReadFileMax(rel string, max int64) (data []byte, mode fs.FileMode, exists bool, err error) {
 	t, err := w.locate(rel, false)
 	if err != nil {
 		return nil, 0, false, err
@@ -93,7 +110,7 @@ func (w *Workspace) ReadFile(rel string) (data []byte, mode fs.FileMode, exists 
 	// mismatch is usually a concurrent atomic replace (ours or an
 	// editor's), so look again a few times before giving up.
 	for range 10 {
-		data, mode, exists, same, err := w.readChecked(t)
+		data, mode, exists, same, err := w.readChecked(t, max)
 		if err != nil || same {
 			return data, mode, exists, err
 		}
@@ -103,7 +120,7 @@ func (w *Workspace) ReadFile(rel string) (data []byte, mode fs.FileMode, exists 
 
 // readChecked reads the file if the one opened is the regular file Lstat
 // saw. same is false when it was swapped in between.
-func (w *Workspace) readChecked(t target) (data []byte, mode fs.FileMode, exists, same bool, err error) {
+func (w *Workspace) readChecked(t target, max int64) (data []byte, mode fs.FileMode, exists, same bool, err error) {
 	before, exists, err := w.regular(t)
 	if err != nil || !exists {
 		return nil, 0, false, true, err
@@ -123,7 +140,17 @@ func (w *Workspace) readChecked(t target) (data []byte, mode fs.FileMode, exists
 	if !fi.Mode().IsRegular() || !os.SameFile(before, fi) {
 		return nil, 0, false, false, nil
 	}
-	data, err = readAllSized(f, fi.Size())
+	if max > 0 && fi.Size() > max {
+		return nil, 0, false, false, &TooLargeError{Path: t.orig, Size: fi.Size(), Max: max}
+	}
+	var r io.Reader = f
+	if max > 0 {
+		r = io.LimitReader(f, max+1)
+	}
+	data, err = readAllSized(r, fi.Size())
+	if err == nil && max > 0 && int64(len(data)) > max {
+		return nil, 0, false, false, &TooLargeError{Path: t.orig, Size: int64(len(data)), Max: max}
+	}
 	if err != nil {
 		return nil, 0, false, false, fmt.Errorf("read %s: %w", t.orig, err)
 	}

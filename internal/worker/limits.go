@@ -1,0 +1,148 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/patchd/patchd/internal/config"
+	"github.com/patchd/patchd/internal/patch"
+	"github.com/patchd/patchd/internal/store"
+	"github.com/patchd/patchd/internal/workspace"
+)
+
+// Limits bound what one patch may cost the daemon; a patch that passes one
+// fails, naming it. Zero fields are no limit.
+type Limits struct {
+	patch.Limits
+	// PlanTimeout bounds reading a patch's files and computing its edits.
+	PlanTimeout time.Duration
+}
+
+// errStopped is the outcome of a patch whose planning was cut short by a
+// stop: nothing was recorded, the patch is still queued.
+var errStopped = errors.New("stopped while planning the patch")
+
+// errCrashed: the patch's planning was cut short by the daemon's death
+// maxDeaths times already.
+var errCrashed = errors.New(crashedError)
+
+// planAttempt is planWithin for a patch of the queue, recorded as an
+// attempt: planning is where a patch's content is worked on in memory,
+// and where a patch could kill the daemon (out of memory, a bug); one that
+// did so maxDeaths times is not planned again (errCrashed). Deaths at
+// other moments (a kill -9 while a file is written) do not count: the
+// recovery after a restart handles those, and they are not the patch's.
+func (w *Worker) planAttempt(ctx context.Context, p store.Patch, blk *patch.Block) (*txn, error) {
+	// An abandoned planning still running is not this patch's.
+	if err := w.waitPlanning(ctx); err != nil {
+		return nil, err
+	}
+	if w.beginAttempt(p) {
+		w.endAttempt()
+		return nil, errCrashed
+	}
+	t, err := w.planWithin(ctx, blk)
+	w.endAttempt()
+	return t, err
+}
+
+// waitPlanning waits for the last planning goroutine to end.
+func (w *Worker) waitPlanning(ctx context.Context) error {
+	if w.planning == nil {
+		return nil
+	}
+	select {
+	case <-w.planning:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", errStopped, ctx.Err())
+	}
+}
+
+// maxDeaths is how many times a patch may be found to have been cut short
+// by the daemon's death before it fails instead of being tried again.
+const maxDeaths = 2
+
+// crashedError is the error of such a patch.
+const crashedError = "crashed the daemon twice while applying; see log"
+
+// planWithin plans blk within the limits, in a goroutine of its own, and
+// gives up on it when the time budget is spent or ctx is done (a stop):
+// one search of the regexp package cannot be interrupted, so waiting for
+// planning to notice could take as long as that search. The abandoned
+// planning stops at its next check (between edits, hunks, runs of lines,
+// matches); until then its memory stays within the limits, and the next
+// planning waits for it, so that no more than one ever runs.
+func (w *Worker) planWithin(ctx context.Context, blk *patch.Block) (*txn, error) {
+	if err := w.waitPlanning(ctx); err != nil {
+		return nil, err
+	}
+	budget := w.opts.Limits.PlanTimeout
+	pctx, cancel := context.WithCancel(ctx)
+	if budget > 0 {
+		pctx, cancel = context.WithTimeout(ctx, budget)
+	}
+	defer cancel()
+	type result struct {
+		t   *txn
+		err error
+	}
+	res := make(chan result, 1)
+	done := make(chan struct{})
+	w.planning = done
+	go func() {
+		defer close(done)
+		t, err := w.plan(pctx, blk)
+		res <- result{t, err}
+	}()
+	select {
+	case r := <-res:
+		if r.err == nil || pctx.Err() == nil {
+			return r.t, r.err
+		}
+	case <-pctx.Done():
+	}
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("%w: %w", errStopped, ctx.Err())
+	}
+	return nil, fmt.Errorf("planning the patch took longer than %s, the most one patch may take (setting %s)", budget, config.SettingPlanTimeout)
+}
+
+// readLimited reads a file for planning, refusing one over the file limit
+// by its size, as a *patch.LimitError.
+func (w *Worker) readLimited(path string) ([]byte, fs.FileMode, bool, error) {
+	lim := w.opts.Limits.MaxFileBytes
+	data, mode, exists, err := w.opts.Workspace.ReadFileMax(path, lim)
+	var tl *workspace.TooLargeError
+	if errors.As(err, &tl) {
+		return nil, 0, false, &patch.LimitError{Limit: patch.LimitFile, Max: lim, File: path, Size: tl.Size, Setting: config.SettingMaxFileSize}
+	}
+	return data, mode, exists, err
+}
+
+// beginAttempt records that the worker starts planning p, and says
+// whether p's planning has already been cut short by the daemon's death
+// maxDeaths times: then it must not be tried again. A failure to record is logged; the patch is
+// applied all the same.
+func (w *Worker) beginAttempt(p store.Patch) (giveUp bool) {
+	deaths, err := w.opts.Store.BeginAttempt(p.ID)
+	if err != nil {
+		w.log.Warn("could not record the start of a patch; a patch that kills the daemon would be tried again and again", "id", p.ID, "err", err)
+	}
+	if deaths > 0 {
+		w.log.Error("the daemon died while working on this patch before (out of memory, a crash, or killed); see the log of that run",
+			"id", p.ID, "state", p.State, "times", deaths, "gives_up_after", maxDeaths)
+	}
+	w.log.Debug("worker: starting on a patch", "id", p.ID, "state", p.State)
+	return deaths >= maxDeaths
+}
+
+// endAttempt records that the planning begun is over.
+func (w *Worker) endAttempt() {
+	if err := w.opts.Store.EndAttempt(); err != nil {
+		w.log.Warn("could not record the end of a patch", "err", err)
+	}
+}
