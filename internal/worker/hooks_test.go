@@ -123,3 +123,52 @@ func TestGitMode(t *testing.T) {
 		t.Errorf("other.py = %q, want the local edit untouched", got)
 	}
 }
+
+// TestRecoverRunsChecks: a patch whose files were written when a crash
+// (or a kill during a slow check) cut it short is not recorded applied
+// unless its checks pass now: the checks had not run, or not to the end.
+func TestRecoverRunsChecks(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		check     string
+		wantState store.State
+		wantFile  string
+	}{
+		{"failing check", "! grep -q aa f.txt", store.StateFailed, "a\n"},
+		{"passing check", "grep -q aa f.txt", store.StateApplied, "aa\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.checks = []config.Check{{Name: "no-aa", Command: []string{"sh", "-c", tt.check}, Timeout: 30 * time.Second}}
+			f.store.Close()
+			f.open()
+			f.write("f.txt", "a\n", 0o644)
+			f.submit("C1", "f.txt", "a", "aa")
+			ctx := context.Background()
+			if err := f.store.PutBlob("C1", blobName(0), []byte("a\n")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.store.Update(ctx, "C1", func(p *store.Patch) error {
+				p.State, p.StartedAt = store.StateApplying, time.Now()
+				p.Files = []store.FileChange{{Path: "f.txt", OldHash: hash([]byte("a\n")), NewHash: hash([]byte("aa\n")), OldMode: 0o644, Existed: true}}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			f.write("f.txt", "aa\n", 0o644) // written; the check never finished
+			f.store.Close()
+			f.open()
+			f.run()
+			p := f.settle("C1")
+			if p.State != tt.wantState {
+				t.Errorf("state = %s (%s), want %s", p.State, p.Error, tt.wantState)
+			}
+			if tt.wantState == store.StateFailed && !strings.Contains(p.Error, `check "no-aa" failed`) {
+				t.Errorf("error = %q, want the check's failure", p.Error)
+			}
+			if got := f.read("f.txt"); got != tt.wantFile {
+				t.Errorf("file = %q, want %q", got, tt.wantFile)
+			}
+		})
+	}
+}

@@ -392,6 +392,16 @@ func (w *Worker) recover(ctx context.Context, p store.Patch, blk *patch.Block) (
 	case txnChanged:
 		return true, w.fail(ctx, p.ID, fmt.Sprintf("%s changed while the patch was being applied (found after a restart); not applying it twice", strings.Join(t.changed, ", ")))
 	case txnApplied:
+		// The crash may have come while the checks ran: they decide now.
+		if err := w.runChecks(t); err != nil {
+			if rerr := t.rollback(w.opts.Workspace); rerr != nil {
+				return true, w.fail(ctx, p.ID, fmt.Sprintf("%v; and undoing the patch failed: %v", err, rerr))
+			}
+			if w.opts.Git {
+				w.gitDropCommit(blk, t)
+			}
+			return true, w.fail(ctx, p.ID, err.Error())
+		}
 		if w.opts.Git {
 			return true, w.gitRecover(ctx, blk, t)
 		}
