@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/patchd/patchd/internal/patch"
+	"github.com/patchd/patchd/internal/store"
 )
 
 // commitPatch commits the written transaction t of blk as the patch's
@@ -45,7 +46,7 @@ func (w *Worker) gitRecover(ctx context.Context, blk *patch.Block, t *txn) error
 	if len(dirty) == 0 {
 		// Committed before the crash: by the patch's own commit if HEAD
 		// is it (the worker commits nothing else in between).
-		rev, _ := w.gitHeadIs("PATCH", blk)
+		rev, _ := w.gitHeadIs("PATCH", blk.ID, blk.Description)
 		if rev == "" {
 			w.log.Warn("found a patch written before a crash, its files committed but not by its commit; recording it applied", "id", blk.ID)
 		} else {
@@ -77,24 +78,80 @@ func (w *Worker) gitRecover(ctx context.Context, blk *patch.Block, t *txn) error
 // t are as before the patch: a crash cut short the putting back of a
 // patch whose record failed (record), after its files, before its commit.
 func (w *Worker) gitDropCommit(blk *patch.Block, t *txn) {
-	if rev, _ := w.gitHeadIs("PATCH", blk); rev != "" {
+	if rev, _ := w.gitHeadIs("PATCH", blk.ID, blk.Description); rev != "" {
 		w.log.Info("dropping the commit of a patch undone before a crash", "id", blk.ID, "commit", rev)
 		w.gitUndo(blk.ID, rev, t.paths())
 	}
 }
 
 // gitHeadIs returns HEAD's short name if HEAD is the commit patchd makes
-// for blk (kind PATCH or REVERT), else "".
-func (w *Worker) gitHeadIs(kind string, blk *patch.Block) (string, error) {
+// for patch id (kind PATCH or REVERT), else "".
+func (w *Worker) gitHeadIs(kind, id, description string) (string, error) {
+	rev, subject, err := w.gitHead()
+	if err != nil || subject != strings.TrimSpace(commitSubject(kind, id, description)) {
+		return "", err
+	}
+	return rev, nil
+}
+
+// gitHead returns HEAD's short name and subject.
+func (w *Worker) gitHead() (rev, subject string, err error) {
 	out, err := w.git("log", "-1", "--format=%h%n%s", "HEAD")
+	if err != nil {
+		return "", "", err
+	}
+	rev, subject, _ = strings.Cut(strings.TrimSpace(out), "\n")
+	return rev, strings.TrimSpace(subject), nil
+}
+
+// commitRevert commits the files a revert restored (t), unless they are
+// committed already: by the revert's own commit, which a crash cut off
+// from its record, or otherwise. rev is the commit made now, if any.
+func (w *Worker) commitRevert(t *txn, id, description string) (rev string, err error) {
+	dirty, err := w.gitDirty(t.paths())
 	if err != nil {
 		return "", err
 	}
-	rev, subject, _ := strings.Cut(strings.TrimSpace(out), "\n")
-	if strings.TrimSpace(subject) != strings.TrimSpace(commitSubject(kind, blk.ID, blk.Description)) {
+	if len(dirty) == 0 {
+		head, _ := w.gitHeadIs("REVERT", id, description)
+		w.log.Info("revert committed already", "id", id, "commit", head)
 		return "", nil
 	}
+	if rev, err = w.gitCommit(t, commitSubject("REVERT", id, description), "", ""); err != nil {
+		return "", err
+	}
+	w.log.Info("revert committed", "id", id, "commit", rev)
 	return rev, nil
+}
+
+// gitFinishRevert records reverted a patch whose revert a crash cut off
+// after its commit: HEAD is "[REVERT <id>] …" while the patch is still
+// applied. Its files say whether it was (revert checks them), so a
+// HEAD that merely looks so changes nothing. Called with w.mu held.
+func (w *Worker) gitFinishRevert(ctx context.Context) {
+	_, subject, err := w.gitHead()
+	if err != nil {
+		return
+	}
+	rest, ok := strings.CutPrefix(subject, "[REVERT ")
+	id, _, ok2 := strings.Cut(rest, "] ")
+	if !ok || !ok2 {
+		return
+	}
+	p, found := w.opts.Store.Get(id)
+	if !found || p.State != store.StateApplied || subject != strings.TrimSpace(commitSubject("REVERT", id, p.Description)) {
+		return
+	}
+	if t, state, err := loadTxn(w.opts.Store, w.opts.Workspace, p); err != nil || state != txnNotApplied {
+		if err == nil {
+			w.log.Warn("HEAD is the commit of a revert, but the patch's files are not all restored; it stays applied", "id", id, "changed", strings.Join(t.changed, ", "))
+		}
+		return
+	}
+	w.log.Info("found a revert committed before a crash; recording it", "id", id)
+	if _, err := w.revert(ctx, p); err != nil {
+		w.log.Error("finish a revert committed before a crash", "id", id, "err", err)
+	}
 }
 
 // gitEnsureTag tags HEAD with tag unless it is tagged so already.

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"os/exec"
 	"strings"
 	"testing"
@@ -175,5 +176,108 @@ func TestGitPreviewRefusesAsApply(t *testing.T) {
 	}
 	if got := gitCmd(t, f.dir, "status", "--porcelain", "--", "ws"); got != "M ws/b.py" {
 		t.Errorf("git status = %q, want only the unfinished b.py", got)
+	}
+}
+
+// TestGitRevertCutShort: with --git, a revert a crash cut short ends with
+// exactly one revert commit, a clean work tree and the patch reverted,
+// whichever side of the commit the crash came: after the files were
+// restored (all, or one of two) and before the commit, asking again
+// finishes it (commits and records it); after the commit and before the
+// record, the restart records it without a second commit. The next patch
+// to the files applies.
+func TestGitRevertCutShort(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		restored  []string // files the revert had restored at the crash
+		committed bool     // the revert's commit was made
+	}{
+		{"crash after restoring the files, before the commit", []string{"f.txt", "g.txt"}, false},
+		{"crash after restoring one of two files", []string{"g.txt"}, false},
+		{"crash after the commit, before the record", []string{"f.txt", "g.txt"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := gitFixture(t, "f.txt", "a\n", "g.txt", "b\n")
+			body := fileEdits("R1", map[string]any{"description": "desc of R1"}, "f.txt", "a", "aa", "g.txt", "b", "bb")
+			if _, _, err := f.store.Submit(context.Background(), store.Patch{ID: "R1", Description: "desc of R1"}, []byte(body)); err != nil {
+				t.Fatal(err)
+			}
+			f.run()
+			if p := f.settle("R1"); p.State != store.StateApplied {
+				t.Fatalf("R1: %s %q", p.State, p.Error)
+			}
+			f.stop()
+			// The revert, cut short: what it restored, and its commit.
+			old := map[string]string{"f.txt": "a\n", "g.txt": "b\n"}
+			for _, name := range tc.restored {
+				f.write(name, old[name], 0o644)
+			}
+			if tc.committed {
+				tx := &txn{files: []txnFile{{path: "f.txt"}, {path: "g.txt"}}}
+				if _, err := f.worker.gitCommit(tx, commitSubject("REVERT", "R1", "desc of R1"), "", ""); err != nil {
+					t.Fatal(err)
+				}
+			}
+			f.store.Close()
+			f.open()
+			f.run()
+			if tc.committed {
+				deadline := time.Now().Add(10 * time.Second)
+				for p, _ := f.store.Get("R1"); p.State != store.StateReverted; p, _ = f.store.Get("R1") {
+					if time.Now().After(deadline) {
+						t.Fatalf("R1 after the restart: %s, want reverted by the restart", p.State)
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+			} else {
+				p, err := f.worker.Revert(context.Background(), "R1")
+				if err != nil || p.State != store.StateReverted {
+					t.Fatalf("asking again: %s %v, want the revert finished", p.State, err)
+				}
+			}
+			if _, err := f.worker.Revert(context.Background(), "R1"); !errors.Is(err, ErrNotApplied) {
+				t.Errorf("one more revert = %v, want ErrNotApplied", err)
+			}
+			if got := f.read("f.txt") + f.read("g.txt"); got != "a\nb\n" {
+				t.Errorf("files = %q, want both restored", got)
+			}
+			if n := patchCommits(f, "REVERT", "R1"); n != 1 {
+				t.Errorf("%d revert commits of R1, want exactly 1:\n%s", n, gitCmd(t, f.ws, "log", "--format=%h %s"))
+			}
+			if got := gitCmd(t, f.ws, "show", "--name-only", "--format=%s", "HEAD"); got != "[REVERT R1] desc of R1\n\nf.txt\ng.txt" {
+				t.Errorf("HEAD = %q, want the revert of both files", got)
+			}
+			if got := gitCmd(t, f.ws, "status", "--porcelain"); got != "" {
+				t.Errorf("git status = %q, want clean", got)
+			}
+			f.submit("R2", "f.txt", "a", "c")
+			if p := f.settle("R2"); p.State != store.StateApplied {
+				t.Fatalf("the next patch to f.txt: %s %q, want applied", p.State, p.Error)
+			}
+		})
+	}
+}
+
+// TestRevertCutShort: without --git too, a revert that a crash cut short
+// after it restored one file of two is finished by asking again, instead
+// of being refused for good as a change to the files.
+func TestRevertCutShort(t *testing.T) {
+	f := newFixture(t)
+	f.write("f.txt", "a\n", 0o644)
+	f.write("g.txt", "b\n", 0o644)
+	f.submitBody("R1", fileEdits("R1", nil, "f.txt", "a", "aa", "g.txt", "b", "bb"))
+	f.run()
+	if p := f.settle("R1"); p.State != store.StateApplied {
+		t.Fatalf("R1: %s %q", p.State, p.Error)
+	}
+	f.stop()
+	f.write("g.txt", "b\n", 0o644) // restored before the crash
+	f.store.Close()
+	f.open()
+	if p, err := f.worker.Revert(context.Background(), "R1"); err != nil || p.State != store.StateReverted {
+		t.Fatalf("asking again: %s %v, want the revert finished", p.State, err)
+	}
+	if got := f.read("f.txt") + f.read("g.txt"); got != "a\nb\n" {
+		t.Errorf("files = %q, want both restored", got)
 	}
 }

@@ -129,6 +129,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		// every later git command to it.
 		w.mu.Lock()
 		_, err := w.gitRepo()
+		if err == nil {
+			w.gitFinishRevert(context.WithoutCancel(ctx))
+		}
 		w.mu.Unlock()
 		if err != nil {
 			w.log.Error("worker: patches will fail until git finds the repository", "err", err)
@@ -511,12 +514,30 @@ func (w *Worker) Revert(ctx context.Context, id string) (store.Patch, error) {
 	if p.State != store.StateApplied {
 		return p, fmt.Errorf("%w (it is %s)", ErrNotApplied, p.State)
 	}
+	return w.revert(ctx, p)
+}
+
+// revert reverts the applied patch p, holding w.mu. Files a revert that
+// a crash cut short restored already are left as they are, and the revert
+// is finished: the rest restored, committed (unless the files are
+// committed already) and recorded.
+func (w *Worker) revert(ctx context.Context, p store.Patch) (store.Patch, error) {
+	id := p.ID
 	t, state, err := loadTxn(w.opts.Store, w.opts.Workspace, p)
 	if err != nil {
 		return p, err
 	}
-	if state != txnApplied {
+	if state == txnChanged {
 		return p, fmt.Errorf("%w: %s", ErrChanged, strings.Join(t.changed, ", "))
+	}
+	var restored []int // by a revert cut short: undoRevert keeps them
+	for i, f := range t.files {
+		if !f.writtenOK {
+			restored = append(restored, i)
+		}
+	}
+	if len(restored) > 0 {
+		w.log.Info("finishing a revert cut short by a crash", "id", id, "files_restored", len(restored), "files", len(t.files))
 	}
 	if w.opts.Git {
 		if _, err := w.gitRepo(); err != nil {
@@ -528,21 +549,20 @@ func (w *Worker) Revert(ctx context.Context, id string) (store.Patch, error) {
 	// marked applied are what must never be left.
 	ctx = context.WithoutCancel(ctx)
 	if err := t.rollback(w.opts.Workspace); err != nil {
-		return p, w.undoRevert(t, id, "", fmt.Errorf("restore the files: %w", err))
+		return p, w.undoRevert(t, restored, id, "", fmt.Errorf("restore the files: %w", err))
 	}
-	var rev string
+	var rev string // the revert's commit, made now
 	if w.opts.Git {
-		if rev, err = w.gitCommit(t, commitSubject("REVERT", id, p.Description), "", ""); err != nil {
-			return p, w.undoRevert(t, id, "", fmt.Errorf("commit the revert: %w", err))
+		if rev, err = w.commitRevert(t, id, p.Description); err != nil {
+			return p, w.undoRevert(t, restored, id, "", fmt.Errorf("commit the revert: %w", err))
 		}
-		w.log.Info("revert committed", "id", id, "commit", rev)
 	}
 	p, err = w.opts.Store.Update(ctx, id, func(q *store.Patch) error {
 		q.State, q.RevertedAt = store.StateReverted, time.Now()
 		return nil
 	})
 	if err != nil {
-		return p, w.undoRevert(t, id, rev, fmt.Errorf("record the revert: %w", err))
+		return p, w.undoRevert(t, restored, id, rev, fmt.Errorf("record the revert: %w", err))
 	}
 	w.log.Info("patch reverted", "id", id, "target", p.Target, "files", len(p.Files))
 	w.summarize(p)
@@ -553,7 +573,13 @@ func (w *Worker) Revert(ctx context.Context, id string) (store.Patch, error) {
 // restored (and, with --git, drops the revert's commit rev and unstages
 // it), so that the files match the patch's record, still applied. It
 // returns the error to report: cause, and what became of the files.
-func (w *Worker) undoRevert(t *txn, id, rev string, cause error) error {
+// The files of t listed in keep were restored by an earlier revert that
+// a crash cut short; they stay restored (what the patch made of them is
+// not known), and asking again finishes the revert.
+func (w *Worker) undoRevert(t *txn, keep []int, id, rev string, cause error) error {
+	for _, i := range keep {
+		t.files[i].writtenOK = true // redo skips them
+	}
 	err := t.redo(w.opts.Workspace)
 	if w.opts.Git {
 		w.gitUndo(id, rev, t.paths())
@@ -561,6 +587,10 @@ func (w *Worker) undoRevert(t *txn, id, rev string, cause error) error {
 	if err != nil {
 		w.log.Error("revert failed midway and could not be undone: some files are restored, the patch is still recorded applied", "id", id, "cause", cause, "err", err)
 		return fmt.Errorf("revert %s: %w; and putting the files back failed, some are restored: %v", id, cause, err)
+	}
+	if len(keep) > 0 {
+		w.log.Error("revert failed and was undone, but for the files a revert cut short by a crash had restored; the patch stays applied", "id", id, "err", cause)
+		return fmt.Errorf("revert %s: %w; the files a revert cut short by a crash had restored stay restored, the others are as the patch left them; ask again to finish the revert", id, cause)
 	}
 	w.log.Error("revert failed and was undone: the files are as the patch left them, and it stays applied", "id", id, "err", cause)
 	return fmt.Errorf("revert %s: %w; nothing was reverted (the files are as the patch left them)", id, cause)
