@@ -27,11 +27,11 @@ func (w *Worker) commitPatch(blk *patch.Block, t *txn, author string) (string, e
 }
 
 // gitRecover settles, under --git, a patch a crash left applying with
-// every file written (t, from loadTxn). The crash came either before its
-// commit, which is then made as a normal apply makes it (after the
-// checks, which may not have run or passed), or after it: then the files
-// are committed already and are not committed twice, and a tag the crash
-// cut off is added. Whatever cannot be done undoes the patch.
+// every file written (t, from loadTxn), once its checks passed again
+// (recover). The crash came either before its commit, which is then made
+// as a normal apply makes it, or after it: then the files are committed
+// already and are not committed twice, and a tag the crash cut off is
+// added. Whatever cannot be done undoes the patch.
 func (w *Worker) gitRecover(ctx context.Context, blk *patch.Block, t *txn) error {
 	undo := func(reason error) error {
 		if err := t.rollback(w.opts.Workspace); err != nil {
@@ -62,9 +62,6 @@ func (w *Worker) gitRecover(ctx context.Context, blk *patch.Block, t *txn) error
 	w.log.Info("found a patch written but not committed before a crash; committing it", "id", blk.ID)
 	author, err := blockAuthor(blk)
 	if err != nil {
-		return undo(err)
-	}
-	if err := w.runChecks(t); err != nil {
 		return undo(err)
 	}
 	rev, err := w.commitPatch(blk, t, author)
