@@ -34,9 +34,12 @@ import (
 const handoverGrace = 2 * time.Second
 
 // handoverIdle is how long a connection must have waited for a request
-// before the handover closes it: one that went idle a moment ago may be
-// sending its next request right now, and that request gets an answer.
-const handoverIdle = 50 * time.Millisecond
+// before the handover closes it: a pool's idle connection has waited longer
+// and is closed at once, while one that went idle a moment ago belongs to
+// a client that may be sending its next request right now (or is only
+// descheduled on a busy machine: 50 ms proved too short under load),
+// and that request gets an answer.
+const handoverIdle = 500 * time.Millisecond
 
 // handover spawns the successor and hands the instance over to it. On
 // success it returns the successor's pid and the caller exits; on failure
