@@ -96,6 +96,25 @@ func TestMemoryBombsFailOnTheirLimit(t *testing.T) {
 	}
 }
 
+// TestLinesCountedBeforeMade: a file of newlines only, cut into lines for
+// a hunk, would take 32 bytes and more a byte; the patch limit refuses it
+// before the lines are made.
+func TestLinesCountedBeforeMade(t *testing.T) {
+	files := map[string][]byte{"a.txt": bytes.Repeat([]byte("\n"), 4<<20)}
+	body := `{"id":"b","role":"r","target_file":"a.txt","patch":{"diff":"@@ -1,2 +1,2 @@\n \n-\n+x\n"}}`
+	var err error
+	n := allocated(func() {
+		_, err = planWithin(t, context.Background(), body, files, Limits{MaxFileBytes: 8 << 20, MaxPatchBytes: 16 << 20})
+	})
+	var le *LimitError
+	if !errors.As(err, &le) || le.Limit != LimitPatch {
+		t.Fatalf("plan = %v, want a *LimitError on the patch limit", err)
+	}
+	if n > 16<<20 {
+		t.Errorf("allocated %s before failing, want less than the limit", FormatBytes(int64(n)))
+	}
+}
+
 // TestWithinLimits: what fits is planned as without limits.
 func TestWithinLimits(t *testing.T) {
 	body := `{"id":"b","role":"r","edits":[` + edits(4, `{"target_file":"a.txt","pattern":"(?s)(.*)","replacement":"$1$1","expand":true}`) + `]}`

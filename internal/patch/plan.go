@@ -312,22 +312,24 @@ func (w *workset) write(f *fileState, content []byte) error {
 	return nil
 }
 
-// doc cuts content (f's, or nil for a new one) into lines for an edit, within the limits:
-// the lines take lineCost bytes each besides the text, which the patch
-// limit counts as held while the edit runs, and the content the edit
-// produces may not pass f's room.
+// doc cuts content (f's, or nil for a new one) into lines for an edit,
+// within the limits: the lines take lineCost bytes each besides the text,
+// which the patch limit counts as held while the edit runs, and the
+// content the edit produces may not pass f's room.
 func (w *workset) doc(f *fileState, content []byte) (*doc, error) {
-	d := newDoc(content)
-	d.room, d.stop = w.room(f), w.stop
-	d.maxLines = math.MaxInt
+	maxLines := math.MaxInt
 	if lim := w.lim.MaxPatchBytes; lim > 0 {
-		d.maxLines = int(max(lim-w.held, 0) / lineCost)
-		d.linesLimit = w.lim.limitError(LimitPatch, f.path)
-		if len(d.lines) > d.maxLines {
-			e := d.linesLimit
+		maxLines = int(max(lim-w.held, 0) / lineCost)
+		// Counted before the lines are made: a file of newlines only
+		// takes 96 bytes a byte.
+		if bytes.Count(content, []byte{'\n'}) >= maxLines {
+			e := w.lim.limitError(LimitPatch, f.path)
 			return nil, &e
 		}
 	}
+	d := newDoc(content)
+	d.room, d.stop, d.maxLines = w.room(f), w.stop, maxLines
+	d.linesLimit = w.lim.limitError(LimitPatch, f.path)
 	return d, nil
 }
 
