@@ -38,7 +38,7 @@ func (w *Worker) runChecks(t *txn) error {
 			continue
 		}
 		if c.Sandbox {
-			if err := sandbox.Available(); err != nil {
+			if err := w.sandboxAvailable(); err != nil {
 				return fmt.Errorf("check %q asks for the sandbox, which this system cannot provide (%v); the patch was undone", c.Name, err)
 			}
 		}

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -236,5 +237,30 @@ func TestCheckSandboxNetwork(t *testing.T) {
 	tc.Close()
 	if n, m := accepted.Load(), received.Load(); n+m != 0 {
 		t.Errorf("the listeners got %d TCP connections and %d datagrams from confined checks, want none", n, m)
+	}
+}
+
+// TestCheckSandboxUnavailable: where the kernel cannot confine a check
+// (no Landlock, or an ABI below 4), a check that asks for the sandbox is
+// never run unconfined: the patch fails, saying so, and is undone.
+func TestCheckSandboxUnavailable(t *testing.T) {
+	f := newFixture(t)
+	ran := filepath.Join(f.dir, "outside", "ran")
+	f.checks = []config.Check{{Name: "build", Command: []string{"sh", "-c", "echo > " + ran}, Timeout: 30 * time.Second, Sandbox: true}}
+	f.store.Close()
+	f.open()
+	f.worker.sandboxAvailable = func() error { return errors.New("Landlock is not available") }
+	f.write("a.txt", "a\n", 0o644)
+	f.submit("p", "a.txt", "a", "b")
+	f.run()
+	p := f.settle("p")
+	if p.State != store.StateFailed || !strings.Contains(p.Error, `check "build" asks for the sandbox, which this system cannot provide (Landlock is not available)`) {
+		t.Errorf("state %s error %q, want failed saying the sandbox is missing", p.State, p.Error)
+	}
+	if got := f.read("a.txt"); got != "a\n" {
+		t.Errorf("file = %q, want the patch undone", got)
+	}
+	if _, err := os.Stat(ran); !os.IsNotExist(err) {
+		t.Errorf("the check ran unconfined")
 	}
 }

@@ -27,6 +27,7 @@ import (
 
 	"github.com/patchd/patchd/internal/config"
 	"github.com/patchd/patchd/internal/patch"
+	"github.com/patchd/patchd/internal/sandbox"
 	"github.com/patchd/patchd/internal/store"
 	"github.com/patchd/patchd/internal/workspace"
 )
@@ -83,6 +84,8 @@ type Worker struct {
 	waitingID    string
 	waitingSince time.Time
 	waitLimit    time.Duration
+
+	sandboxAvailable func() error // sandbox.Available; a test's stand-in
 }
 
 // New returns a Worker.
@@ -91,7 +94,7 @@ func New(opts Options) *Worker {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	opts.Limits.FileSetting, opts.Limits.PatchSetting = config.SettingMaxFileSize, config.SettingMaxPatchContent
-	return &Worker{opts: opts, log: opts.Logger, waitLimit: maxWait}
+	return &Worker{opts: opts, log: opts.Logger, waitLimit: maxWait, sandboxAvailable: sandbox.Available}
 }
 
 // RepairSummaries rewrites the summaries of recently finished patches that
