@@ -59,7 +59,7 @@ func TestMemoryBombs(t *testing.T) {
 		t.Skipf("no sparse 20 GiB file here: %v", err)
 	}
 	huge.Close()
-	pid, r := e.start("--max-file-size", "1MiB", "--max-patch-content", "4MiB")
+	pid, r := e.start("--max-file-size", "1MiB", "--max-patch-content", "4MiB", "--max-edits", "40")
 	if r.code != 0 {
 		t.Fatalf("start: %s", r)
 	}
@@ -76,6 +76,10 @@ func TestMemoryBombs(t *testing.T) {
 			"huge.bin is 20 GiB, larger than 1 MiB, the largest file a patch may read or write (setting max-file-size)"},
 		{"five-files", `{"id":"five-files","role":"r","edits":[` + strings.Join(five, ",") + `]}`,
 			"the patch would hold more than 4 MiB of file content (what it reads and writes, up to d3), the most one patch may (setting max-patch-content)"},
+	}
+	// Edits over --max-edits are refused at the door.
+	if r := e.sendBlock(editsBlock("too-many", 41, doubling)); r.code != 1 || !strings.Contains(r.stderr, "Invalid field: edits: holds more than 40 edits, the most one patch may (setting max-edits)") {
+		t.Errorf("send of 41 edits with --max-edits 40: %s, want refused naming the setting", r)
 	}
 	// The dry run first: it reads and plans like the worker.
 	if r := e.sendBlock(bombs[2].block, "--dry-run"); r.code != 1 || !strings.Contains(r.stderr, bombs[2].want) {

@@ -64,6 +64,7 @@ type Config struct {
 	MaxFileBytes    int64         // largest file a patch reads or writes
 	MaxPatchContent int64         // most file content one patch holds (read and written)
 	PlanTimeout     time.Duration // longest a patch's planning may take
+	MaxEdits        int           // most elements of a block's "edits"
 
 	// Checks run after a patch is written; only the config file defines
 	// them, never a payload or a flag.
@@ -136,6 +137,7 @@ const (
 	SettingMaxFileSize     = "max-file-size"
 	SettingMaxPatchContent = "max-patch-content"
 	SettingPlanTimeout     = "plan-timeout"
+	SettingMaxEdits        = "max-edits"
 )
 
 // setting is one configurable value: its flag name (also the config-file key
@@ -284,6 +286,14 @@ func baseSettings() []setting {
 			n, err := parseSize(last(v))
 			c.MaxPatchContent = n
 			return err
+		}},
+		{name: SettingMaxEdits, def: "1000", usage: "most edits one patch block may hold; a block with more is refused (400)", apply: func(c *Config, v []string) error {
+			n, err := strconv.Atoi(last(v))
+			if err != nil || n < 1 {
+				return fmt.Errorf("must be a positive number, not %q", last(v))
+			}
+			c.MaxEdits = n
+			return nil
 		}},
 		{name: SettingPlanTimeout, def: "10s", usage: "longest the planning of one patch (reading its files, computing its edits) may take; a patch past it fails", apply: func(c *Config, v []string) error {
 			d, err := parseDuration(last(v))

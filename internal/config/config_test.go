@@ -189,16 +189,16 @@ func TestPatchLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.MaxFileBytes != 64<<20 || c.MaxPatchContent != 256<<20 || c.PlanTimeout != 10*time.Second {
-		t.Errorf("defaults = %d, %d, %v; want 64 MiB, 256 MiB, 10s", c.MaxFileBytes, c.MaxPatchContent, c.PlanTimeout)
+	if c.MaxFileBytes != 64<<20 || c.MaxPatchContent != 256<<20 || c.PlanTimeout != 10*time.Second || c.MaxEdits != 1000 {
+		t.Errorf("defaults = %d, %d, %v, %d; want 64 MiB, 256 MiB, 10s, 1000", c.MaxFileBytes, c.MaxPatchContent, c.PlanTimeout, c.MaxEdits)
 	}
 	cfg := filepath.Join(ws, "c.json")
 	os.WriteFile(cfg, []byte(`{"max-file-size": "1MiB", "max-patch-content": 3000000, "plan-timeout": "2s"}`), 0o600)
-	c, err = load(t, []string{"--workspace", ws, "--config", cfg, "--plan-timeout", "500ms"}, map[string]string{"PATCHD_MAX_FILE_SIZE": "512k"})
+	c, err = load(t, []string{"--workspace", ws, "--config", cfg, "--plan-timeout", "500ms"}, map[string]string{"PATCHD_MAX_FILE_SIZE": "512k", "PATCHD_MAX_EDITS": "5"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.MaxFileBytes != 512<<10 || c.MaxPatchContent != 3000000 || c.PlanTimeout != 500*time.Millisecond {
+	if c.MaxFileBytes != 512<<10 || c.MaxPatchContent != 3000000 || c.PlanTimeout != 500*time.Millisecond || c.MaxEdits != 5 {
 		t.Errorf("layered = %d, %d, %v; want 512 KiB, 3000000, 500ms", c.MaxFileBytes, c.MaxPatchContent, c.PlanTimeout)
 	}
 	for _, bad := range []string{"0", "-1", "1TiB0", "MiB", "9999999999G"} {

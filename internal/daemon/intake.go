@@ -43,7 +43,7 @@ func openIntake(cfg *config.Config, log *slog.Logger) (*intake, error) {
 	}
 	in.ws, in.store = ws, st
 	in.worker = worker.New(worker.Options{Store: st, Workspace: ws, Logger: log, SummariesDir: cfg.SummariesDir,
-		Checks: cfg.Checks, Git: cfg.Git, Protect: protectFromChecks(cfg), Limits: worker.Limits{PlanTimeout: cfg.PlanTimeout,
+		Checks: cfg.Checks, Git: cfg.Git, Protect: protectFromChecks(cfg), Limits: worker.Limits{PlanTimeout: cfg.PlanTimeout, MaxEdits: cfg.MaxEdits,
 			Limits: patch.Limits{MaxFileBytes: cfg.MaxFileBytes, MaxPatchBytes: cfg.MaxPatchContent}}})
 	for _, c := range cfg.Checks {
 		if c.Sandbox {

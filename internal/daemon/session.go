@@ -386,6 +386,7 @@ func (s *session) up(ctx context.Context) (*stack, error) {
 		Store:          in.store,
 		Token:          in.token,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
+		MaxEdits:       cfg.MaxEdits,
 		RateLimit:      cfg.RateLimit,
 		RateBurst:      cfg.RateBurst,
 		CheckPath:      in.ws.Check,

@@ -6,7 +6,8 @@ import (
 	"strings"
 )
 
-// MaxEdits bounds the elements of "edits".
+// MaxEdits is the default bound on the elements of "edits"
+// (ParseOptions.MaxEdits).
 const MaxEdits = 1000
 
 // form is the format of a "patch" value or an "edits" element, told by its
@@ -112,8 +113,12 @@ func needsTarget(raw json.RawMessage) bool {
 	return err != nil || sh.form == formRegex || sh.form == formSearch
 }
 
-// decodeEdits decodes the "edits" array.
-func decodeEdits(raw json.RawMessage, target string, outerExpand *bool) ([]Edit, error) {
+// decodeEdits decodes the "edits" array, of at most o's MaxEdits.
+func decodeEdits(raw json.RawMessage, target string, outerExpand *bool, o ParseOptions) ([]Edit, error) {
+	maxEdits := o.MaxEdits
+	if maxEdits <= 0 {
+		maxEdits = MaxEdits
+	}
 	if raw[0] != '[' {
 		return nil, invalid("edits", "must be an array, not "+kindOf(raw))
 	}
@@ -124,8 +129,12 @@ func decodeEdits(raw json.RawMessage, target string, outerExpand *bool) ([]Edit,
 	switch {
 	case len(elems) == 0:
 		return nil, invalid("edits", "must hold at least one edit")
-	case len(elems) > MaxEdits:
-		return nil, invalid("edits", fmt.Sprintf("holds more than %d edits", MaxEdits))
+	case len(elems) > maxEdits:
+		msg := fmt.Sprintf("holds more than %d edits", maxEdits)
+		if o.MaxEditsSetting != "" {
+			msg += fmt.Sprintf(", the most one patch may (setting %s)", o.MaxEditsSetting)
+		}
+		return nil, invalid("edits", msg)
 	}
 	edits := make([]Edit, 0, len(elems))
 	for i, el := range elems {

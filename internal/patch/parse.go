@@ -43,6 +43,20 @@ type Block struct {
 // field; their messages are meant to be shown to the sender as they are.
 // Unknown fields are ignored, because senders add their own.
 func Parse(body []byte) (*Block, error) {
+	return ParseWith(body, ParseOptions{})
+}
+
+// ParseOptions adjust what Parse accepts.
+type ParseOptions struct {
+	// MaxEdits bounds the elements of "edits"; 0 is MaxEdits.
+	MaxEdits int
+	// MaxEditsSetting names the setting that raises MaxEdits, for the
+	// message ("" to name none).
+	MaxEditsSetting string
+}
+
+// ParseWith is Parse with options.
+func ParseWith(body []byte, o ParseOptions) (*Block, error) {
 	fields, err := decodeObject(body)
 	if err != nil {
 		return nil, err
@@ -91,7 +105,7 @@ func Parse(body []byte) (*Block, error) {
 	case multi && !isBlank(fields["patch"]):
 		return nil, invalid("edits", `a block holds either "patch" or "edits", not both`)
 	case multi:
-		if b.Edits, err = decodeEdits(fields["edits"], b.TargetFile, expand); err != nil {
+		if b.Edits, err = decodeEdits(fields["edits"], b.TargetFile, expand, o); err != nil {
 			return nil, err
 		}
 	default:

@@ -62,6 +62,8 @@ type Options struct {
 	Token string
 	// MaxBodyBytes limits webhook bodies.
 	MaxBodyBytes int64
+	// MaxEdits bounds the edits of a block (0: patch.MaxEdits).
+	MaxEdits int
 	// RateLimit (per second) and RateBurst bound webhook requests; 0 = off.
 	RateLimit float64
 	RateBurst int

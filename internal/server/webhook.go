@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/patchd/patchd/internal/auth"
+	"github.com/patchd/patchd/internal/config"
 	"github.com/patchd/patchd/internal/patch"
 	"github.com/patchd/patchd/internal/store"
 )
@@ -150,7 +151,7 @@ func (s *Server) readBlock(w http.ResponseWriter, r *http.Request, counted *bool
 		}
 	}
 
-	blk, err := patch.Parse(body)
+	blk, err := patch.ParseWith(body, patch.ParseOptions{MaxEdits: s.opts.MaxEdits, MaxEditsSetting: config.SettingMaxEdits})
 	if err != nil {
 		s.refuse(w, r, http.StatusBadRequest, "%s", err.Error())
 		return nil, nil

@@ -19,6 +19,9 @@ type Limits struct {
 	patch.Limits
 	// PlanTimeout bounds reading a patch's files and computing its edits.
 	PlanTimeout time.Duration
+	// MaxEdits bounds the edits of a block (0: patch.MaxEdits), as the
+	// webhook's; a patch accepted under a higher bound fails.
+	MaxEdits int
 }
 
 // errStopped is the outcome of a patch whose planning was cut short by a

@@ -277,7 +277,7 @@ func (w *Worker) process(ctx context.Context, p store.Patch) error {
 	if err != nil {
 		return w.fail(ctx, p.ID, fmt.Sprintf("read stored patch: %v", err))
 	}
-	blk, err := patch.Parse(body)
+	blk, err := patch.ParseWith(body, patch.ParseOptions{MaxEdits: w.opts.Limits.MaxEdits, MaxEditsSetting: config.SettingMaxEdits})
 	if err != nil {
 		return w.fail(ctx, p.ID, err.Error())
 	}
