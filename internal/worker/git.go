@@ -37,6 +37,12 @@ func (w *Worker) gitClean(t *txn) error {
 		return err
 	}
 	dirty := statusPaths(out)
+	if w.repo != nil {
+		// Named as the patch names them, from the workspace.
+		for i, d := range dirty {
+			dirty[i] = strings.TrimPrefix(d, w.repo.prefix)
+		}
+	}
 	if len(dirty) > 0 {
 		return fmt.Errorf("uncommitted changes to %s: commit or stash them first (--git commits each patch)", strings.Join(dirty, ", "))
 	}

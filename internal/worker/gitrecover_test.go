@@ -174,6 +174,11 @@ func TestGitPreviewRefusesAsApply(t *testing.T) {
 			t.Errorf("%s: preview said %v, apply failed with %q: want the same refusal", id, previews[id], p.Error)
 		}
 	}
+	// The uncommitted file is named as the patch names it, from the
+	// workspace, not from the repository's top.
+	if p, _ := f.store.Get("dirty"); !strings.HasPrefix(p.Error, "uncommitted changes to b.py: ") {
+		t.Errorf("dirty: %q, want it to name b.py", p.Error)
+	}
 	if got := gitCmd(t, f.dir, "status", "--porcelain", "--", "ws"); got != "M ws/b.py" {
 		t.Errorf("git status = %q, want only the unfinished b.py", got)
 	}

@@ -24,9 +24,12 @@ type gitRepo struct {
 	// above: the work tree's top is above the workspace, so git would
 	// look at the workspace itself for a repository (gitRefused).
 	above bool
-	args  []string // leading options of every command
-	env   []string // added to the environment of every command
-	note  string   // said once in the log: what of the user's config is left out
+	// prefix is the workspace's path from the work tree's top ("" or
+	// ending in "/"): git status names files from there.
+	prefix string
+	args   []string // leading options of every command
+	env    []string // added to the environment of every command
+	note   string   // said once in the log: what of the user's config is left out
 }
 
 // gitSafeArgs are options of every git command patchd runs: nothing git
@@ -99,6 +102,9 @@ func findGitRepo(dir string) (*gitRepo, error) {
 		return fail(err)
 	}
 	r.above = realTop != realDir
+	if rel, err := filepath.Rel(realTop, realDir); err == nil && r.above {
+		r.prefix = filepath.ToSlash(rel) + "/"
+	}
 
 	out, err = r.run(dir, "config", "--list", "--show-origin", "--includes", "-z")
 	if err != nil {
