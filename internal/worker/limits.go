@@ -119,11 +119,21 @@ func (w *Worker) planWithin(ctx context.Context, blk *patch.Block) (*txn, error)
 func (w *Worker) readLimited(path string) ([]byte, fs.FileMode, bool, error) {
 	lim := w.opts.Limits.MaxFileBytes
 	data, mode, exists, err := w.opts.Workspace.ReadFileMax(path, lim)
+	if err != nil {
+		return nil, 0, false, limitOf(err, path, lim)
+	}
+	return data, mode, exists, nil
+}
+
+// limitOf turns the *workspace.TooLargeError of a read with the file limit
+// lim into a *patch.LimitError that names the setting; other errors are
+// returned as they are.
+func limitOf(err error, path string, lim int64) error {
 	var tl *workspace.TooLargeError
 	if errors.As(err, &tl) {
-		return nil, 0, false, &patch.LimitError{Limit: patch.LimitFile, Max: lim, File: path, Size: tl.Size, Setting: config.SettingMaxFileSize}
+		return &patch.LimitError{Limit: patch.LimitFile, Max: lim, File: path, Size: tl.Size, Setting: config.SettingMaxFileSize}
 	}
-	return data, mode, exists, err
+	return err
 }
 
 // beginAttempt records that the worker starts planning p, and says

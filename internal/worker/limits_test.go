@@ -220,3 +220,31 @@ func TestDroppedWhilePlanning(t *testing.T) {
 		t.Errorf("dropped patch: %s %q, want failed with %q", p.State, p.Error, store.DroppedError)
 	}
 }
+
+// TestRevertOfGrownFile: a file that grew past the file limit since its
+// patch was applied is not read whole to be compared: the revert is
+// refused naming the limit, and the file is left as it is.
+func TestRevertOfGrownFile(t *testing.T) {
+	f := newFixture(t)
+	f.limits = Limits{Limits: patch.Limits{MaxFileBytes: 1 << 20, MaxPatchBytes: 4 << 20}}
+	f.store.Close()
+	f.open()
+	f.write("a.txt", "hello\n", 0o644)
+	f.submit("P1", "a.txt", "hello", "world")
+	f.run()
+	if p := f.settle("P1"); p.State != store.StateApplied {
+		t.Fatalf("P1: %s %q", p.State, p.Error)
+	}
+	big := strings.Repeat("x", 2<<20)
+	f.write("a.txt", big, 0o644)
+	_, err := f.worker.Revert(context.Background(), "P1")
+	if err == nil || !strings.Contains(err.Error(), "a.txt is 2 MiB, larger than 1 MiB, the largest file a patch may read or write (setting max-file-size)") {
+		t.Fatalf("Revert = %v, want a refusal naming the file limit", err)
+	}
+	if f.read("a.txt") != big {
+		t.Errorf("a.txt changed by a refused revert")
+	}
+	if p, _ := f.store.Get("P1"); p.State != store.StateApplied {
+		t.Errorf("P1 after a refused revert: %s, want applied", p.State)
+	}
+}

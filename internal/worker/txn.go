@@ -276,7 +276,10 @@ const (
 // loadTxn rebuilds a recorded transaction from the store and the workspace,
 // and says where the workspace stands. Files as after are marked written,
 // so that rollback restores exactly those.
-func loadTxn(st *store.Store, ws *workspace.Workspace, p store.Patch) (*txn, txnState, error) {
+//
+// A file larger than maxFile (0: any size) is not read: the error names
+// the limit.
+func loadTxn(st *store.Store, ws *workspace.Workspace, p store.Patch, maxFile int64) (*txn, txnState, error) {
 	t := &txn{}
 	var before, after int
 	for i, fc := range p.Files {
@@ -291,9 +294,9 @@ func loadTxn(st *store.Store, ws *workspace.Workspace, p store.Patch) (*txn, txn
 			}
 			f.old = old
 		}
-		cur, _, exists, err := ws.ReadFile(fc.Path)
+		cur, _, exists, err := ws.ReadFileMax(fc.Path, maxFile)
 		if err != nil {
-			return nil, 0, err
+			return nil, 0, limitOf(err, fc.Path, maxFile)
 		}
 		isAfter := (fc.Deleted && !exists) || (!fc.Deleted && exists && hash(cur) == fc.NewHash)
 		isBefore := (!fc.Existed && !exists) || (fc.Existed && exists && hash(cur) == fc.OldHash)

@@ -390,7 +390,7 @@ func (w *Worker) recover(ctx context.Context, p store.Patch, blk *patch.Block) (
 		paths[i] = f.Path
 	}
 	w.removeTemps(paths)
-	t, state, err := loadTxn(w.opts.Store, w.opts.Workspace, p)
+	t, state, err := loadTxn(w.opts.Store, w.opts.Workspace, p, w.opts.Limits.MaxFileBytes)
 	if err != nil {
 		return true, w.fail(ctx, p.ID, err.Error())
 	}
@@ -526,7 +526,7 @@ func (w *Worker) Revert(ctx context.Context, id string) (store.Patch, error) {
 // committed already) and recorded.
 func (w *Worker) revert(ctx context.Context, p store.Patch) (store.Patch, error) {
 	id := p.ID
-	t, state, err := loadTxn(w.opts.Store, w.opts.Workspace, p)
+	t, state, err := loadTxn(w.opts.Store, w.opts.Workspace, p, w.opts.Limits.MaxFileBytes)
 	if err != nil {
 		return p, err
 	}
