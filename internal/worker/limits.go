@@ -98,7 +98,14 @@ func (w *Worker) planWithin(ctx context.Context, blk *patch.Block) (*txn, error)
 	w.planning = done
 	go func() {
 		defer close(done)
-		t, err := w.plan(pctx, blk)
+		// A panic here would end the daemon, and the patch would stay
+		// queued for the next one to die of: it fails the patch instead.
+		defer func() {
+			if v := recover(); v != nil {
+				res <- result{err: w.panicked(blk.ID, v)}
+			}
+		}()
+		t, err := w.planFn(pctx, blk)
 		res <- result{t, err}
 	}()
 	select {

@@ -86,6 +86,11 @@ type Worker struct {
 	waitLimit    time.Duration
 
 	sandboxAvailable func() error // sandbox.Available; a test's stand-in
+
+	// parse and planFn are patch.ParseWith and plan; a test's stand-ins
+	// (a panic injected where a bug would be).
+	parse  func([]byte, patch.ParseOptions) (*patch.Block, error)
+	planFn func(context.Context, *patch.Block) (*txn, error)
 }
 
 // New returns a Worker.
@@ -94,7 +99,9 @@ func New(opts Options) *Worker {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	opts.Limits.FileSetting, opts.Limits.PatchSetting = config.SettingMaxFileSize, config.SettingMaxPatchContent
-	return &Worker{opts: opts, log: opts.Logger, waitLimit: maxWait, sandboxAvailable: sandbox.Available}
+	w := &Worker{opts: opts, log: opts.Logger, waitLimit: maxWait, sandboxAvailable: sandbox.Available, parse: patch.ParseWith}
+	w.planFn = w.plan
+	return w
 }
 
 // RepairSummaries rewrites the summaries of recently finished patches that
@@ -277,7 +284,7 @@ func (w *Worker) process(ctx context.Context, p store.Patch) error {
 	if err != nil {
 		return w.fail(ctx, p.ID, fmt.Sprintf("read stored patch: %v", err))
 	}
-	blk, err := patch.ParseWith(body, patch.ParseOptions{MaxEdits: w.opts.Limits.MaxEdits, MaxEditsSetting: config.SettingMaxEdits})
+	blk, err := w.parseRecovered(p.ID, body, patch.ParseOptions{MaxEdits: w.opts.Limits.MaxEdits, MaxEditsSetting: config.SettingMaxEdits})
 	if err != nil {
 		return w.fail(ctx, p.ID, err.Error())
 	}
