@@ -445,10 +445,26 @@ func (s *Store) commit(batch []*op) (outstanding int, ok bool) {
 	for _, o := range batch {
 		close(o.done)
 	}
-	if s.events != nil {
-		s.events.append(batch, time.Now())
-	}
+	s.publish(batch)
 	return outstanding, true
+}
+
+// publish numbers the events of a committed batch, appends them to the
+// event log and hands them to the subscribers, none of which it waits for.
+func (s *Store) publish(batch []*op) {
+	s.evs = batchEvents(s.evs[:0], batch, s.eventID, time.Now())
+	if len(s.evs) == 0 {
+		return
+	}
+	s.eventID = s.evs[len(s.evs)-1].EventID
+	if s.events != nil {
+		s.events.append(s.evs)
+	}
+	s.hub.publish(s.evs)
+	clear(s.evs)
+	if cap(s.evs) > 4096 {
+		s.evs = nil
+	}
 }
 
 // writeDurably appends buf at the durable tail and fsyncs. On failure it

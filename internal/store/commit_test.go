@@ -525,3 +525,30 @@ func TestNextAfterFailedUpdate(t *testing.T) {
 		t.Fatalf("Next after the failed move = %s, want b:queued", got)
 	}
 }
+
+// BenchmarkSubmitEvents is BenchmarkSubmitParallel with the event log on
+// and subscribers reading every event, to show what they cost the
+// committer.
+func BenchmarkSubmitEvents(b *testing.B) {
+	for _, subs := range []int{0, 4} {
+		b.Run(fmt.Sprintf("subscribers=%d", subs), func(b *testing.B) {
+			dir := b.TempDir()
+			s, err := Open(filepath.Join(dir, "queue"), Options{EventsPath: filepath.Join(dir, "events.jsonl")})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			for range subs {
+				sub, err := s.Subscribe(b.Context(), 0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				go func() {
+					for range sub.C {
+					}
+				}()
+			}
+			benchSubmit(b, s, 16)
+		})
+	}
+}

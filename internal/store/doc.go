@@ -118,12 +118,34 @@
 //
 // # Events
 //
-// With Options.EventsPath set, every state change appends one JSON line to
-// that file (O_APPEND) after its batch is durable, for example
+// Every state change is an event, numbered from 1 in the order the
+// committer commits the records (event_id; the patch's own number is its
+// seq). After each batch is durable and its callers released, the
+// committer numbers its events, appends them to the event log if
+// Options.EventsPath is set, and hands them to the in-process hub, for
+// example
 //
-//	{"time":"…","event":"patch.applied","id":"P1","seq":7,"state":"applied"}
+//	{"event_id":12,"time":"…","event":"patch.applied","id":"P1","seq":7,"state":"applied"}
 //
 // Event lines are not fsynced one by one (the journal is the record of
 // truth); the file is fsynced on Close. A failed event write is logged, once
 // per outage, and never fails the patch.
+//
+// Numbering continues after a restart from the last numbered line of the
+// event log, found by reading the file back from its end (at most 1 MiB,
+// whatever the history's length); a line a crash cut short is skipped, and
+// the next write starts a line of its own. Without an event log numbering
+// starts at 1 at each Open. Numbers can be given twice only if the event
+// log lost its last lines: a power failure before the page cache reached
+// the disk, or a disk that stayed full until the daemon stopped.
+//
+// Subscribe follows the events from a given number on: the latest 1024 are
+// kept in memory; older ones (up to 100,000 back) are read back from the
+// event log, found by reading it back from its end, then forward. The
+// committer never waits for a subscriber: each has a queue of at most 4096
+// events that its own goroutine drains into its channel, and a subscriber
+// whose queue is full is ended with ErrSlowSubscriber after reading what
+// came before; it resubscribes after the last event it read. A start the
+// store cannot serve (too old, not in the log, after the last event) is
+// ErrEventsLost: read the state again and subscribe after LastEventID.
 package store

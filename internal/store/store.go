@@ -46,6 +46,7 @@ type Store struct {
 	log    *slog.Logger
 	lockF  *os.File
 	events *eventLog
+	hub    *hub
 
 	// fileMu keeps Close from closing the journal under a Body read.
 	fileMu sync.RWMutex
@@ -69,6 +70,8 @@ type Store struct {
 	nextSeq uint64
 	dirty   bool // bytes after tail may exist; truncate before writing
 	buf     []byte
+	eventID uint64  // the last event's number
+	evs     []Event // the events of the batch being published
 
 	attempt attempts // BeginAttempt, EndAttempt
 
@@ -104,14 +107,15 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	if opts.EventsPath != "" {
-		ev, err := openEventLog(opts.EventsPath, log)
+		ev, last, err := openEventLog(opts.EventsPath, log)
 		if err != nil {
 			s.jf.Close()
 			s.lockF.Close()
 			return nil, err
 		}
-		s.events = ev
+		s.events, s.eventID = ev, last
 	}
+	s.hub = newHub(opts.EventsPath, s.eventID)
 	go s.commitLoop()
 	return s, nil
 }
@@ -359,6 +363,7 @@ func (s *Store) Close() error {
 		s.work.Broadcast()
 		s.mu.Unlock()
 		<-s.done
+		s.hub.close()
 		var errs []error
 		s.fileMu.Lock()
 		if err := s.jf.Close(); err != nil {

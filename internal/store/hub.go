@@ -1,0 +1,302 @@
+package store
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+var (
+	// ErrSlowSubscriber ends a Subscription whose reader fell more than
+	// maxPending events behind. It got every event up to the drop;
+	// subscribing again after the last one it read misses nothing.
+	ErrSlowSubscriber = errors.New("subscriber fell behind")
+	// ErrEventsLost means the events asked for can no longer be delivered:
+	// older than the store keeps (in memory, or in an event log it can read
+	// back), missing from the event log, or numbered beyond the last event.
+	// The subscriber should read the current state again (List, Get) and
+	// subscribe after LastEventID, taken before reading it.
+	ErrEventsLost = errors.New("events no longer available")
+)
+
+const (
+	// eventRing is how many of the latest events are kept in memory for
+	// subscribers that resume.
+	eventRing = 1024
+	// maxPending is how many events a subscription may have waiting for
+	// its reader before it is dropped with ErrSlowSubscriber.
+	maxPending = 4096
+	// maxBacklog is how many events a subscription may ask to be replayed
+	// from the event log; further back is ErrEventsLost.
+	maxBacklog = 100_000
+	// maxReplayScan bounds how much of the event log a replay reads back
+	// to find where to start.
+	maxReplayScan = 64 << 20
+)
+
+// hub hands committed events to subscribers. The committer publishes to
+// it without ever waiting for them: each subscription has a bounded queue
+// that a goroutine of its own drains into its channel.
+type hub struct {
+	path string // the event log replays read; "" for none
+
+	mu     sync.Mutex
+	last   uint64  // the last event's number
+	first  uint64  // the first event published since Open
+	ring   []Event // the latest events, event n at n%eventRing
+	subs   map[*Subscription]struct{}
+	closed bool
+}
+
+func newHub(path string, last uint64) *hub {
+	return &hub{path: path, last: last, first: last + 1, subs: make(map[*Subscription]struct{})}
+}
+
+// publish hands evs, numbered on from h.last, to every subscriber. A
+// subscriber whose queue would pass maxPending is dropped instead.
+func (h *hub) publish(evs []Event) {
+	if len(evs) == 0 {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ring == nil {
+		h.ring = make([]Event, eventRing)
+	}
+	for _, e := range evs {
+		h.ring[e.EventID%eventRing] = e
+	}
+	h.last = evs[len(evs)-1].EventID
+	for sub := range h.subs {
+		if len(sub.queue)+len(evs) > maxPending {
+			sub.endLocked(fmt.Errorf("%w: more than %d events waited for it (subscribe again after the last one read)", ErrSlowSubscriber, maxPending))
+			continue
+		}
+		sub.queue = append(sub.queue, evs...)
+		sub.kickLocked()
+	}
+}
+
+// ringFrom is the oldest event number the ring holds (h.last+1 if none).
+func (h *hub) ringFrom() uint64 {
+	lo := uint64(1)
+	if h.last >= eventRing {
+		lo = h.last - eventRing + 1
+	}
+	return max(lo, h.first)
+}
+
+// close ends every subscription with ErrClosed once its reader has what
+// was published.
+func (h *hub) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = true
+	for sub := range h.subs {
+		sub.endLocked(ErrClosed)
+	}
+}
+
+// Subscription delivers events in order on C. C is closed when the
+// subscription ends; Err then says why. Cancel the context given to
+// Subscribe to end it.
+type Subscription struct {
+	// C delivers the events, numbered one after the other.
+	C <-chan Event
+
+	c      chan Event
+	h      *hub
+	after  uint64 // replay from the event log: (after, fileTo]
+	fileTo uint64
+	kick   chan struct{} // a wake-up for run; capacity 1
+
+	// Guarded by h.mu.
+	queue []Event
+	err   error
+}
+
+// Subscribe returns a subscription to every event numbered after after,
+// in order and without gaps: first those already committed (from memory,
+// where the latest 1024 are kept, or else read back from the event log,
+// at most 100,000), then each batch as it commits. Pass 0 for the whole
+// history (as far as it is kept), or LastEventID for only what comes next.
+//
+// The committer never waits for a subscriber: one that lets more than
+// 4096 events wait is ended with ErrSlowSubscriber after it has read the
+// events up to then, and can subscribe again after the last one it read.
+// A requested start the store cannot serve is refused with ErrEventsLost;
+// a gap found while replaying the event log (lines a full disk or a crash
+// kept from it) ends the subscription with ErrEventsLost at the gap.
+// After Close, the subscription ends with ErrClosed once its reader has
+// every event committed before.
+func (s *Store) Subscribe(ctx context.Context, after uint64) (*Subscription, error) {
+	return s.hub.subscribe(ctx, after)
+}
+
+// LastEventID returns the number of the last event published, 0 if there
+// has been none. Taken before reading the state (List, Get), it is where
+// a subscription that follows on from that state starts.
+func (s *Store) LastEventID() uint64 {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	return s.hub.last
+}
+
+func (h *hub) subscribe(ctx context.Context, after uint64) (*Subscription, error) {
+	c := make(chan Event)
+	sub := &Subscription{C: c, c: c, h: h, after: after, kick: make(chan struct{}, 1)}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, ErrClosed
+	}
+	from := h.ringFrom()
+	switch {
+	case after > h.last:
+		return nil, fmt.Errorf("%w: event %d is after the last one, %d (was the event log replaced?)", ErrEventsLost, after, h.last)
+	case after+1 >= from:
+	case h.path == "":
+		return nil, fmt.Errorf("%w: the oldest event kept is %d, and there is no event log", ErrEventsLost, from)
+	case h.last-after > maxBacklog:
+		return nil, fmt.Errorf("%w: events after %d are %d, more than the %d a subscription may replay", ErrEventsLost, after, h.last-after, maxBacklog)
+	default:
+		sub.fileTo = from - 1
+	}
+	for n := max(after+1, from); n <= h.last; n++ {
+		sub.queue = append(sub.queue, h.ring[n%eventRing])
+	}
+	h.subs[sub] = struct{}{}
+	go sub.run(ctx)
+	return sub, nil
+}
+
+// Err says why C was closed: ErrClosed, ErrSlowSubscriber, ErrEventsLost
+// or the context's error. It is nil while the subscription runs.
+func (sub *Subscription) Err() error {
+	sub.h.mu.Lock()
+	defer sub.h.mu.Unlock()
+	return sub.err
+}
+
+// endLocked ends sub with err (unless it has ended already) once its
+// queue is delivered.
+func (sub *Subscription) endLocked(err error) {
+	if sub.err == nil {
+		sub.err = err
+	}
+	delete(sub.h.subs, sub)
+	sub.kickLocked()
+}
+
+func (sub *Subscription) kickLocked() {
+	select {
+	case sub.kick <- struct{}{}:
+	default:
+	}
+}
+
+// end ends sub at once with err.
+func (sub *Subscription) end(err error) {
+	sub.h.mu.Lock()
+	sub.endLocked(err)
+	sub.queue = nil
+	sub.h.mu.Unlock()
+}
+
+// run delivers sub's events: the replay from the event log, then its
+// queue, until the subscription ends.
+func (sub *Subscription) run(ctx context.Context) {
+	h := sub.h
+	defer close(sub.c)
+	if sub.fileTo > sub.after {
+		if err := replayLog(ctx, h.path, sub.after, sub.fileTo, sub.c); err != nil {
+			sub.end(err)
+			return
+		}
+	}
+	var spare []Event
+	for {
+		h.mu.Lock()
+		batch := sub.queue
+		sub.queue = spare
+		ended := sub.err != nil
+		h.mu.Unlock()
+		for _, e := range batch {
+			select {
+			case sub.c <- e:
+			case <-ctx.Done():
+				sub.end(ctx.Err())
+				return
+			}
+		}
+		clear(batch)
+		spare = batch[:0]
+		if len(batch) > 0 {
+			continue
+		}
+		if ended {
+			return
+		}
+		select {
+		case <-sub.kick:
+		case <-ctx.Done():
+			sub.end(ctx.Err())
+			return
+		}
+	}
+}
+
+// replayLog sends the events numbered after+1 to to, read from the event
+// log at path: it reads back from the end to the line of event after (or
+// an earlier one), then forward.
+func replayLog(ctx context.Context, path string, after, to uint64, c chan<- Event) error {
+	name := filepath.Base(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("%w: open %s: %w", ErrEventsLost, name, errors.Unwrap(err))
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("%w: stat %s: %w", ErrEventsLost, name, errors.Unwrap(err))
+	}
+	size := fi.Size()
+	var start int64
+	err = scanBack(f, size, maxReplayScan, func(line []byte, off int64) bool {
+		if e, ok := parseEventLine(line); ok && e.EventID <= after {
+			start = off + int64(len(line)) + 1
+			return false
+		}
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("%w: read %s back to event %d: %w", ErrEventsLost, name, after, err)
+	}
+	r := bufio.NewReaderSize(io.NewSectionReader(f, start, size-start), 64<<10)
+	for next := after + 1; next <= to; {
+		line, err := r.ReadBytes('\n')
+		if err != nil {
+			return fmt.Errorf("%w: event %d is not in %s", ErrEventsLost, next, name)
+		}
+		e, ok := parseEventLine(bytes.TrimSuffix(line, []byte{'\n'}))
+		if !ok || e.EventID < next {
+			continue
+		}
+		if e.EventID != next {
+			return fmt.Errorf("%w: event %d is not in %s", ErrEventsLost, next, name)
+		}
+		select {
+		case c <- e:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		next++
+	}
+	return nil
+}
