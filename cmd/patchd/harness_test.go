@@ -24,9 +24,17 @@ import (
 
 var patchdBin string
 
+// raceLogDir collects the race reports of processes started outside a test's
+// tenv (cleanEnv); TestMain fails the run if any is there at the end.
+var raceLogDir string
+
 func TestMain(m *testing.M) {
 	if port := os.Getenv("PATCHD_TEST_HOLD_PORT"); port != "" {
 		holdPort(port)
+		return
+	}
+	if os.Getenv("PATCHD_TEST_RACE") != "" {
+		racy()
 		return
 	}
 	dir, err := os.MkdirTemp("", "patchd-bin-")
@@ -35,6 +43,11 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	patchdBin = filepath.Join(dir, "patchd")
+	raceLogDir = filepath.Join(dir, "race")
+	if err := os.Mkdir(raceLogDir, 0o700); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	args := []string{"build", "-o", patchdBin}
 	if raceEnabled {
 		args = append(args, "-race")
@@ -46,6 +59,14 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	races, _ := filepath.Glob(filepath.Join(raceLogDir, "*"))
+	for _, f := range races {
+		data, _ := os.ReadFile(f)
+		for _, r := range scanCrashes(data) {
+			fmt.Fprintf(os.Stderr, "FAIL: a patchd process started outside a test's tenv reported a data race (%s):\n%s\n", filepath.Base(f), r)
+			code = 1
+		}
+	}
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -69,17 +90,24 @@ type tenv struct {
 	// state, when set, is passed as --state-dir to every command (a state
 	// dir on its own file system); otherwise it is <ws>/.patchd.
 	state string
+	// raceDir receives the race reports of the processes this test starts
+	// (see crash_test.go).
+	raceDir string
+	mu      sync.Mutex
+	outputs []*syncBuffer // of the foreground daemons, scanned at the end
 }
 
 func newEnv(t *testing.T) *tenv {
 	t.Helper()
-	e := &tenv{t: t, ws: t.TempDir()}
+	e := &tenv{t: t, ws: t.TempDir(), raceDir: t.TempDir()}
 	t.Cleanup(func() {
 		// Whatever a test leaves running for this workspace is stopped.
 		e.command("stop").Run()
 		for _, pid := range e.pids() {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
+		// Then what they said is read: a race or a panic fails the test.
+		e.failOnCrashReports()
 	})
 	return e
 }
@@ -100,23 +128,31 @@ func (e *tenv) command(args ...string) *exec.Cmd {
 	}
 	full = append(full, args[1:]...)
 	cmd := exec.Command(patchdBin, full...)
-	cmd.Env = cleanEnv()
+	cmd.Env = e.env()
 	// A daemon that restarted passes its output to its successor, which
 	// keeps our pipe open after the process we started has exited.
 	cmd.WaitDelay = time.Second
 	return cmd
 }
 
-// cleanEnv keeps the caller's PATCHD_ settings out of the tests.
+// env is cleanEnv with the race reports going to this test's race dir.
+func (e *tenv) env() []string {
+	env := cleanEnv()
+	env[len(env)-1] = raceEnv(e.raceDir)
+	return env
+}
+
+// cleanEnv keeps the caller's PATCHD_ and GORACE settings out of the tests.
+// Its last entry is GORACE.
 func cleanEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "PATCHD_") {
+		if !strings.HasPrefix(kv, "PATCHD_") && !strings.HasPrefix(kv, "GORACE=") {
 			env = append(env, kv)
 		}
 	}
 	// A race-built binary otherwise sleeps a second at every exit.
-	return append(env, "GORACE=atexit_sleep_ms=0")
+	return append(env, raceEnv(raceLogDir))
 }
 
 type result struct {
@@ -338,6 +374,9 @@ func (e *tenv) startRun(args ...string) (*exec.Cmd, *syncBuffer) {
 	cmd := e.command(append([]string{"run"}, args...)...)
 	buf := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = buf, buf
+	e.mu.Lock()
+	e.outputs = append(e.outputs, buf)
+	e.mu.Unlock()
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)
 	}

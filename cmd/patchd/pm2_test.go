@@ -48,6 +48,14 @@ func newPM2(t *testing.T) *pm2 {
 			}
 		}
 		p.run("kill")
+		// patchd's stderr under PM2: a panic fails the test.
+		logs, _ := filepath.Glob(filepath.Join(home, "logs", "*.log"))
+		for _, l := range logs {
+			data, _ := os.ReadFile(l)
+			for _, r := range scanCrashes(data) {
+				t.Errorf("a process under PM2 reported a crash or a data race: %s:\n%s", l, r)
+			}
+		}
 		os.RemoveAll(home)
 	})
 	return p
