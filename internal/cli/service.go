@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
-	"github.com/patchd/patchd/internal/config"
 	"github.com/patchd/patchd/internal/service"
 )
 
@@ -58,8 +56,10 @@ func runService(ctx context.Context, env *Env, args []string) error {
 	if strings.Contains(exe, string(filepath.Separator)+"go-build") {
 		fmt.Fprintf(env.Stderr, "patchd: warning: %s is a temporary `go run` build; install patchd (go install ./cmd/patchd) and run `patchd service` from there\n", exe)
 	}
+	// The daemon runs with every setting resolved here that differs from
+	// its default, from the settings table (config.Args), paths absolute.
 	spec := service.Spec{
-		Name: name, Exe: exe, Args: daemonArgs(cfg), Workspace: cfg.Workspace,
+		Name: name, Exe: exe, Args: cfg.Args(), Workspace: cfg.Workspace,
 		StateDir: cfg.StateDir, DrainTimeout: cfg.DrainTimeout, Env: vars, Path: path,
 	}
 	var files [][2]string // name, content
@@ -105,49 +105,4 @@ func runService(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintln(env.Stdout, path)
 	}
 	return nil
-}
-
-// daemonArgs renders a configuration as the flags of `patchd run`, with
-// paths absolute, so that the supervisor's patchd is the one configured here.
-func daemonArgs(cfg *config.Config) []string {
-	args := []string{"--workspace", cfg.Workspace, "--state-dir", cfg.StateDir,
-		"--host", cfg.Host, "--port", strconv.Itoa(cfg.Port)}
-	if len(cfg.FallbackPorts) == 0 {
-		args = append(args, "--fallback-port", "none")
-	}
-	for _, p := range cfg.FallbackPorts {
-		args = append(args, "--fallback-port", strconv.Itoa(p))
-	}
-	args = append(args, "--log-level", cfg.LogLevel, "--drain-timeout", cfg.DrainTimeout.String())
-	if cfg.PIDFile != "" {
-		args = append(args, "--pid-file", cfg.PIDFile)
-	}
-	if cfg.SummariesDir != filepath.Join(cfg.StateDir, "summaries") {
-		args = append(args, "--summaries-dir", cfg.SummariesDir)
-	}
-	if cfg.NoAuth {
-		args = append(args, "--no-auth")
-	}
-	if cfg.Git {
-		args = append(args, "--git")
-	}
-	if cfg.AllowRootWorkspace {
-		args = append(args, "--allow-root-workspace")
-	}
-	if cfg.CheckSandbox {
-		args = append(args, "--check-sandbox")
-	}
-	if cfg.MaxBodyBytes != 1<<20 {
-		args = append(args, "--max-body", strconv.FormatInt(cfg.MaxBodyBytes, 10))
-	}
-	if cfg.RateLimit > 0 {
-		args = append(args, "--rate-limit", strconv.FormatFloat(cfg.RateLimit, 'f', -1, 64), "--rate-burst", strconv.Itoa(cfg.RateBurst))
-	}
-	if cfg.IfRunning != "standby" {
-		args = append(args, "--if-running", cfg.IfRunning)
-	}
-	if cfg.ConfigFile != "" {
-		args = append(args, "--config", cfg.ConfigFile)
-	}
-	return args
 }

@@ -148,6 +148,19 @@ type setting struct {
 	usage  string
 	repeat bool // flag may be repeated; env and file values are comma lists
 	apply  func(c *Config, vals []string) error
+	// format renders the setting's value in a Config as apply reads it,
+	// for Args: the configuration written back as flags.
+	format func(c *Config) []string
+	// notArgs, when not "", says why Args leaves the setting out, and so
+	// why no service definition carries it: a setting only the client
+	// reads, or a secret, which the daemon must find in its own place.
+	// Every setting today is one the daemon reads, and none is a secret.
+	notArgs string
+	// pin makes Args write the setting even at its default: service
+	// definitions are built around its value (the systemd socket's
+	// address, the supervisor's waits), which a later config file must
+	// not change under them.
+	pin bool
 }
 
 // settings is the single definition of every common setting and its default.
@@ -157,11 +170,11 @@ func settings() []setting {
 
 func baseSettings() []setting {
 	return []setting{
-		{name: "workspace", def: "", usage: "workspace root (default: current directory)", apply: func(c *Config, v []string) error {
+		{name: "workspace", format: text(func(c *Config) string { return c.Workspace }), def: "", usage: "workspace root (default: current directory)", apply: func(c *Config, v []string) error {
 			c.Workspace = last(v)
 			return nil
 		}},
-		{name: "allow-root-workspace", def: "false", usage: "let the workspace be the root of the file system (/), where patches could write anywhere", apply: func(c *Config, v []string) error {
+		{name: "allow-root-workspace", format: boolean(func(c *Config) bool { return c.AllowRootWorkspace }), def: "false", usage: "let the workspace be the root of the file system (/), where patches could write anywhere", apply: func(c *Config, v []string) error {
 			b, err := strconv.ParseBool(last(v))
 			if err != nil {
 				return fmt.Errorf("must be true or false, not %q", last(v))
@@ -169,20 +182,20 @@ func baseSettings() []setting {
 			c.AllowRootWorkspace = b
 			return nil
 		}},
-		{name: "state-dir", def: "", usage: "state directory (default: <workspace>/.patchd)", apply: func(c *Config, v []string) error {
+		{name: "state-dir", format: text(func(c *Config) string { return c.StateDir }), def: "", usage: "state directory (default: <workspace>/.patchd)", apply: func(c *Config, v []string) error {
 			c.StateDir = last(v)
 			return nil
 		}},
-		{name: "host", def: "127.0.0.1", usage: "address to listen on", apply: func(c *Config, v []string) error {
+		{name: "host", pin: true, format: text(func(c *Config) string { return c.Host }), def: "127.0.0.1", usage: "address to listen on", apply: func(c *Config, v []string) error {
 			c.Host = last(v)
 			return nil
 		}},
-		{name: "port", def: "5555", usage: "port to listen on (0 = any free port)", apply: func(c *Config, v []string) error {
+		{name: "port", pin: true, format: integer(func(c *Config) int { return c.Port }), def: "5555", usage: "port to listen on (0 = any free port)", apply: func(c *Config, v []string) error {
 			p, err := parsePort(last(v))
 			c.Port = p
 			return err
 		}},
-		{name: "fallback-port", def: "5566", repeat: true, usage: "port to try when the port is busy (repeatable; \"none\" for no fallback)", apply: func(c *Config, v []string) error {
+		{name: "fallback-port", format: formatPorts, def: "5566", repeat: true, usage: "port to try when the port is busy (repeatable; \"none\" for no fallback)", apply: func(c *Config, v []string) error {
 			c.FallbackPorts = nil
 			for _, s := range v {
 				if s == "none" || s == "" {
@@ -196,7 +209,7 @@ func baseSettings() []setting {
 			}
 			return nil
 		}},
-		{name: "log-level", def: "info", usage: "log level: debug, info, warn, error", apply: func(c *Config, v []string) error {
+		{name: "log-level", format: text(func(c *Config) string { return c.LogLevel }), def: "info", usage: "log level: debug, info, warn, error", apply: func(c *Config, v []string) error {
 			c.LogLevel = strings.ToLower(last(v))
 			switch c.LogLevel {
 			case "debug", "info", "warn", "error":
@@ -204,18 +217,18 @@ func baseSettings() []setting {
 			}
 			return fmt.Errorf("must be one of debug, info, warn, error, not %q", last(v))
 		}},
-		{name: "if-running", def: "standby", usage: "when another instance runs: standby (wait and take over) or exit (code 5)", apply: func(c *Config, v []string) error {
+		{name: "if-running", format: text(func(c *Config) string { return c.IfRunning }), def: "standby", usage: "when another instance runs: standby (wait and take over) or exit (code 5)", apply: func(c *Config, v []string) error {
 			c.IfRunning = last(v)
 			if c.IfRunning != "standby" && c.IfRunning != "exit" {
 				return fmt.Errorf("must be standby or exit, not %q", c.IfRunning)
 			}
 			return nil
 		}},
-		{name: "pid-file", def: "", usage: "also write a plain PID file here, for old watchdogs", apply: func(c *Config, v []string) error {
+		{name: "pid-file", format: text(func(c *Config) string { return c.PIDFile }), def: "", usage: "also write a plain PID file here, for old watchdogs", apply: func(c *Config, v []string) error {
 			c.PIDFile = last(v)
 			return nil
 		}},
-		{name: "log-max-size", def: "10", usage: "rotate the log file at this many MiB", apply: func(c *Config, v []string) error {
+		{name: "log-max-size", format: integer(func(c *Config) int { return c.LogMaxSizeMB }), def: "10", usage: "rotate the log file at this many MiB", apply: func(c *Config, v []string) error {
 			n, err := strconv.Atoi(last(v))
 			if err != nil || n < 1 {
 				return fmt.Errorf("must be a positive number of MiB, not %q", last(v))
@@ -223,17 +236,17 @@ func baseSettings() []setting {
 			c.LogMaxSizeMB = n
 			return nil
 		}},
-		{name: "start-timeout", def: "15s", usage: "how long start waits for the daemon to be ready", apply: func(c *Config, v []string) error {
+		{name: "start-timeout", pin: true, format: duration(func(c *Config) time.Duration { return c.StartTimeout }), def: "15s", usage: "how long start waits for the daemon to be ready", apply: func(c *Config, v []string) error {
 			d, err := parseDuration(last(v))
 			c.StartTimeout = d
 			return err
 		}},
-		{name: "drain-timeout", def: "10s", usage: "how long a stop waits for requests in flight", apply: func(c *Config, v []string) error {
+		{name: "drain-timeout", pin: true, format: duration(func(c *Config) time.Duration { return c.DrainTimeout }), def: "10s", usage: "how long a stop waits for requests in flight", apply: func(c *Config, v []string) error {
 			d, err := parseDuration(last(v))
 			c.DrainTimeout = d
 			return err
 		}},
-		{name: "no-auth", def: "false", usage: "serve the webhook without a token (refused unless the host is loopback)", apply: func(c *Config, v []string) error {
+		{name: "no-auth", format: boolean(func(c *Config) bool { return c.NoAuth }), def: "false", usage: "serve the webhook without a token (refused unless the host is loopback)", apply: func(c *Config, v []string) error {
 			b, err := strconv.ParseBool(last(v))
 			if err != nil {
 				return fmt.Errorf("must be true or false, not %q", last(v))
@@ -241,7 +254,7 @@ func baseSettings() []setting {
 			c.NoAuth = b
 			return nil
 		}},
-		{name: "max-body", def: "1048576", usage: "largest webhook body in bytes", apply: func(c *Config, v []string) error {
+		{name: "max-body", format: integer(func(c *Config) int64 { return c.MaxBodyBytes }), def: "1048576", usage: "largest webhook body in bytes", apply: func(c *Config, v []string) error {
 			n, err := strconv.ParseInt(last(v), 10, 64)
 			if err != nil || n < 1 {
 				return fmt.Errorf("must be a positive number of bytes, not %q", last(v))
@@ -249,11 +262,11 @@ func baseSettings() []setting {
 			c.MaxBodyBytes = n
 			return nil
 		}},
-		{name: "summaries-dir", def: "", usage: "where patch summaries are written (default: <state-dir>/summaries)", apply: func(c *Config, v []string) error {
+		{name: "summaries-dir", format: formatSummaries, def: "", usage: "where patch summaries are written (default: <state-dir>/summaries)", apply: func(c *Config, v []string) error {
 			c.SummariesDir = last(v)
 			return nil
 		}},
-		{name: "rate-limit", def: "0", usage: "webhook requests per second before 429 (0 = unlimited)", apply: func(c *Config, v []string) error {
+		{name: "rate-limit", format: text(func(c *Config) string { return strconv.FormatFloat(c.RateLimit, 'f', -1, 64) }), def: "0", usage: "webhook requests per second before 429 (0 = unlimited)", apply: func(c *Config, v []string) error {
 			f, err := strconv.ParseFloat(last(v), 64)
 			if err != nil || f < 0 {
 				return fmt.Errorf("must be a non-negative number, not %q", last(v))
@@ -261,7 +274,7 @@ func baseSettings() []setting {
 			c.RateLimit = f
 			return nil
 		}},
-		{name: "git", def: "false", usage: "commit every applied patch to the workspace's git repository (and revert commits)", apply: func(c *Config, v []string) error {
+		{name: "git", format: boolean(func(c *Config) bool { return c.Git }), def: "false", usage: "commit every applied patch to the workspace's git repository (and revert commits)", apply: func(c *Config, v []string) error {
 			b, err := strconv.ParseBool(last(v))
 			if err != nil {
 				return fmt.Errorf("must be true or false, not %q", last(v))
@@ -269,7 +282,7 @@ func baseSettings() []setting {
 			c.Git = b
 			return nil
 		}},
-		{name: "check-sandbox", def: "false", usage: "confine every check: on Linux (Landlock ABI 4+) writes only to the workspace and its temporary directory, no TCP, no capabilities", apply: func(c *Config, v []string) error {
+		{name: "check-sandbox", format: boolean(func(c *Config) bool { return c.CheckSandbox }), def: "false", usage: "confine every check: on Linux (Landlock ABI 4+) writes only to the workspace and its temporary directory, no TCP, no capabilities", apply: func(c *Config, v []string) error {
 			b, err := strconv.ParseBool(last(v))
 			if err != nil {
 				return fmt.Errorf("must be true or false, not %q", last(v))
@@ -277,17 +290,17 @@ func baseSettings() []setting {
 			c.CheckSandbox = b
 			return nil
 		}},
-		{name: SettingMaxFileSize, def: "64MiB", usage: "largest file a patch may read or write; a patch past it fails", apply: func(c *Config, v []string) error {
+		{name: SettingMaxFileSize, format: size(func(c *Config) int64 { return c.MaxFileBytes }), def: "64MiB", usage: "largest file a patch may read or write; a patch past it fails", apply: func(c *Config, v []string) error {
 			n, err := parseSize(last(v))
 			c.MaxFileBytes = n
 			return err
 		}},
-		{name: SettingMaxPatchContent, def: "256MiB", usage: "most file content one patch may hold in memory, every file it reads plus every file it writes; a patch past it fails", apply: func(c *Config, v []string) error {
+		{name: SettingMaxPatchContent, format: size(func(c *Config) int64 { return c.MaxPatchContent }), def: "256MiB", usage: "most file content one patch may hold in memory, every file it reads plus every file it writes; a patch past it fails", apply: func(c *Config, v []string) error {
 			n, err := parseSize(last(v))
 			c.MaxPatchContent = n
 			return err
 		}},
-		{name: SettingMaxEdits, def: "1000", usage: "most edits one patch block may hold; a block with more is refused (400)", apply: func(c *Config, v []string) error {
+		{name: SettingMaxEdits, format: integer(func(c *Config) int { return c.MaxEdits }), def: "1000", usage: "most edits one patch block may hold; a block with more is refused (400)", apply: func(c *Config, v []string) error {
 			n, err := strconv.Atoi(last(v))
 			if err != nil || n < 1 {
 				return fmt.Errorf("must be a positive number, not %q", last(v))
@@ -295,12 +308,12 @@ func baseSettings() []setting {
 			c.MaxEdits = n
 			return nil
 		}},
-		{name: SettingPlanTimeout, def: "10s", usage: "longest the planning of one patch (reading its files, computing its edits) may take; a patch past it fails", apply: func(c *Config, v []string) error {
+		{name: SettingPlanTimeout, format: duration(func(c *Config) time.Duration { return c.PlanTimeout }), def: "10s", usage: "longest the planning of one patch (reading its files, computing its edits) may take; a patch past it fails", apply: func(c *Config, v []string) error {
 			d, err := parseDuration(last(v))
 			c.PlanTimeout = d
 			return err
 		}},
-		{name: "rate-burst", def: "100", usage: "webhook burst size for --rate-limit", apply: func(c *Config, v []string) error {
+		{name: "rate-burst", format: integer(func(c *Config) int { return c.RateBurst }), def: "100", usage: "webhook burst size for --rate-limit", apply: func(c *Config, v []string) error {
 			n, err := strconv.Atoi(last(v))
 			if err != nil || n < 1 {
 				return fmt.Errorf("must be a positive number, not %q", last(v))

@@ -12,7 +12,7 @@ import (
 // headers are answered.
 func httpSettings() []setting {
 	return []setting{
-		{name: "allowed-host", def: "", repeat: true, usage: "also answer requests whose Host header names this host (a tunnel's or proxy's name; repeatable)", apply: func(c *Config, v []string) error {
+		{name: "allowed-host", format: func(c *Config) []string { return c.AllowedHosts }, def: "", repeat: true, usage: "also answer requests whose Host header names this host (a tunnel's or proxy's name; repeatable)", apply: func(c *Config, v []string) error {
 			c.AllowedHosts = nil
 			for _, s := range v {
 				if s == "" {
@@ -26,7 +26,7 @@ func httpSettings() []setting {
 			}
 			return nil
 		}},
-		{name: "allowed-origin", def: "", repeat: true, usage: "also answer browser requests from this origin, like https://chat.openai.com (repeatable)", apply: func(c *Config, v []string) error {
+		{name: "allowed-origin", format: func(c *Config) []string { return c.AllowedOrigins }, def: "", repeat: true, usage: "also answer browser requests from this origin, like https://chat.openai.com (repeatable)", apply: func(c *Config, v []string) error {
 			c.AllowedOrigins = nil
 			for _, s := range v {
 				if s == "" {
@@ -40,19 +40,19 @@ func httpSettings() []setting {
 			}
 			return nil
 		}},
-		{name: "public-url", def: "", usage: "the URL clients reach patchd at (a tunnel's https URL): the servers entry of /openapi.json, and its host and origin are answered", apply: func(c *Config, v []string) error {
+		{name: "public-url", format: text(func(c *Config) string { return c.PublicURL }), def: "", usage: "the URL clients reach patchd at (a tunnel's https URL): the servers entry of /openapi.json, and its host and origin are answered", apply: func(c *Config, v []string) error {
 			u, err := ParsePublicURL(last(v))
 			c.PublicURL = u
 			return err
 		}},
-		{name: "health-detail", def: "token", usage: "who sees /health's details (pid, port, version, system, queue): token (requests with the token) or public", apply: func(c *Config, v []string) error {
+		{name: "health-detail", format: text(func(c *Config) string { return c.HealthDetail }), def: "token", usage: "who sees /health's details (pid, port, version, system, queue): token (requests with the token) or public", apply: func(c *Config, v []string) error {
 			c.HealthDetail = last(v)
 			if c.HealthDetail != "token" && c.HealthDetail != "public" {
 				return fmt.Errorf("must be token or public, not %q", c.HealthDetail)
 			}
 			return nil
 		}},
-		{name: "max-conns", def: "0", usage: "most HTTP connections open at once (0 = from the file limit: what it leaves after 256 kept for the journal, logs and workspace files, at most 4096)", apply: func(c *Config, v []string) error {
+		{name: "max-conns", format: integer(func(c *Config) int { return c.MaxConns }), def: "0", usage: "most HTTP connections open at once (0 = from the file limit: what it leaves after 256 kept for the journal, logs and workspace files, at most 4096)", apply: func(c *Config, v []string) error {
 			n, err := strconv.Atoi(last(v))
 			if err != nil || n < 0 {
 				return fmt.Errorf("must be a number of connections, 0 for the default, not %q", last(v))
@@ -60,7 +60,7 @@ func httpSettings() []setting {
 			c.MaxConns = n
 			return nil
 		}},
-		{name: "max-conns-per-client", def: "0", usage: "most HTTP connections open at once from one client address (0 = half of --max-conns)", apply: func(c *Config, v []string) error {
+		{name: "max-conns-per-client", format: integer(func(c *Config) int { return c.MaxConnsPerClient }), def: "0", usage: "most HTTP connections open at once from one client address (0 = half of --max-conns)", apply: func(c *Config, v []string) error {
 			n, err := strconv.Atoi(last(v))
 			if err != nil || n < 0 {
 				return fmt.Errorf("must be a number of connections, 0 for the default, not %q", last(v))

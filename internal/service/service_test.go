@@ -74,6 +74,53 @@ func goldenCases() []goldenCase {
 				Env:       map[string]string{"GOFLAGS": "-mod=mod", "PATCHD_LOG_LEVEL": "debug"},
 			},
 		},
+		{
+			// Settings given to `patchd service`, passed on as it passes
+			// them: the flags config.Args renders from the settings table.
+			name: "settings",
+			spec: Spec{
+				Exe:       "/opt/patchd/bin/patchd",
+				Workspace: "/home/dev/ws",
+				Args: configArgs("--workspace", "/home/dev/ws", "--log-max-size", "50", "--start-timeout", "60s",
+					"--max-conns", "100", "--allowed-host", "patchd.example.com", "--public-url", "https://patchd.example.com",
+					"--check-sandbox", "--max-file-size", "8MiB", "--plan-timeout", "30s", "--git"),
+			},
+		},
+	}
+}
+
+// configArgs is what `patchd service` passes to `patchd run` for these
+// flags: config.Args of the configuration they make.
+func configArgs(flags ...string) []string {
+	fs := flag.NewFlagSet("service", flag.ContinueOnError)
+	f := config.Register(fs)
+	if err := fs.Parse(flags); err != nil {
+		panic(err)
+	}
+	c, err := f.Load(func(string) string { return "" })
+	if err != nil {
+		panic(err)
+	}
+	return c.Args()
+}
+
+// TestSettingsReachDefinitions: settings of `patchd service` reach `patchd
+// run` in every definition (--log-max-size and --start-timeout were lost),
+// and PM2's listen_timeout is --start-timeout and its margin (issue 11).
+func TestSettingsReachDefinitions(t *testing.T) {
+	i := slices.IndexFunc(goldenCases(), func(c goldenCase) bool { return c.name == "settings" })
+	got := render(t, goldenCases()[i].spec)
+	for kind, sep := range map[string][2]string{
+		"service": {" ", " "}, "pm2": {`"`, `", "`}, "plist": {"<string>", "</string>\n\t\t<string>"},
+	} {
+		for _, w := range []string{"--log-max-size 50", "--start-timeout 60s", "--max-conns 100", "--plan-timeout 30s", "--max-file-size 8MiB", "--check-sandbox", "--git"} {
+			if q := sep[0] + strings.ReplaceAll(w, " ", sep[1]); !strings.Contains(got[kind], q) {
+				t.Errorf("%s: want %q in it:\n%s", kind, q, got[kind])
+			}
+		}
+	}
+	if want := "listen_timeout: 65000,"; !strings.Contains(got["pm2"], want) {
+		t.Errorf("pm2 with --start-timeout 60s: want %q:\n%s", want, got["pm2"])
 	}
 }
 
