@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -302,4 +303,109 @@ func readEventsLenient(t *testing.T, path string) []Event {
 		}
 	}
 	return evs
+}
+
+func TestScanBack(t *testing.T) {
+	// Lines shorter and longer than the 64 KiB chunk, empty ones, and a
+	// trailing part without newline, which is not a line.
+	var data []byte
+	var want []string
+	for i, n := range []int{10, 0, 70 << 10, 3, 64<<10 - 1, 64 << 10, 1, 200 << 10, 5} {
+		line := bytes.Repeat([]byte{byte('a' + i)}, n)
+		want = append(want, string(line))
+		data = append(append(data, line...), '\n')
+	}
+	for _, tail := range []string{"", "torn"} {
+		file := append(append([]byte(nil), data...), tail...)
+		var got []string
+		err := scanBack(bytes.NewReader(file), int64(len(file)), 1<<30, func(line []byte, off int64) bool {
+			if !bytes.Equal(file[off:off+int64(len(line))], line) || file[off+int64(len(line))] != '\n' {
+				t.Fatalf("line of %d bytes at %d is not the file's", len(line), off)
+			}
+			got = append(got, string(line))
+			return true
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("tail %q: %d lines, want %d", tail, len(got), len(want))
+		}
+		for i := range got {
+			if w := want[len(want)-1-i]; got[i] != w {
+				t.Errorf("tail %q: line %d from the end has %d bytes, want %d", tail, i, len(got[i]), len(w))
+			}
+		}
+	}
+	err := scanBack(bytes.NewReader(data), int64(len(data)), 100<<10, func([]byte, int64) bool { return true })
+	if !errors.Is(err, errScanLimit) {
+		t.Errorf("scanBack past its limit = %v, want errScanLimit", err)
+	}
+}
+
+func TestReplayFromLongLog(t *testing.T) {
+	// Replays that read events.jsonl back across many chunks.
+	dir := t.TempDir()
+	qdir, path := filepath.Join(dir, "queue"), filepath.Join(dir, "events.jsonl")
+	s, err := Open(qdir, Options{EventsPath: path, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 3000
+	for i := range n {
+		id := fmt.Sprint("p", i)
+		if _, _, err := s.Submit(t.Context(), Patch{ID: id, Description: string(bytes.Repeat([]byte("d"), 200))}, []byte(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	long := string(bytes.Repeat([]byte("e"), 100<<10))
+	mustUpdate(t, s, "p7", func(p *Patch) { p.State = StateFailed; p.Error = long })
+	s.Close()
+	s = openTest(t, qdir, Options{EventsPath: path})
+	if got := s.LastEventID(); got != n+1 {
+		t.Fatalf("LastEventID() = %d, want %d", got, n+1)
+	}
+	for _, after := range []uint64{0, 1, 1500, n - 1} {
+		ctx, cancel := context.WithCancel(t.Context())
+		sub, err := s.Subscribe(ctx, after)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs := collect(t, sub, int(n+1-after))
+		checkNumbers(t, evs, after)
+		if last := evs[len(evs)-1]; last.ID != "p7" || last.Error != long {
+			t.Errorf("Subscribe(%d): last event %s %s with %d bytes of error, want p7's failure", after, last.ID, last.Event, len(last.Error))
+		}
+		cancel()
+	}
+}
+
+func TestReplayStopsAtGap(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "events.jsonl")
+	// Event 3's line was lost (a full disk); 4 is there.
+	var log string
+	for _, n := range []int{1, 2, 4} {
+		log += fmt.Sprintf(`{"event_id":%d,"time":"2026-01-01T00:00:00Z","event":"patch.submitted","id":"p%d","seq":%d,"state":"queued"}`+"\n", n, n, n)
+	}
+	if err := os.WriteFile(path, []byte(log), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := openTest(t, filepath.Join(dir, "queue"), Options{EventsPath: path})
+	sub, err := s.Subscribe(t.Context(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkNumbers(t, collect(t, sub, 2), 0)
+	if e, ok := <-sub.C; ok {
+		t.Fatalf("after the gap: %+v, want the subscription ended", e)
+	}
+	if err := sub.Err(); !errors.Is(err, ErrEventsLost) || !strings.Contains(err.Error(), "event 3 is not in events.jsonl") {
+		t.Errorf("Err() = %v, want ErrEventsLost naming event 3", err)
+	}
+	sub, err = s.Subscribe(t.Context(), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkNumbers(t, collect(t, sub, 1), 3)
 }
