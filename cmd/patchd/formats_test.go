@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,5 +66,71 @@ func TestFormatsEndToEnd(t *testing.T) {
 	})
 	if show := e.run("patches", "show", "SR1"); !strings.Contains(show.stdout, "closest") {
 		t.Errorf("patches show SR1: %s, want the closest lines in the error", show)
+	}
+}
+
+// TestAiderTextWebhook: a webhook POST whose patch is aider SEARCH/REPLACE
+// text lands every block, on two files and a new one, through the real
+// daemon; a block cut short is refused at intake naming patch.text and its
+// line, and a block naming a path outside the workspace is refused naming
+// it, writing nothing.
+func TestAiderTextWebhook(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	os.MkdirAll(filepath.Join(e.ws, "src"), 0o755)
+	app := "def greet(name):\n    return 'hello ' + name\n\n\ndef main():\n    print(greet('you'))\n"
+	os.WriteFile(filepath.Join(e.ws, "src", "app.py"), []byte(app), 0o644)
+	os.WriteFile(filepath.Join(e.ws, "README.md"), []byte("Says hello.\n"), 0o644)
+	if _, r := e.start(); r.code != 0 {
+		t.Fatalf("start: %s", r)
+	}
+	st, _ := e.status()
+	cl := e.client(st.Address)
+	post := func(id, text string) (int, string) {
+		body, _ := json.Marshal(map[string]any{"id": id, "role": "feature", "patch": map[string]string{"text": text}})
+		code, resp, err := cl.do("POST", "/webhook", body)
+		if err != nil {
+			t.Fatalf("POST %s: %v", id, err)
+		}
+		return code, string(resp)
+	}
+
+	text := "I'll say hi, and add a helper.\n\nsrc/app.py\n```python\n<<<<<<< SEARCH\n    return 'hello ' + name\n=======\n    return 'hi ' + name\n>>>>>>> REPLACE\n```\n\n" +
+		"```python\n<<<<<<< SEARCH\n    print(greet('you'))\n=======\n    print(greet('you').upper())\n>>>>>>> REPLACE\n```\n\n" +
+		"README.md\n```\n<<<<<<< SEARCH\nSays hello.\n=======\nSays hi.\n>>>>>>> REPLACE\n```\n\n" +
+		"src/util.py\n```python\n<<<<<<< SEARCH\n=======\ndef shout(s):\n    return s.upper()\n>>>>>>> REPLACE\n```\n"
+	if code, resp := post("AIDER1", text); code != http.StatusAccepted {
+		t.Fatalf("POST AIDER1 = %d %s, want 202", code, resp)
+	}
+	waitFor(t, 10*time.Second, "AIDER1 to be applied", func() bool {
+		p, _ := cl.patch(t, "AIDER1")
+		if p.State == "failed" {
+			t.Fatalf("AIDER1 failed: %+v", p)
+		}
+		return p.State == "applied"
+	})
+	for name, want := range map[string]string{
+		"src/app.py":  "def greet(name):\n    return 'hi ' + name\n\n\ndef main():\n    print(greet('you').upper())\n",
+		"README.md":   "Says hi.\n",
+		"src/util.py": "def shout(s):\n    return s.upper()\n",
+	} {
+		if data, _ := os.ReadFile(filepath.Join(e.ws, name)); string(data) != want {
+			t.Errorf("%s = %q, want %q", name, data, want)
+		}
+	}
+
+	code, resp := post("AIDER2", "src/app.py\n<<<<<<< SEARCH\n    return 'hi ' + name\n")
+	if code != http.StatusBadRequest || !strings.Contains(resp, "Invalid field: patch.text: line 2: <<<<<<< SEARCH without a ======= line") {
+		t.Errorf("POST of a block cut short = %d %s, want 400 naming patch.text and line 2", code, resp)
+	}
+	code, resp = post("AIDER3", "README.md\n<<<<<<< SEARCH\nSays hi.\n=======\nSays ho.\n>>>>>>> REPLACE\n../outside.py\n<<<<<<< SEARCH\n=======\nx = 1\n>>>>>>> REPLACE\n")
+	if code != http.StatusBadRequest || !strings.Contains(resp, "outside.py") {
+		t.Errorf("POST of a block outside the workspace = %d %s, want 400 naming the path", code, resp)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(e.ws), "outside.py")); !os.IsNotExist(err) {
+		t.Errorf("a block outside the workspace was written: %v", err)
+	}
+	if data, _ := os.ReadFile(filepath.Join(e.ws, "README.md")); string(data) != "Says hi.\n" {
+		t.Errorf("README.md = %q after refused patches, want it unchanged", data)
 	}
 }

@@ -2,6 +2,7 @@ package patch
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -19,6 +20,7 @@ const (
 	formSearch
 	formDiff
 	formApplyPatch
+	formAider
 )
 
 // shape is a "patch" value or "edits" element decoded far enough to know
@@ -26,7 +28,7 @@ const (
 type shape struct {
 	form form
 	obj  map[string]json.RawMessage // its members; nil for a string
-	text string                     // the diff or apply_patch text given as a bare string
+	text string                     // the diff, apply_patch or aider text given as a bare string
 }
 
 // The member that decides each format, and the ones that only go with it.
@@ -39,12 +41,14 @@ var formMembers = []struct {
 	{formSearch, "search", []string{"replace", "all"}},
 	{formDiff, "diff", nil},
 	{formApplyPatch, "apply_patch", nil},
+	{formAider, "text", nil},
 }
 
 // shapeOf tells the format of an edit by its members: "pattern" (regex),
-// "search" (search/replace), "diff" (unified diff) or "apply_patch". A
-// bare string is accepted when it is clearly a unified diff or an
-// apply_patch text, which agents sometimes send as "patch" itself.
+// "search" (search/replace), "diff" (unified diff), "apply_patch" or
+// "text" (aider edit blocks). A bare string is accepted when it is clearly
+// a unified diff, an apply_patch text or aider edit blocks, which agents
+// sometimes send as "patch" itself.
 func shapeOf(raw json.RawMessage, field string) (shape, error) {
 	if raw[0] == '"' {
 		var s string
@@ -52,6 +56,8 @@ func shapeOf(raw json.RawMessage, field string) (shape, error) {
 			switch {
 			case strings.Contains(s, beginPatch):
 				return shape{form: formApplyPatch, text: s}, nil
+			case hasAiderBlock(s):
+				return shape{form: formAider, text: s}, nil
 			case looksLikeDiff(s):
 				return shape{form: formDiff, text: s}, nil
 			}
@@ -89,7 +95,7 @@ func shapeOf(raw json.RawMessage, field string) (shape, error) {
 		}
 	}
 	if f == 0 {
-		return shape{}, invalid(field, `must hold "pattern" and "replacement" (a regex edit), "search" and "replace", "diff" (a unified diff) or "apply_patch"`)
+		return shape{}, invalid(field, `must hold "pattern" and "replacement" (a regex edit), "search" and "replace", "diff" (a unified diff), "apply_patch" or "text" (aider SEARCH/REPLACE blocks)`)
 	}
 	return shape{form: f, obj: obj}, nil
 }
@@ -115,10 +121,7 @@ func needsTarget(raw json.RawMessage) bool {
 
 // decodeEdits decodes the "edits" array, of at most o's MaxEdits.
 func decodeEdits(raw json.RawMessage, target string, outerExpand *bool, o ParseOptions) ([]Edit, error) {
-	maxEdits := o.MaxEdits
-	if maxEdits <= 0 {
-		maxEdits = MaxEdits
-	}
+	maxEdits := o.maxEdits()
 	if raw[0] != '[' {
 		return nil, invalid("edits", "must be an array, not "+kindOf(raw))
 	}
@@ -130,27 +133,50 @@ func decodeEdits(raw json.RawMessage, target string, outerExpand *bool, o ParseO
 	case len(elems) == 0:
 		return nil, invalid("edits", "must hold at least one edit")
 	case len(elems) > maxEdits:
-		msg := fmt.Sprintf("holds more than %d edits", maxEdits)
-		if o.MaxEditsSetting != "" {
-			msg += fmt.Sprintf(", the most one patch may (setting %s)", o.MaxEditsSetting)
-		}
-		return nil, invalid("edits", msg)
+		return nil, invalid("edits", tooManyEdits("holds more than %d edits", maxEdits, o))
 	}
 	edits := make([]Edit, 0, len(elems))
+	// Every edit counts one against maxEdits, and an aider text one for
+	// each of its blocks.
+	used := 0
 	for i, el := range elems {
-		e, err := decodeEdit(el, fmt.Sprintf("edits[%d]", i), target, outerExpand)
+		// What the edits after this one leave it: at least 1, as
+		// every earlier text was held to what this leaves.
+		left := maxEdits - used - (len(elems) - i - 1)
+		e, err := decodeEdit(el, fmt.Sprintf("edits[%d]", i), target, outerExpand, left, o)
 		if err != nil {
 			return nil, err
 		}
+		used += editWeight(e)
 		edits = append(edits, e)
 	}
 	return edits, nil
 }
 
+// editWeight is what an edit counts against MaxEdits: its blocks for an
+// aider text, one otherwise.
+func editWeight(e Edit) int {
+	if a, ok := e.(*AiderText); ok {
+		return len(a.blocks)
+	}
+	return 1
+}
+
+// tooManyEdits is the message of a block over MaxEdits: format with the
+// bound, and the setting that raises it when o names one.
+func tooManyEdits(format string, maxEdits int, o ParseOptions) string {
+	msg := fmt.Sprintf(format, maxEdits)
+	if o.MaxEditsSetting != "" {
+		msg += fmt.Sprintf(", the most one patch may (setting %s)", o.MaxEditsSetting)
+	}
+	return msg
+}
+
 // decodeEdit decodes one edit, "patch" or an element of "edits" (field
 // names it in messages). target is the block's target_file, which an
-// element's own "target_file" overrides.
-func decodeEdit(raw json.RawMessage, field, target string, outerExpand *bool) (Edit, error) {
+// element's own "target_file" overrides. An aider text may hold at most
+// left blocks, what o's MaxEdits leaves it.
+func decodeEdit(raw json.RawMessage, field, target string, outerExpand *bool, left int, o ParseOptions) (Edit, error) {
 	sh, err := shapeOf(raw, field)
 	if err != nil {
 		return nil, err
@@ -188,8 +214,11 @@ func decodeEdit(raw json.RawMessage, field, target string, outerExpand *bool) (E
 
 	// The multi-file forms: a text, given in its member or as the value.
 	key, textField := "diff", field+".diff"
-	if sh.form == formApplyPatch {
+	switch sh.form {
+	case formApplyPatch:
 		key, textField = "apply_patch", field+".apply_patch"
+	case formAider:
+		key, textField = "text", field+".text"
 	}
 	text := sh.text
 	if sh.obj == nil {
@@ -201,6 +230,18 @@ func decodeEdit(raw json.RawMessage, field, target string, outerExpand *bool) (E
 		if text, err = stringField(sh.obj, key); err != nil {
 			return nil, retag(err, textField)
 		}
+	}
+	if sh.form == formAider {
+		blocks, err := parseAider(text, target, left)
+		switch {
+		case errors.Is(err, errTooManyBlocks) && field == "patch":
+			return nil, invalid(textField, tooManyEdits("holds more than %d edit blocks", left, o))
+		case errors.Is(err, errTooManyBlocks):
+			return nil, invalid(textField, tooManyEdits("holds more edit blocks than the %d edits of a block allow (each block counts one, with the other edits)", o.maxEdits(), o))
+		case err != nil:
+			return nil, invalid(textField, err.Error())
+		}
+		return &AiderText{Text: text, blocks: blocks}, nil
 	}
 	if sh.form == formApplyPatch {
 		files, err := parseApplyPatch(text)
@@ -241,4 +282,12 @@ func decodeSearch(obj map[string]json.RawMessage, field string) (*SearchReplace,
 	}
 	s.All = all != nil && *all
 	return s, nil
+}
+
+// maxEdits is MaxEdits, or the package's default when it is not set.
+func (o ParseOptions) maxEdits() int {
+	if o.MaxEdits <= 0 {
+		return MaxEdits
+	}
+	return o.MaxEdits
 }

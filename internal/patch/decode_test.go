@@ -26,7 +26,7 @@ func TestParseFormErrors(t *testing.T) {
 		{name: "unknown shape without target_file", body: `{"id":"a","role":"r","patch":{"x":1}}`, want: "Missing required field: target_file", field: "target_file"},
 		{name: "diff without target_file, no patch", body: `{"id":"a","role":"r","target_file":"f"}`, want: "Missing required field: patch", field: "patch"},
 
-		{name: "unknown shape", body: `{"id":"a","role":"r","target_file":"f","patch":{"x":1}}`, want: `Invalid field: patch: must hold "pattern" and "replacement" (a regex edit), "search" and "replace", "diff" (a unified diff) or "apply_patch"`, field: "patch"},
+		{name: "unknown shape", body: `{"id":"a","role":"r","target_file":"f","patch":{"x":1}}`, want: `Invalid field: patch: must hold "pattern" and "replacement" (a regex edit), "search" and "replace", "diff" (a unified diff), "apply_patch" or "text" (aider SEARCH/REPLACE blocks)`, field: "patch"},
 		{name: "two formats", body: `{"id":"a","role":"r","target_file":"f","patch":{"pattern":"x","search":"y"}}`, want: "Invalid field: patch: holds members of several formats (pattern, search); send one edit per object", field: "patch"},
 		{name: "search without replace", body: `{"id":"a","role":"r","target_file":"f","patch":{"search":"x"}}`, want: "Missing required field: patch.replace", field: "patch.replace"},
 		{name: "replace without search", body: `{"id":"a","role":"r","target_file":"f","patch":{"replace":"x"}}`, want: "Missing required field: patch.search", field: "patch.search"},

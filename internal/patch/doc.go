@@ -42,9 +42,17 @@
 //     As in Codex, the reference, every updated file ends with a newline,
 //     and a hunk that only adds lines goes to the end of the file (one with
 //     an anchor or a line number elsewhere is refused).
+//   - {"text": "..."}: aider SEARCH/REPLACE edit blocks, each a file name
+//     on the line before "<<<<<<< SEARCH", the lines to find, "=======",
+//     the lines to put in their place and ">>>>>>> REPLACE" (5 to 9 marker
+//     characters). Each block is a search/replace edit of whole lines; a
+//     block without a file name takes the previous block's (the first,
+//     target_file). An empty SEARCH part creates a missing or empty file
+//     and, as in aider, appends to one with content. Each block counts
+//     one against ParseOptions.MaxEdits.
 //
 // A "patch" given as a bare string is accepted when it is clearly a
-// unified diff or an apply_patch text.
+// unified diff, an apply_patch text or aider edit blocks.
 //
 // # Matching
 //
@@ -89,7 +97,7 @@
 //
 //   - text around a diff (commentary, a markdown ```diff fence) is ignored,
 //     and so are an apply_patch text's fence and shell heredoc wrapper
-//     (apply_patch <<'EOF' ... EOF);
+//     (apply_patch <<'EOF' ... EOF) and the text around aider blocks;
 //   - hunk counts are not trusted (the body runs while lines look like hunk
 //     lines), and "@@ ... @@" without numbers is accepted;
 //   - an empty line in a hunk is a blank context line, except at the ends

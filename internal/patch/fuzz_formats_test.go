@@ -185,3 +185,54 @@ func FuzzParseApplyPatch(f *testing.F) {
 }
 
 func endsLine(b []byte) bool { return len(b) == 0 || b[len(b)-1] == '\n' }
+
+// FuzzParseAider parses aider edit blocks and plans them against a file f:
+// never a panic, only documented refusals; and a block replacing the whole
+// of a file's lines with others gives exactly those lines.
+func FuzzParseAider(f *testing.F) {
+	f.Add("f\n<<<<<<< SEARCH\na\n=======\nb\n>>>>>>> REPLACE\n", []byte("a\nb\nc\n"), []byte("a\nB\nc\n"))
+	f.Add("Commentary.\n\nf\n```python\n<<<<<<< SEARCH\n    x\n=======\n    y\n    z\n>>>>>>> REPLACE\n```\n```\n<<<<<<< SEARCH\n=======\nend\n>>>>>>> REPLACE\n```\n", []byte("\tx\n"), []byte(""))
+	f.Add("### `f`:\r\n<<<<< SEARCH>\r\na\r\n=========\r\n>>>>>>>>> REPLACE", []byte("a\r\nb"), []byte("x\n"))
+	f.Add("f\n<<<<<<< SEARCH\na\n<<<<<<< SEARCH\n=======\n", []byte("a\na\n"), []byte("a\n"))
+	f.Add("g\n<<<<<<< SEARCH\n\n=======\nnew\n>>>>>>> REPLACE\n>>>>>>> REPLACE\n", []byte("a"), []byte("=======\n"))
+	f.Fuzz(func(t *testing.T, text string, old, new []byte) {
+		start := time.Now()
+		if blocks, err := parseAider(text, "f", 0); err == nil {
+			if len(blocks) == 0 {
+				t.Fatalf("parseAider(%q) gave no blocks and no error", text)
+			}
+			for _, b := range blocks {
+				if b.sr.TargetFile == "" {
+					t.Fatalf("parseAider(%q) gave a block without a file", text)
+				}
+			}
+			_, err := planOne(&AiderText{Text: text, blocks: blocks}, old)
+			checkPlanError(t, "planning "+text, err)
+		} else if err.Error() == "" {
+			t.Fatalf("parseAider(%q) error without a message", text)
+		}
+
+		for _, pair := range [][2][]byte{{old, new}, {lineify(old), lineify(new)}} {
+			o, n := pair[0], pair[1]
+			if len(bytes.TrimSpace(o)) == 0 || bytes.ContainsRune(o, '\r') || bytes.ContainsRune(n, '\r') ||
+				!endsLine(o) || !endsLine(n) {
+				continue
+			}
+			p := "f\n<<<<<<< SEARCH\n" + string(o) + "=======\n" + string(n) + ">>>>>>> REPLACE\n"
+			blocks, err := parseAider(p, "", 0)
+			if err != nil || len(blocks) != 1 || blocks[0].sr.Search != string(o) || blocks[0].sr.Replace != string(n) {
+				continue // the lines hold markers
+			}
+			changes, err := planOne(&AiderText{Text: p, blocks: blocks}, o)
+			if err != nil {
+				t.Fatalf("applying the block of %q to %q:\n%s\nerror: %v", o, n, p, err)
+			}
+			if !bytes.Equal(o, n) && (len(changes) != 1 || !bytes.Equal(changes[0].New, n)) {
+				t.Fatalf("applying the block of %q to %q:\n%s\ngives %+v", o, n, p, changes)
+			}
+		}
+		if d := time.Since(start); d > fuzzDeadline {
+			t.Fatalf("took %v", d)
+		}
+	})
+}

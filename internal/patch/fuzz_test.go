@@ -22,6 +22,9 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"id":"a","role":"r","patch":{"diff":"--- a/f\n+++ b/f\n@@ -1 +1 @@\n-a\n+b\n"}}`))
 	f.Add([]byte(`{"id":"a","role":"r","patch":"*** Begin Patch\n*** Add File: g\n+x\n*** End Patch"}`))
 	f.Add([]byte(`{"id":"a","role":"r","edits":[{"target_file":"f","pattern":"a","replacement":"b"},{"apply_patch":"*** Begin Patch\n*** Delete File: f\n*** End Patch"}]}`))
+	f.Add([]byte(`{"id":"a","role":"r","patch":{"text":"f\n` + "```" + `python\n<<<<<<< SEARCH\na\n=======\nb\n>>>>>>> REPLACE\n` + "```" + `\n<<<<<<< SEARCH\n=======\nc\n>>>>>>> REPLACE\n"}}`))
+	f.Add([]byte(`{"id":"a","role":"r","target_file":"f","patch":"<<<<< SEARCH\r\nx\r\n=========\r\n>>>>>>>>> REPLACE"}`))
+	f.Add([]byte(`{"id":"a","role":"r","edits":[{"text":"g\n<<<<<<< SEARCH\na\n"},{"text":"../g\n<<<<<<< SEARCH\n=======\n>>>>>>> REPLACE\n"}]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		b, err := Parse(body)
 		if err != nil {

@@ -109,7 +109,7 @@ func ParseWith(body []byte, o ParseOptions) (*Block, error) {
 			return nil, err
 		}
 	default:
-		e, err := decodeEdit(fields["patch"], "patch", b.TargetFile, expand)
+		e, err := decodeEdit(fields["patch"], "patch", b.TargetFile, expand, o.maxEdits(), o)
 		if err != nil {
 			return nil, err
 		}

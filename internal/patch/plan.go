@@ -36,10 +36,10 @@ type Change struct {
 }
 
 // Edit is one edit of a block, in one of the formats: *RegexEdit,
-// *SearchReplace, *UnifiedDiff or *ApplyPatch.
+// *SearchReplace, *UnifiedDiff, *ApplyPatch or *AiderText.
 type Edit interface {
-	// Format names the format: "regex", "search_replace", "diff" or
-	// "apply_patch".
+	// Format names the format: "regex", "search_replace", "diff",
+	// "apply_patch" or "aider".
 	Format() string
 	// Targets lists the workspace paths the edit reads or writes.
 	Targets() []string
@@ -62,6 +62,9 @@ type SearchReplace struct {
 	TargetFile      string
 	Search, Replace string
 	All             bool
+	// wholeLines makes the exact search take only places at the start of
+	// a line (an aider block's lines are whole lines).
+	wholeLines bool
 }
 
 // UnifiedDiff is a git-style or plain unified diff of one or more files:

@@ -91,6 +91,10 @@ func (e *SearchReplace) replaceExact(content []byte, rm room) (out []byte, ok bo
 		if j < 0 {
 			break
 		}
+		if e.wholeLines && i+j > 0 && s[i+j-1] != '\n' {
+			i += j + 1 // within a line: not a place for a text of whole lines
+			continue
+		}
 		places = append(places, i+j)
 		if len(places) >= maxPlaces {
 			break

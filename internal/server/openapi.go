@@ -42,7 +42,7 @@ func openAPI(serverURL string) obj {
 			"/webhook": obj{"post": obj{
 				"operationId": "submitPatch",
 				"summary":     "Submit a patch",
-				"description": "Submit a patch: a regex, search/replace, unified diff or apply_patch edit, or several edits across files. Required fields, checked in this order: id, role, then target_file for the single-file forms, then patch (or edits). Sending the same id with the same body again returns the existing patch's state; the same id with a different body is refused with 409. A patch that fails to apply is recorded as failed with a reason that quotes the closest lines of the file.",
+				"description": "Submit a patch: a regex, search/replace, unified diff, apply_patch or aider SEARCH/REPLACE text edit, or several edits across files. Required fields, checked in this order: id, role, then target_file for the single-file forms, then patch (or edits). Sending the same id with the same body again returns the existing patch's state; the same id with a different body is refused with 409. A patch that fails to apply is recorded as failed with a reason that quotes the closest lines of the file.",
 				"requestBody": obj{"required": true, "content": obj{"application/json": obj{"schema": ref("PatchBlock")}}},
 				"responses": obj{
 					"202": resp("Accepted and durably stored; it will be applied.", ref("Answer")),
@@ -161,6 +161,9 @@ func openAPI(serverURL string) obj {
 						}},
 						{"title": "apply_patch", "type": "object", "required": []string{"apply_patch"}, "properties": obj{
 							"apply_patch": obj{"type": "string", "description": "'*** Begin Patch' … '*** End Patch' with Add File, Update File (optionally Move to), Delete File, '@@' context anchors and '*** End of File'."},
+						}},
+						{"title": "aider SEARCH/REPLACE", "type": "object", "required": []string{"text"}, "properties": obj{
+							"text": obj{"type": "string", "description": "One or more aider edit blocks: the file's path on the line before '<<<<<<< SEARCH', the lines to find, '=======', the new lines, '>>>>>>> REPLACE' (5 to 9 marker characters; fences and commentary around them are ignored). A block without a path reuses the previous block's (the first, target_file). Each block is a search/replace edit and counts one against max-edits; an empty SEARCH creates the file, or appends to one with content. A malformed block is refused (400) naming patch.text and its line."},
 						}},
 					},
 				},
