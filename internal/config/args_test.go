@@ -155,3 +155,21 @@ func TestArgsNoSecrets(t *testing.T) {
 		}
 	}
 }
+
+// TestArgsConfigAbsolute: a config file named by a relative path is named
+// absolute by Args, since a supervisor starts patchd in another directory.
+func TestArgsConfigAbsolute(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "patchd.json"), []byte(`{"max-conns": 9}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	c, err := load(t, []string{"--config", "patchd.json"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "--config " + filepath.Join(dir, "patchd.json")
+	if got := strings.Join(c.Args(), " "); !strings.HasSuffix(got, want) {
+		t.Errorf("Args() = %s, want it to end with %q", got, want)
+	}
+}

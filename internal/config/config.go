@@ -417,6 +417,10 @@ func (f *Flags) Load(getenv func(string) string) (*Config, error) {
 		}
 		cfgPath = filepath.Join(sd, "config.json")
 	}
+	// Named absolute: Args passes it to a daemon started elsewhere.
+	if abs, err := filepath.Abs(cfgPath); err == nil {
+		cfgPath = abs
+	}
 	fileVals, fileData, err := readFile(cfgPath, explicit)
 	if err != nil {
 		return nil, err
