@@ -7,21 +7,6 @@ import (
 	"strings"
 )
 
-// CheckEnvDefault reports whether a variable of patchd's environment
-// reaches a check without being named in pass_env: only what programs need
-// to find themselves and speak the user's language (PATH, HOME, USER,
-// LOGNAME, LANG, LC_*, TZ). Toolchain settings (GOPATH, GOCACHE, CARGO_HOME,
-// VIRTUAL_ENV, ...) and anything secret stay out unless the config file
-// passes them; the tools' own defaults derive from HOME. TMPDIR is always
-// the check's private temporary directory.
-func CheckEnvDefault(name string) bool {
-	switch name {
-	case "PATH", "HOME", "USER", "LOGNAME", "LANG", "TZ":
-		return true
-	}
-	return strings.HasPrefix(name, "LC_")
-}
-
 // checkEnvSpec validates an environment object and a list of names to
 // pass, named envKey and passKey in its errors.
 func checkEnvSpec(envKey, passKey string, env map[string]string, pass []string) error {

@@ -18,6 +18,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/patchd/patchd/internal/checkspec"
 )
 
 // Config is the resolved configuration of one patchd instance.
@@ -71,27 +73,10 @@ type Config struct {
 	Checks []Check
 }
 
-// Check is a command run in the workspace after a patch is written; if it
-// fails, the patch is undone and fails with the command's output.
-type Check struct {
-	Name    string        `json:"name"`
-	Command []string      `json:"-"`     // argv; a string in the file runs with sh -c
-	Timeout time.Duration `json:"-"`     // default 2m
-	Paths   []string      `json:"paths"` // globs; the check runs only if a changed file matches (none: always)
-	// Env is set in the check's environment, over what PassEnv and the
-	// defaults bring; "check-env" of the file merged with the check's own.
-	Env map[string]string `json:"-"`
-	// PassEnv names variables of patchd's environment the check also gets,
-	// besides the defaults (see CheckEnvDefault); never PATCHD_*.
-	PassEnv []string `json:"-"`
-	// Sandbox confines the check (Linux, Landlock): writes only to the
-	// workspace, its temporary directory and Writable; no TCP; no
-	// capabilities. Set by the check's "sandbox" or --check-sandbox.
-	Sandbox bool `json:"-"`
-	// Writable are more directories a sandboxed check may write (absolute),
-	// such as a build cache.
-	Writable []string `json:"-"`
-}
+// Check is a command run in the workspace after a patch is written (see
+// checkspec.Check, where it is defined so that the worker need not import
+// config).
+type Check = checkspec.Check
 
 // Paths of the files in the state directory.
 

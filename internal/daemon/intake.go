@@ -44,7 +44,9 @@ func openIntake(cfg *config.Config, log *slog.Logger) (*intake, error) {
 	in.ws, in.store = ws, st
 	in.worker = worker.New(worker.Options{Store: st, Workspace: ws, Logger: log, SummariesDir: cfg.SummariesDir,
 		Checks: cfg.Checks, Git: cfg.Git, Protect: protectFromChecks(cfg), Limits: worker.Limits{PlanTimeout: cfg.PlanTimeout, MaxEdits: cfg.MaxEdits,
-			Limits: patch.Limits{MaxFileBytes: cfg.MaxFileBytes, MaxPatchBytes: cfg.MaxPatchContent}}})
+			PlanTimeoutSetting: config.SettingPlanTimeout, MaxEditsSetting: config.SettingMaxEdits,
+			Limits: patch.Limits{MaxFileBytes: cfg.MaxFileBytes, MaxPatchBytes: cfg.MaxPatchContent,
+				FileSetting: config.SettingMaxFileSize, PatchSetting: config.SettingMaxPatchContent}}})
 	for _, c := range cfg.Checks {
 		if c.Sandbox {
 			// Said at the start, not only in each patch that fails.

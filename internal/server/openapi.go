@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/patchd/patchd/internal/store"
 	"github.com/patchd/patchd/internal/version"
 )
 
@@ -61,7 +62,7 @@ func openAPI(serverURL string) obj {
 				"operationId": "listPatches",
 				"summary":     "List patches, newest first",
 				"parameters": []obj{
-					{"name": "limit", "in": "query", "schema": obj{"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}},
+					{"name": "limit", "in": "query", "schema": obj{"type": "integer", "minimum": 1, "maximum": 1000, "default": store.DefaultListLimit}},
 					{"name": "cursor", "in": "query", "schema": str, "description": "next_cursor of the previous page"},
 					{"name": "state", "in": "query", "schema": obj{"type": "string", "enum": states()}},
 				},
@@ -203,7 +204,14 @@ func openAPI(serverURL string) obj {
 	}
 }
 
-func states() []string { return []string{"queued", "applying", "applied", "failed", "reverted"} }
+// states lists the states a patch can be in, in life-cycle order.
+func states() []string {
+	var out []string
+	for _, st := range store.States() {
+		out = append(out, string(st))
+	}
+	return out
+}
 
 func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, http.StatusOK, openAPI(s.serverURL()))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/patchd/patchd/internal/auth"
@@ -70,10 +71,8 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	state := store.State(r.URL.Query().Get("state"))
-	switch state {
-	case "", store.StateQueued, store.StateApplying, store.StateApplied, store.StateFailed, store.StateReverted:
-	default:
-		s.refuse(w, r, http.StatusBadRequest, "state must be one of queued, applying, applied, failed, reverted, not %q", state)
+	if state != "" && !state.Valid() {
+		s.refuse(w, r, http.StatusBadRequest, "state must be one of %s, not %q", strings.Join(states(), ", "), state)
 		return
 	}
 	ps, next := s.opts.Store.List(r.URL.Query().Get("cursor"), limit, state)

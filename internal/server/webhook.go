@@ -261,7 +261,7 @@ func (l *limiter) allow() bool {
 func pageSize(r *http.Request) (int, error) {
 	v := r.URL.Query().Get("limit")
 	if v == "" {
-		return 50, nil
+		return store.DefaultListLimit, nil
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 || n > 1000 {

@@ -534,7 +534,7 @@ func writeZeros(f io.WriterAt, from, to int64) error {
 func (s *Store) recoverFrom(cause error) {
 	if err := s.cutBack(); err != nil {
 		s.log.Error("journal write failed and could not be undone; writes stop until it can",
-			"journal", s.name, "write_error", cause, "error", err)
+			"journal", s.name, "write_err", cause, "err", err)
 	}
 }
 

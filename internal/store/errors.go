@@ -4,7 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"syscall"
+
+	"github.com/patchd/patchd/internal/fsutil"
 )
 
 var (
@@ -24,13 +25,7 @@ var (
 
 // isUnavailable reports whether err is a disk condition that may pass (or
 // that an operator can fix) rather than a bug.
-func isUnavailable(err error) bool {
-	return errors.Is(err, syscall.ENOSPC) ||
-		errors.Is(err, syscall.EDQUOT) ||
-		errors.Is(err, syscall.EROFS) ||
-		errors.Is(err, syscall.EIO) ||
-		errors.Is(err, syscall.EFBIG)
-}
+func isUnavailable(err error) bool { return fsutil.Transient(err) }
 
 // ioFailure wraps a failed file operation with a short name instead of the
 // absolute path, because these messages reach HTTP clients. Disk conditions

@@ -72,7 +72,7 @@ func openEventLog(path string, log *slog.Logger) (*eventLog, uint64, error) {
 	if err != nil {
 		// Numbering cannot continue where it was; say so rather than fail
 		// the start: the journal, not this file, is the record of truth.
-		log.Error("event log unreadable; event numbers start again from 1", "path", path, "error", err)
+		log.Error("event log unreadable; event numbers start again from 1", "path", path, "err", err)
 	}
 	l.torn = torn
 	return l, last, nil
@@ -194,14 +194,14 @@ func (l *eventLog) append(evs []Event) {
 	for _, e := range evs {
 		line, err := json.Marshal(e)
 		if err != nil {
-			l.log.Error("encode event", "id", e.ID, "error", err)
+			l.log.Error("encode event", "id", e.ID, "err", err)
 			continue
 		}
 		l.buf = append(append(l.buf, line...), '\n')
 	}
 	if _, err := l.f.Write(l.buf); err != nil {
 		if !l.failing {
-			l.log.Error("event log write failed; events are lost until it works again", "path", l.path, "error", err)
+			l.log.Error("event log write failed; events are lost until it works again", "path", l.path, "err", err)
 		}
 		l.failing = true
 		l.torn = true // a part may have been written

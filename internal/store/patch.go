@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/patchd/patchd/internal/patch"
 )
 
 // State is where a patch is in its life cycle:
@@ -99,8 +101,9 @@ func (p Patch) clone() Patch {
 	return p
 }
 
-// MaxIDLen is the longest patch id the store accepts, in bytes.
-const MaxIDLen = 256
+// MaxIDLen is the longest patch id the store accepts, in bytes: the
+// limit a block's id is parsed with, so that the two cannot disagree.
+const MaxIDLen = patch.MaxIDLen
 
 func validID(id string) error {
 	switch {

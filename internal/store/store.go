@@ -187,7 +187,7 @@ func (s *Store) load() error {
 				continue
 			}
 			// The journal as it is stays valid; compaction can wait.
-			s.log.Warn("journal compaction failed; keeping the journal as it is", "journal", s.name, "error", err)
+			s.log.Warn("journal compaction failed; keeping the journal as it is", "journal", s.name, "err", err)
 		}
 		idx.markRecovery()
 		s.idx = idx

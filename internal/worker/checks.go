@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/patchd/patchd/internal/config"
+	"github.com/patchd/patchd/internal/checkspec"
 	"github.com/patchd/patchd/internal/sandbox"
 )
 
@@ -58,7 +58,7 @@ func (w *Worker) runChecks(t *txn) error {
 // environment (checkEnv) and a private TMPDIR, and kills the whole group
 // when the check ends or times out, so that nothing it started outlives it.
 // It returns the tail of the output and, on failure, a short status.
-func (w *Worker) runCheck(c config.Check) (output, status string, err error) {
+func (w *Worker) runCheck(c checkspec.Check) (output, status string, err error) {
 	tmp, err := os.MkdirTemp("", "patchd-check-")
 	if err != nil {
 		return "", "no temporary directory", fmt.Errorf("check temporary directory: %w", err)
@@ -129,7 +129,7 @@ func (w *Worker) runCheck(c config.Check) (output, status string, err error) {
 // sandboxed is the command line that runs c confined (see package
 // sandbox): writes go only to the workspace, tmp and the check's writable
 // directories, never to the protected paths nor the workspace's .git.
-func (w *Worker) sandboxed(c config.Check, tmp string) ([]string, error) {
+func (w *Worker) sandboxed(c checkspec.Check, tmp string) ([]string, error) {
 	exe, err := sandbox.Exe()
 	if err != nil {
 		return nil, err
@@ -146,16 +146,16 @@ func (w *Worker) sandboxed(c config.Check, tmp string) ([]string, error) {
 }
 
 // checkEnv is a check's whole environment: from environ only the variables
-// config.CheckEnvDefault lets through and those the check passes (never
+// checkspec.EnvDefault lets through and those the check passes (never
 // PATCHD_*), then the check's own values, and TMPDIR set to tmp.
-func checkEnv(environ []string, c config.Check, tmp string) []string {
+func checkEnv(environ []string, c checkspec.Check, tmp string) []string {
 	vars := map[string]string{}
 	for _, kv := range environ {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || strings.HasPrefix(k, "PATCHD_") {
 			continue
 		}
-		if config.CheckEnvDefault(k) || slices.Contains(c.PassEnv, k) {
+		if checkspec.EnvDefault(k) || slices.Contains(c.PassEnv, k) {
 			vars[k] = v
 		}
 	}
@@ -173,7 +173,7 @@ func checkEnv(environ []string, c config.Check, tmp string) []string {
 
 // checkApplies: no paths means always; otherwise a glob must match a changed
 // file's path or its base name.
-func checkApplies(c config.Check, t *txn) bool {
+func checkApplies(c checkspec.Check, t *txn) bool {
 	if len(c.Paths) == 0 {
 		return true
 	}

@@ -139,7 +139,7 @@ func (w *Worker) gitFinishRevert(ctx context.Context) {
 	if !found || p.State != store.StateApplied || subject != strings.TrimSpace(commitSubject("REVERT", id, p.Description)) {
 		return
 	}
-	if t, state, err := loadTxn(w.opts.Store, w.opts.Workspace, p, w.opts.Limits.MaxFileBytes); err != nil || state != txnNotApplied {
+	if t, state, err := loadTxn(w.opts.Store, w.opts.Workspace, p, w.opts.Limits.Limits); err != nil || state != txnNotApplied {
 		if err == nil {
 			w.log.Warn("HEAD is the commit of a revert, but the patch's files are not all restored; it stays applied", "id", id, "changed", strings.Join(t.changed, ", "))
 		}

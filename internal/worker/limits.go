@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"time"
 
-	"github.com/patchd/patchd/internal/config"
 	"github.com/patchd/patchd/internal/patch"
 	"github.com/patchd/patchd/internal/store"
 	"github.com/patchd/patchd/internal/workspace"
@@ -22,6 +21,10 @@ type Limits struct {
 	// MaxEdits bounds the edits of a block (0: patch.MaxEdits), as the
 	// webhook's; a patch accepted under a higher bound fails.
 	MaxEdits int
+	// PlanTimeoutSetting and MaxEditsSetting name the settings that raise
+	// PlanTimeout and MaxEdits in refusals, as patch.Limits's FileSetting
+	// and PatchSetting do theirs ("" names none); the daemon sets all four.
+	PlanTimeoutSetting, MaxEditsSetting string
 }
 
 // errStopped is the outcome of a patch whose planning was cut short by a
@@ -118,7 +121,11 @@ func (w *Worker) planWithin(ctx context.Context, blk *patch.Block) (*txn, error)
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("%w: %w", errStopped, ctx.Err())
 	}
-	return nil, fmt.Errorf("planning the patch took longer than %s, the most one patch may take (setting %s)", budget, config.SettingPlanTimeout)
+	err := fmt.Errorf("planning the patch took longer than %s, the most one patch may take", budget)
+	if set := w.opts.Limits.PlanTimeoutSetting; set != "" {
+		err = fmt.Errorf("%w (setting %s)", err, set)
+	}
+	return nil, err
 }
 
 // readLimited reads a file for planning, refusing one over the file limit
@@ -127,18 +134,18 @@ func (w *Worker) readLimited(path string) ([]byte, fs.FileMode, bool, error) {
 	lim := w.opts.Limits.MaxFileBytes
 	data, mode, exists, err := w.opts.Workspace.ReadFileMax(path, lim)
 	if err != nil {
-		return nil, 0, false, limitOf(err, path, lim)
+		return nil, 0, false, limitOf(err, path, w.opts.Limits.Limits)
 	}
 	return data, mode, exists, nil
 }
 
 // limitOf turns the *workspace.TooLargeError of a read with the file limit
-// lim into a *patch.LimitError that names the setting; other errors are
+// of lim into a *patch.LimitError that names its setting; other errors are
 // returned as they are.
-func limitOf(err error, path string, lim int64) error {
+func limitOf(err error, path string, lim patch.Limits) error {
 	var tl *workspace.TooLargeError
 	if errors.As(err, &tl) {
-		return &patch.LimitError{Limit: patch.LimitFile, Max: lim, File: path, Size: tl.Size, Setting: config.SettingMaxFileSize}
+		return &patch.LimitError{Limit: patch.LimitFile, Max: lim.MaxFileBytes, File: path, Size: tl.Size, Setting: lim.FileSetting}
 	}
 	return err
 }
@@ -156,7 +163,7 @@ func (w *Worker) beginAttempt(p store.Patch) (giveUp bool) {
 		w.log.Error("the daemon died while working on this patch before (out of memory, a crash, or killed); see the log of that run",
 			"id", p.ID, "state", p.State, "times", deaths, "gives_up_after", maxDeaths)
 	}
-	w.log.Debug("worker: starting on a patch", "id", p.ID, "state", p.State)
+	w.log.Debug("starting on a patch", "id", p.ID, "state", p.State)
 	return deaths >= maxDeaths
 }
 

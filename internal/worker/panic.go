@@ -22,7 +22,7 @@ func (e *internalError) Error() string {
 // from the deferred function that recovered v, so that the stack still
 // holds the place of the panic.
 func (w *Worker) panicked(id string, v any) error {
-	w.log.Error("worker: internal error (panic) while planning a patch; the patch fails, the daemon goes on",
+	w.log.Error("internal error (panic) while planning a patch; the patch fails, the daemon goes on",
 		"id", id, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 	return &internalError{v}
 }

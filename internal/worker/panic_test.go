@@ -42,6 +42,9 @@ func TestPanicWhilePlanningFailsOnlyThePatch(t *testing.T) {
 		t.Errorf("a.txt = %q, want the second patch's change alone", got)
 	}
 	waitLog(t, logs, "panic_test.go") // the stack, down to the panic
+	if !strings.Contains(logs.String(), "component=worker") {
+		t.Errorf("the panic is not logged as the worker's (component=worker):\n%s", logs)
+	}
 	if n, err := f.store.BeginAttempt("after"); n != 0 || err != nil {
 		t.Errorf("BeginAttempt after a recovered panic = %d, %v; want 0 deaths (a recovered panic is no crash)", n, err)
 	}

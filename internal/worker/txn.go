@@ -277,9 +277,9 @@ const (
 // and says where the workspace stands. Files as after are marked written,
 // so that rollback restores exactly those.
 //
-// A file larger than maxFile (0: any size) is not read: the error names
+// A file larger than lim.MaxFileBytes (0: any size) is not read: the error names
 // the limit.
-func loadTxn(st *store.Store, ws *workspace.Workspace, p store.Patch, maxFile int64) (*txn, txnState, error) {
+func loadTxn(st *store.Store, ws *workspace.Workspace, p store.Patch, lim patch.Limits) (*txn, txnState, error) {
 	t := &txn{}
 	var before, after int
 	for i, fc := range p.Files {
@@ -294,9 +294,9 @@ func loadTxn(st *store.Store, ws *workspace.Workspace, p store.Patch, maxFile in
 			}
 			f.old = old
 		}
-		cur, _, exists, err := ws.ReadFileMax(fc.Path, maxFile)
+		cur, _, exists, err := ws.ReadFileMax(fc.Path, lim.MaxFileBytes)
 		if err != nil {
-			return nil, 0, limitOf(err, fc.Path, maxFile)
+			return nil, 0, limitOf(err, fc.Path, lim)
 		}
 		isAfter := (fc.Deleted && !exists) || (!fc.Deleted && exists && hash(cur) == fc.NewHash)
 		isBefore := (!fc.Existed && !exists) || (fc.Existed && exists && hash(cur) == fc.OldHash)

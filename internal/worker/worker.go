@@ -22,10 +22,10 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
-	"github.com/patchd/patchd/internal/config"
+	"github.com/patchd/patchd/internal/checkspec"
+	"github.com/patchd/patchd/internal/fsutil"
 	"github.com/patchd/patchd/internal/patch"
 	"github.com/patchd/patchd/internal/sandbox"
 	"github.com/patchd/patchd/internal/store"
@@ -50,7 +50,7 @@ type Options struct {
 	Logger       *slog.Logger
 	SummariesDir string
 	// Checks run after each patch is written; a failure undoes the patch.
-	Checks []config.Check
+	Checks []checkspec.Check
 	// Environ is the environment the checks' variables are taken from
 	// (only those allowed; see checkEnv); nil means os.Environ().
 	Environ []string
@@ -98,8 +98,7 @@ func New(opts Options) *Worker {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	opts.Limits.FileSetting, opts.Limits.PatchSetting = config.SettingMaxFileSize, config.SettingMaxPatchContent
-	w := &Worker{opts: opts, log: opts.Logger, waitLimit: maxWait, sandboxAvailable: sandbox.Available, parse: patch.ParseWith}
+	w := &Worker{opts: opts, log: opts.Logger.With("component", "worker"), waitLimit: maxWait, sandboxAvailable: sandbox.Available, parse: patch.ParseWith}
 	w.planFn = w.plan
 	return w
 }
@@ -132,7 +131,7 @@ func (w *Worker) SetYield(fn func(context.Context)) { w.yield = fn }
 func (w *Worker) Run(ctx context.Context) error {
 	var backoff time.Duration
 	if err := lowerPriority(); err != nil {
-		w.log.Warn("worker: could not lower its priority; it will compete with the webhook for the CPU", "err", err)
+		w.log.Warn("could not lower its priority; it will compete with the webhook for the CPU", "err", err)
 	}
 	if w.opts.Git {
 		// Find the repository now, before any patch is written, and pin
@@ -144,7 +143,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 		w.mu.Unlock()
 		if err != nil {
-			w.log.Error("worker: patches will fail until git finds the repository", "err", err)
+			w.log.Error("patches will fail until git finds the repository", "err", err)
 		}
 	}
 	for {
@@ -158,7 +157,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			if ctx.Err() != nil || errors.Is(err, store.ErrClosed) {
 				return nil
 			}
-			w.log.Error("worker: next patch", "err", err)
+			w.log.Error("next patch", "err", err)
 			select {
 			case <-ctx.Done():
 				return nil
@@ -186,17 +185,17 @@ func (w *Worker) Run(ctx context.Context) error {
 			backoff = 0
 			continue
 		case errors.Is(err, errStopped):
-			w.log.Info("worker: stopped while planning a patch; it stays queued", "id", p.ID)
+			w.log.Info("stopped while planning a patch; it stays queued", "id", p.ID)
 			return nil
 		case errors.Is(err, store.ErrInvalidTransition):
-			w.log.Info("worker: the patch changed state meanwhile (dropped?); moving on", "id", p.ID, "err", err)
+			w.log.Info("the patch changed state meanwhile (dropped?); moving on", "id", p.ID, "err", err)
 			continue
 		case errors.As(err, &wait):
 			// The workspace ran out of something that comes back (space,
 			// file descriptors): the patch is queued again, first in line,
 			// and tried again later; the ones after it wait, in order.
 			backoff = min(max(2*backoff, time.Second), maxBackoff)
-			w.log.Warn("worker: patch waits for the workspace to recover", "id", p.ID, "err", wait.err, "retry_in", backoff)
+			w.log.Warn("patch waits for the workspace to recover", "id", p.ID, "err", wait.err, "retry_in", backoff)
 		default:
 			// The store could not record an outcome (disk full): leave the
 			// patch where it is and try again shortly, less often while
@@ -206,7 +205,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			} else {
 				backoff = time.Second
 			}
-			w.log.Error("worker: record patch outcome", "id", p.ID, "err", err)
+			w.log.Error("record patch outcome", "id", p.ID, "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -234,15 +233,9 @@ func (e *waitError) Error() string { return "waiting: " + e.err.Error() }
 
 // transient reports whether err is a shortage that goes away by itself or
 // by a person's hand (a full disk, a quota, a file system remounted
-// read-only, too many open files), as opposed to a fault of the patch.
-func transient(err error) bool {
-	for _, e := range []syscall.Errno{syscall.ENOSPC, syscall.EDQUOT, syscall.EROFS, syscall.EMFILE, syscall.ENFILE} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
-}
+// read-only, a failing disk, a file size limit, too many open files), as
+// opposed to a fault of the patch: the store's list (fsutil.Transient).
+func transient(err error) bool { return fsutil.Transient(err) }
 
 // failOrWait fails the patch with err, unless err is transient: then the
 // patch goes back to the queue with err as its note, and a *waitError
@@ -284,7 +277,7 @@ func (w *Worker) process(ctx context.Context, p store.Patch) error {
 	if err != nil {
 		return w.fail(ctx, p.ID, fmt.Sprintf("read stored patch: %v", err))
 	}
-	blk, err := w.parseRecovered(p.ID, body, patch.ParseOptions{MaxEdits: w.opts.Limits.MaxEdits, MaxEditsSetting: config.SettingMaxEdits})
+	blk, err := w.parseRecovered(p.ID, body, patch.ParseOptions{MaxEdits: w.opts.Limits.MaxEdits, MaxEditsSetting: w.opts.Limits.MaxEditsSetting})
 	if err != nil {
 		return w.fail(ctx, p.ID, err.Error())
 	}
@@ -397,7 +390,7 @@ func (w *Worker) recover(ctx context.Context, p store.Patch, blk *patch.Block) (
 		paths[i] = f.Path
 	}
 	w.removeTemps(paths)
-	t, state, err := loadTxn(w.opts.Store, w.opts.Workspace, p, w.opts.Limits.MaxFileBytes)
+	t, state, err := loadTxn(w.opts.Store, w.opts.Workspace, p, w.opts.Limits.Limits)
 	if err != nil {
 		return true, w.fail(ctx, p.ID, err.Error())
 	}
@@ -492,7 +485,7 @@ func (w *Worker) fail(ctx context.Context, id, reason string) error {
 	if err != nil {
 		return err
 	}
-	w.log.Warn("patch failed", "id", id, "target", p.Target, "error", reason)
+	w.log.Warn("patch failed", "id", id, "target", p.Target, "err", reason)
 	w.summarize(p)
 	return nil
 }
@@ -533,7 +526,7 @@ func (w *Worker) Revert(ctx context.Context, id string) (store.Patch, error) {
 // committed already) and recorded.
 func (w *Worker) revert(ctx context.Context, p store.Patch) (store.Patch, error) {
 	id := p.ID
-	t, state, err := loadTxn(w.opts.Store, w.opts.Workspace, p, w.opts.Limits.MaxFileBytes)
+	t, state, err := loadTxn(w.opts.Store, w.opts.Workspace, p, w.opts.Limits.Limits)
 	if err != nil {
 		return p, err
 	}

@@ -58,7 +58,11 @@ func (f *fixture) open() {
 	}
 	f.t.Cleanup(func() { ws.Close() })
 	f.store = st
-	f.worker = New(Options{Store: st, Workspace: ws, SummariesDir: filepath.Join(f.dir, "summaries"), Checks: f.checks, Git: f.git, Limits: f.limits, Logger: f.log})
+	// The setting names the daemon gives the worker, for its refusals.
+	lim := f.limits
+	lim.FileSetting, lim.PatchSetting = config.SettingMaxFileSize, config.SettingMaxPatchContent
+	lim.PlanTimeoutSetting, lim.MaxEditsSetting = config.SettingPlanTimeout, config.SettingMaxEdits
+	f.worker = New(Options{Store: st, Workspace: ws, SummariesDir: filepath.Join(f.dir, "summaries"), Checks: f.checks, Git: f.git, Limits: lim, Logger: f.log})
 }
 
 func (f *fixture) run() {
