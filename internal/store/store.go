@@ -18,7 +18,10 @@ type Options struct {
 	// Logger receives warnings about repaired journal damage and failed
 	// event writes. nil discards them.
 	Logger *slog.Logger
-	// EventsPath is the JSON-lines event log; "" means none.
+	// EventsPath is the JSON-lines event log; "" means none. Event
+	// numbers continue from its last line, and Subscribe replays from it
+	// what memory no longer holds; without it, numbering starts at 1 at
+	// each Open and only the latest events in memory can be replayed.
 	EventsPath string
 	// NoSync skips fsync of the journal. For tests and benchmarks only: it
 	// breaks the promise that an acknowledged patch survives power loss.
