@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -36,6 +37,14 @@ func TestMain(m *testing.M) {
 	if os.Getenv("PATCHD_TEST_RACE") != "" {
 		racy()
 		return
+	}
+	flag.Parse()
+	if testing.Short() {
+		// The quick inner loop: no binary; every process test skips (in
+		// newEnv, or runCmd), and one that starts it otherwise fails
+		// saying why.
+		patchdBin = "patchd-not-built-with-short"
+		os.Exit(m.Run())
 	}
 	dir, err := os.MkdirTemp("", "patchd-bin-")
 	if err != nil {
@@ -97,8 +106,17 @@ type tenv struct {
 	outputs []*syncBuffer // of the foreground daemons, scanned at the end
 }
 
+// skipShort skips a test that runs the binary when the tests run -short.
+func skipShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("a process test: skipped with -short")
+	}
+}
+
 func newEnv(t *testing.T) *tenv {
 	t.Helper()
+	skipShort(t)
 	e := &tenv{t: t, ws: t.TempDir(), raceDir: t.TempDir()}
 	t.Cleanup(func() {
 		// Whatever a test leaves running for this workspace is stopped.
@@ -171,6 +189,9 @@ func (e *tenv) run(args ...string) result {
 
 func runCmd(t *testing.T, cmd *exec.Cmd) result {
 	t.Helper()
+	if cmd.Args[0] == patchdBin {
+		skipShort(t)
+	}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -350,6 +371,7 @@ func freePort(t *testing.T) int {
 // returns the port and the process.
 func foreignHolder(t *testing.T) (int, *exec.Cmd) {
 	t.Helper()
+	skipShort(t)
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), "PATCHD_TEST_HOLD_PORT=0")
 	out, err := cmd.StdoutPipe()

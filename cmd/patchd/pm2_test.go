@@ -22,6 +22,7 @@ type pm2 struct {
 
 func newPM2(t *testing.T) *pm2 {
 	t.Helper()
+	skipShort(t)
 	if _, err := exec.LookPath("pm2"); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("pm2 is not installed; .ci/run installs it with npm")
