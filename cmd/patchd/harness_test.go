@@ -156,12 +156,15 @@ func (e *tenv) command(args ...string) *exec.Cmd {
 // env is cleanEnv with the race reports going to this test's race dir.
 func (e *tenv) env() []string {
 	env := cleanEnv()
-	env[len(env)-1] = raceEnv(e.raceDir)
+	for i, kv := range env {
+		if strings.HasPrefix(kv, "GORACE=") {
+			env[i] = raceEnv(e.raceDir)
+		}
+	}
 	return env
 }
 
 // cleanEnv keeps the caller's PATCHD_ and GORACE settings out of the tests.
-// Its last entry is GORACE.
 func cleanEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
