@@ -74,7 +74,7 @@ func (h *hub) publish(evs []Event) {
 	}
 	h.last = evs[len(evs)-1].EventID
 	for sub := range h.subs {
-		if len(sub.queue)+len(evs) > maxPending {
+		if len(sub.queue)+sub.inFlight+len(evs) > maxPending {
 			sub.endLocked(fmt.Errorf("%w: more than %d events waited for it (subscribe again after the last one read)", ErrSlowSubscriber, maxPending))
 			continue
 		}
@@ -116,9 +116,11 @@ type Subscription struct {
 	fileTo uint64
 	kick   chan struct{} // a wake-up for run; capacity 1
 
-	// Guarded by h.mu.
-	queue []Event
-	err   error
+	// Guarded by h.mu. inFlight counts the batch run took from queue and
+	// is still handing to the reader: it waits as much as queue does.
+	queue    []Event
+	inFlight int
+	err      error
 }
 
 // Subscribe returns a subscription to every event numbered after after,
@@ -225,6 +227,7 @@ func (sub *Subscription) run(ctx context.Context) {
 		h.mu.Lock()
 		batch := sub.queue
 		sub.queue = spare
+		sub.inFlight = len(batch)
 		ended := sub.err != nil
 		h.mu.Unlock()
 		for _, e := range batch {
