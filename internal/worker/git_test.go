@@ -17,6 +17,13 @@ import (
 // one commit of files (name, content pairs).
 func gitFixture(t *testing.T, files ...string) *fixture {
 	t.Helper()
+	return gitFixtureAt(t, false, files...)
+}
+
+// gitFixtureAt is gitFixture with the repository at the workspace's top,
+// or (above) one directory up, the workspace a subdirectory of it.
+func gitFixtureAt(t *testing.T, above bool, files ...string) *fixture {
+	t.Helper()
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Skip("git not installed")
 	}
@@ -27,9 +34,13 @@ func gitFixture(t *testing.T, files ...string) *fixture {
 	for i := 0; i+1 < len(files); i += 2 {
 		f.write(files[i], files[i+1], 0o644)
 	}
-	gitCmd(t, f.ws, "init", "-q")
-	gitCmd(t, f.ws, "add", ".")
-	gitCmd(t, f.ws, "commit", "-qm", "initial")
+	top, add := f.ws, "."
+	if above {
+		top, add = f.dir, filepath.Base(f.ws)
+	}
+	gitCmd(t, top, "init", "-q")
+	gitCmd(t, top, "add", add)
+	gitCmd(t, top, "commit", "-qm", "initial")
 	return f
 }
 
@@ -150,17 +161,7 @@ func noMarker(t *testing.T, marker string) {
 // there. Such a patch is refused, naming the path; and git is pinned to
 // the repository found at the start even when those files appear anyway.
 func TestGitWorkspaceBelowRepository(t *testing.T) {
-	if _, err := exec.LookPath("git"); err != nil {
-		t.Skip("git not installed")
-	}
-	f := newFixture(t)
-	f.git = true
-	f.store.Close()
-	f.open()
-	f.write("a.py", "x = 1\n", 0o644)
-	gitCmd(t, f.dir, "init", "-q")
-	gitCmd(t, f.dir, "add", "ws")
-	gitCmd(t, f.dir, "commit", "-qm", "initial")
+	f := gitFixtureAt(t, true, "a.py", "x = 1\n")
 	marker := filepath.Join(f.dir, "outside", "fsmonitor-ran")
 	planted := []string{
 		"HEAD", "", "ref: refs/heads/master\n",

@@ -3,7 +3,6 @@ package worker
 import (
 	"context"
 	"errors"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -125,19 +124,8 @@ func TestGitRecoverApply(t *testing.T) {
 // workspace below the repository, uncommitted changes to a target. A
 // preview of a patch apply takes still shows its diff.
 func TestGitPreviewRefusesAsApply(t *testing.T) {
-	if _, err := exec.LookPath("git"); err != nil {
-		t.Skip("git not installed")
-	}
-	f := newFixture(t)
-	f.git = true
-	f.store.Close()
-	f.open()
-	f.write("a.py", "x = 1\n", 0o644)
-	f.write("b.py", "y = 1\n", 0o644)
 	// The repository is above the workspace.
-	gitCmd(t, f.dir, "init", "-q")
-	gitCmd(t, f.dir, "add", "ws")
-	gitCmd(t, f.dir, "commit", "-qm", "initial")
+	f := gitFixtureAt(t, true, "a.py", "x = 1\n", "b.py", "y = 1\n")
 	f.write("b.py", "y = 2  # unfinished\n", 0o644)
 	bodies := map[string]string{
 		"author":     `{"id":"author","role":"r","target_file":"a.py","patch":{"pattern":"1","replacement":"2"},"metadata":{"author":"<>"}}`,

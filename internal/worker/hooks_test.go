@@ -73,18 +73,7 @@ func gitCmd(t *testing.T, dir string, args ...string) string {
 }
 
 func TestGitMode(t *testing.T) {
-	if _, err := exec.LookPath("git"); err != nil {
-		t.Skip("git not installed")
-	}
-	f := newFixture(t)
-	f.git = true
-	f.store.Close()
-	f.open()
-	f.write("src/app.py", "print('hello')\n", 0o644)
-	f.write("other.py", "x = 1\n", 0o644)
-	gitCmd(t, f.ws, "init", "-q")
-	gitCmd(t, f.ws, "add", ".")
-	gitCmd(t, f.ws, "commit", "-qm", "initial")
+	f := gitFixture(t, "src/app.py", "print('hello')\n", "other.py", "x = 1\n")
 
 	body := `{"id":"G1","role":"ui_patch","target_file":"src/app.py","description":"Greet the world\nmore text","tag":"v1.2.3",` +
 		`"patch":{"pattern":"hello","replacement":"world"},"metadata":{"author":"Ada Lovelace"}}`
