@@ -117,3 +117,13 @@ func TestAnchoredKeepsUniqueLines(t *testing.T) {
 		t.Errorf("anchored diff makes %d edits, want %d", got, want)
 	}
 }
+
+// TestDiffUnbalancedOverBudget: 6000 lines against 6, nearly all deleted,
+// take the exact search past its budget (D is near 6000); the diff that
+// the fallback makes must still turn one into the other.
+func TestDiffUnbalancedOverBudget(t *testing.T) {
+	old := []byte(strings.Repeat("a\ne\nb\ne\ne\nc\n", 1000))
+	neu := []byte("a\nd\na\nd\na\nb\n")
+	checkDiff(t, old, neu, Diff("f", old, neu))
+	checkDiff(t, neu, old, Diff("f", neu, old))
+}
