@@ -120,22 +120,23 @@ func needsTarget(raw json.RawMessage) bool {
 }
 
 // decodeEdits decodes the "edits" array, of at most o's MaxEdits.
-func decodeEdits(raw json.RawMessage, target string, outerExpand *bool, o ParseOptions) ([]Edit, error) {
+func decodeEdits(raw json.RawMessage, target string, outerExpand *bool, o ParseOptions) ([]Edit, []editField, error) {
 	maxEdits := o.maxEdits()
 	if raw[0] != '[' {
-		return nil, invalid("edits", "must be an array, not "+kindOf(raw))
+		return nil, nil, invalid("edits", "must be an array, not "+kindOf(raw))
 	}
 	var elems []json.RawMessage
 	if err := json.Unmarshal(raw, &elems); err != nil {
-		return nil, invalid("edits", "must be an array")
+		return nil, nil, invalid("edits", "must be an array")
 	}
 	switch {
 	case len(elems) == 0:
-		return nil, invalid("edits", "must hold at least one edit")
+		return nil, nil, invalid("edits", "must hold at least one edit")
 	case len(elems) > maxEdits:
-		return nil, invalid("edits", tooManyEdits("holds more than %d edits", maxEdits, o))
+		return nil, nil, tooMany("edits", tooManyEdits("holds more than %d edits", maxEdits, o))
 	}
 	edits := make([]Edit, 0, len(elems))
+	fields := make([]editField, 0, len(elems))
 	// Every edit counts one against maxEdits, and an aider text one for
 	// each of its blocks.
 	used := 0
@@ -143,14 +144,15 @@ func decodeEdits(raw json.RawMessage, target string, outerExpand *bool, o ParseO
 		// What the edits after this one leave it: at least 1, as
 		// every earlier text was held to what this leaves.
 		left := maxEdits - used - (len(elems) - i - 1)
-		e, err := decodeEdit(el, fmt.Sprintf("edits[%d]", i), target, outerExpand, left, o)
+		e, ef, err := decodeEdit(el, fmt.Sprintf("edits[%d]", i), target, outerExpand, left, o)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		used += editWeight(e)
 		edits = append(edits, e)
+		fields = append(fields, ef)
 	}
-	return edits, nil
+	return edits, fields, nil
 }
 
 // editWeight is what an edit counts against MaxEdits: its blocks for an
@@ -176,40 +178,43 @@ func tooManyEdits(format string, maxEdits int, o ParseOptions) string {
 // names it in messages). target is the block's target_file, which an
 // element's own "target_file" overrides. An aider text may hold at most
 // left blocks, what o's MaxEdits leaves it.
-func decodeEdit(raw json.RawMessage, field, target string, outerExpand *bool, left int, o ParseOptions) (Edit, error) {
+func decodeEdit(raw json.RawMessage, field, target string, outerExpand *bool, left int, o ParseOptions) (Edit, editField, error) {
+	ef := editField{target: "target_file"}
 	sh, err := shapeOf(raw, field)
 	if err != nil {
-		return nil, err
+		return nil, editField{}, err
 	}
 	if sh.obj != nil {
 		own, err := stringField(sh.obj, "target_file")
 		if err != nil {
-			return nil, retag(err, field+".target_file")
+			return nil, editField{}, retag(err, field+".target_file")
 		}
 		if own != "" {
-			target = own
+			target, ef.target = own, field+".target_file"
 		}
 	}
 	switch sh.form {
 	case formRegex:
 		r, err := decodeRegex(sh.obj, field, outerExpand)
 		if err != nil {
-			return nil, err
+			return nil, editField{}, err
 		}
 		if target == "" {
-			return nil, missing(field + ".target_file")
+			return nil, editField{}, missing(field + ".target_file")
 		}
-		return &RegexEdit{TargetFile: target, Regex: r}, nil
+		ef.member = field + ".pattern"
+		return &RegexEdit{TargetFile: target, Regex: r}, ef, nil
 	case formSearch:
 		s, err := decodeSearch(sh.obj, field)
 		if err != nil {
-			return nil, err
+			return nil, editField{}, err
 		}
 		if target == "" {
-			return nil, missing(field + ".target_file")
+			return nil, editField{}, missing(field + ".target_file")
 		}
 		s.TargetFile = target
-		return s, nil
+		ef.member = field + ".search"
+		return s, ef, nil
 	}
 
 	// The multi-file forms: a text, given in its member or as the value.
@@ -221,40 +226,44 @@ func decodeEdit(raw json.RawMessage, field, target string, outerExpand *bool, le
 		key, textField = "text", field+".text"
 	}
 	text := sh.text
+	ef.target = ""
 	if sh.obj == nil {
 		textField = field
 	} else {
 		if isBlank(sh.obj[key]) {
-			return nil, missing(textField)
+			return nil, editField{}, missing(textField)
 		}
 		if text, err = stringField(sh.obj, key); err != nil {
-			return nil, retag(err, textField)
+			return nil, editField{}, retag(err, textField)
 		}
 	}
 	if sh.form == formAider {
 		blocks, err := parseAider(text, target, left)
 		switch {
 		case errors.Is(err, errTooManyBlocks) && field == "patch":
-			return nil, invalid(textField, tooManyEdits("holds more than %d edit blocks", left, o))
+			return nil, editField{}, tooMany(textField, tooManyEdits("holds more than %d edit blocks", left, o))
 		case errors.Is(err, errTooManyBlocks):
-			return nil, invalid(textField, tooManyEdits("holds more edit blocks than the %d edits of a block allow (each block counts one, with the other edits)", o.maxEdits(), o))
+			return nil, editField{}, tooMany(textField, tooManyEdits("holds more edit blocks than the %d edits of a block allow (each block counts one, with the other edits)", o.maxEdits(), o))
 		case err != nil:
-			return nil, invalid(textField, err.Error())
+			return nil, editField{}, invalid(textField, err.Error())
 		}
-		return &AiderText{Text: text, blocks: blocks}, nil
+		ef.member = textField
+		return &AiderText{Text: text, blocks: blocks}, ef, nil
 	}
 	if sh.form == formApplyPatch {
 		files, err := parseApplyPatch(text)
 		if err != nil {
-			return nil, invalid(textField, err.Error())
+			return nil, editField{}, invalid(textField, err.Error())
 		}
-		return &ApplyPatch{Text: text, files: files}, nil
+		ef.member = textField
+		return &ApplyPatch{Text: text, files: files}, ef, nil
 	}
 	files, err := parseUnifiedDiff(text, target)
 	if err != nil {
-		return nil, invalid(textField, err.Error())
+		return nil, editField{}, invalid(textField, err.Error())
 	}
-	return &UnifiedDiff{Text: text, files: files}, nil
+	ef.member = textField
+	return &UnifiedDiff{Text: text, files: files}, ef, nil
 }
 
 // decodeSearch validates the members of a search/replace edit.

@@ -65,7 +65,7 @@ func TestParseFormErrors(t *testing.T) {
 				t.Errorf("Parse(%.200q) error = %q, want %q", tt.body, err, tt.want)
 			}
 			var fe *FieldError
-			if !errors.As(err, &fe) || fe.Field != tt.field {
+			if !errors.As(err, &fe) || fe.Field() != tt.field {
 				t.Errorf("Parse(%.200q) error = %#v, want a *FieldError for %s", tt.body, err, tt.field)
 			}
 		})

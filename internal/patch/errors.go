@@ -1,6 +1,7 @@
 package patch
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -21,6 +22,9 @@ func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("malformed JSON at offset %d: %s", e.Offset, e.Msg)
 }
 
+// Code returns CodeJSONMalformed.
+func (e *SyntaxError) Code() string { return CodeJSONMalformed }
+
 // Unwrap gives access to the *json.SyntaxError behind e, if any.
 func (e *SyntaxError) Unwrap() error { return e.Err }
 
@@ -28,18 +32,40 @@ func (e *SyntaxError) Unwrap() error { return e.Err }
 // complete message: senders written for the Flask service that patchd
 // replaces match texts such as "Missing required field: role" verbatim.
 type FieldError struct {
-	Field string // dotted name of the field, such as "patch.pattern"
-	Msg   string // the message, returned as is by Error
+	Name string // dotted name of the field, such as "patch.pattern" or "edits[2].search"
+	Msg  string // the message, returned as is by Error
+	// Kind is the error's code: CodeFieldMissing, CodeFieldInvalid or
+	// CodeTooManyEdits; "" is CodeFieldInvalid.
+	Kind string
 }
 
 func (e *FieldError) Error() string { return e.Msg }
 
+// Field returns the dotted name of the field at fault, as the message
+// names it.
+func (e *FieldError) Field() string { return e.Name }
+
+// Code returns e.Kind, or CodeFieldInvalid when it is not set.
+func (e *FieldError) Code() string {
+	if e.Kind == "" {
+		return CodeFieldInvalid
+	}
+	return e.Kind
+}
+
 func missing(field string) *FieldError {
-	return &FieldError{Field: field, Msg: "Missing required field: " + field}
+	return &FieldError{Name: field, Msg: "Missing required field: " + field, Kind: CodeFieldMissing}
 }
 
 func invalid(field, why string) *FieldError {
-	return &FieldError{Field: field, Msg: "Invalid field: " + field + ": " + why}
+	return &FieldError{Name: field, Msg: "Invalid field: " + field + ": " + why, Kind: CodeFieldInvalid}
+}
+
+// tooMany is invalid for a field holding more edits than a block may.
+func tooMany(field, why string) *FieldError {
+	e := invalid(field, why)
+	e.Kind = CodeTooManyEdits
+	return e
 }
 
 // NotFoundError reports a pattern that matched nothing in the target file.
@@ -51,6 +77,9 @@ type NotFoundError struct {
 }
 
 func (e *NotFoundError) Error() string { return "pattern not found in " + e.File }
+
+// Code returns CodeMatchNotFound.
+func (e *NotFoundError) Code() string { return CodeMatchNotFound }
 
 // MatchError reports an edit whose text was not found in its file, or was
 // found in several places. Its message is meant for the agent that wrote
@@ -155,6 +184,15 @@ func (e *MatchError) Error() string {
 	return strings.TrimSuffix(b.String(), "\n")
 }
 
+// Code returns CodeMatchAmbiguous for a text found in several places,
+// CodeMatchNotFound for one not found.
+func (e *MatchError) Code() string {
+	if e.Count > 0 {
+		return CodeMatchAmbiguous
+	}
+	return CodeMatchNotFound
+}
+
 // writeQuote writes lines indented, truncated to a readable size, each
 // with its line number when start > 0.
 func writeQuote(b *strings.Builder, start int, lines []string) {
@@ -186,4 +224,50 @@ func truncate(s string, n int) string {
 		i--
 	}
 	return s[:i] + ellipsis
+}
+
+// editField names the members of an edit in errors: member is the text
+// that did not apply ("patch.search", "edits[2].diff", "patch" for a bare
+// string), target the field naming its file ("target_file",
+// "edits[2].target_file"; "" for the forms that name files in their text).
+type editField struct {
+	member, target string
+}
+
+// PlanError is an edit of a block that could not be planned. Its message
+// is the edit's error, prefixed with the element ("edits[2]: ...") in a
+// block with "edits"; Unwrap gives that error, whose Code says why.
+type PlanError struct {
+	Index int // the element of "edits", -1 for the block's "patch"
+	err   error
+	ef    editField
+}
+
+func (e *PlanError) Error() string {
+	if e.Index >= 0 {
+		return fmt.Sprintf("edits[%d]: %s", e.Index, e.err)
+	}
+	return e.err.Error()
+}
+
+// Unwrap returns the edit's error.
+func (e *PlanError) Unwrap() error { return e.err }
+
+// Field names the member of the block at fault: the edit's target_file
+// when the file is what is wrong (missing, existing, a refused path),
+// "" for a limit, otherwise the edit's text ("patch.pattern",
+// "edits[2].search", "edits[0].diff").
+func (e *PlanError) Field() string {
+	var c interface{ Code() string }
+	code := ""
+	if errors.As(e.err, &c) {
+		code = c.Code()
+	}
+	switch {
+	case code == CodeFileTooLarge || code == CodePatchTooLarge:
+		return ""
+	case e.ef.target != "" && (code == CodeFileNotFound || code == CodeFileExists || strings.HasPrefix(code, "path_")):
+		return e.ef.target
+	}
+	return e.ef.member
 }

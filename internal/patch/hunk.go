@@ -221,7 +221,7 @@ func (fp *filePatch) apply(w *workset) error {
 	f, err := w.file(fp.path)
 	if err != nil {
 		if fp.op == opDelete && errors.Is(err, syscall.EISDIR) {
-			return fmt.Errorf("cannot delete %s: it is a directory, and a patch deletes files one by one: delete each file under it", fp.path)
+			return errorf(CodePathNotRegular, "cannot delete %s: it is a directory, and a patch deletes files one by one: delete each file under it", fp.path)
 		}
 		return err
 	}
@@ -241,7 +241,7 @@ func (fp *filePatch) apply(w *workset) error {
 		}
 		content := d.bytes()
 		if f.exists && len(f.cur) > 0 && !bytes.Equal(f.cur, content) {
-			return fmt.Errorf("cannot create %s: it already exists", fp.path)
+			return errorf(CodeFileExists, "cannot create %s: it already exists", fp.path)
 		}
 		if err := w.write(f, content); err != nil {
 			return err
@@ -252,7 +252,7 @@ func (fp *filePatch) apply(w *workset) error {
 		return nil
 	case opDelete:
 		if !f.exists {
-			return fmt.Errorf("cannot delete %s: it does not exist", fp.path)
+			return errorf(CodeFileNotFound, "cannot delete %s: it does not exist", fp.path)
 		}
 		if len(fp.hunks) > 0 {
 			d, err := fp.newDoc(w, f, f.cur)
@@ -263,7 +263,7 @@ func (fp *filePatch) apply(w *workset) error {
 				return err
 			}
 			if len(d.lines) > 0 {
-				return fmt.Errorf("cannot delete %s: the diff removes only some of its lines (%d remain); remove them all or use *** Delete File", fp.path, len(d.lines))
+				return errorf(CodeHunkFailed, "cannot delete %s: the diff removes only some of its lines (%d remain); remove them all or use *** Delete File", fp.path, len(d.lines))
 			}
 		}
 		w.remove(f)
@@ -279,7 +279,7 @@ func (fp *filePatch) apply(w *workset) error {
 		}
 	}
 	if !f.exists {
-		return fmt.Errorf("cannot update %s: it does not exist", f.path)
+		return errorf(CodeFileNotFound, "cannot update %s: it does not exist", f.path)
 	}
 	d, err := fp.newDoc(w, f, f.cur)
 	if err != nil {
@@ -297,7 +297,7 @@ func (fp *filePatch) apply(w *workset) error {
 		return err
 	}
 	if g.exists {
-		return fmt.Errorf("cannot move %s to %s: %s already exists", f.path, fp.moveTo, fp.moveTo)
+		return errorf(CodeFileExists, "cannot move %s to %s: %s already exists", f.path, fp.moveTo, fp.moveTo)
 	}
 	from := f.path
 	if !f.existed && f.renamedFrom != "" {
@@ -348,14 +348,14 @@ func (fp *filePatch) applyHunks(d *doc, f *fileState) error {
 		if len(old) == 0 {
 			switch {
 			case expected < 0:
-				return fmt.Errorf("%s of %s only adds lines and has no line numbers to place them; add context lines", what, f.path)
+				return errorf(CodeHunkFailed, "%s of %s only adds lines and has no line numbers to place them; add context lines", what, f.path)
 			case expected > len(d.lines):
-				return fmt.Errorf("%s of %s adds lines after line %d, but the file has %d lines; add context lines", what, f.path, expected, len(d.lines))
+				return errorf(CodeHunkFailed, "%s of %s adds lines after line %d, but the file has %d lines; add context lines", what, f.path, expected, len(d.lines))
 			case expected < len(d.lines):
 				// Nothing in the hunk confirms the place; git apply takes a
 				// hunk without trailing context for one that ends the file
 				// and refuses it elsewhere, and so does patchd.
-				return fmt.Errorf("%s of %s only adds lines, with no context lines to place them, at line %d of a file of %d lines; like git apply, patchd places such a hunk only at the end of a file (or in an empty one): %s", what, f.path, expected+1, len(d.lines), addContext)
+				return errorf(CodeHunkFailed, "%s of %s only adds lines, with no context lines to place them, at line %d of a file of %d lines; like git apply, patchd places such a hunk only at the end of a file (or in an empty one): %s", what, f.path, expected+1, len(d.lines), addContext)
 			}
 			m = match{pos: expected}
 		} else {
@@ -427,7 +427,7 @@ func (fp *filePatch) applyPatchHunks(d *doc, f *fileState) error {
 			if !anchored {
 				place = fmt.Sprintf("at line %d", expected+1)
 			}
-			return fmt.Errorf("%s of %s only adds lines, with no context lines to place them; Codex's apply_patch would add them at the end of the file, not %s: %s", what, f.path, place, addContext)
+			return errorf(CodeHunkFailed, "%s of %s only adds lines, with no context lines to place them; Codex's apply_patch would add them at the end of the file, not %s: %s", what, f.path, place, addContext)
 		case len(old) == 0:
 			m = match{pos: len(d.lines)}
 		default:

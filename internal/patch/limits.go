@@ -67,6 +67,15 @@ func (e *LimitError) Error() string {
 	return s
 }
 
+// Code returns CodePatchTooLarge for the patch limit, CodeFileTooLarge
+// for the file limit.
+func (e *LimitError) Code() string {
+	if e.Limit == LimitPatch {
+		return CodePatchTooLarge
+	}
+	return CodeFileTooLarge
+}
+
 // FormatBytes writes a size the way the settings take it: "64 MiB",
 // "1.5 GiB", "300 bytes".
 func FormatBytes(n int64) string {

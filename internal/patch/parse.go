@@ -36,6 +36,8 @@ type Block struct {
 	Metadata map[string]any
 
 	multi bool // the edits came from "edits", so errors name the element
+	// fields name the members of each edit in errors (Field).
+	fields []editField
 }
 
 // Parse decodes and validates a webhook body. Errors are *SyntaxError for a
@@ -105,15 +107,15 @@ func ParseWith(body []byte, o ParseOptions) (*Block, error) {
 	case multi && !isBlank(fields["patch"]):
 		return nil, invalid("edits", `a block holds either "patch" or "edits", not both`)
 	case multi:
-		if b.Edits, err = decodeEdits(fields["edits"], b.TargetFile, expand, o); err != nil {
+		if b.Edits, b.fields, err = decodeEdits(fields["edits"], b.TargetFile, expand, o); err != nil {
 			return nil, err
 		}
 	default:
-		e, err := decodeEdit(fields["patch"], "patch", b.TargetFile, expand, o.maxEdits(), o)
+		e, ef, err := decodeEdit(fields["patch"], "patch", b.TargetFile, expand, o.maxEdits(), o)
 		if err != nil {
 			return nil, err
 		}
-		b.Edits = []Edit{e}
+		b.Edits, b.fields = []Edit{e}, []editField{ef}
 		if re, ok := e.(*RegexEdit); ok {
 			b.Patch = re.Regex
 		}

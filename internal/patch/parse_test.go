@@ -133,8 +133,8 @@ func TestParseErrors(t *testing.T) {
 			switch {
 			case tt.field != "" && !errors.As(err, &fe):
 				t.Errorf("Parse(%.200q) error is %T, want *FieldError", tt.body, err)
-			case tt.field != "" && fe.Field != tt.field:
-				t.Errorf("Parse(%.200q) error Field = %q, want %q", tt.body, fe.Field, tt.field)
+			case tt.field != "" && fe.Field() != tt.field:
+				t.Errorf("Parse(%.200q) error Field = %q, want %q", tt.body, fe.Field(), tt.field)
 			case tt.field == "" && !errors.As(err, &se):
 				t.Errorf("Parse(%.200q) error is %T, want *SyntaxError", tt.body, err)
 			}
@@ -221,6 +221,7 @@ func TestParse(t *testing.T) {
 			}
 			// Every case is a regex block: its one edit is its Patch.
 			tt.want.Edits = []Edit{&RegexEdit{TargetFile: tt.want.TargetFile, Regex: tt.want.Patch}}
+			tt.want.fields = []editField{{member: "patch.pattern", target: "target_file"}}
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("Parse(%.200q) = %+v, want %+v", tt.body, got, tt.want)
 			}

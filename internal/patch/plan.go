@@ -121,7 +121,7 @@ func (e *RegexEdit) apply(w *workset) error {
 		return err
 	}
 	if !f.exists {
-		return fmt.Errorf("target file %s does not exist", e.TargetFile)
+		return errorf(CodeFileNotFound, "target file %s does not exist", e.TargetFile)
 	}
 	re := e.Regex
 	re.Replacement = fileEOL(re.Replacement, f.cur) // the file's line endings, not the patch's
@@ -185,10 +185,14 @@ func (b *Block) PlanWithin(ctx context.Context, read FileReader, key FileKey, li
 			err = e.apply(w)
 		}
 		if err != nil {
+			pe := &PlanError{Index: -1, err: err}
 			if b.multi {
-				return nil, fmt.Errorf("edits[%d]: %w", i, err)
+				pe.Index = i
 			}
-			return nil, err
+			if i < len(b.fields) {
+				pe.ef = b.fields[i]
+			}
+			return nil, pe
 		}
 	}
 	return w.changes(), nil

@@ -80,7 +80,9 @@ func retag(err error, field string) error {
 	if !ok {
 		return err
 	}
-	return invalid(field, strings.TrimPrefix(fe.Msg, "Invalid field: "+fe.Field+": "))
+	re := invalid(field, strings.TrimPrefix(fe.Msg, "Invalid field: "+fe.Name+": "))
+	re.Kind = fe.Kind
+	return re
 }
 
 func (r Regex) compile() (*regexp.Regexp, error) {

@@ -19,10 +19,10 @@ func (e *SearchReplace) apply(w *workset) error {
 		case !f.exists || len(f.cur) == 0:
 			return w.write(f, []byte(newFileEOL(e.Replace)))
 		}
-		return fmt.Errorf("search text is empty but %s exists and is not empty; give the text to replace", e.TargetFile)
+		return errorf(CodeFileExists, "search text is empty but %s exists and is not empty; give the text to replace", e.TargetFile)
 	}
 	if !f.exists {
-		return fmt.Errorf("target file %s does not exist", e.TargetFile)
+		return errorf(CodeFileNotFound, "target file %s does not exist", e.TargetFile)
 	}
 	if out, ok, err := e.replaceExact(f.cur, w.room(f)); ok || err != nil {
 		if err != nil {

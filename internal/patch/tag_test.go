@@ -27,7 +27,7 @@ func TestTagNames(t *testing.T) {
 		}
 		err := checkTag(tag)
 		var fe *FieldError
-		if !errors.As(err, &fe) || fe.Field != "tag" {
+		if !errors.As(err, &fe) || fe.Field() != "tag" {
 			t.Errorf("checkTag(%q) = %v, want an error naming the field tag", tag, err)
 		}
 	}
