@@ -40,7 +40,7 @@ const (
 	CodeRateLimited        = "rate_limited"
 
 	// Patch blocks (intake).
-	CodeMalformedJSON = "malformed_json"
+	CodeMalformedJSON = "json_malformed"
 	CodeFieldMissing  = "field_missing"
 	CodeFieldInvalid  = "field_invalid" // also a query parameter (limit, state, wait)
 

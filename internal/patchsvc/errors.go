@@ -79,9 +79,9 @@ func classify(err error) (api.Kind, string, string) {
 	}
 	if e, ok := errors.AsType[*patch.FieldError](err); ok {
 		if strings.HasPrefix(e.Msg, "Missing required field") {
-			return api.KindInvalid, api.CodeFieldMissing, e.Field
+			return api.KindInvalid, api.CodeFieldMissing, e.Name
 		}
-		return api.KindInvalid, api.CodeFieldInvalid, e.Field
+		return api.KindInvalid, api.CodeFieldInvalid, e.Name
 	}
 	if e, ok := errors.AsType[*workspace.PathError](err); ok {
 		return api.KindInvalid, pathCode(e.Reason), ""

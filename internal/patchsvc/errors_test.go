@@ -30,8 +30,8 @@ func TestErrorOf(t *testing.T) {
 	}{
 		{fmt.Errorf("wrapped: %w", coded{}), api.KindInternal, "its_own_code", "its.field"},
 		{&patch.SyntaxError{Msg: "x"}, api.KindInvalid, api.CodeMalformedJSON, ""},
-		{&patch.FieldError{Field: "role", Msg: "Missing required field: role"}, api.KindInvalid, api.CodeFieldMissing, "role"},
-		{&patch.FieldError{Field: "id", Msg: "Invalid field: id: too long"}, api.KindInvalid, api.CodeFieldInvalid, "id"},
+		{&patch.FieldError{Name: "role", Msg: "Missing required field: role", Kind: patch.CodeFieldMissing}, api.KindInvalid, api.CodeFieldMissing, "role"},
+		{&patch.FieldError{Name: "id", Msg: "Invalid field: id: too long"}, api.KindInvalid, api.CodeFieldInvalid, "id"},
 		{&workspace.PathError{Path: "../x", Reason: "escapes the workspace"}, api.KindInvalid, api.CodePathOutside, ""},
 		{&workspace.PathError{Path: "a", Reason: `passes through symbolic link "a", which leads outside the workspace`}, api.KindInvalid, api.CodePathOutside, ""},
 		{&workspace.PathError{Path: "l", Reason: "is a symbolic link"}, api.KindInvalid, api.CodePathSymlink, ""},

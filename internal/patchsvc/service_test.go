@@ -150,9 +150,9 @@ func TestPreview(t *testing.T) {
 		t.Errorf("Preview = %+v, %v, want the diff", res, err)
 	}
 	_, err = preview(block("V2", "c = 1", "c = 3"))
-	wantError(t, "Preview of a search not found", err, api.KindUnprocessable, api.CodeMatchNotFound, "", "not found in src/app.py")
+	wantError(t, "Preview of a search not found", err, api.KindUnprocessable, api.CodeMatchNotFound, "patch.search", "not found in src/app.py")
 	_, err = preview(block("V3", "b = 2", "b = 3"))
-	wantError(t, "Preview of an ambiguous search", err, api.KindUnprocessable, api.CodeMatchAmbiguous, "", "matches 2 places")
+	wantError(t, "Preview of an ambiguous search", err, api.KindUnprocessable, api.CodeMatchAmbiguous, "patch.search", "matches 2 places")
 	_, err = preview(`{"id":"V4"}`)
 	wantError(t, "Preview of an invalid block", err, api.KindInvalid, api.CodeFieldMissing, "role", "Missing required field: role")
 	if st := f.st.Stats(); st.Total != 0 {
