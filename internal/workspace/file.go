@@ -59,9 +59,9 @@ func (w *Workspace) regular(t target) (fi fs.FileInfo, exists bool, err error) {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, false, nil
 	case err != nil:
-		return nil, false, mapRootErr(t.orig, fmt.Errorf("stat %s: %w", t.orig, err))
+		return nil, false, mapRootErr(t.orig, ioErrorf("stat %s: %w", t.orig, err))
 	case fi.Mode()&fs.ModeSymlink != 0:
-		return nil, false, refuse(t.orig, reasonSymlink)
+		return nil, false, refuse(CodePathNotRegular, t.orig, reasonSymlink)
 	}
 	if err := w.checkAlias(t.orig, fi, t.parent.via); err != nil {
 		return nil, false, err
@@ -69,9 +69,9 @@ func (w *Workspace) regular(t target) (fi fs.FileInfo, exists bool, err error) {
 	switch {
 	case fi.IsDir():
 		// EISDIR lets a caller tell a directory from other refusals.
-		return nil, false, &PathError{Path: t.orig, Reason: reasonDir, Err: syscall.EISDIR}
+		return nil, false, &PathError{Path: t.orig, Reason: reasonDir, Err: syscall.EISDIR, code: CodePathNotRegular}
 	case !fi.Mode().IsRegular():
-		return nil, false, refuse(t.orig, reasonNotRegular)
+		return nil, false, refuse(CodePathNotRegular, t.orig, reasonNotRegular)
 	}
 	return fi, true, nil
 }
@@ -115,7 +115,7 @@ func (w *Workspace) ReadFileMax(rel string, max int64) (data []byte, mode fs.Fil
 			return data, mode, exists, err
 		}
 	}
-	return nil, 0, false, refuse(rel, "kept changing while being read")
+	return nil, 0, false, refuse(CodeFileChanging, rel, "kept changing while being read")
 }
 
 // readChecked reads the file if the one opened is the regular file Lstat
@@ -130,12 +130,12 @@ func (w *Workspace) readChecked(t target, max int64) (data []byte, mode fs.FileM
 		return nil, 0, false, false, nil
 	}
 	if err != nil {
-		return nil, 0, false, false, mapRootErr(t.orig, fmt.Errorf("read %s: %w", t.orig, err))
+		return nil, 0, false, false, mapRootErr(t.orig, ioErrorf("read %s: %w", t.orig, err))
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, 0, false, false, fmt.Errorf("read %s: %w", t.orig, err)
+		return nil, 0, false, false, ioErrorf("read %s: %w", t.orig, err)
 	}
 	if !fi.Mode().IsRegular() || !os.SameFile(before, fi) {
 		return nil, 0, false, false, nil
@@ -152,7 +152,7 @@ func (w *Workspace) readChecked(t target, max int64) (data []byte, mode fs.FileM
 		return nil, 0, false, false, &TooLargeError{Path: t.orig, Size: int64(len(data)), Max: max}
 	}
 	if err != nil {
-		return nil, 0, false, false, fmt.Errorf("read %s: %w", t.orig, err)
+		return nil, 0, false, false, ioErrorf("read %s: %w", t.orig, err)
 	}
 	return data, fi.Mode().Perm(), true, true, nil
 }
@@ -252,7 +252,7 @@ func (w *Workspace) Stage(rel string, data []byte, mode fs.FileMode) (st *Staged
 	_, base := splitRel(t.rel)
 	tmp, f, err := w.createTemp(t.parent.dir, base)
 	if err != nil {
-		return nil, fmt.Errorf("write %s: %w", rel, cause(err))
+		return nil, ioErrorf("write %s: %w", rel, cause(err))
 	}
 	defer func() {
 		if err != nil {
@@ -261,20 +261,20 @@ func (w *Workspace) Stage(rel string, data []byte, mode fs.FileMode) (st *Staged
 		}
 	}()
 	if _, err := f.Write(data); err != nil {
-		return nil, fmt.Errorf("write %s: %w", rel, cause(err))
+		return nil, ioErrorf("write %s: %w", rel, cause(err))
 	}
 	if exists {
 		// Ownership first: chown may clear permission bits on some systems.
 		keepOwner(f, old)
 	}
 	if err := f.Chmod(perm); err != nil {
-		return nil, fmt.Errorf("write %s: set mode: %w", rel, cause(err))
+		return nil, ioErrorf("write %s: set mode: %w", rel, cause(err))
 	}
 	if err := f.Sync(); err != nil {
-		return nil, fmt.Errorf("write %s: sync: %w", rel, cause(err))
+		return nil, ioErrorf("write %s: sync: %w", rel, cause(err))
 	}
 	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("write %s: %w", rel, cause(err))
+		return nil, ioErrorf("write %s: %w", rel, cause(err))
 	}
 	return &Staged{w: w, t: t, tmp: tmp}, nil
 }
@@ -291,10 +291,10 @@ func (st *Staged) Commit() error {
 	if err := w.root.Rename(st.tmp, t.rel); err != nil {
 		w.root.Remove(st.tmp)
 		w.removeCreated(t.parent.created)
-		return mapRootErr(t.orig, fmt.Errorf("write %s: rename: %w", t.orig, err))
+		return mapRootErr(t.orig, ioErrorf("write %s: rename: %w", t.orig, err))
 	}
 	if err := w.syncParents(t.parent); err != nil {
-		return fmt.Errorf("write %s: %w", t.orig, err)
+		return ioErrorf("write %s: %w", t.orig, err)
 	}
 	return nil
 }
@@ -328,13 +328,13 @@ func (w *Workspace) Remove(rel string) error {
 	}
 	if exists {
 		if err := w.root.Remove(t.rel); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return mapRootErr(rel, fmt.Errorf("remove %s: %w", rel, err))
+			return mapRootErr(rel, ioErrorf("remove %s: %w", rel, err))
 		}
 	}
 	// Sync even when the file was already gone: an earlier remove that
 	// crashed before its sync may not be durable yet.
 	if err := w.syncDir(t.parent.dir); err != nil {
-		return fmt.Errorf("remove %s: %w", rel, err)
+		return ioErrorf("remove %s: %w", rel, err)
 	}
 	return nil
 }
@@ -362,11 +362,11 @@ func (w *Workspace) createTemp(dir, base string) (string, *os.File, error) {
 			return name, f, nil
 		}
 		if !errors.Is(err, fs.ErrExist) {
-			return "", nil, fmt.Errorf("create temporary file: %w", err)
+			return "", nil, ioErrorf("create temporary file: %w", err)
 		}
 		lastErr = err
 	}
-	return "", nil, fmt.Errorf("create temporary file: %w", lastErr)
+	return "", nil, ioErrorf("create temporary file: %w", lastErr)
 }
 
 // tempName returns ".<base>.patchd-tmp-<random>". The base is cut short so
@@ -411,11 +411,11 @@ func (w *Workspace) syncDir(dir string) error {
 	}
 	d, err := w.root.Open(dir)
 	if err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
+		return ioErrorf("sync directory %s: %w", dir, err)
 	}
 	defer d.Close()
 	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
+		return ioErrorf("sync directory %s: %w", dir, err)
 	}
 	return nil
 }
@@ -462,7 +462,7 @@ func (w *Workspace) RemoveTemps(rel string) (int, error) {
 	names, err := d.Readdirnames(-1)
 	d.Close()
 	if err != nil {
-		return 0, fmt.Errorf("list %s: %w", dir, err)
+		return 0, ioErrorf("list %s: %w", dir, err)
 	}
 	prefix := "." + base + tempMarker
 	n := 0

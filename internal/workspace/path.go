@@ -41,6 +41,8 @@ type PathError struct {
 	// Err is the underlying error when the refusal came from the file
 	// system (for example os.Root detecting an escape); it may be nil.
 	Err error
+
+	code string // Code's answer; "" is CodePathInvalid
 }
 
 // Error formats the refusal as `path "../x": escapes the workspace`.
@@ -51,8 +53,8 @@ func (e *PathError) Error() string {
 // Unwrap returns the underlying file system error, if any.
 func (e *PathError) Unwrap() error { return e.Err }
 
-func refuse(p, reason string) *PathError {
-	return &PathError{Path: p, Reason: reason}
+func refuse(code, p, reason string) *PathError {
+	return &PathError{Path: p, Reason: reason, code: code}
 }
 
 // CleanPath validates a path taken from a payload and returns it in clean,
@@ -74,7 +76,7 @@ func CleanPath(p string) (string, error) {
 		return "", err
 	}
 	if hasGitComponent(clean) {
-		return "", refuse(p, reasonGit)
+		return "", refuse(CodePathProtected, p, reasonGit)
 	}
 	return clean, nil
 }
@@ -84,30 +86,30 @@ func CleanPath(p string) (string, error) {
 func cleanLexical(p string) (string, error) {
 	switch {
 	case p == "":
-		return "", refuse(p, reasonEmpty)
+		return "", refuse(CodePathInvalid, p, reasonEmpty)
 	case len(p) > MaxPathLen:
-		return "", refuse(p, reasonTooLong)
+		return "", refuse(CodePathInvalid, p, reasonTooLong)
 	case strings.IndexByte(p, 0) >= 0:
-		return "", refuse(p, reasonNUL)
+		return "", refuse(CodePathInvalid, p, reasonNUL)
 	case p[0] == '/':
-		return "", refuse(p, reasonAbsolute)
+		return "", refuse(CodePathInvalid, p, reasonAbsolute)
 	case p[0] == '\\' || hasDriveLetter(p):
-		return "", refuse(p, reasonWindowsAbs)
+		return "", refuse(CodePathInvalid, p, reasonWindowsAbs)
 	case strings.IndexByte(p, '\\') >= 0:
-		return "", refuse(p, reasonBackslash)
+		return "", refuse(CodePathInvalid, p, reasonBackslash)
 	}
 	clean := path.Clean(p)
 	switch {
 	case clean == "..", strings.HasPrefix(clean, "../"):
-		return "", refuse(p, reasonEscapes)
+		return "", refuse(CodePathOutside, p, reasonEscapes)
 	case clean == ".":
-		return "", refuse(p, reasonRoot)
+		return "", refuse(CodePathInvalid, p, reasonRoot)
 	case strings.HasSuffix(p, "/"):
-		return "", refuse(p, reasonDirSlash)
+		return "", refuse(CodePathInvalid, p, reasonDirSlash)
 	case hasDriveLetter(clean):
 		// "./C:x" cleans to "C:x"; refusing it keeps CleanPath stable
 		// (CleanPath of a result returns the same result).
-		return "", refuse(p, reasonWindowsAbs)
+		return "", refuse(CodePathInvalid, p, reasonWindowsAbs)
 	}
 	return clean, nil
 }

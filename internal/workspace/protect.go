@@ -45,23 +45,28 @@ func (w *Workspace) protect(ps []Protected) error {
 	}
 	ws := fsutil.Resolve(w.dir)
 	for _, p := range ps {
-		what := fmt.Sprintf("%s %q", p.What, p.Path)
+		// Errors of Open name the path as it is on this machine, for the
+		// person starting patchd; refusals reach senders of patches, and
+		// name it as a path in the workspace, or not at all.
+		named := fmt.Sprintf("%s %q", p.What, p.Path)
+		what := p.What + " (outside the workspace)"
 		real := fsutil.Resolve(p.Path)
 		if fsutil.Within(ws, real) || fsutil.SameAsOrAbove(p.Path, w.dir) {
 			if p.Optional {
 				continue
 			}
-			return fmt.Errorf("open workspace %s: %s is the workspace or contains it", w.dir, what)
+			return fmt.Errorf("open workspace %s: %s is the workspace or contains it", w.dir, named)
 		}
 		if fsutil.Within(real, ws) {
 			rel, err := filepath.Rel(ws, real)
 			if err != nil {
-				return fmt.Errorf("open workspace %s: %s: %w", w.dir, what, err)
+				return fmt.Errorf("open workspace %s: %s: %w", w.dir, named, err)
 			}
 			clean, err := cleanLexical(filepath.ToSlash(rel))
 			if err != nil {
-				return fmt.Errorf("open workspace %s: %s: %w", w.dir, what, err)
+				return fmt.Errorf("open workspace %s: %s: %w", w.dir, named, err)
 			}
+			what = fmt.Sprintf("%s %q", p.What, clean)
 			if err := w.denyPrefix(clean, what); err != nil {
 				return err
 			}
@@ -83,7 +88,7 @@ func (w *Workspace) checkAlias(orig string, fi fs.FileInfo, via string) error {
 			if via != "" {
 				reason += fmt.Sprintf(" (through symbolic link %q)", via)
 			}
-			return refuse(orig, reason)
+			return refuse(CodePathProtected, orig, reason)
 		}
 	}
 	return nil

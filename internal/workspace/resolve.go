@@ -51,7 +51,7 @@ func (w *Workspace) resolveDir(orig, dir string, create, checkDeny bool) (resolu
 	links, steps := 0, 0
 	for pending != "" {
 		if steps++; steps > maxSteps {
-			return res, fmt.Errorf("resolve %s: too many steps", orig)
+			return res, ioErrorf("resolve %s: too many steps", orig)
 		}
 		c, rest, _ := strings.Cut(pending, "/")
 		cand := joinRel(done, c)
@@ -72,22 +72,22 @@ func (w *Workspace) resolveDir(orig, dir string, create, checkDeny bool) (resolu
 					// Another writer made it first; look at it again.
 					continue
 				}
-				return res, mapRootErr(orig, fmt.Errorf("create directory %s: %w", cand, err))
+				return res, mapRootErr(orig, ioErrorf("create directory %s: %w", cand, err))
 			}
 			res.created = append(res.created, cand)
 		case err != nil:
-			return res, mapRootErr(orig, fmt.Errorf("resolve %s: %w", orig, err))
+			return res, mapRootErr(orig, ioErrorf("resolve %s: %w", orig, err))
 		case fi.Mode()&fs.ModeSymlink != 0:
 			if links++; links > maxLinks {
-				return res, refuse(orig, reasonLinkLoop)
+				return res, refuse(CodePathInvalid, orig, reasonLinkLoop)
 			}
 			target, err := w.root.Readlink(cand)
 			if err != nil {
-				return res, mapRootErr(orig, fmt.Errorf("resolve %s: read link %s: %w", orig, cand, err))
+				return res, mapRootErr(orig, ioErrorf("resolve %s: read link %s: %w", orig, cand, err))
 			}
 			next, ok := spliceLink(done, target, rest)
 			if !ok {
-				return res, refuse(orig, fmt.Sprintf("passes through symbolic link %q, which leads outside the workspace", cand))
+				return res, refuse(CodePathOutside, orig, fmt.Sprintf("passes through symbolic link %q, which leads outside the workspace", cand))
 			}
 			res.via = cand
 			// Restart from the root: the spliced target may hold links of
@@ -101,7 +101,7 @@ func (w *Workspace) resolveDir(orig, dir string, create, checkDeny bool) (resolu
 				}
 			}
 		default:
-			return res, refuse(orig, fmt.Sprintf("has a parent that is not a directory (%q)", cand))
+			return res, refuse(CodePathNotRegular, orig, fmt.Sprintf("has a parent that is not a directory (%q)", cand))
 		}
 		done, pending = cand, rest
 	}
@@ -134,10 +134,10 @@ func spliceLink(dir, target, rest string) (next string, ok bool) {
 func mapRootErr(orig string, err error) error {
 	var pe *os.PathError
 	if errors.As(err, &pe) && pe.Err != nil && pe.Err.Error() == "path escapes from parent" {
-		return &PathError{Path: orig, Reason: "leads outside the workspace through a symbolic link", Err: err}
+		return &PathError{Path: orig, Reason: "leads outside the workspace through a symbolic link", Err: err, code: CodePathOutside}
 	}
 	if errors.Is(err, syscall.ELOOP) {
-		return &PathError{Path: orig, Reason: reasonLinkLoop, Err: err}
+		return &PathError{Path: orig, Reason: reasonLinkLoop, Err: err, code: CodePathInvalid}
 	}
 	return err
 }

@@ -151,11 +151,11 @@ func (w *Workspace) checkDenied(orig, clean, via string) error {
 		suffix = fmt.Sprintf(" (through symbolic link %q)", via)
 	}
 	if hasGitComponent(clean) {
-		return refuse(orig, reasonGit+suffix)
+		return refuse(CodePathProtected, orig, reasonGit+suffix)
 	}
 	for _, d := range w.deny {
 		if hasPrefixComponents(clean, d.prefix) {
-			return refuse(orig, fmt.Sprintf("refers to %s%s", d.what, suffix))
+			return refuse(CodePathProtected, orig, fmt.Sprintf("refers to %s%s", d.what, suffix))
 		}
 	}
 	return nil
