@@ -88,21 +88,21 @@ func TestCodes(t *testing.T) {
 		code string
 	}{
 		{"empty", read, "", CodePathInvalid},
-		{"absolute", read, "/etc/passwd", CodePathInvalid},
-		{"windows", write, `C:\x`, CodePathInvalid},
+		{"absolute", read, "/etc/passwd", CodePathOutside},
+		{"windows", write, `C:\x`, CodePathOutside},
 		{"backslash", write, `a\b`, CodePathInvalid},
 		{"NUL", write, "a\x00b", CodePathInvalid},
 		{"root", write, ".", CodePathInvalid},
 		{"trailing slash", write, "dir/", CodePathInvalid},
-		{"link loop", write, "loop1/x", CodePathInvalid},
+		{"link loop", write, "loop1/x", CodePathSymlink},
 		{"dot dot", read, "../secret.txt", CodePathOutside},
 		{"dot dot inside", write, "dir/../../secret.txt", CodePathOutside},
 		{"link out", read, "out/secret.txt", CodePathOutside},
-		{"git", write, ".git/config", CodePathProtected},
-		{"nested git", write, "dir/.GIT/hooks/pre-commit", CodePathProtected},
+		{"git", write, ".git/config", CodePathGit},
+		{"nested git", write, "dir/.GIT/hooks/pre-commit", CodePathGit},
 		{"state dir", read, ".patchd/token", CodePathProtected},
 		{"directory", write, "dir", CodePathNotRegular},
-		{"symbolic link", write, "alink", CodePathNotRegular},
+		{"symbolic link", write, "alink", CodePathSymlink},
 		{"under a file", write, "a.txt/x", CodePathNotRegular},
 		{"too large", read, "big.txt", CodeFileTooLarge},
 	}
@@ -129,5 +129,30 @@ func TestCodes(t *testing.T) {
 				t.Errorf("%q: error %q names the machine's path %s", tt.path, err, base)
 			}
 		})
+	}
+}
+
+// TestCodeByReason: a PathError made by another package, without a code,
+// gets the code its reason says, as one made here does.
+func TestCodeByReason(t *testing.T) {
+	for _, p := range []string{"", "/etc/x", `C:\x`, "a\\b", "../x", ".", "a/", ".git/x"} {
+		_, err := CleanPath(p)
+		var pe *PathError
+		if !errors.As(err, &pe) {
+			t.Fatalf("CleanPath(%q) = %v, want a *PathError", p, err)
+		}
+		bare := &PathError{Path: pe.Path, Reason: pe.Reason}
+		if bare.Code() != pe.Code() {
+			t.Errorf("CleanPath(%q): code %s, but %s told by its reason %q", p, pe.Code(), bare.Code(), pe.Reason)
+		}
+	}
+	for reason, want := range map[string]string{
+		reasonSymlink: CodePathSymlink, reasonLinkLoop: CodePathSymlink, reasonDir: CodePathNotRegular,
+		`refers to patchd's state directory ".patchd"`:                        CodePathProtected,
+		`passes through symbolic link "a", which leads outside the workspace`: CodePathOutside,
+	} {
+		if got := (&PathError{Path: "p", Reason: reason}).Code(); got != want {
+			t.Errorf("PathError with reason %q: code %s, want %s", reason, got, want)
+		}
 	}
 }

@@ -61,7 +61,7 @@ func (w *Workspace) regular(t target) (fi fs.FileInfo, exists bool, err error) {
 	case err != nil:
 		return nil, false, mapRootErr(t.orig, ioErrorf("stat %s: %w", t.orig, err))
 	case fi.Mode()&fs.ModeSymlink != 0:
-		return nil, false, refuse(CodePathNotRegular, t.orig, reasonSymlink)
+		return nil, false, refuse(CodePathSymlink, t.orig, reasonSymlink)
 	}
 	if err := w.checkAlias(t.orig, fi, t.parent.via); err != nil {
 		return nil, false, err
@@ -115,7 +115,7 @@ func (w *Workspace) ReadFileMax(rel string, max int64) (data []byte, mode fs.Fil
 			return data, mode, exists, err
 		}
 	}
-	return nil, 0, false, refuse(CodeFileChanging, rel, "kept changing while being read")
+	return nil, 0, false, refuse(CodeFileChanged, rel, "kept changing while being read")
 }
 
 // readChecked reads the file if the one opened is the regular file Lstat

@@ -76,7 +76,7 @@ func CleanPath(p string) (string, error) {
 		return "", err
 	}
 	if hasGitComponent(clean) {
-		return "", refuse(CodePathProtected, p, reasonGit)
+		return "", refuse(CodePathGit, p, reasonGit)
 	}
 	return clean, nil
 }
@@ -92,9 +92,9 @@ func cleanLexical(p string) (string, error) {
 	case strings.IndexByte(p, 0) >= 0:
 		return "", refuse(CodePathInvalid, p, reasonNUL)
 	case p[0] == '/':
-		return "", refuse(CodePathInvalid, p, reasonAbsolute)
+		return "", refuse(CodePathOutside, p, reasonAbsolute)
 	case p[0] == '\\' || hasDriveLetter(p):
-		return "", refuse(CodePathInvalid, p, reasonWindowsAbs)
+		return "", refuse(CodePathOutside, p, reasonWindowsAbs)
 	case strings.IndexByte(p, '\\') >= 0:
 		return "", refuse(CodePathInvalid, p, reasonBackslash)
 	}
@@ -109,7 +109,7 @@ func cleanLexical(p string) (string, error) {
 	case hasDriveLetter(clean):
 		// "./C:x" cleans to "C:x"; refusing it keeps CleanPath stable
 		// (CleanPath of a result returns the same result).
-		return "", refuse(CodePathInvalid, p, reasonWindowsAbs)
+		return "", refuse(CodePathOutside, p, reasonWindowsAbs)
 	}
 	return clean, nil
 }

@@ -79,7 +79,7 @@ func (w *Workspace) resolveDir(orig, dir string, create, checkDeny bool) (resolu
 			return res, mapRootErr(orig, ioErrorf("resolve %s: %w", orig, err))
 		case fi.Mode()&fs.ModeSymlink != 0:
 			if links++; links > maxLinks {
-				return res, refuse(CodePathInvalid, orig, reasonLinkLoop)
+				return res, refuse(CodePathSymlink, orig, reasonLinkLoop)
 			}
 			target, err := w.root.Readlink(cand)
 			if err != nil {
@@ -137,7 +137,7 @@ func mapRootErr(orig string, err error) error {
 		return &PathError{Path: orig, Reason: "leads outside the workspace through a symbolic link", Err: err, code: CodePathOutside}
 	}
 	if errors.Is(err, syscall.ELOOP) {
-		return &PathError{Path: orig, Reason: reasonLinkLoop, Err: err, code: CodePathInvalid}
+		return &PathError{Path: orig, Reason: reasonLinkLoop, Err: err, code: CodePathSymlink}
 	}
 	return err
 }

@@ -151,7 +151,7 @@ func (w *Workspace) checkDenied(orig, clean, via string) error {
 		suffix = fmt.Sprintf(" (through symbolic link %q)", via)
 	}
 	if hasGitComponent(clean) {
-		return refuse(CodePathProtected, orig, reasonGit+suffix)
+		return refuse(CodePathGit, orig, reasonGit+suffix)
 	}
 	for _, d := range w.deny {
 		if hasPrefixComponents(clean, d.prefix) {
