@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -129,7 +128,7 @@ func (s *Store) closeAttempt() error {
 
 // ErrNotQueued means a patch cannot be dropped: the worker has started on
 // it, or it is finished.
-var ErrNotQueued = errors.New("patch is not queued")
+var ErrNotQueued error = &sentinel{"patch is not queued", CodeNotQueued}
 
 // DroppedError is the error a dropped patch keeps.
 const DroppedError = "dropped before it was applied (patchd patches drop)"
@@ -143,7 +142,7 @@ func (s *Store) Drop(ctx context.Context, id string) (Patch, error) {
 		if p.State != StateQueued {
 			return fmt.Errorf("%w: %s is %s", ErrNotQueued, id, p.State)
 		}
-		p.State, p.Error = StateFailed, DroppedError
+		p.State, p.Error, p.Code = StateFailed, DroppedError, CodeDropped
 		return nil
 	})
 }

@@ -10,14 +10,14 @@ import (
 
 var (
 	// ErrConflict means a patch id was submitted again with a different body.
-	ErrConflict = errors.New("id already used by a different patch")
+	ErrConflict error = &sentinel{"id already used by a different patch", CodeIDConflict}
 	// ErrNotFound means no patch (or blob) has the given id (or name).
-	ErrNotFound = errors.New("not found")
+	ErrNotFound error = &sentinel{"not found", CodeNotFound}
 	// ErrUnavailable means the disk refused a write (full, read-only, I/O
 	// error). Nothing was recorded; retrying later may succeed.
-	ErrUnavailable = errors.New("store unavailable")
+	ErrUnavailable error = &sentinel{"store unavailable", CodeUnavailable}
 	// ErrClosed means the store was closed.
-	ErrClosed = errors.New("store closed")
+	ErrClosed error = &sentinel{"store closed", CodeClosed}
 	// ErrInvalidTransition means an Update asked for a state change the
 	// patch life cycle does not allow.
 	ErrInvalidTransition = errors.New("invalid state transition")

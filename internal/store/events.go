@@ -23,6 +23,7 @@ type Event struct {
 	Seq     uint64    `json:"seq"` // the patch's Seq
 	State   State     `json:"state"`
 	Error   string    `json:"error,omitempty"`
+	Code    string    `json:"code,omitempty"` // the failed patch's Code
 }
 
 // batchEvents returns the events of a committed batch, numbered from
@@ -40,7 +41,7 @@ func batchEvents(evs []Event, batch []*op, after uint64, now time.Time) []Event 
 		after++
 		evs = append(evs, Event{
 			EventID: after, Time: now, Event: name, ID: o.patch.ID, Seq: o.patch.Seq,
-			State: o.patch.State, Error: o.patch.Error,
+			State: o.patch.State, Error: o.patch.Error, Code: o.patch.Code,
 		})
 	}
 	return evs

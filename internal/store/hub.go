@@ -16,13 +16,13 @@ var (
 	// ErrSlowSubscriber ends a Subscription whose reader fell more than
 	// maxPending events behind. It got every event up to the drop;
 	// subscribing again after the last one it read misses nothing.
-	ErrSlowSubscriber = errors.New("subscriber fell behind")
+	ErrSlowSubscriber error = &sentinel{"subscriber fell behind", CodeSlowSubscriber}
 	// ErrEventsLost means the events asked for can no longer be delivered:
 	// older than the store keeps (in memory, or in an event log it can read
 	// back), missing from the event log, or numbered beyond the last event.
 	// The subscriber should read the current state again (List, Get) and
 	// subscribe after LastEventID, taken before reading it.
-	ErrEventsLost = errors.New("events no longer available")
+	ErrEventsLost error = &sentinel{"events no longer available", CodeEventsLost}
 )
 
 const (

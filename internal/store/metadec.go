@@ -34,6 +34,8 @@ func decodeMetaFast(meta []byte) (d diskPatch, diff span, ok bool) {
 			d.State = State(s)
 		case "e":
 			d.Error, good = jsonscan.String(v)
+		case "c":
+			d.Code, good = jsonscan.String(v)
 		case "diff":
 			d.Diff, good = jsonscan.String(v)
 			diff = span{at, at + len(v)}
@@ -80,7 +82,7 @@ func members(data []byte, fn func(key, value []byte, at int) bool) bool {
 }
 
 // metaKeys are the members of diskPatch, diskFile and diskBlob.
-var metaKeys = []string{"id", "h", "r", "t", "d", "s", "e", "diff", "n", "ra", "sa", "fa", "va", "f", "ib", "p", "oh", "nh", "om", "ex", "del", "l"}
+var metaKeys = []string{"id", "h", "r", "t", "d", "s", "e", "c", "diff", "n", "ra", "sa", "fa", "va", "f", "ib", "p", "oh", "nh", "om", "ex", "del", "l"}
 
 // metaKeyBit is a key's bit among metaKeys, 0 for any other key.
 func metaKeyBit(key []byte) uint32 {

@@ -92,6 +92,11 @@ type Patch struct {
 	StartedAt  time.Time `json:"started_at,omitzero"`
 	FinishedAt time.Time `json:"finished_at,omitzero"`
 	RevertedAt time.Time `json:"reverted_at,omitzero"`
+	// Code says why a failed (or waiting) patch failed, for programs: the
+	// code of the error Error tells (see the README's "Error codes"); ""
+	// when none is known, as for patches that failed before codes were
+	// kept.
+	Code string `json:"code,omitempty"`
 }
 
 // clone returns a copy that shares no memory with p.
@@ -132,6 +137,7 @@ func normalize(p *Patch) {
 	fix(&p.Target)
 	fix(&p.Description)
 	fix(&p.Error)
+	fix(&p.Code)
 	fix(&p.Diff)
 	for i := range p.Files {
 		fix(&p.Files[i].Path)

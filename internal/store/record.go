@@ -54,6 +54,7 @@ type diskPatch struct {
 	Description string     `json:"d,omitempty"`
 	State       State      `json:"s"`
 	Error       string     `json:"e,omitempty"`
+	Code        string     `json:"c,omitempty"`
 	Diff        string     `json:"diff,omitempty"`
 	Files       []diskFile `json:"f,omitempty"`
 	Blobs       []diskBlob `json:"ib,omitempty"` // the record's body, in this order
@@ -82,7 +83,7 @@ func encodeMeta(p Patch, blobs []diskBlob) ([]byte, error) {
 	d := diskPatch{
 		Blobs: blobs,
 		ID:    p.ID, Hash: p.Hash, Role: p.Role, Target: p.Target,
-		Description: p.Description, State: p.State, Error: p.Error,
+		Description: p.Description, State: p.State, Error: p.Error, Code: p.Code,
 		Diff: p.Diff, Notes: p.Notes,
 		ReceivedAt: nanos(p.ReceivedAt), StartedAt: nanos(p.StartedAt),
 		FinishedAt: nanos(p.FinishedAt), RevertedAt: nanos(p.RevertedAt),
@@ -103,7 +104,7 @@ func decodeMeta(meta []byte, seq uint64) (Patch, []diskBlob, span, error) {
 	}
 	p := Patch{
 		ID: d.ID, Seq: seq, Hash: d.Hash, Role: d.Role, Target: d.Target,
-		Description: d.Description, State: d.State, Error: d.Error,
+		Description: d.Description, State: d.State, Error: d.Error, Code: d.Code,
 		Diff: d.Diff, Notes: d.Notes,
 		ReceivedAt: fromNanos(d.ReceivedAt), StartedAt: fromNanos(d.StartedAt),
 		FinishedAt: fromNanos(d.FinishedAt), RevertedAt: fromNanos(d.RevertedAt),
