@@ -196,7 +196,15 @@ func TestGetList(t *testing.T) {
 func TestStatus(t *testing.T) {
 	f := newFixture(t)
 	f.submit(block("s1", "a = 1", "a = 2"))
-	st, err := f.svc.Status(context.Background())
+	// The store numbers a batch's events just after it answers the batch's
+	// submitters (the answer does not wait for the event log): poll.
+	var st api.Status
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if st, err = f.svc.Status(context.Background()); err != nil || st.LastEventID >= 1 {
+			break
+		}
+	}
 	if err != nil || st.Queue.Queued != 1 || st.Queue.Total != 1 || st.LastEventID != 1 || st.Queue.JournalBytes == 0 {
 		t.Errorf("Status = %+v, %v, want one queued patch after event 1", st, err)
 	}
