@@ -2,6 +2,7 @@ package worker
 
 import (
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -64,7 +65,11 @@ func TestCheckEnvironment(t *testing.T) {
 	if strings.Contains(out, "secret") {
 		t.Errorf("a secret of patchd's environment reached the check:\n%s", out)
 	}
-	tmp := vars["TMPDIR"]
+	if vars["TMPDIR"] != "$TMPDIR" {
+		t.Errorf("TMPDIR = %q in the recorded output, want it named $TMPDIR, not by its path", vars["TMPDIR"])
+	}
+	data, _ := os.ReadFile(filepath.Join(f.ws, "check-tmpdir.txt"))
+	tmp := string(data)
 	if tmp == "" || tmp == os.TempDir() || !strings.HasPrefix(tmp, os.TempDir()) {
 		t.Errorf("TMPDIR = %q, want a private directory under %s", tmp, os.TempDir())
 	}

@@ -39,7 +39,7 @@ func (w *Worker) runChecks(t *txn) error {
 		}
 		if c.Sandbox {
 			if err := w.sandboxAvailable(); err != nil {
-				return fmt.Errorf("check %q asks for the sandbox, which this system cannot provide (%v); the patch was undone", c.Name, err)
+				return errorf(CodeCheckFailed, "check %q asks for the sandbox, which this system cannot provide (%v); the patch was undone", c.Name, err)
 			}
 		}
 		start := time.Now()
@@ -49,7 +49,7 @@ func (w *Worker) runChecks(t *txn) error {
 			w.log.Info("check passed", "check", c.Name, "duration", took.String())
 			continue
 		}
-		return fmt.Errorf("check %q failed (%s after %s); the patch was undone. Output:\n%s", c.Name, status, took, out)
+		return w.answer(errorf(CodeCheckFailed, "check %q failed (%s after %s); the patch was undone. Output:\n%s", c.Name, status, took, out))
 	}
 	return nil
 }
@@ -113,7 +113,8 @@ func (w *Worker) runCheck(c checkspec.Check) (output, status string, err error) 
 		r.Close()
 		<-copied
 	}
-	output = tail.String()
+	// Its private TMPDIR is a path of this machine, and a passing one.
+	output = strings.ReplaceAll(tail.String(), tmp, "$TMPDIR")
 	var ee *exec.ExitError
 	switch {
 	case expired.Load():

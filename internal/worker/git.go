@@ -18,7 +18,8 @@ func (w *Worker) git(args ...string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return r.run(w.opts.Workspace.Dir(), args...)
+	out, err := r.run(w.opts.Workspace.Dir(), args...)
+	return out, w.answer(withCode(CodeGitFailed, err))
 }
 
 func (t *txn) paths() []string {
@@ -44,7 +45,7 @@ func (w *Worker) gitClean(t *txn) error {
 		}
 	}
 	if len(dirty) > 0 {
-		return fmt.Errorf("uncommitted changes to %s: commit or stash them first (--git commits each patch)", strings.Join(dirty, ", "))
+		return errorf(CodeGitRefused, "uncommitted changes to %s: commit or stash them first (--git commits each patch)", strings.Join(dirty, ", "))
 	}
 	return nil
 }
@@ -92,7 +93,7 @@ func (w *Worker) gitVet(t *txn) error {
 	if err == nil {
 		err = w.gitClean(t)
 	}
-	return err
+	return w.answer(err)
 }
 
 // blockAuthor is gitAuthor of the block's metadata.author.
@@ -120,7 +121,7 @@ func gitAuthor(a string) (string, error) {
 		return "", nil
 	}
 	bad := func(why string) (string, error) {
-		return "", fmt.Errorf("metadata.author %q: %s; use \"Name <email>\" or a plain name", a, why)
+		return "", &fieldError{codedError{CodeFieldInvalid, fmt.Errorf("metadata.author %q: %s; use \"Name <email>\" or a plain name", a, why)}, "metadata.author"}
 	}
 	if len(a) > maxAuthor {
 		return bad(fmt.Sprintf("longer than %d bytes", maxAuthor))

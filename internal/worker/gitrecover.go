@@ -35,9 +35,9 @@ func (w *Worker) commitPatch(blk *patch.Block, t *txn, author string) (string, e
 func (w *Worker) gitRecover(ctx context.Context, blk *patch.Block, t *txn) error {
 	undo := func(reason error) error {
 		if err := t.rollback(w.opts.Workspace); err != nil {
-			return w.fail(ctx, blk.ID, fmt.Sprintf("%v; and undoing the patch failed: %v", reason, err))
+			return w.fail(ctx, blk.ID, fmt.Errorf("%w; and undoing the patch failed: %v", reason, err))
 		}
-		return w.fail(ctx, blk.ID, reason.Error())
+		return w.fail(ctx, blk.ID, reason)
 	}
 	dirty, err := w.gitDirty(t.paths())
 	if err != nil {

@@ -53,7 +53,7 @@ func (w *Worker) gitRepo() (*gitRepo, error) {
 	}
 	r, err := findGitRepo(w.opts.Workspace.Dir())
 	if err != nil {
-		return nil, fmt.Errorf("--git: %w", err)
+		return nil, w.answer(withCode(CodeGitFailed, fmt.Errorf("--git: %w", err)))
 	}
 	if r.note != "" {
 		w.log.Warn("--git: " + r.note)
@@ -67,7 +67,8 @@ func (w *Worker) gitRepo() (*gitRepo, error) {
 // and keep them from reading or running anything a patch can write.
 func findGitRepo(dir string) (*gitRepo, error) {
 	fail := func(err error) (*gitRepo, error) {
-		return nil, fmt.Errorf("find the repository of the workspace %s: %w", dir, err)
+		// Not named: the message goes to whoever sent the patch.
+		return nil, fmt.Errorf("find the repository of the workspace: %w", err)
 	}
 	realDir, err := filepath.EvalSymlinks(dir)
 	if err != nil {
@@ -124,7 +125,7 @@ func findGitRepo(dir string) (*gitRepo, error) {
 	}
 	for _, name := range filters {
 		if strings.ContainsAny(name, "=\n") {
-			return nil, fmt.Errorf("git config defines filter %q, whose name patchd cannot override; rename it", name)
+			return nil, errorf(CodeGitRefused, "git config defines filter %q, whose name patchd cannot override; rename it", name)
 		}
 		r.args = append(r.args[:len(r.args):len(r.args)], "-c", "filter."+name+".clean=", "-c", "filter."+name+".smudge=", "-c", "filter."+name+".process=")
 	}
@@ -190,7 +191,7 @@ func readGitConfig(out, dir, top, realDir string) (gitConfig, error) {
 			file = filepath.Join(dir, file)
 		}
 		if inWorkspace(realDir, file) {
-			return c, fmt.Errorf("git reads config from %s, which lies inside the workspace, where a patch can write it; move it out of the workspace", file)
+			return c, errorf(CodeGitRefused, "git reads config from %s, which lies inside the workspace, where a patch can write it; move it out of the workspace", file)
 		}
 		switch {
 		case key == "user.email":
@@ -203,7 +204,7 @@ func readGitConfig(out, dir, top, realDir string) (gitConfig, error) {
 				continue // git's own installation
 			}
 			if target := expandHome(value, home, filepath.Dir(file)); inWorkspace(realDir, target) {
-				return c, fmt.Errorf("git config %s has %s = %s: that file lies inside the workspace, where a patch can write it, and git would run what it says (core.fsmonitor, filters); move it out of the workspace or remove the include", file, key, value)
+				return c, errorf(CodeGitRefused, "git config %s has %s = %s: that file lies inside the workspace, where a patch can write it, and git would run what it says (core.fsmonitor, filters); move it out of the workspace or remove the include", file, key, value)
 			}
 		case strings.HasPrefix(key, "filter."):
 			if j := strings.LastIndexByte(key, '.'); j > len("filter.") {
@@ -302,7 +303,7 @@ func (w *Worker) gitRefused(r *gitRepo, t *txn) error {
 		}
 		base := real[strings.LastIndexByte(real, '/')+1:]
 		if workspace.SameName(base, ".gitattributes") || workspace.SameName(base, ".gitmodules") {
-			return fmt.Errorf("path %q: with --git a patch may not write .gitattributes or .gitmodules: git reads them when it commits (they choose filters, line endings, submodules); change them yourself", p)
+			return errorf(CodePathProtected, "path %q: with --git a patch may not write .gitattributes or .gitmodules: git reads them when it commits (they choose filters, line endings, submodules); change them yourself", p)
 		}
 		if !r.above {
 			continue
@@ -310,7 +311,7 @@ func (w *Worker) gitRefused(r *gitRepo, t *txn) error {
 		first, _, nested := strings.Cut(real, "/")
 		for _, g := range gitNames {
 			if workspace.SameName(first, g.name) && (g.dir || !nested) {
-				return fmt.Errorf("path %q: with --git and the repository above the workspace (%s), a patch may not write %s at the top of the workspace: git would take the workspace for a repository (refused names: HEAD, commondir, config, objects/, refs/)",
+				return errorf(CodePathProtected, "path %q: with --git and the repository above the workspace (%s), a patch may not write %s at the top of the workspace: git would take the workspace for a repository (refused names: HEAD, commondir, config, objects/, refs/)",
 					p, r.top, gitOwnName(g.name, g.dir))
 			}
 		}

@@ -33,7 +33,7 @@ var errStopped = errors.New("stopped while planning the patch")
 
 // errCrashed: the patch's planning was cut short by the daemon's death
 // maxDeaths times already.
-var errCrashed = errors.New(crashedError)
+var errCrashed error = &sentinel{crashedError, CodeCrashed}
 
 // planAttempt is planWithin for a patch of the queue, recorded as an
 // attempt: planning is where a patch's content is worked on in memory,
@@ -121,7 +121,7 @@ func (w *Worker) planWithin(ctx context.Context, blk *patch.Block) (*txn, error)
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("%w: %w", errStopped, ctx.Err())
 	}
-	err := fmt.Errorf("planning the patch took longer than %s, the most one patch may take", budget)
+	err := errorf(CodePlanTimeout, "planning the patch took longer than %s, the most one patch may take", budget)
 	if set := w.opts.Limits.PlanTimeoutSetting; set != "" {
 		err = fmt.Errorf("%w (setting %s)", err, set)
 	}

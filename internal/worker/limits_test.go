@@ -100,8 +100,8 @@ func TestPlanTimeout(t *testing.T) {
 	f.run()
 	p := f.settle("slow")
 	took := time.Since(start)
-	if p.State != store.StateFailed || !strings.Contains(p.Error, "took longer than 200ms") || !strings.Contains(p.Error, "(setting plan-timeout)") {
-		t.Fatalf("slow: %s %q, want failed on the time budget, naming plan-timeout", p.State, p.Error)
+	if p.State != store.StateFailed || !strings.Contains(p.Error, "took longer than 200ms") || !strings.Contains(p.Error, "(setting plan-timeout)") || p.Code != CodePlanTimeout {
+		t.Fatalf("slow: %s %q (code %q), want failed on the time budget, naming plan-timeout, %s", p.State, p.Error, p.Code, CodePlanTimeout)
 	}
 	if took > 3*time.Second {
 		t.Errorf("the 200ms budget failed the patch after %v", took)

@@ -23,6 +23,9 @@ func TestMain(m *testing.M) {
 			for _, kv := range os.Environ() {
 				fmt.Println(kv)
 			}
+			// The output is recorded with TMPDIR named $TMPDIR; its
+			// value goes to a file in the working directory too.
+			os.WriteFile("check-tmpdir.txt", []byte(os.Getenv("TMPDIR")), 0o644)
 			os.Exit(1)
 		case "__test-dial-mptcp": // connect with Multipath TCP to 127.0.0.1, port os.Args[2]
 			if err := dialMPTCP(os.Args[2]); err != nil {

@@ -17,6 +17,9 @@ func (e *internalError) Error() string {
 	return fmt.Sprintf("patchd hit an internal error while planning this patch: %v; see log", e.value)
 }
 
+// Code returns CodeInternal.
+func (e *internalError) Code() string { return CodeInternal }
+
 // panicked logs the panic v of the patch id's parsing or planning, with
 // its stack, and returns the *internalError the patch fails with. Call it
 // from the deferred function that recovered v, so that the stack still

@@ -32,8 +32,8 @@ func TestPanicWhilePlanningFailsOnlyThePatch(t *testing.T) {
 	f.submit("after", "a.txt", "hello", "salut")
 	f.run()
 	want := "patchd hit an internal error while planning this patch: planner exploded; see log"
-	if p := f.settle("boom"); p.State != store.StateFailed || p.Error != want {
-		t.Fatalf("boom: %s %q, want failed with %q", p.State, p.Error, want)
+	if p := f.settle("boom"); p.State != store.StateFailed || p.Error != want || p.Code != CodeInternal {
+		t.Fatalf("boom: %s %q (code %q), want failed with %q, %s", p.State, p.Error, p.Code, want, CodeInternal)
 	}
 	if p := f.settle("after"); p.State != store.StateApplied {
 		t.Fatalf("the patch after the panic: %s %q, want applied", p.State, p.Error)
@@ -66,8 +66,8 @@ func TestPanicWhileParsingFailsOnlyThePatch(t *testing.T) {
 	f.submit("after", "a.txt", "hello", "salut")
 	f.run()
 	want := "patchd hit an internal error while planning this patch: parser exploded; see log"
-	if p := f.settle("boom"); p.State != store.StateFailed || p.Error != want {
-		t.Fatalf("boom: %s %q, want failed with %q", p.State, p.Error, want)
+	if p := f.settle("boom"); p.State != store.StateFailed || p.Error != want || p.Code != CodeInternal {
+		t.Fatalf("boom: %s %q (code %q), want failed with %q, %s", p.State, p.Error, p.Code, want, CodeInternal)
 	}
 	if p := f.settle("after"); p.State != store.StateApplied {
 		t.Fatalf("the patch after the panic: %s %q, want applied", p.State, p.Error)

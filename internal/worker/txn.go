@@ -54,7 +54,7 @@ func (w *Worker) plan(ctx context.Context, blk *patch.Block) (*txn, error) {
 		return nil, err
 	}
 	if len(changes) == 0 {
-		return nil, fmt.Errorf("the patch changes nothing: every edit leaves its file as it is")
+		return nil, errorf(CodeNoChange, "the patch changes nothing: every edit leaves its file as it is")
 	}
 	t := &txn{}
 	for _, c := range changes {

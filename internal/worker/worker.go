@@ -35,12 +35,12 @@ import (
 // Errors of Revert.
 var (
 	// ErrNotApplied: only an applied patch can be reverted.
-	ErrNotApplied = errors.New("patch is not applied")
+	ErrNotApplied error = &sentinel{"patch is not applied", CodeNotApplied}
 	// ErrChanged: a file of the patch changed since it was applied.
-	ErrChanged = errors.New("file changed since the patch was applied")
+	ErrChanged error = &sentinel{"file changed since the patch was applied", CodeFileChanged}
 	// ErrBusy: the worker stayed busy (applying a patch) for as long as
 	// the caller would wait; the revert was not started.
-	ErrBusy = errors.New("the worker is busy")
+	ErrBusy error = &sentinel{"the worker is busy", CodeWorkerBusy}
 )
 
 // Options configures a Worker.
@@ -243,17 +243,17 @@ func transient(err error) bool { return fsutil.Transient(err) }
 // or it was put back.
 func (w *Worker) failOrWait(ctx context.Context, id string, err error) error {
 	if !transient(err) {
-		return w.fail(ctx, id, err.Error())
+		return w.fail(ctx, id, err)
 	}
 	now := time.Now()
 	if w.waitingID != id {
 		w.waitingID, w.waitingSince = id, now
 	}
 	if waited := now.Sub(w.waitingSince); waited >= w.waitLimit {
-		return w.fail(ctx, id, fmt.Sprintf("%v; gave up after waiting %s for the workspace to recover", err, waited.Round(time.Second)))
+		return w.fail(ctx, id, fmt.Errorf("%w; gave up after waiting %s for the workspace to recover", err, waited.Round(time.Second)))
 	}
 	if _, uerr := w.opts.Store.Update(ctx, id, func(q *store.Patch) error {
-		q.State, q.Error = store.StateQueued, "waiting to retry: "+err.Error()
+		q.State, q.Error, q.Code = store.StateQueued, "waiting to retry: "+w.answer(err).Error(), failCode(err)
 		return nil
 	}); uerr != nil {
 		return uerr
@@ -275,11 +275,11 @@ func (w *Worker) process(ctx context.Context, p store.Patch) error {
 	stop, ctx := ctx, context.WithoutCancel(ctx)
 	body, err := w.opts.Store.Body(p.ID)
 	if err != nil {
-		return w.fail(ctx, p.ID, fmt.Sprintf("read stored patch: %v", err))
+		return w.fail(ctx, p.ID, fmt.Errorf("read stored patch: %w", err))
 	}
 	blk, err := w.parseRecovered(p.ID, body, patch.ParseOptions{MaxEdits: w.opts.Limits.MaxEdits, MaxEditsSetting: w.opts.Limits.MaxEditsSetting})
 	if err != nil {
-		return w.fail(ctx, p.ID, err.Error())
+		return w.fail(ctx, p.ID, err)
 	}
 	if p.State == store.StateApplying && len(p.Files) > 0 {
 		done, err := w.recover(ctx, p, blk)
@@ -297,13 +297,13 @@ func (w *Worker) process(ctx context.Context, p store.Patch) error {
 	var author string
 	if w.opts.Git {
 		if author, err = blockAuthor(blk); err != nil {
-			return w.fail(ctx, p.ID, err.Error())
+			return w.fail(ctx, p.ID, err)
 		}
 	}
 	t, err := w.planAttempt(stop, p, blk)
 	switch {
 	case errors.Is(err, errCrashed):
-		return w.fail(ctx, p.ID, crashedError)
+		return w.fail(ctx, p.ID, errCrashed)
 	case errors.Is(err, errStopped):
 		return err
 	case err != nil:
@@ -311,7 +311,7 @@ func (w *Worker) process(ctx context.Context, p store.Patch) error {
 	}
 	if w.opts.Git {
 		if err := w.gitVet(t); err != nil {
-			return w.fail(ctx, p.ID, err.Error())
+			return w.fail(ctx, p.ID, err)
 		}
 	}
 	saveErr, stageErr := t.prepare(ctx, w.opts.Store, w.opts.Workspace, p.ID, started)
@@ -330,9 +330,9 @@ func (w *Worker) process(ctx context.Context, p store.Patch) error {
 	}
 	undo := func(reason error) error {
 		if err := t.rollback(w.opts.Workspace); err != nil {
-			return w.fail(ctx, p.ID, fmt.Sprintf("%v; and undoing the patch failed: %v", reason, err))
+			return w.fail(ctx, p.ID, fmt.Errorf("%w; and undoing the patch failed: %v", reason, err))
 		}
-		return w.fail(ctx, p.ID, reason.Error())
+		return w.fail(ctx, p.ID, reason)
 	}
 	if err := w.runChecks(t); err != nil {
 		return undo(err)
@@ -392,21 +392,21 @@ func (w *Worker) recover(ctx context.Context, p store.Patch, blk *patch.Block) (
 	w.removeTemps(paths)
 	t, state, err := loadTxn(w.opts.Store, w.opts.Workspace, p, w.opts.Limits.Limits)
 	if err != nil {
-		return true, w.fail(ctx, p.ID, err.Error())
+		return true, w.fail(ctx, p.ID, err)
 	}
 	switch state {
 	case txnChanged:
-		return true, w.fail(ctx, p.ID, fmt.Sprintf("%s changed while the patch was being applied (found after a restart); not applying it twice", strings.Join(t.changed, ", ")))
+		return true, w.fail(ctx, p.ID, errorf(CodeFileChanged, "%s changed while the patch was being applied (found after a restart); not applying it twice", strings.Join(t.changed, ", ")))
 	case txnApplied:
 		// The crash may have come while the checks ran: they decide now.
 		if err := w.runChecks(t); err != nil {
 			if rerr := t.rollback(w.opts.Workspace); rerr != nil {
-				return true, w.fail(ctx, p.ID, fmt.Sprintf("%v; and undoing the patch failed: %v", err, rerr))
+				return true, w.fail(ctx, p.ID, fmt.Errorf("%w; and undoing the patch failed: %v", err, rerr))
 			}
 			if w.opts.Git {
 				w.gitDropCommit(blk, t)
 			}
-			return true, w.fail(ctx, p.ID, err.Error())
+			return true, w.fail(ctx, p.ID, err)
 		}
 		if w.opts.Git {
 			return true, w.gitRecover(ctx, blk, t)
@@ -417,7 +417,7 @@ func (w *Worker) recover(ctx context.Context, p store.Patch, blk *patch.Block) (
 		// Cut short between two files: undo the written ones, then apply
 		// the whole patch again.
 		if err := t.rollback(w.opts.Workspace); err != nil {
-			return true, w.fail(ctx, p.ID, fmt.Sprintf("undo a patch cut short by a crash: %v", err))
+			return true, w.fail(ctx, p.ID, fmt.Errorf("undo a patch cut short by a crash: %w", err))
 		}
 		w.log.Info("undid a patch cut short by a crash; applying it again", "id", p.ID)
 	}
@@ -456,7 +456,7 @@ func blockTargets(blk *patch.Block) []string {
 
 func (w *Worker) finish(ctx context.Context, id, diff string, notes []string) error {
 	p, err := w.opts.Store.Update(ctx, id, func(q *store.Patch) error {
-		q.State, q.Diff, q.FinishedAt, q.Error = store.StateApplied, diff, time.Now(), ""
+		q.State, q.Diff, q.FinishedAt, q.Error, q.Code = store.StateApplied, diff, time.Now(), "", ""
 		if notes != nil {
 			q.Notes = notes
 		}
@@ -471,12 +471,15 @@ func (w *Worker) finish(ctx context.Context, id, diff string, notes []string) er
 	return nil
 }
 
-func (w *Worker) fail(ctx context.Context, id, reason string) error {
+// fail records the patch failed with cause: its message as the answer
+// gives it (no path of this machine), and its code (failCode).
+func (w *Worker) fail(ctx context.Context, id string, cause error) error {
+	reason, code := w.answer(cause).Error(), failCode(cause)
 	p, err := w.opts.Store.Update(ctx, id, func(q *store.Patch) error {
 		if q.State == store.StateFailed { // dropped meanwhile: keep why
 			return fmt.Errorf("%w: %s is already failed: %s", store.ErrInvalidTransition, id, q.Error)
 		}
-		q.State, q.Error, q.FinishedAt = store.StateFailed, reason, time.Now()
+		q.State, q.Error, q.Code, q.FinishedAt = store.StateFailed, reason, code, time.Now()
 		if q.StartedAt.IsZero() {
 			q.StartedAt = q.FinishedAt
 		}
