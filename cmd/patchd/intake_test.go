@@ -66,6 +66,15 @@ func (c *client) patch(t *testing.T, id string) (patchState, int) {
 	return p, code
 }
 
+func mustRead(t *testing.T, name string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
 func seedBlock(id, file string) []byte {
 	return []byte(fmt.Sprintf(`{"id":%q,"role":"ci_patch","target_file":%q,"description":"mark %s","patch":{"pattern":"seed\\n","replacement":"seed+%s\n"}}`,
 		id, file, id, id))
@@ -193,6 +202,28 @@ func TestSendPatchesRevert(t *testing.T) {
 	cmd.Stdin = strings.NewReader(`{"id":"bad","role":"r","target_file":"../../etc/passwd","patch":{"pattern":"root","replacement":"x"}}`)
 	if r := runCmd(t, cmd); r.code != 1 || !strings.Contains(r.stderr, "escapes the workspace") {
 		t.Errorf("send of an escaping path: %s, want exit 1 naming the reason", r)
+	}
+	// The same refusals over HTTP carry a code and the field at fault.
+	st, _ := e.status()
+	cl := e.client(st.Address)
+	for _, tt := range []struct {
+		method, path, body string
+		status             int
+		code, field        string
+	}{
+		{"POST", "/webhook", `{"id":"m1"}`, 400, "field_missing", "role"},
+		{"POST", "/webhook", `{"id":"bad","role":"r","target_file":"../../etc/passwd","patch":{"pattern":"root","replacement":"x"}}`, 400, "path_outside_workspace", "target_file"},
+		{"POST", "/webhook", strings.Replace(string(mustRead(t, blockFile)), "greet the world", "other", 1), 409, "id_conflict", "id"},
+		{"GET", "/patches/nope", "", 404, "patch_not_found", "id"},
+	} {
+		status, body, err := cl.do(tt.method, tt.path, []byte(tt.body))
+		var a struct {
+			Result struct{ Error, Code, Field string } `json:"result"`
+		}
+		json.Unmarshal(body, &a)
+		if err != nil || status != tt.status || a.Result.Code != tt.code || a.Result.Field != tt.field || a.Result.Error == "" {
+			t.Errorf("%s %s %s = %d %s, %v; want %d with code %s, field %s", tt.method, tt.path, tt.body, status, body, err, tt.status, tt.code, tt.field)
+		}
 	}
 	if r := e.run("patches", "list"); r.code != 0 || !strings.Contains(r.stdout, "P8.13.22") || !strings.Contains(r.stdout, "applied") {
 		t.Errorf("patches list: %s", r)

@@ -10,9 +10,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/patchd/patchd/internal/api"
 	"github.com/patchd/patchd/internal/config"
 	"github.com/patchd/patchd/internal/instance"
-	"github.com/patchd/patchd/internal/server"
+	"github.com/patchd/patchd/internal/patchsvc"
 	"github.com/patchd/patchd/internal/store"
 )
 
@@ -82,7 +83,7 @@ func runPatches(ctx context.Context, env *Env, args []string) error {
 	}
 	switch verb {
 	case "list":
-		var l server.PatchList
+		var l api.PatchList
 		json.Unmarshal(body, &l)
 		for _, p := range l.Patches {
 			line := fmt.Sprintf("%-24s %-9s %-40s %s", p.ID, p.State, p.TargetFile, p.ReceivedAt.Local().Format(time.DateTime))
@@ -95,7 +96,7 @@ func runPatches(ctx context.Context, env *Env, args []string) error {
 			fmt.Fprintln(env.Stdout, "no patches")
 		}
 	case "show":
-		var p server.PatchView
+		var p api.PatchView
 		json.Unmarshal(body, &p)
 		fmt.Fprintf(env.Stdout, "id: %s\nstate: %s\nrole: %s\ntarget: %s\nreceived: %s\n", p.ID, p.State, p.Role, p.TargetFile, p.ReceivedAt.Local().Format(time.RFC3339))
 		if p.Description != "" {
@@ -135,15 +136,17 @@ func dropOffline(ctx context.Context, env *Env, cfg *config.Config, id string) e
 		return exit(ExitFailed, "drop %s: %v", id, err)
 	}
 	defer st.Close()
-	_, err = st.Drop(ctx, id)
-	switch {
-	case errors.Is(err, store.ErrNotQueued):
-		cur, _ := st.Get(id)
-		return exit(ExitFailed, "drop refused: cannot drop %q: only a queued patch can be dropped, and it is %s", id, cur.State)
-	case errors.Is(err, store.ErrNotFound):
-		return exit(ExitFailed, "drop refused: no patch with id %q", id)
-	case err != nil:
-		return exit(ExitFailed, "drop %s: %v", id, err)
+	// The service over the store alone: no workspace, no worker.
+	_, err = patchsvc.New(patchsvc.Options{Store: st}).Drop(ctx, id)
+	if e := api.ErrorOf(err); e != nil {
+		if e.Kind == api.KindNotFound || e.Kind == api.KindConflict {
+			return exit(ExitFailed, "drop refused: %s", e.Message)
+		}
+		cause := error(e)
+		if e.Err != nil {
+			cause = e.Err
+		}
+		return exit(ExitFailed, "drop %s: %v", id, cause)
 	}
 	fmt.Fprintf(env.Stdout, "dropped: id=%s (no daemon was running)\n", id)
 	return nil

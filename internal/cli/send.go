@@ -9,7 +9,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/patchd/patchd/internal/server"
+	"github.com/patchd/patchd/internal/api"
 )
 
 // runSend is `patchd send FILE|-`: submit a patch to the running daemon.
@@ -51,17 +51,15 @@ func runSend(ctx context.Context, env *Env, args []string) error {
 		return quiet(ExitFailed)
 	}
 	if dryRun {
-		var p server.PreviewAnswer
+		var p struct {
+			Result api.PreviewResult `json:"result"`
+		}
 		json.Unmarshal(resp, &p)
 		fmt.Fprintf(env.Stdout, "would apply: id=%s files=%s\n%s", p.Result.PatchID, strings.Join(p.Result.Files, ","), p.Result.Diff)
 		return nil
 	}
 	var a struct {
-		Result struct {
-			PatchID   string `json:"patch_id"`
-			State     string `json:"state"`
-			Duplicate bool   `json:"duplicate"`
-		} `json:"result"`
+		Result api.SubmitResult `json:"result"`
 	}
 	json.Unmarshal(resp, &a)
 	note := ""

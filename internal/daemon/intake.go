@@ -7,18 +7,21 @@ import (
 	"github.com/patchd/patchd/internal/auth"
 	"github.com/patchd/patchd/internal/config"
 	"github.com/patchd/patchd/internal/patch"
+	"github.com/patchd/patchd/internal/patchsvc"
 	"github.com/patchd/patchd/internal/sandbox"
 	"github.com/patchd/patchd/internal/store"
 	"github.com/patchd/patchd/internal/worker"
 	"github.com/patchd/patchd/internal/workspace"
 )
 
-// intake is the patch pipeline: token, store, workspace and worker.
+// intake is the patch pipeline: token, store, workspace and worker, and
+// the service over them that every door calls.
 type intake struct {
 	token  string
 	store  *store.Store
 	ws     *workspace.Workspace
 	worker *worker.Worker
+	svc    *patchsvc.Service
 }
 
 func openIntake(cfg *config.Config, log *slog.Logger) (*intake, error) {
@@ -47,6 +50,9 @@ func openIntake(cfg *config.Config, log *slog.Logger) (*intake, error) {
 			PlanTimeoutSetting: config.SettingPlanTimeout, MaxEditsSetting: config.SettingMaxEdits,
 			Limits: patch.Limits{MaxFileBytes: cfg.MaxFileBytes, MaxPatchBytes: cfg.MaxPatchContent,
 				FileSetting: config.SettingMaxFileSize, PatchSetting: config.SettingMaxPatchContent}}})
+	in.svc = patchsvc.New(patchsvc.Options{Store: st, Workspace: ws, Worker: in.worker, Logger: log,
+		MaxEdits: cfg.MaxEdits, MaxEditsSetting: config.SettingMaxEdits,
+		Private: []patchsvc.Private{{Path: cfg.StateDir, Name: "<state dir>"}}})
 	for _, c := range cfg.Checks {
 		if c.Sandbox {
 			// Said at the start, not only in each patch that fails.

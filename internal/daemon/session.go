@@ -284,7 +284,9 @@ func (s *session) status() Status {
 		InstanceID: s.id, StartedAt: s.started, StateDir: s.cfg.StateDir, Workspace: s.cfg.Workspace,
 	}
 	if cur := s.current(); cur != nil {
-		st.Queue = cur.in.store.Stats()
+		if qs, err := cur.in.svc.Status(context.Background()); err == nil {
+			st.Queue = qs.Queue
+		}
 		st.Standbys = len(cur.ctl.Standbys())
 	}
 	return st
@@ -377,21 +379,16 @@ func (s *session) up(ctx context.Context) (*stack, error) {
 		Logger:         log,
 		Info:           server.Info{PID: os.Getpid(), Port: s.port, Version: version.Version, InstanceID: s.id, StartedAt: s.started},
 		Sampler:        sysinfo.NewSampler(cfg.StateDir),
-		Queue:          func() any { return in.store.Stats() },
 		Address:        s.address,
 		AllowedHosts:   cfg.AllowedHosts,
 		AllowedOrigins: cfg.AllowedOrigins,
 		PublicURL:      cfg.PublicURL,
 		HealthPublic:   cfg.HealthDetail == "public",
-		Store:          in.store,
+		Service:        in.svc,
 		Token:          in.token,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
-		MaxEdits:       cfg.MaxEdits,
 		RateLimit:      cfg.RateLimit,
 		RateBurst:      cfg.RateBurst,
-		CheckPath:      in.ws.Check,
-		Revert:         in.worker.Revert,
-		Preview:        in.worker.Preview,
 	})
 	st.http = &http.Server{
 		Handler:           st.api,

@@ -80,11 +80,16 @@ func New(opts Options) *Service {
 	if s.ws != nil {
 		s.private = append(s.private, Private{Path: s.ws.Dir(), Name: "<workspace>"})
 	}
-	for _, p := range opts.Private {
-		if filepath.IsAbs(p.Path) && filepath.Dir(p.Path) != p.Path {
-			s.private = append(s.private, p)
+	s.private = append(s.private, opts.Private...)
+	// Also as the file system resolves them: git names the real path.
+	for _, p := range s.private {
+		if real, err := filepath.EvalSymlinks(p.Path); err == nil && real != p.Path {
+			s.private = append(s.private, Private{Path: real, Name: p.Name})
 		}
 	}
+	s.private = slices.DeleteFunc(s.private, func(p Private) bool {
+		return !filepath.IsAbs(p.Path) || filepath.Dir(p.Path) == p.Path
+	})
 	// The longest first: a state dir inside the workspace is named as such.
 	slices.SortFunc(s.private, func(a, b Private) int { return len(b.Path) - len(a.Path) })
 	return s

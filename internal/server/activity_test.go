@@ -7,7 +7,23 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/patchd/patchd/internal/api"
 )
+
+// slowSubmits is a service whose Submit says so on in, then waits for a
+// value on release before it goes on: a request being validated, for as
+// long as the test likes.
+type slowSubmits struct {
+	api.Service
+	in, release chan struct{}
+}
+
+func (s *slowSubmits) Submit(ctx context.Context, req api.SubmitRequest) (api.SubmitResult, error) {
+	s.in <- struct{}{}
+	<-s.release
+	return s.Service.Submit(ctx, req)
+}
 
 // waitReturns runs WaitWebhooksIdle(max) and returns a channel closed when
 // it has returned.
@@ -26,12 +42,7 @@ func waitReturns(s *Server, max time.Duration) <-chan struct{} {
 func TestWaitWebhooksIdle(t *testing.T) {
 	inCheck, release := make(chan struct{}), make(chan struct{})
 	f := newFixture(t, func(o *Options) {
-		check := o.CheckPath
-		o.CheckPath = func(p string) (string, error) {
-			inCheck <- struct{}{}
-			<-release
-			return check(p)
-		}
+		o.Service = &slowSubmits{Service: o.Service, in: inCheck, release: release}
 	})
 	select {
 	case <-waitReturns(f.srv, time.Minute):
@@ -48,7 +59,7 @@ func TestWaitWebhooksIdle(t *testing.T) {
 		t.Fatal("WaitWebhooksIdle returned while a request was being validated")
 	case <-time.After(50 * time.Millisecond): // a wait that should go on; not a readiness poll
 	}
-	close(release)
+	release <- struct{}{}
 	if code := <-answered; code != 202 {
 		t.Fatalf("POST = %d, want 202", code)
 	}
@@ -59,22 +70,14 @@ func TestWaitWebhooksIdle(t *testing.T) {
 	}
 
 	// Busy for good: the bound ends the wait.
-	release2 := make(chan struct{})
-	f.srv.opts.CheckPath = func(string) (string, error) { <-release2; return "", nil }
 	go func() { answered <- f.post(req{body: block("A2")}).Code }()
-	deadline := time.Now().Add(10 * time.Second)
-	for f.srv.act.n.Load() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the second request never started")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	<-inCheck
 	start := time.Now()
 	<-waitReturns(f.srv, 30*time.Millisecond)
 	if d := time.Since(start); d < 30*time.Millisecond || d > 5*time.Second {
 		t.Errorf("WaitWebhooksIdle(30ms) while busy returned after %v", d)
 	}
-	close(release2)
+	release <- struct{}{}
 	<-answered
 }
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/patchd/patchd/internal/auth"
+	"github.com/patchd/patchd/internal/patchsvc"
 	"github.com/patchd/patchd/internal/store"
 	"github.com/patchd/patchd/internal/workspace"
 )
@@ -118,7 +119,8 @@ func fuzzFixture(f *testing.F) *fixture {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { ws.Close() })
-	return &fixture{srv: New(Options{Store: st, Token: testToken, MaxBodyBytes: 4 << 10, CheckPath: ws.Check}), store: st, ws: ws}
+	svc := patchsvc.New(patchsvc.Options{Store: st, Workspace: ws})
+	return &fixture{srv: New(Options{Service: svc, Token: testToken, MaxBodyBytes: 4 << 10}), store: st, ws: ws, svc: svc}
 }
 
 func btoi(b bool) int {

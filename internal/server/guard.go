@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/patchd/patchd/internal/api"
 	"github.com/patchd/patchd/internal/config"
 )
 
@@ -81,12 +82,12 @@ func (g *guard) originOK(origin, host string) bool {
 func (s *Server) check(w http.ResponseWriter, r *http.Request) bool {
 	g := s.guard
 	if !g.hostOK(r.Host) {
-		s.refuse(w, r, http.StatusForbidden, "refused Host %q: patchd listens on %s and answers only requests addressed to this machine (localhost, 127.0.0.1, [::1]) or to an --allowed-host; behind a tunnel or a proxy, start it with --allowed-host %s",
+		s.refusef(w, r, api.KindForbidden, api.CodeForbiddenHost, "", "refused Host %q: patchd listens on %s and answers only requests addressed to this machine (localhost, 127.0.0.1, [::1]) or to an --allowed-host; behind a tunnel or a proxy, start it with --allowed-host %s",
 			clip(r.Host), g.address, clip(hostName(r.Host)))
 		return false
 	}
 	if origin := r.Header.Get("Origin"); !g.originOK(origin, r.Host) {
-		s.refuse(w, r, http.StatusForbidden, "refused Origin %q: a web page from another site may not call patchd; to allow this one, start it with --allowed-origin %s",
+		s.refusef(w, r, api.KindForbidden, api.CodeForbiddenOrigin, "", "refused Origin %q: a web page from another site may not call patchd; to allow this one, start it with --allowed-origin %s",
 			clip(origin), clip(origin))
 		return false
 	}
@@ -102,12 +103,12 @@ func (s *Server) jsonBody(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	if ct == "" {
-		s.refuse(w, r, http.StatusUnsupportedMediaType, "missing Content-Type: send 'Content-Type: application/json'")
+		s.refusef(w, r, api.KindUnsupported, api.CodeContentTypeMissing, "", "missing Content-Type: send 'Content-Type: application/json'")
 		return false
 	}
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil || (mt != "application/json" && mt != "text/json") {
-		s.refuse(w, r, http.StatusUnsupportedMediaType, "unsupported Content-Type %q: send application/json", clip(ct))
+		s.refusef(w, r, api.KindUnsupported, api.CodeContentType, "", "unsupported Content-Type %q: send application/json", clip(ct))
 		return false
 	}
 	return true

@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/patchd/patchd/internal/store"
+	"github.com/patchd/patchd/internal/api"
 	"github.com/patchd/patchd/internal/version"
 )
 
@@ -62,7 +62,7 @@ func openAPI(serverURL string) obj {
 				"operationId": "listPatches",
 				"summary":     "List patches, newest first",
 				"parameters": []obj{
-					{"name": "limit", "in": "query", "schema": obj{"type": "integer", "minimum": 1, "maximum": 1000, "default": store.DefaultListLimit}},
+					{"name": "limit", "in": "query", "schema": obj{"type": "integer", "minimum": 1, "maximum": 1000, "default": api.DefaultListLimit}},
 					{"name": "cursor", "in": "query", "schema": str, "description": "next_cursor of the previous page"},
 					{"name": "state", "in": "query", "schema": obj{"type": "string", "enum": states()}},
 				},
@@ -174,7 +174,9 @@ func openAPI(serverURL string) obj {
 						"status": obj{"type": "string", "enum": []string{"accepted", "error", "reverted", "dropped"}},
 						"result": obj{"type": "object", "properties": obj{
 							"success":   obj{"type": "boolean"},
-							"error":     str,
+							"error":     obj{"type": "string", "description": "Why the request was refused, for a person (or the model): the field, path, limit or the closest lines of a failed match."},
+							"code":      obj{"type": "string", "description": "Why, for a program: a stable snake_case code to branch on, such as field_missing, field_invalid, json_malformed, path_outside_workspace, path_git_internals, match_not_found, match_ambiguous, id_conflict, patch_not_found, not_applied, worker_busy, store_unavailable, unauthorized."},
+							"field":     obj{"type": "string", "description": "The request field at fault, when one is (target_file, patch.search, edits[2].diff, limit)."},
 							"patch_id":  str,
 							"state":     obj{"type": "string", "enum": states()},
 							"duplicate": obj{"type": "boolean"},
@@ -205,13 +207,7 @@ func openAPI(serverURL string) obj {
 }
 
 // states lists the states a patch can be in, in life-cycle order.
-func states() []string {
-	var out []string
-	for _, st := range store.States() {
-		out = append(out, string(st))
-	}
-	return out
-}
+func states() []string { return api.States() }
 
 func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, http.StatusOK, openAPI(s.serverURL()))

@@ -1,13 +1,17 @@
 // Package server is patchd's HTTP API: the webhook that takes patches, the
 // patch history, health and readiness, and the OpenAPI document.
 //
+// It is a thin door over api.Service: it authenticates, guards Host and
+// Origin, limits the rate and the body, reads it, makes one call to the
+// service and writes the answer, or the refusal in the seed's shape with
+// its code and field and the status its Kind maps to (httpStatus).
+//
 // The handler holds no globals: everything it needs comes in Options, so
 // tests build as many independent servers as they like.
 package server
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -15,9 +19,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/patchd/patchd/internal/api"
 	"github.com/patchd/patchd/internal/auth"
-	"github.com/patchd/patchd/internal/patch"
-	"github.com/patchd/patchd/internal/store"
 	"github.com/patchd/patchd/internal/sysinfo"
 )
 
@@ -35,8 +38,6 @@ type Options struct {
 	Logger  *slog.Logger
 	Info    Info
 	Sampler *sysinfo.Sampler
-	// Queue returns the queue statistics for /health; nil reports none.
-	Queue func() any
 
 	// Address is where the server listens (host:port). On a loopback
 	// address the Host header of every request must name this machine
@@ -56,25 +57,16 @@ type Options struct {
 	// to callers with the token (or everyone under --no-auth).
 	HealthPublic bool
 
-	// Store keeps submitted patches; nil serves only health and readiness.
-	Store *store.Store
+	// Service serves the patch use cases (package patchsvc); nil serves
+	// only health, readiness and the OpenAPI document.
+	Service api.Service
 	// Token is the webhook bearer token; "" means --no-auth.
 	Token string
 	// MaxBodyBytes limits webhook bodies.
 	MaxBodyBytes int64
-	// MaxEdits bounds the edits of a block (0: patch.MaxEdits).
-	MaxEdits int
 	// RateLimit (per second) and RateBurst bound webhook requests; 0 = off.
 	RateLimit float64
 	RateBurst int
-	// CheckPath refuses a target path before the patch is accepted.
-	CheckPath func(string) (string, error)
-	// Revert undoes an applied patch (the worker does it, serialised with
-	// the patches it applies).
-	Revert func(ctx context.Context, id string) (store.Patch, error)
-	// Preview computes a block's diff without writing anything.
-	// Planning stops when ctx is done (the request ends).
-	Preview func(ctx context.Context, blk *patch.Block) (diff string, files []string, err error)
 }
 
 // Server is the HTTP handler.
@@ -109,7 +101,7 @@ func New(opts Options) *Server {
 	s.mux.HandleFunc("GET /health", s.handleHealth)
 	s.mux.HandleFunc("GET /ready", s.handleReady)
 	s.mux.HandleFunc("GET /openapi.json", s.handleOpenAPI)
-	if opts.Store != nil {
+	if opts.Service != nil {
 		s.mux.HandleFunc("POST /webhook", s.handleWebhook)
 		s.mux.HandleFunc("GET /patches", s.handleList)
 		s.mux.HandleFunc("GET /patches/{id}", s.handleGet)
@@ -151,7 +143,7 @@ type Health struct {
 	InstanceID    string          `json:"instance_id"`
 	StartedAt     time.Time       `json:"started_at"`
 	System        *sysinfo.System `json:"system,omitempty"`
-	Queue         any             `json:"queue,omitempty"`
+	Queue         *api.QueueStats `json:"queue,omitempty"`
 }
 
 // healthBrief is GET /health for a caller without the token: whether we
@@ -193,8 +185,10 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		sys := s.opts.Sampler.Sample()
 		h.System = &sys
 	}
-	if s.opts.Queue != nil {
-		h.Queue = s.opts.Queue()
+	if s.opts.Service != nil {
+		if st, err := s.opts.Service.Status(r.Context()); err == nil {
+			h.Queue = &st.Queue
+		}
 	}
 	code := http.StatusOK
 	if h.Status != "ok" {

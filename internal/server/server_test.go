@@ -14,7 +14,7 @@ func TestHealthAndReady(t *testing.T) {
 	s := New(Options{
 		Info:    Info{Port: 5555, Version: "v", InstanceID: "i", StartedAt: time.Now().Add(-2 * time.Second)},
 		Sampler: sysinfo.NewSampler(t.TempDir()),
-		Queue:   func() any { return map[string]int{"queued": 3} },
+		Service: newFixture(t, nil).svc,
 	})
 	tests := []struct {
 		name   string

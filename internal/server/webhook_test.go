@@ -2,9 +2,7 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -12,18 +10,23 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/patchd/patchd/internal/api"
 	"github.com/patchd/patchd/internal/auth"
-	"github.com/patchd/patchd/internal/patch"
+	"github.com/patchd/patchd/internal/patchsvc"
 	"github.com/patchd/patchd/internal/store"
+	"github.com/patchd/patchd/internal/worker"
 	"github.com/patchd/patchd/internal/workspace"
 )
 
 const testToken = "t0ken"
 
+// fixture is a Server over a real service: store, workspace and worker
+// (not running: patches stay queued) in a temporary directory.
 type fixture struct {
 	srv   *Server
 	store *store.Store
 	ws    *workspace.Workspace
+	svc   *patchsvc.Service
 }
 
 func newFixture(t *testing.T, mod func(*Options)) *fixture {
@@ -41,12 +44,13 @@ func newFixture(t *testing.T, mod func(*Options)) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ws.Close() })
-	opts := Options{Store: st, Token: testToken, MaxBodyBytes: 1 << 20, CheckPath: ws.Check,
-		Revert: func(ctx context.Context, id string) (store.Patch, error) { return store.Patch{}, nil }}
+	wk := worker.New(worker.Options{Store: st, Workspace: ws, SummariesDir: filepath.Join(dir, "summaries")})
+	svc := patchsvc.New(patchsvc.Options{Store: st, Workspace: ws, Worker: wk})
+	opts := Options{Service: svc, Token: testToken, MaxBodyBytes: 1 << 20}
 	if mod != nil {
 		mod(&opts)
 	}
-	return &fixture{srv: New(opts), store: st, ws: ws}
+	return &fixture{srv: New(opts), store: st, ws: ws, svc: svc}
 }
 
 func block(id string) string {
@@ -89,27 +93,29 @@ func TestWebhookRefusals(t *testing.T) {
 	f := newFixture(t, nil)
 	big := `{"id":"big","role":"r","target_file":"a","patch":{"pattern":"a","replacement":"` + strings.Repeat("x", 1<<20) + `"}}`
 	tests := []struct {
-		name string
-		req  req
-		code int
-		want string
+		name    string
+		req     req
+		code    int
+		want    string
+		errCode string // result.code
+		field   string // result.field
 	}{
-		{name: "no token", req: req{body: block("a"), headers: map[string]string{"Authorization": ""}}, code: 401, want: "missing or invalid credentials"},
+		{name: "no token", req: req{body: block("a"), headers: map[string]string{"Authorization": ""}}, code: 401, want: "missing or invalid credentials", errCode: "unauthorized"},
 		{name: "wrong token", req: req{body: block("a"), headers: map[string]string{"Authorization": "Bearer nope"}}, code: 401, want: "invalid credentials"},
 		{name: "bad signature", req: req{body: block("a"), headers: map[string]string{"Authorization": "", auth.SignatureHeader: "sha256=00"}}, code: 401, want: "X-Patchd-Signature"},
 		{name: "good bearer, bad signature", req: req{body: block("a"), headers: map[string]string{auth.SignatureHeader: "sha256=00"}}, code: 401, want: "invalid credentials"},
-		{name: "content type", req: req{body: block("a"), headers: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}}, code: 415, want: `unsupported Content-Type "application/x-www-form-urlencoded"`},
-		{name: "malformed", req: req{body: `{"id": "a",`}, code: 400, want: "malformed JSON"},
+		{name: "content type", req: req{body: block("a"), headers: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}}, code: 415, want: `unsupported Content-Type "application/x-www-form-urlencoded"`, errCode: "content_type_unsupported"},
+		{name: "malformed", req: req{body: `{"id": "a",`}, code: 400, want: "malformed JSON", errCode: "json_malformed"},
 		{name: "not an object", req: req{body: `[1]`}, code: 400, want: "malformed JSON"},
-		{name: "missing id", req: req{body: `{}`}, code: 400, want: "Missing required field: id"},
+		{name: "missing id", req: req{body: `{}`}, code: 400, want: "Missing required field: id", errCode: "field_missing", field: "id"},
 		{name: "missing role first", req: req{body: `{"id":"a"}`}, code: 400, want: "Missing required field: role"},
-		{name: "missing target", req: req{body: `{"id":"a","role":"r"}`}, code: 400, want: "Missing required field: target_file"},
+		{name: "missing target", req: req{body: `{"id":"a","role":"r"}`}, code: 400, want: "Missing required field: target_file", errCode: "field_missing", field: "target_file"},
 		{name: "missing patch", req: req{body: `{"id":"a","role":"r","target_file":"x"}`}, code: 400, want: "Missing required field: patch"},
-		{name: "bad regex", req: req{body: `{"id":"a","role":"r","target_file":"x","patch":{"pattern":"(","replacement":""}}`}, code: 400, want: "Invalid field: patch.pattern"},
-		{name: "absolute path", req: req{body: `{"id":"a","role":"r","target_file":"/etc/passwd","patch":{"pattern":"a","replacement":""}}`}, code: 400, want: `target_file: path "/etc/passwd": is absolute`},
-		{name: "dotdot", req: req{body: `{"id":"a","role":"r","target_file":"../x","patch":{"pattern":"a","replacement":""}}`}, code: 400, want: "escapes the workspace"},
-		{name: "git internals", req: req{body: `{"id":"a","role":"r","target_file":".git/config","patch":{"pattern":"a","replacement":""}}`}, code: 400, want: "git internals"},
-		{name: "too big", req: req{body: big}, code: 413, want: "body too large: the limit is 1048576 bytes"},
+		{name: "bad regex", req: req{body: `{"id":"a","role":"r","target_file":"x","patch":{"pattern":"(","replacement":""}}`}, code: 400, want: "Invalid field: patch.pattern", errCode: "field_invalid", field: "patch.pattern"},
+		{name: "absolute path", req: req{body: `{"id":"a","role":"r","target_file":"/etc/passwd","patch":{"pattern":"a","replacement":""}}`}, code: 400, want: `target_file: path "/etc/passwd": is absolute`, errCode: "path_outside_workspace", field: "target_file"},
+		{name: "dotdot", req: req{body: `{"id":"a","role":"r","target_file":"../x","patch":{"pattern":"a","replacement":""}}`}, code: 400, want: "escapes the workspace", errCode: "path_outside_workspace", field: "target_file"},
+		{name: "git internals", req: req{body: `{"id":"a","role":"r","target_file":".git/config","patch":{"pattern":"a","replacement":""}}`}, code: 400, want: "git internals", errCode: "path_git_internals", field: "target_file"},
+		{name: "too big", req: req{body: big}, code: 413, want: "body too large: the limit is 1048576 bytes", errCode: "body_too_large"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -120,6 +126,9 @@ func TestWebhookRefusals(t *testing.T) {
 			a := decode(t, rec)
 			if a.Status != "error" || a.Result.Success || !strings.Contains(a.Result.Error, tt.want) {
 				t.Errorf("answer = %+v, want an error containing %q", a, tt.want)
+			}
+			if tt.errCode != "" && (a.Result.Code != tt.errCode || a.Result.Field != tt.field) {
+				t.Errorf("code, field = %q, %q, want %q, %q", a.Result.Code, a.Result.Field, tt.errCode, tt.field)
 			}
 		})
 	}
@@ -143,8 +152,9 @@ func TestWebhookAcceptIdempotentConflict(t *testing.T) {
 		t.Errorf("same id and body again = %d %s, want 200 with the existing state", rec.Code, rec.Body)
 	}
 	rec = f.post(req{body: strings.Replace(block("P8.13.22"), `"d"`, `"other"`, 1)})
-	if a := decode(t, rec); rec.Code != 409 || !strings.Contains(a.Result.Error, `"P8.13.22" was already used`) {
-		t.Errorf("same id, other body = %d %s, want 409 naming the id", rec.Code, rec.Body)
+	want = `{"status":"error","result":{"success":false,"error":"patch id \"P8.13.22\" was already used for a different body (state queued); use a new id","code":"id_conflict","field":"id"}}`
+	if got := strings.TrimSpace(rec.Body.String()); rec.Code != 409 || got != want {
+		t.Errorf("same id, other body = %d %s, want 409 %s", rec.Code, got, want)
 	}
 }
 
@@ -183,8 +193,8 @@ func TestWebhookStoreUnavailable(t *testing.T) {
 	f := newFixture(t, nil)
 	f.store.Close()
 	rec := f.post(req{body: block("late")})
-	if rec.Code != http.StatusServiceUnavailable {
-		t.Errorf("POST with the store closed = %d %s, want 503", rec.Code, rec.Body)
+	if a := decode(t, rec); rec.Code != http.StatusServiceUnavailable || a.Result.Code != "store_closed" || rec.Header().Get("Retry-After") != "5" {
+		t.Errorf("POST with the store closed = %d %s (Retry-After %q), want 503 store_closed, Retry-After 5", rec.Code, rec.Body, rec.Header().Get("Retry-After"))
 	}
 }
 
@@ -208,13 +218,13 @@ func TestPatchesEndpoints(t *testing.T) {
 		t.Errorf("GET /patches without token = %d, want 401", rec.Code)
 	}
 	rec := get("/patches?limit=2", true)
-	var l PatchList
+	var l api.PatchList
 	json.Unmarshal(rec.Body.Bytes(), &l)
 	if rec.Code != 200 || len(l.Patches) != 2 || l.Patches[0].ID != "p3" || l.NextCursor == "" {
 		t.Fatalf("GET /patches?limit=2 = %d %s, want p3, p2 and a cursor", rec.Code, rec.Body)
 	}
 	rec = get("/patches?limit=2&cursor="+l.NextCursor, true)
-	l = PatchList{}
+	l = api.PatchList{}
 	json.Unmarshal(rec.Body.Bytes(), &l)
 	if len(l.Patches) != 1 || l.Patches[0].ID != "p1" || l.NextCursor != "" {
 		t.Errorf("second page = %s, want p1 alone", rec.Body)
@@ -225,8 +235,11 @@ func TestPatchesEndpoints(t *testing.T) {
 	if rec := get("/patches/p2", true); rec.Code != 200 || !bytes.Contains(rec.Body.Bytes(), []byte(`"state":"queued"`)) {
 		t.Errorf("GET /patches/p2 = %d %s", rec.Code, rec.Body)
 	}
-	if rec := get("/patches/nope", true); rec.Code != 404 || !strings.Contains(rec.Body.String(), `nope`) {
-		t.Errorf("GET /patches/nope = %d %s, want 404 naming it", rec.Code, rec.Body)
+	if rec := get("/patches/nope", true); rec.Code != 404 || !strings.Contains(rec.Body.String(), `nope`) || decode(t, rec).Result.Code != "patch_not_found" {
+		t.Errorf("GET /patches/nope = %d %s, want 404 naming it, code patch_not_found", rec.Code, rec.Body)
+	}
+	if rec := get("/patches?state=done", true); rec.Code != 400 || decode(t, rec).Result.Field != "state" {
+		t.Errorf("state=done = %d %s, want 400 naming the field", rec.Code, rec.Body)
 	}
 }
 
@@ -269,14 +282,9 @@ func TestOpenAPI(t *testing.T) {
 }
 
 func TestPreview(t *testing.T) {
-	f := newFixture(t, func(o *Options) {
-		o.Preview = func(_ context.Context, blk *patch.Block) (string, []string, error) {
-			if blk.ID == "fails" {
-				return "", nil, errors.New("pattern not found in src/app.py")
-			}
-			return "--- a/src/app.py\n+++ b/src/app.py\n", []string{blk.TargetFile}, nil
-		}
-	})
+	f := newFixture(t, nil)
+	os.MkdirAll(filepath.Join(f.ws.Dir(), "src"), 0o755)
+	os.WriteFile(filepath.Join(f.ws.Dir(), "src", "app.py"), []byte("a\n"), 0o644)
 	post := func(body string) *httptest.ResponseRecorder {
 		r := httptest.NewRequest("POST", "/patches/preview", strings.NewReader(body))
 		r.Header.Set("Authorization", "Bearer "+testToken)
@@ -288,11 +296,13 @@ func TestPreview(t *testing.T) {
 	rec := post(block("ok"))
 	var a PreviewAnswer
 	json.Unmarshal(rec.Body.Bytes(), &a)
-	if rec.Code != 200 || !a.Result.Success || a.Result.Diff == "" || a.Result.Files[0] != "src/app.py" {
+	if rec.Code != 200 || !a.Result.Success || a.Status != "preview" || a.Result.PatchID != "ok" || !strings.Contains(a.Result.Diff, "+b") || a.Result.Files[0] != "src/app.py" {
 		t.Errorf("preview = %d %s, want 200 with the diff", rec.Code, rec.Body)
 	}
-	if rec := post(block("fails")); rec.Code != 422 || !strings.Contains(rec.Body.String(), "pattern not found") {
-		t.Errorf("preview of a failing patch = %d %s, want 422 with the reason", rec.Code, rec.Body)
+	fails := `{"id":"fails","role":"r","target_file":"src/app.py","patch":{"search":"zzz","replace":"y"}}`
+	if rec := post(fails); rec.Code != 422 || !strings.Contains(rec.Body.String(), "search text not found in src/app.py") ||
+		decode(t, rec).Result.Code != "match_not_found" || decode(t, rec).Result.Field != "patch.search" {
+		t.Errorf("preview of a failing patch = %d %s, want 422 with the reason, match_not_found, patch.search", rec.Code, rec.Body)
 	}
 	if rec := post(`{"id":"x"}`); rec.Code != 400 {
 		t.Errorf("preview of an invalid block = %d, want 400", rec.Code)

@@ -1,0 +1,90 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/patchd/patchd/internal/api"
+)
+
+// result is the seed-compatible answer body: senders written for the Flask
+// service read result.success and result.error; programs read result.code
+// and result.field.
+type result struct {
+	Success   bool   `json:"success"`
+	Error     string `json:"error,omitempty"`
+	Code      string `json:"code,omitempty"`
+	Field     string `json:"field,omitempty"`
+	PatchID   string `json:"patch_id,omitempty"`
+	State     string `json:"state,omitempty"`
+	Duplicate bool   `json:"duplicate,omitempty"`
+}
+
+type answer struct {
+	Status string `json:"status"`
+	Result result `json:"result"`
+}
+
+// httpStatus is the one place that picks an HTTP status for a refusal,
+// from its Kind (as cmd/patchd's daemonExit picks exit codes).
+func httpStatus(k api.Kind) int {
+	switch k {
+	case api.KindInvalid:
+		return http.StatusBadRequest
+	case api.KindUnauthorized:
+		return http.StatusUnauthorized
+	case api.KindForbidden:
+		return http.StatusForbidden
+	case api.KindNotFound:
+		return http.StatusNotFound
+	case api.KindConflict:
+		return http.StatusConflict
+	case api.KindGone:
+		return http.StatusGone
+	case api.KindTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case api.KindUnsupported:
+		return http.StatusUnsupportedMediaType
+	case api.KindUnprocessable:
+		return http.StatusUnprocessableEntity
+	case api.KindRateLimited:
+		return http.StatusTooManyRequests
+	case api.KindUnavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// retryAfter is the Retry-After of a refusal worth retrying, in seconds
+// ("" for none): a rate limit passes within a second; a busy worker or a
+// store that cannot write are given a few.
+func retryAfter(k api.Kind) string {
+	switch k {
+	case api.KindRateLimited:
+		return "1"
+	case api.KindUnavailable:
+		return "5"
+	}
+	return ""
+}
+
+// refuse answers err, mapped to an *api.Error (api.ErrorOf), in the seed's
+// shape with its code and field, the status its Kind says, and Retry-After
+// where retrying helps. Refusals a client's mistake or an attack causes
+// are logged (rate-limited); the service logs its own failures.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	e := api.ErrorOf(err)
+	code := httpStatus(e.Kind)
+	if loggedStatus(code) {
+		s.refusals.refused(code, r.RemoteAddr, r.Method, r.URL.Path, e.Message)
+	}
+	if ra := retryAfter(e.Kind); ra != "" {
+		w.Header().Set("Retry-After", ra)
+	}
+	s.writeJSON(w, code, answer{Status: "error", Result: result{Error: e.Message, Code: e.Code, Field: e.Field}})
+}
+
+// refusef answers a refusal the server itself makes (credentials, headers,
+// limits, query parameters).
+func (s *Server) refusef(w http.ResponseWriter, r *http.Request, kind api.Kind, code, field, format string, args ...any) {
+	s.refuse(w, r, api.Errorf(kind, code, field, format, args...))
+}
