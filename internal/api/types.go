@@ -33,6 +33,7 @@ type PatchView struct {
 	TargetFile  string       `json:"target_file"`
 	Description string       `json:"description,omitempty"`
 	Error       string       `json:"error,omitempty"`
+	Code        string       `json:"code,omitempty"` // why it failed, for programs (see Error codes in the README)
 	Notes       []string     `json:"notes,omitempty"`
 	ReceivedAt  time.Time    `json:"received_at"`
 	StartedAt   time.Time    `json:"started_at,omitzero"`
@@ -74,6 +75,7 @@ type Event struct {
 	Seq   uint64 `json:"seq"` // the patch's Seq
 	State string `json:"state"`
 	Error string `json:"error,omitempty"`
+	Code  string `json:"code,omitempty"` // a failed patch's code
 }
 
 // Status is the state of the patch pipeline: what /health and `patchd

@@ -62,7 +62,7 @@ func (sub *subscription) run(ctx context.Context, s *Service, in *store.Subscrip
 
 func (s *Service) event(e store.Event) api.Event {
 	return api.Event{EventID: e.EventID, Time: e.Time, Event: e.Event, ID: e.ID, Seq: e.Seq,
-		State: string(e.State), Error: s.hide(e.Error)}
+		State: string(e.State), Error: s.hide(e.Error), Code: e.Code}
 }
 
 // Wait implements api.Service: it reads the patch, and until it is

@@ -311,7 +311,7 @@ func (s *Service) hide(msg string) string {
 func (s *Service) view(p store.Patch, withDiff bool) api.PatchView {
 	v := api.PatchView{
 		ID: p.ID, Seq: p.Seq, State: string(p.State), Role: p.Role, TargetFile: p.Target,
-		Description: p.Description, Error: s.hide(p.Error), Notes: p.Notes,
+		Description: p.Description, Error: s.hide(p.Error), Code: p.Code, Notes: p.Notes,
 		ReceivedAt: p.ReceivedAt, StartedAt: p.StartedAt, FinishedAt: p.FinishedAt, RevertedAt: p.RevertedAt,
 	}
 	if !p.StartedAt.IsZero() && !p.FinishedAt.IsZero() {

@@ -188,6 +188,7 @@ func openAPI(serverURL string) obj {
 					"properties": obj{
 						"id": str, "seq": obj{"type": "integer"}, "state": obj{"type": "string", "enum": states()},
 						"role": str, "target_file": str, "description": str, "error": str,
+						"code":    obj{"type": "string", "description": "Why a failed patch failed, for a program (the codes of result.code)."},
 						"matches": obj{"type": "integer"}, "received_at": time, "started_at": time,
 						"finished_at": time, "reverted_at": time, "duration_ms": obj{"type": "number"},
 						"diff":  obj{"type": "string", "description": "Unified diff applied."},
