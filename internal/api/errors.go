@@ -38,6 +38,9 @@ const (
 	CodeBodyTooLarge       = "body_too_large"
 	CodeBodyUnreadable     = "body_unreadable"
 	CodeRateLimited        = "rate_limited"
+	// Every connection the server may hold is busy (--max-conns,
+	// --max-conns-per-client); answered before a request is read.
+	CodeTooManyConnections = "too_many_connections"
 
 	// Patch blocks (intake).
 	CodeMalformedJSON = "json_malformed"

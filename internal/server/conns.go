@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/patchd/patchd/internal/api"
 )
 
 // ConnLimits caps the connections a server holds open, so that no client
@@ -199,7 +201,7 @@ func (c *Conns) refuse(tc *trackedConn, reason string) {
 	}
 	go func() {
 		defer func() { <-c.refusing }()
-		body := fmt.Sprintf(`{"status":"error","result":{"success":false,"error":%q}}`+"\n", reason)
+		body := fmt.Sprintf(`{"status":"error","result":{"success":false,"error":%q,"code":%q}}`+"\n", reason, api.CodeTooManyConnections)
 		tc.SetDeadline(time.Now().Add(time.Second))
 		fmt.Fprintf(tc.Conn, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 		tc.CloseWrite()
