@@ -21,9 +21,10 @@ func (e *answerError) Unwrap() error { return e.err }
 // answer returns err with every absolute path of this machine that the
 // worker knows of in its message made relative to the workspace: the
 // workspace's own (as given and as resolved: "/home/u/ws/src/a.py" is
-// "src/a.py", the workspace itself "."), and with --git the repository's
+// "src/a.py", the workspace itself "."), with --git the repository's
 // top and git directory ("..", "../.git" when the repository holds the
-// workspace in a subdirectory). git's messages name files by such paths
+// workspace in a subdirectory), and patchd's own files that a sandboxed
+// check's refusal may name (Options.Protect, the summaries). git's messages name files by such paths
 // ("fatal: Unable to create '/home/u/ws/.git/index.lock'"), and a check's
 // output may; answers go to whoever sent the patch. nil stays nil.
 func (w *Worker) answer(err error) error {
@@ -42,7 +43,8 @@ func (w *Worker) answer(err error) error {
 func (w *Worker) relative(s string) string {
 	ws := w.opts.Workspace.Dir()
 	real := resolved(ws)
-	bases := []string{ws, real}
+	bases := []string{ws, real, w.opts.SummariesDir}
+	bases = append(bases, w.opts.Protect...)
 	if r := w.repo; r != nil {
 		bases = append(bases, r.top, resolved(r.top), r.gitDir, resolved(r.gitDir))
 	}

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"github.com/patchd/patchd/internal/config"
 	"github.com/patchd/patchd/internal/patch"
 	"github.com/patchd/patchd/internal/store"
+	"github.com/patchd/patchd/internal/workspace"
 )
 
 // noMachinePath fails the test when an answer names f's directory (the
@@ -119,6 +121,52 @@ func mustWrite(t *testing.T, path, content string) {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRelative: the paths answer knows are made relative to the workspace
+// wherever they stand in a message, as whole paths only.
+func TestRelative(t *testing.T) {
+	base := realPath(t.TempDir())
+	ws := filepath.Join(base, "repo", "ws")
+	mustWrite(t, filepath.Join(ws, "a.txt"), "a\n")
+	mustNoErr(t, os.Symlink(ws, filepath.Join(base, "link")))
+	f := newFixture(t)
+	w := New(Options{Store: f.store, Workspace: openWorkspace(t, filepath.Join(base, "link")), Protect: []string{filepath.Join(base, "state")}})
+	w.repo = &gitRepo{top: filepath.Join(base, "repo"), gitDir: filepath.Join(base, "repo", ".git")}
+	tests := []struct{ in, want string }{
+		{"read " + ws + "/a.txt: denied", "read a.txt: denied"},
+		{"the workspace " + ws + ": gone", "the workspace .: gone"},
+		{"via " + filepath.Join(base, "link") + "/a.txt", "via a.txt"},
+		{"fatal: Unable to create '" + base + "/repo/.git/index.lock'", "fatal: Unable to create '../.git/index.lock'"},
+		{"above (" + base + "/repo), at " + base + "/repo/x", "above (..), at ../x"},
+		{"protected path " + base + "/state/token", "protected path ../../state/token"},
+		{"other " + ws + "2/a.txt and " + base + "/repo2", "other ../ws2/a.txt and " + base + "/repo2"},
+		{"nothing to change", "nothing to change"},
+	}
+	for _, tt := range tests {
+		if got := w.relative(tt.in); got != tt.want {
+			t.Errorf("relative(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+	err := errorf(CodeGitFailed, "git add: %s", ws+"/.git/index.lock")
+	if a := w.answer(err); a.Error() != "git add: .git/index.lock" || codeOf(a) != CodeGitFailed || !errors.Is(a, err) {
+		t.Errorf("answer(%q) = %q (code %q), want it relative, with its code and cause", err, a, codeOf(a))
+	}
+}
+
+func openWorkspace(t *testing.T, dir string) *workspace.Workspace {
+	t.Helper()
+	ws, err := workspace.Open(dir)
+	mustNoErr(t, err)
+	t.Cleanup(func() { ws.Close() })
+	return ws
+}
+
+func mustNoErr(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
 		t.Fatal(err)
 	}
 }
