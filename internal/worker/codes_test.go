@@ -28,10 +28,21 @@ func TestCodesCatalogue(t *testing.T) {
 	if !ok {
 		t.Fatal(`README.md has no "### Error codes" section`)
 	}
-	sec, _, _ = strings.Cut(sec, "\n### ")
+	// The table is the first one of the section: its rows run from its
+	// header to the first line that is not a row.
+	_, table, ok := strings.Cut(sec, "\n| code | field | meaning | from |\n")
+	if !ok {
+		t.Fatal(`README.md's "Error codes" section has no table "| code | field | meaning | from |"`)
+	}
 	documented := map[string]bool{}
-	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z_]+)` \\|").FindAllStringSubmatch(sec, -1) {
-		documented[m[1]] = true
+	row := regexp.MustCompile("^\\| `([a-z_]+)` \\|")
+	for line := range strings.Lines(table) {
+		if !strings.HasPrefix(line, "|") {
+			break
+		}
+		if m := row.FindStringSubmatch(line); m != nil {
+			documented[m[1]] = true
+		}
 	}
 
 	type file struct {
