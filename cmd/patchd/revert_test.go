@@ -12,23 +12,24 @@ import (
 	"time"
 )
 
-// TestRevertBehindSlowPatch: while a slow check holds the worker, `patchd
-// patches revert --wait 1s` is refused (exit 1, HTTP 503 naming the busy
-// patch) and nothing is reverted, then or later; once the worker is free
-// the revert is carried through, recorded and logged as an event.
-func TestRevertBehindSlowPatch(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
+// slowCheckConfig writes a config file whose check holds the worker, for
+// patches of slow.txt, until the test releases it: it marks that it
+// started, then waits on a FIFO.
+func slowCheckConfig(t *testing.T) (cfgPath string, started func() bool, release func()) {
+	t.Helper()
 	dir := t.TempDir()
 	fifo, mark := filepath.Join(dir, "gate"), filepath.Join(dir, "started")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	released := false
-	release := func() {
+	release = func() {
 		if !released {
 			released = true
-			if fh, err := os.OpenFile(fifo, os.O_WRONLY, 0); err == nil {
+			// Not blocking: a check that timed out left no reader. A
+			// line, so that read succeeds (at end of file it fails).
+			if fh, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+				fh.Write([]byte("go\n"))
 				fh.Close()
 			}
 		}
@@ -37,8 +38,22 @@ func TestRevertBehindSlowPatch(t *testing.T) {
 	cfg, _ := json.Marshal(map[string]any{"checks": []map[string]any{{
 		"name": "slow", "command": `: > '` + mark + `'; read x < '` + fifo + `'`, "paths": []string{"slow.txt"}, "timeout": "1m",
 	}}})
-	cfgPath := filepath.Join(dir, "config.json")
-	os.WriteFile(cfgPath, cfg, 0o600)
+	cfgPath = filepath.Join(dir, "config.json")
+	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	started = func() bool { _, err := os.Stat(mark); return err == nil }
+	return cfgPath, started, release
+}
+
+// TestRevertBehindSlowPatch: while a slow check holds the worker, `patchd
+// patches revert --wait 1s` is refused (exit 1, HTTP 503 naming the busy
+// patch) and nothing is reverted, then or later; once the worker is free
+// the revert is carried through, recorded and logged as an event.
+func TestRevertBehindSlowPatch(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	cfgPath, started, release := slowCheckConfig(t)
 	os.WriteFile(filepath.Join(e.ws, "a.txt"), []byte("seed\n"), 0o644)
 	os.WriteFile(filepath.Join(e.ws, "slow.txt"), []byte("seed\n"), 0o644)
 	if _, r := e.start("--config", cfgPath); r.code != 0 {
@@ -59,7 +74,7 @@ func TestRevertBehindSlowPatch(t *testing.T) {
 	send("R1", "a.txt")
 	waitFor(t, 10*time.Second, "R1 to apply", func() bool { return read("a.txt") == "seed+R1\n" })
 	send("S1", "slow.txt")
-	waitFor(t, 10*time.Second, "the slow check to start", func() bool { _, err := os.Stat(mark); return err == nil })
+	waitFor(t, 10*time.Second, "the slow check to start", started)
 
 	start := time.Now()
 	r := e.run("patches", "revert", "R1", "--wait", "1s")

@@ -33,16 +33,18 @@ func (t *txn) paths() []string {
 // gitClean refuses a patch over uncommitted changes to the files it touches:
 // its commit would sweep them in, and a revert would lose them.
 func (w *Worker) gitClean(t *txn) error {
-	out, err := w.git(append([]string{"status", "--porcelain", "-z", "--"}, t.paths()...)...)
+	r, err := w.gitRepo()
+	if err != nil {
+		return err
+	}
+	out, err := r.run(w.opts.Workspace.Dir(), append([]string{"status", "--porcelain", "-z", "--"}, t.paths()...)...)
 	if err != nil {
 		return err
 	}
 	dirty := statusPaths(out)
-	if w.repo != nil {
-		// Named as the patch names them, from the workspace.
-		for i, d := range dirty {
-			dirty[i] = strings.TrimPrefix(d, w.repo.prefix)
-		}
+	// Named as the patch names them, from the workspace.
+	for i, d := range dirty {
+		dirty[i] = strings.TrimPrefix(d, r.prefix)
 	}
 	if len(dirty) > 0 {
 		return errorf(CodeGitRefused, "uncommitted changes to %s: commit or stash them first (--git commits each patch)", strings.Join(dirty, ", "))

@@ -48,6 +48,8 @@ var gitSafeArgs = []string{
 // failure is returned again and tried again at the next call: nothing is
 // kept of it.
 func (w *Worker) gitRepo() (*gitRepo, error) {
+	w.repoMu.Lock()
+	defer w.repoMu.Unlock()
 	if w.repo != nil {
 		return w.repo, nil
 	}
@@ -74,9 +76,14 @@ func findGitRepo(dir string) (*gitRepo, error) {
 	if err != nil {
 		return fail(err)
 	}
+	// GIT_OPTIONAL_LOCKS=0: a command that only reads (status) takes no
+	// lock of the index to save what it learnt there. Previews run such
+	// commands while the worker commits, and a commit finding the
+	// index.lock of a status would fail. Commands that write the index
+	// (add, commit, reset) take its lock all the same.
 	r := &gitRepo{args: gitSafeArgs, env: []string{
 		"GIT_TERMINAL_PROMPT=0", "GIT_LITERAL_PATHSPECS=1", "GIT_CONFIG_NOSYSTEM=1", "GIT_ATTR_NOSYSTEM=1",
-		"GIT_PAGER=cat", "GIT_EDITOR=false",
+		"GIT_PAGER=cat", "GIT_EDITOR=false", "GIT_OPTIONAL_LOCKS=0",
 	}}
 	// The user's global config is read unless it lies in the workspace
 	// (a workspace at or above the home directory), where a patch can

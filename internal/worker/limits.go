@@ -42,26 +42,27 @@ var errCrashed error = &sentinel{crashedError, CodeCrashed}
 // other moments (a kill -9 while a file is written) do not count: the
 // recovery after a restart handles those, and they are not the patch's.
 func (w *Worker) planAttempt(ctx context.Context, p store.Patch, blk *patch.Block) (*txn, error) {
-	// An abandoned planning still running is not this patch's.
-	if err := w.waitPlanning(ctx); err != nil {
+	// An abandoned planning still running, or a preview's, is not this
+	// patch's: take the turn first, then record the attempt.
+	if err := w.planTurn(ctx); err != nil {
 		return nil, err
 	}
 	if w.beginAttempt(p) {
+		<-w.planSlot
 		w.endAttempt()
 		return nil, errCrashed
 	}
-	t, err := w.planWithin(ctx, blk)
+	t, err := w.planInTurn(ctx, blk)
 	w.endAttempt()
 	return t, err
 }
 
-// waitPlanning waits for the last planning goroutine to end.
-func (w *Worker) waitPlanning(ctx context.Context) error {
-	if w.planning == nil {
-		return nil
-	}
+// planTurn waits until no planning runs (the worker's, a preview's, or
+// one given up on that has not reached its next check yet) and takes the
+// turn: w.planSlot holds a token until the planning started in it ends.
+func (w *Worker) planTurn(ctx context.Context) error {
 	select {
-	case <-w.planning:
+	case w.planSlot <- struct{}{}:
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("%w: %w", errStopped, ctx.Err())
@@ -76,16 +77,23 @@ const maxDeaths = 2
 const crashedError = "crashed the daemon twice while applying; see log"
 
 // planWithin plans blk within the limits, in a goroutine of its own, and
-// gives up on it when the time budget is spent or ctx is done (a stop):
-// one search of the regexp package cannot be interrupted, so waiting for
-// planning to notice could take as long as that search. The abandoned
-// planning stops at its next check (between edits, hunks, runs of lines,
-// matches); until then its memory stays within the limits, and the next
-// planning waits for it, so that no more than one ever runs.
+// gives up on it when the time budget is spent or ctx is done (a stop, a
+// preview's request that ended): one search of the regexp package cannot
+// be interrupted, so waiting for planning to notice could take as long as
+// that search. The abandoned planning stops at its next check (between
+// edits, hunks, runs of lines, matches); until then its memory stays
+// within the limits, and the next planning waits for it, so that no more
+// than one ever runs, the worker's and previews' alike (planTurn).
 func (w *Worker) planWithin(ctx context.Context, blk *patch.Block) (*txn, error) {
-	if err := w.waitPlanning(ctx); err != nil {
+	if err := w.planTurn(ctx); err != nil {
 		return nil, err
 	}
+	return w.planInTurn(ctx, blk)
+}
+
+// planInTurn is planWithin once planTurn has given the turn; the turn
+// ends with the planning goroutine.
+func (w *Worker) planInTurn(ctx context.Context, blk *patch.Block) (*txn, error) {
 	budget := w.opts.Limits.PlanTimeout
 	pctx, cancel := context.WithCancel(ctx)
 	if budget > 0 {
@@ -97,10 +105,8 @@ func (w *Worker) planWithin(ctx context.Context, blk *patch.Block) (*txn, error)
 		err error
 	}
 	res := make(chan result, 1)
-	done := make(chan struct{})
-	w.planning = done
 	go func() {
-		defer close(done)
+		defer func() { <-w.planSlot }()
 		// A panic here would end the daemon, and the patch would stay
 		// queued for the next one to die of: it fails the patch instead.
 		defer func() {

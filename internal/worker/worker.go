@@ -71,11 +71,14 @@ type Worker struct {
 
 	current atomic.Pointer[string] // the id of the patch being applied, for ErrBusy
 
-	repo *gitRepo // with --git, once found (gitRepo)
+	repoMu sync.Mutex // guards repo: a preview may find it while the worker applies
+	repo   *gitRepo   // with --git, once found (gitRepo)
 
 	swept bool // the first patch after the start swept its targets' temporary files
 
-	planning chan struct{} // closed when the last planning goroutine ends (planWithin)
+	// planSlot holds a token while a planning runs, the worker's or a
+	// preview's (planTurn): one at a time, within the limits.
+	planSlot chan struct{}
 
 	yield func(context.Context) // SetYield
 
@@ -98,7 +101,8 @@ func New(opts Options) *Worker {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	w := &Worker{opts: opts, log: opts.Logger.With("component", "worker"), waitLimit: maxWait, sandboxAvailable: sandbox.Available, parse: patch.ParseWith}
+	w := &Worker{opts: opts, log: opts.Logger.With("component", "worker"), waitLimit: maxWait, sandboxAvailable: sandbox.Available, parse: patch.ParseWith,
+		planSlot: make(chan struct{}, 1)}
 	w.planFn = w.plan
 	return w
 }
@@ -645,9 +649,23 @@ func (w *Worker) lock(ctx context.Context) error {
 // with --git's refusals too (its author, the files it may not write, the
 // uncommitted changes it would sweep in), checked in the same order.
 // Planning stops when ctx is done, within the same limits as a patch's.
+//
+// Preview does not wait for the worker: it plans while a patch is being
+// applied or checked, or a revert made. It waits only for a planning
+// already running (the worker's or another preview's, each within
+// Limits.PlanTimeout), since one planning at a time keeps memory within
+// the limits. Every file is replaced by an atomic rename, so a preview
+// reads each file either as it was before a patch or as the patch left
+// it, never a mix; but files are read one by one, so a preview made while
+// a patch of several files is written (or undone, or reverted) may see
+// some of them before it and some after. Under --git, a file written by a
+// patch whose commit is not made yet counts as an uncommitted change, as
+// it would for a patch applied at that moment. The result is only ever a
+// preview: a patch is planned again, under the worker's lock, when it is
+// applied. Its git commands only read, and take no lock of the index
+// (GIT_OPTIONAL_LOCKS=0, gitRepo), so they never make the worker's commit
+// fail.
 func (w *Worker) Preview(ctx context.Context, blk *patch.Block) (diff string, files []string, err error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	if w.opts.Git {
 		if _, err := blockAuthor(blk); err != nil {
 			return "", nil, err
