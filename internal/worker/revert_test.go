@@ -5,9 +5,11 @@ package worker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -125,5 +127,82 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// endsWhen is a caller's context that ends the moment cond holds: here,
+// once the revert has restored the file, so that "the caller gave up
+// after the files were touched" is certain, not timed.
+type endsWhen struct {
+	context.Context
+	cond func() bool
+}
+
+func (c endsWhen) Done() <-chan struct{} {
+	if c.cond() {
+		done := make(chan struct{})
+		close(done)
+		return done
+	}
+	return c.Context.Done()
+}
+
+func (c endsWhen) Err() error {
+	if c.cond() {
+		return context.Canceled
+	}
+	return c.Context.Err()
+}
+
+// TestRevertOutlivesItsCaller: a revert whose caller's context ends once
+// it has restored the files is carried through all the same (committed
+// under --git) and recorded reverted; a later revert is refused as not
+// applied, naming the state, not as changed with an empty file list (the
+// files restored under a patch still recorded applied, as once happened).
+func TestRevertOutlivesItsCaller(t *testing.T) {
+	for _, git := range []bool{false, true} {
+		t.Run(fmt.Sprintf("git=%v", git), func(t *testing.T) {
+			var f *fixture
+			if git {
+				f = gitFixture(t, "a.txt", "one\n")
+			} else {
+				f = newFixture(t)
+				f.write("a.txt", "one\n", 0o644)
+			}
+			f.submit("R1", "a.txt", "one", "uno")
+			f.run()
+			if p := f.settle("R1"); p.State != store.StateApplied {
+				t.Fatalf("R1 = %s %s, want applied", p.State, p.Error)
+			}
+			var ended atomic.Bool // for good, once the file was seen restored
+			ctx := endsWhen{context.Background(), func() bool {
+				if !ended.Load() && f.read("a.txt") == "one\n" {
+					ended.Store(true)
+				}
+				return ended.Load()
+			}}
+			p, err := f.worker.Revert(ctx, "R1")
+			if ctx.Err() == nil {
+				t.Fatal("the caller's context did not end: the test tests nothing")
+			}
+			if err != nil || p.State != store.StateReverted {
+				t.Fatalf("Revert whose caller left once the file was restored = %s, %v; want reverted", p.State, err)
+			}
+			if p, _ := f.store.Get("R1"); p.State != store.StateReverted || p.RevertedAt.IsZero() {
+				t.Errorf("R1 in the store = %s, want reverted", p.State)
+			}
+			if got := f.read("a.txt"); got != "one\n" {
+				t.Errorf("a.txt = %q, want restored", got)
+			}
+			if git {
+				if got := gitCmd(t, f.ws, "log", "-1", "--format=%s"); got != "[REVERT R1] desc of R1" {
+					t.Errorf("HEAD = %q, want the revert's commit", got)
+				}
+			}
+			_, err = f.worker.Revert(context.Background(), "R1")
+			if !errors.Is(err, ErrNotApplied) || errors.Is(err, ErrChanged) || !strings.Contains(err.Error(), "it is reverted") {
+				t.Errorf("a later Revert = %v, want refused as not applied (it is reverted)", err)
+			}
+		})
 	}
 }
