@@ -36,7 +36,10 @@ func slowCheckConfig(t *testing.T) (cfgPath string, started func() bool, release
 	}
 	t.Cleanup(release)
 	cfg, _ := json.Marshal(map[string]any{"checks": []map[string]any{{
-		"name": "slow", "command": `: > '` + mark + `'; read x < '` + fifo + `'`, "paths": []string{"slow.txt"}, "timeout": "1m",
+		// The FIFO is opened (read-write: that does not wait for a
+		// writer) before the mark is made, so that a release once the
+		// mark is seen always finds its reader.
+		"name": "slow", "command": `exec 3<>'` + fifo + `'; : > '` + mark + `'; read x <&3`, "paths": []string{"slow.txt"}, "timeout": "1m",
 	}}})
 	cfgPath = filepath.Join(dir, "config.json")
 	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {

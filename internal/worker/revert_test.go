@@ -27,7 +27,10 @@ func slowCheck(t *testing.T, dir string) (check config.Check, started func() boo
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	check = config.Check{Name: "slow", Command: []string{"sh", "-c", `: > "$0"; read x < "$1"`, mark, fifo},
+	// The FIFO is opened (read-write: that does not wait for a writer)
+	// before the mark is made, so that a release once the mark is seen
+	// always finds its reader.
+	check = config.Check{Name: "slow", Command: []string{"sh", "-c", `exec 3<>"$1"; : > "$0"; read x <&3`, mark, fifo},
 		Timeout: time.Minute, Paths: []string{"slow.txt"}}
 	started = func() bool { _, err := os.Stat(mark); return err == nil }
 	released := false
