@@ -16,20 +16,6 @@ type obj = map[string]any
 // clients reach us, so the document pastes straight into a custom GPT
 // action (which needs a servers entry and a bearer security scheme).
 func openAPI(serverURL string) obj {
-	ref := func(name string) obj { return obj{"$ref": "#/components/schemas/" + name} }
-	jsonBody := func(schema obj) obj {
-		return obj{"content": obj{"application/json": obj{"schema": schema}}}
-	}
-	resp := func(desc string, schema obj) obj {
-		r := jsonBody(schema)
-		r["description"] = desc
-		return r
-	}
-	errResp := func(desc string) obj { return resp(desc, ref("Answer")) }
-	idParam := obj{"name": "id", "in": "path", "required": true, "schema": obj{"type": "string"}}
-	str := obj{"type": "string"}
-	time := obj{"type": "string", "format": "date-time"}
-
 	return obj{
 		"openapi": "3.1.0",
 		"info": obj{
@@ -39,170 +25,10 @@ func openAPI(serverURL string) obj {
 		},
 		"servers":  []obj{{"url": serverURL}},
 		"security": []obj{{"bearerAuth": []string{}}},
-		"paths": obj{
-			"/webhook": obj{"post": obj{
-				"operationId": "submitPatch",
-				"summary":     "Submit a patch",
-				"description": "Submit a patch: a regex, search/replace, unified diff, apply_patch or aider SEARCH/REPLACE text edit, or several edits across files. Required fields, checked in this order: id, role, then target_file for the single-file forms, then patch (or edits). Sending the same id with the same body again returns the existing patch's state; the same id with a different body is refused with 409. A patch that fails to apply is recorded as failed with a reason that quotes the closest lines of the file.",
-				"requestBody": obj{"required": true, "content": obj{"application/json": obj{"schema": ref("PatchBlock")}}},
-				"responses": obj{
-					"202": resp("Accepted and durably stored; it will be applied.", ref("Answer")),
-					"200": resp("Already received with this id and body; the answer carries its state.", ref("Answer")),
-					"400": errResp("Malformed JSON, a missing or invalid field, or a path outside the workspace. result.error names the field."),
-					"401": errResp("Missing or invalid bearer token or signature."),
-					"403": errResp("The Host or Origin header names another site (DNS rebinding, a web page); see --allowed-host and --allowed-origin."),
-					"409": errResp("The id was already used for a different patch."),
-					"413": errResp("Body over the size limit."),
-					"415": errResp("Content-Type is missing or not application/json."),
-					"429": errResp("Too many requests; retry after the Retry-After header."),
-					"503": errResp("The store cannot write (disk full, read-only); nothing was accepted."),
-				},
-			}},
-			"/patches": obj{"get": obj{
-				"operationId": "listPatches",
-				"summary":     "List patches, newest first",
-				"parameters": []obj{
-					{"name": "limit", "in": "query", "schema": obj{"type": "integer", "minimum": 1, "maximum": 1000, "default": api.DefaultListLimit}},
-					{"name": "cursor", "in": "query", "schema": str, "description": "next_cursor of the previous page"},
-					{"name": "state", "in": "query", "schema": obj{"type": "string", "enum": states()}},
-				},
-				"responses": obj{"200": resp("A page of patches.", ref("PatchList")), "401": errResp("Unauthorized.")},
-			}},
-			"/patches/preview": obj{"post": obj{
-				"operationId": "previewPatch",
-				"summary":     "The diff a patch would produce, or why it would fail, without storing or writing anything",
-				"requestBody": obj{"required": true, "content": obj{"application/json": obj{"schema": ref("PatchBlock")}}},
-				"responses": obj{
-					"200": resp("What the patch would change.", obj{"type": "object", "properties": obj{
-						"status": str, "result": obj{"type": "object", "properties": obj{
-							"success": obj{"type": "boolean"}, "patch_id": str,
-							"files": obj{"type": "array", "items": str}, "diff": str,
-						}},
-					}}),
-					"400": errResp("Malformed JSON, a missing or invalid field, or a path outside the workspace."),
-					"422": errResp("The patch would fail; result.error says why (for a failed match: the closest lines in the file)."),
-					"401": errResp("Unauthorized."),
-				},
-			}},
-			"/patches/{id}": obj{"get": obj{
-				"operationId": "getPatch",
-				"summary":     "A patch's state, error, timings and the diff applied",
-				"parameters":  []obj{idParam},
-				"responses":   obj{"200": resp("The patch.", ref("Patch")), "404": errResp("No such patch."), "401": errResp("Unauthorized.")},
-			}, "delete": obj{
-				"operationId": "dropPatch",
-				"summary":     "Drop a queued patch: it fails without being applied",
-				"parameters":  []obj{idParam},
-				"responses": obj{
-					"200": resp("Dropped (state failed).", ref("Answer")),
-					"404": errResp("No such patch."),
-					"409": errResp("Not queued: the worker has started on it, or it is finished."),
-					"401": errResp("Unauthorized."),
-				},
-			}},
-			"/patches/{id}/revert": obj{"post": obj{
-				"operationId": "revertPatch",
-				"summary":     "Undo an applied patch, restoring the file byte for byte",
-				"parameters": []obj{idParam, {"name": "wait", "in": "query", "required": false,
-					"description": "How long to wait for the worker if it is busy applying a patch, as a duration (5s); default and at most 20s.",
-					"schema":      obj{"type": "string"}}},
-				"responses": obj{
-					"200": resp("Reverted.", ref("Answer")),
-					"400": errResp("A wait that is not a duration from above 0 to 20s."),
-					"404": errResp("No such patch."),
-					"409": errResp("Not applied, or the file changed since it was applied."),
-					"503": errResp("The worker stayed busy applying a patch for the whole wait, or the store cannot write; nothing was reverted; retry after the Retry-After header."),
-					"401": errResp("Unauthorized."),
-				},
-			}},
-			"/health": obj{"get": obj{
-				"operationId": "health", "summary": "Liveness and uptime; with the token also pid, port, version, machine metrics and the queue", "security": []obj{},
-				"responses": obj{"200": resp("Healthy.", obj{"type": "object"}), "503": resp("Starting or stopping.", obj{"type": "object"})},
-			}},
-			"/ready": obj{"get": obj{
-				"operationId": "ready", "summary": "200 once the store is open and the worker runs", "security": []obj{},
-				"responses": obj{"200": obj{"description": "Ready."}, "503": obj{"description": "Not ready."}},
-			}},
-		},
+		"paths":    openAPIPaths(),
 		"components": obj{
 			"securitySchemes": obj{"bearerAuth": obj{"type": "http", "scheme": "bearer", "description": "The token printed by 'patchd token'."}},
-			"schemas": obj{
-				"PatchBlock": obj{
-					"type":        "object",
-					"required":    []string{"id", "role"},
-					"description": "One patch: an id, a role, and either `patch` (one edit) or `edits` (several, across files). target_file is required by the regex and search/replace forms. Every file the patch touches is computed in memory first and written only if every edit succeeds.",
-					"properties": obj{
-						"id":          obj{"type": "string", "pattern": "^[A-Za-z0-9_:-][A-Za-z0-9._:-]{0,127}$", "description": "Unique patch id; sending it again is idempotent."},
-						"role":        obj{"type": "string", "maxLength": 128, "description": "What kind of patch this is, e.g. ui_patch."},
-						"target_file": obj{"type": "string", "description": "Path relative to the workspace root, for the regex and search/replace forms. Absolute paths, '..', symlinks leading out and .git/ are refused."},
-						"description": obj{"type": "string"},
-						"patch":       ref("Edit"),
-						"edits": obj{"type": "array", "description": "Several edits applied in order, all or nothing; each regex or search/replace edit carries its own target_file.",
-							"items": obj{"allOf": []obj{ref("Edit"), {"type": "object", "properties": obj{"target_file": str}}}}},
-						"expand":   obj{"type": "boolean", "description": "Same as patch.expand."},
-						"tag":      obj{"type": "string", "description": "With --git: tag the patch's commit. A plain tag name (1-128 of A-Z a-z 0-9 . _ / ( ) -, starting with a letter or digit, valid as refs/tags/<tag>, not starting with refs/, not HEAD).", "maxLength": 128},
-						"metadata": obj{"type": "object", "additionalProperties": true, "description": "metadata.author becomes the commit author with --git."},
-					},
-				},
-				"Edit": obj{
-					"description": "One edit; its form is chosen by its fields.",
-					"oneOf": []obj{
-						{"title": "regex", "type": "object", "required": []string{"pattern", "replacement"}, "properties": obj{
-							"pattern":     obj{"type": "string", "description": "Go RE2 regular expression; every match is replaced. Zero matches fails the patch."},
-							"replacement": obj{"type": "string", "description": "Literal text, unless expand is true ($1, ${name})."},
-							"expand":      obj{"type": "boolean", "default": false},
-						}},
-						{"title": "search/replace", "type": "object", "required": []string{"search", "replace"}, "properties": obj{
-							"search":  obj{"type": "string", "description": "Exact text that must occur exactly once (unless all). If it does not match exactly, trailing whitespace and then a uniform indentation offset are tolerated, and the replacement is re-indented. An empty search creates the file."},
-							"replace": str,
-							"all":     obj{"type": "boolean", "default": false, "description": "Replace every occurrence."},
-						}},
-						{"title": "unified diff", "type": "object", "required": []string{"diff"}, "properties": obj{
-							"diff": obj{"type": "string", "description": "A git-style or plain unified diff of one or many files, with creations, deletions and renames. Context must match (with the same whitespace tolerance); line numbers are hints."},
-						}},
-						{"title": "apply_patch", "type": "object", "required": []string{"apply_patch"}, "properties": obj{
-							"apply_patch": obj{"type": "string", "description": "'*** Begin Patch' … '*** End Patch' with Add File, Update File (optionally Move to), Delete File, '@@' context anchors and '*** End of File'."},
-						}},
-						{"title": "aider SEARCH/REPLACE", "type": "object", "required": []string{"text"}, "properties": obj{
-							"text": obj{"type": "string", "description": "One or more aider edit blocks: the file's path on the line before '<<<<<<< SEARCH', the lines to find, '=======', the new lines, '>>>>>>> REPLACE' (5 to 9 marker characters; fences and commentary around them are ignored). A block without a path reuses the previous block's (the first, target_file). Each block is a search/replace edit and counts one against max-edits; an empty SEARCH creates the file, or appends to one with content. A malformed block is refused (400) naming patch.text and its line."},
-						}},
-					},
-				},
-				"Answer": obj{
-					"type": "object",
-					"properties": obj{
-						"status": obj{"type": "string", "enum": []string{"accepted", "error", "reverted", "dropped"}},
-						"result": obj{"type": "object", "properties": obj{
-							"success":   obj{"type": "boolean"},
-							"error":     obj{"type": "string", "description": "Why the request was refused, for a person (or the model): the field, path, limit or the closest lines of a failed match."},
-							"code":      obj{"type": "string", "description": "Why, for a program: a stable snake_case code to branch on, such as field_missing, field_invalid, json_malformed, path_outside_workspace, path_git_internals, match_not_found, match_ambiguous, id_conflict, patch_not_found, not_applied, worker_busy, store_unavailable, unauthorized."},
-							"field":     obj{"type": "string", "description": "The request field at fault, when one is (target_file, patch.search, edits[2].diff, limit)."},
-							"patch_id":  str,
-							"state":     obj{"type": "string", "enum": states()},
-							"duplicate": obj{"type": "boolean"},
-						}},
-					},
-				},
-				"Patch": obj{
-					"type": "object",
-					"properties": obj{
-						"id": str, "seq": obj{"type": "integer"}, "state": obj{"type": "string", "enum": states()},
-						"role": str, "target_file": str, "description": str, "error": str,
-						"code":    obj{"type": "string", "description": "Why a failed patch failed, for a program (the codes of result.code)."},
-						"matches": obj{"type": "integer"}, "received_at": time, "started_at": time,
-						"finished_at": time, "reverted_at": time, "duration_ms": obj{"type": "number"},
-						"diff":  obj{"type": "string", "description": "Unified diff applied."},
-						"files": obj{"type": "array", "items": obj{"type": "object"}},
-					},
-				},
-				"PatchList": obj{
-					"type": "object",
-					"properties": obj{
-						"patches":     obj{"type": "array", "items": ref("Patch")},
-						"next_cursor": str,
-					},
-				},
-			},
+			"schemas":         openAPISchemas(),
 		},
 	}
 }
@@ -230,4 +56,85 @@ func (s *Server) serverURL() string {
 		host = "127.0.0.1"
 	}
 	return "http://" + net.JoinHostPort(host, port)
+}
+
+// openAPISchemas are the document's schemas, one entry each.
+func openAPISchemas() obj {
+	return obj{
+		"PatchBlock": obj{
+			"type":        "object",
+			"required":    []string{"id", "role"},
+			"description": "One patch: an id, a role, and either `patch` (one edit) or `edits` (several, across files). target_file is required by the regex and search/replace forms. Every file the patch touches is computed in memory first and written only if every edit succeeds.",
+			"properties": obj{
+				"id":          obj{"type": "string", "pattern": "^[A-Za-z0-9_:-][A-Za-z0-9._:-]{0,127}$", "description": "Unique patch id; sending it again is idempotent."},
+				"role":        obj{"type": "string", "maxLength": 128, "description": "What kind of patch this is, e.g. ui_patch."},
+				"target_file": obj{"type": "string", "description": "Path relative to the workspace root, for the regex and search/replace forms. Absolute paths, '..', symlinks leading out and .git/ are refused."},
+				"description": obj{"type": "string"},
+				"patch":       ref("Edit"),
+				"edits": obj{"type": "array", "description": "Several edits applied in order, all or nothing; each regex or search/replace edit carries its own target_file.",
+					"items": obj{"allOf": []obj{ref("Edit"), {"type": "object", "properties": obj{"target_file": strSchema()}}}}},
+				"expand":   obj{"type": "boolean", "description": "Same as patch.expand."},
+				"tag":      obj{"type": "string", "description": "With --git: tag the patch's commit. A plain tag name (1-128 of A-Z a-z 0-9 . _ / ( ) -, starting with a letter or digit, valid as refs/tags/<tag>, not starting with refs/, not HEAD).", "maxLength": 128},
+				"metadata": obj{"type": "object", "additionalProperties": true, "description": "metadata.author becomes the commit author with --git."},
+			},
+		},
+		"Edit": obj{
+			"description": "One edit; its form is chosen by its fields.",
+			"oneOf": []obj{
+				{"title": "regex", "type": "object", "required": []string{"pattern", "replacement"}, "properties": obj{
+					"pattern":     obj{"type": "string", "description": "Go RE2 regular expression; every match is replaced. Zero matches fails the patch."},
+					"replacement": obj{"type": "string", "description": "Literal text, unless expand is true ($1, ${name})."},
+					"expand":      obj{"type": "boolean", "default": false},
+				}},
+				{"title": "search/replace", "type": "object", "required": []string{"search", "replace"}, "properties": obj{
+					"search":  obj{"type": "string", "description": "Exact text that must occur exactly once (unless all). If it does not match exactly, trailing whitespace and then a uniform indentation offset are tolerated, and the replacement is re-indented. An empty search creates the file."},
+					"replace": strSchema(),
+					"all":     obj{"type": "boolean", "default": false, "description": "Replace every occurrence."},
+				}},
+				{"title": "unified diff", "type": "object", "required": []string{"diff"}, "properties": obj{
+					"diff": obj{"type": "string", "description": "A git-style or plain unified diff of one or many files, with creations, deletions and renames. Context must match (with the same whitespace tolerance); line numbers are hints."},
+				}},
+				{"title": "apply_patch", "type": "object", "required": []string{"apply_patch"}, "properties": obj{
+					"apply_patch": obj{"type": "string", "description": "'*** Begin Patch' … '*** End Patch' with Add File, Update File (optionally Move to), Delete File, '@@' context anchors and '*** End of File'."},
+				}},
+				{"title": "aider SEARCH/REPLACE", "type": "object", "required": []string{"text"}, "properties": obj{
+					"text": obj{"type": "string", "description": "One or more aider edit blocks: the file's path on the line before '<<<<<<< SEARCH', the lines to find, '=======', the new lines, '>>>>>>> REPLACE' (5 to 9 marker characters; fences and commentary around them are ignored). A block without a path reuses the previous block's (the first, target_file). Each block is a search/replace edit and counts one against max-edits; an empty SEARCH creates the file, or appends to one with content. A malformed block is refused (400) naming patch.text and its line."},
+				}},
+			},
+		},
+		"Answer": obj{
+			"type": "object",
+			"properties": obj{
+				"status": obj{"type": "string", "enum": []string{"accepted", "error", "reverted", "dropped"}},
+				"result": obj{"type": "object", "properties": obj{
+					"success":   obj{"type": "boolean"},
+					"error":     obj{"type": "string", "description": "Why the request was refused, for a person (or the model): the field, path, limit or the closest lines of a failed match."},
+					"code":      obj{"type": "string", "description": "Why, for a program: a stable snake_case code to branch on, such as field_missing, field_invalid, json_malformed, path_outside_workspace, path_git_internals, match_not_found, match_ambiguous, id_conflict, patch_not_found, not_applied, worker_busy, store_unavailable, unauthorized."},
+					"field":     obj{"type": "string", "description": "The request field at fault, when one is (target_file, patch.search, edits[2].diff, limit)."},
+					"patch_id":  strSchema(),
+					"state":     obj{"type": "string", "enum": states()},
+					"duplicate": obj{"type": "boolean"},
+				}},
+			},
+		},
+		"Patch": obj{
+			"type": "object",
+			"properties": obj{
+				"id": strSchema(), "seq": obj{"type": "integer"}, "state": obj{"type": "string", "enum": states()},
+				"role": strSchema(), "target_file": strSchema(), "description": strSchema(), "error": strSchema(),
+				"code":    obj{"type": "string", "description": "Why a failed patch failed, for a program (the codes of result.code)."},
+				"matches": obj{"type": "integer"}, "received_at": timeSchema(), "started_at": timeSchema(),
+				"finished_at": timeSchema(), "reverted_at": timeSchema(), "duration_ms": obj{"type": "number"},
+				"diff":  obj{"type": "string", "description": "Unified diff applied."},
+				"files": obj{"type": "array", "items": obj{"type": "object"}},
+			},
+		},
+		"PatchList": obj{
+			"type": "object",
+			"properties": obj{
+				"patches":     obj{"type": "array", "items": ref("Patch")},
+				"next_cursor": strSchema(),
+			},
+		},
+	}
 }

@@ -1,0 +1,170 @@
+package server
+
+import "github.com/patchd/patchd/internal/api"
+
+// The operations of the OpenAPI document, one function each, so that a new
+// operation is a line in openAPIPaths and a function of its own. A custom
+// GPT reads each operation's summary and description (OpenAI takes at most
+// 300 characters of each, TestOperationText holds that) to decide what to
+// call: they say what the call does and what to do with its answer.
+// Operations that change nothing carry x-openai-isConsequential: false
+// (readOnly), so a GPT may call them without asking its user each time.
+
+// openAPIPaths maps each path to its operations.
+func openAPIPaths() obj {
+	return obj{
+		"/webhook":             obj{"post": submitPatchOp()},
+		"/patches":             obj{"get": listPatchesOp()},
+		"/patches/preview":     obj{"post": previewPatchOp()},
+		"/patches/{id}":        obj{"get": getPatchOp(), "delete": dropPatchOp()},
+		"/patches/{id}/revert": obj{"post": revertPatchOp()},
+		"/health":              obj{"get": healthOp()},
+		"/ready":               obj{"get": readyOp()},
+	}
+}
+
+// ref is a reference to one of the document's schemas.
+func ref(name string) obj { return obj{"$ref": "#/components/schemas/" + name} }
+
+// jsonContent is a JSON body of schema.
+func jsonContent(schema obj) obj {
+	return obj{"content": obj{"application/json": obj{"schema": schema}}}
+}
+
+// resp is a response with a JSON body.
+func resp(desc string, schema obj) obj {
+	r := jsonContent(schema)
+	r["description"] = desc
+	return r
+}
+
+// errResp is a refusal's response: an Answer.
+func errResp(desc string) obj { return resp(desc, ref("Answer")) }
+
+// readOnly marks op as changing nothing: a GPT need not ask before calling it.
+func readOnly(op obj) obj {
+	op["x-openai-isConsequential"] = false
+	return op
+}
+
+// idParam is the {id} of the patch paths.
+func idParam() obj {
+	return obj{"name": "id", "in": "path", "required": true, "schema": obj{"type": "string"}, "description": "The patch's id."}
+}
+
+// strSchema and timeSchema are a string's and a time's schema.
+func strSchema() obj  { return obj{"type": "string"} }
+func timeSchema() obj { return obj{"type": "string", "format": "date-time"} }
+
+func submitPatchOp() obj {
+	return obj{
+		"operationId": "submitPatch",
+		"summary":     "Submit a patch",
+		"description": "Change files in the workspace: one edit or several across files, all or nothing. An answer with state queued is stored, not yet applied: call getPatch with result.patch_id until state is applied or failed. A failed patch's error quotes the closest lines of the file: fix the edit and submit again.",
+		"requestBody": obj{"required": true, "content": obj{"application/json": obj{"schema": ref("PatchBlock")}}},
+		"responses": obj{
+			"202": resp("Accepted and durably stored; it will be applied.", ref("Answer")),
+			"200": resp("Already received with this id and body; the answer carries its state.", ref("Answer")),
+			"400": errResp("Malformed JSON, a missing or invalid field, or a path outside the workspace. result.error names the field."),
+			"401": errResp("Missing or invalid bearer token or signature."),
+			"403": errResp("The Host or Origin header names another site (DNS rebinding, a web page); see --allowed-host and --allowed-origin."),
+			"409": errResp("The id was already used for a different patch."),
+			"413": errResp("Body over the size limit."),
+			"415": errResp("Content-Type is missing or not application/json."),
+			"429": errResp("Too many requests; retry after the Retry-After header."),
+			"503": errResp("The store cannot write (disk full, read-only); nothing was accepted."),
+		},
+	}
+}
+
+func listPatchesOp() obj {
+	return readOnly(obj{
+		"operationId": "listPatches",
+		"summary":     "List patches, newest first",
+		"description": "A page of patches (id, state, error; no diffs), newest first. Pass next_cursor as cursor for the next page. Call getPatch for one patch's diff.",
+		"parameters": []obj{
+			{"name": "limit", "in": "query", "schema": obj{"type": "integer", "minimum": 1, "maximum": api.MaxListLimit, "default": api.DefaultListLimit}},
+			{"name": "cursor", "in": "query", "schema": strSchema(), "description": "next_cursor of the previous page"},
+			{"name": "state", "in": "query", "schema": obj{"type": "string", "enum": states()}},
+		},
+		"responses": obj{"200": resp("A page of patches.", ref("PatchList")), "401": errResp("Unauthorized.")},
+	})
+}
+
+func previewPatchOp() obj {
+	return readOnly(obj{
+		"operationId": "previewPatch",
+		"summary":     "Preview a patch",
+		"description": "The diff a patch would produce, or why it would fail (422, quoting the closest lines of the file), without storing or writing anything. Takes the same body as submitPatch.",
+		"requestBody": obj{"required": true, "content": obj{"application/json": obj{"schema": ref("PatchBlock")}}},
+		"responses": obj{
+			"200": resp("What the patch would change.", obj{"type": "object", "properties": obj{
+				"status": strSchema(), "result": obj{"type": "object", "properties": obj{
+					"success": obj{"type": "boolean"}, "patch_id": strSchema(),
+					"files": obj{"type": "array", "items": strSchema()}, "diff": strSchema(),
+				}},
+			}}),
+			"400": errResp("Malformed JSON, a missing or invalid field, or a path outside the workspace."),
+			"422": errResp("The patch would fail; result.error says why (for a failed match: the closest lines in the file)."),
+			"401": errResp("Unauthorized."),
+		},
+	})
+}
+
+func getPatchOp() obj {
+	return readOnly(obj{
+		"operationId": "getPatch",
+		"summary":     "Get a patch",
+		"description": "A patch's state (queued, applying, applied, failed, reverted), its error and code if it failed, and the diff applied. Call again while it is queued or applying.",
+		"parameters":  []obj{idParam()},
+		"responses":   obj{"200": resp("The patch.", ref("Patch")), "404": errResp("No such patch."), "401": errResp("Unauthorized.")},
+	})
+}
+
+func dropPatchOp() obj {
+	return obj{
+		"operationId": "dropPatch",
+		"summary":     "Drop a queued patch",
+		"description": "A patch still queued fails without being applied. One the worker has started or finished is refused with 409 naming its state; undo an applied one with revertPatch.",
+		"parameters":  []obj{idParam()},
+		"responses": obj{
+			"200": resp("Dropped (state failed).", ref("Answer")),
+			"404": errResp("No such patch."),
+			"409": errResp("Not queued: the worker has started on it, or it is finished."),
+			"401": errResp("Unauthorized."),
+		},
+	}
+}
+
+func revertPatchOp() obj {
+	return obj{
+		"operationId": "revertPatch",
+		"summary":     "Revert an applied patch",
+		"description": "Undo an applied patch, restoring its files byte for byte. Refused with 409 if it is not applied or a file changed since.",
+		"parameters": []obj{idParam(), {"name": "wait", "in": "query", "required": false,
+			"description": "How long to wait for the worker if it is busy applying a patch, as a duration (5s); default and at most 20s.",
+			"schema":      obj{"type": "string"}}},
+		"responses": obj{
+			"200": resp("Reverted.", ref("Answer")),
+			"400": errResp("A wait that is not a duration from above 0 to 20s."),
+			"404": errResp("No such patch."),
+			"409": errResp("Not applied, or the file changed since it was applied."),
+			"503": errResp("The worker stayed busy applying a patch for the whole wait, or the store cannot write; nothing was reverted; retry after the Retry-After header."),
+			"401": errResp("Unauthorized."),
+		},
+	}
+}
+
+func healthOp() obj {
+	return readOnly(obj{
+		"operationId": "health", "summary": "Liveness and uptime; with the token also pid, port, version, machine metrics and the queue", "security": []obj{},
+		"responses": obj{"200": resp("Healthy.", obj{"type": "object"}), "503": resp("Starting or stopping.", obj{"type": "object"})},
+	})
+}
+
+func readyOp() obj {
+	return readOnly(obj{
+		"operationId": "ready", "summary": "200 once the store is open and the worker runs", "security": []obj{},
+		"responses": obj{"200": obj{"description": "Ready."}, "503": obj{"description": "Not ready."}},
+	})
+}
