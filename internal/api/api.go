@@ -23,7 +23,10 @@ type Service interface {
 	// Submit parses the raw body of a patch block, confines its paths to
 	// the workspace, and stores it durably; the worker applies it later.
 	// Resending the same id with the same body answers the stored patch
-	// with Duplicate set; the same id with another body is a conflict.
+	// with Duplicate set; the same id with another body is a conflict,
+	// unless the patch failed: then it is a new attempt under that id
+	// (queued again behind the patches queued before, Attempt set, the
+	// failed attempt kept in the patch's Attempts).
 	// Once the body is handed to the store the submission is carried
 	// through even if ctx ends (the patch may land anyway, and the sender
 	// deserves the answer); ctx bounds nothing after that point.
@@ -75,6 +78,9 @@ type SubmitResult struct {
 	// Duplicate says the same id and body were received before: nothing
 	// new was stored, State is the stored patch's.
 	Duplicate bool `json:"duplicate,omitempty"`
+	// Attempt is set from the second attempt at the id on: a patch that
+	// failed, sent again with another body (PatchView.Attempt).
+	Attempt int `json:"attempt,omitempty"`
 }
 
 // PreviewRequest is a patch to preview.

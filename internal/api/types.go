@@ -42,6 +42,23 @@ type PatchView struct {
 	DurationMS  float64      `json:"duration_ms,omitempty"`
 	Files       []FileChange `json:"files,omitempty"`
 	Diff        string       `json:"diff,omitempty"`
+	// Attempt numbers this attempt at the id from the second on (a patch
+	// that failed, sent again with another body); 0 for the first.
+	Attempt int `json:"attempt,omitempty"`
+	// Attempts are the earlier attempts at the id, oldest first (the
+	// latest 10 are kept).
+	Attempts []Attempt `json:"attempts,omitempty"`
+}
+
+// Attempt is an earlier attempt at a patch id: a body that failed and was
+// replaced by another sent under the same id.
+type Attempt struct {
+	Attempt    int       `json:"attempt"` // its number, from 1
+	Hash       string    `json:"hash"`    // hex SHA-256 of its body
+	Error      string    `json:"error,omitempty"`
+	Code       string    `json:"code,omitempty"`
+	ReceivedAt time.Time `json:"received_at,omitzero"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
 }
 
 // FileChange is what applying a patch did to one file. Hashes are hex
@@ -69,7 +86,9 @@ type Event struct {
 	EventID uint64    `json:"event_id"`
 	Time    time.Time `json:"time"`
 	// Event is patch.submitted, patch.applying, patch.applied,
-	// patch.failed, patch.reverted, patch.requeued or patch.dropped.
+	// patch.failed, patch.reverted, patch.requeued, patch.dropped or
+	// patch.resubmitted (a failed patch sent again with another body: a
+	// new attempt, queued, with a new Seq).
 	Event string `json:"event"`
 	ID    string `json:"id"`  // the patch's id
 	Seq   uint64 `json:"seq"` // the patch's Seq

@@ -142,7 +142,7 @@ func (s *Service) Submit(ctx context.Context, req api.SubmitRequest) (api.Submit
 		r := refusal{}
 		switch kind, _, _ := classify(err); kind {
 		case api.KindConflict:
-			r.msg = fmt.Sprintf("patch id %q was already used for a different body (state %s); use a new id", blk.ID, s.stateOf(blk.ID))
+			r.msg = fmt.Sprintf("patch id %q was already used for a different body (state %s); use a new id (only a patch that failed takes another body under its id)", blk.ID, s.stateOf(blk.ID))
 		case api.KindUnavailable:
 		default:
 			s.log.Error("submit patch", "id", blk.ID, "err", err)
@@ -155,7 +155,7 @@ func (s *Service) Submit(ctx context.Context, req api.SubmitRequest) (api.Submit
 		// thousands per second an info line costs 5% of the CPU.
 		s.log.Debug("patch accepted", "id", got.ID, "seq", got.Seq, "role", got.Role, "target", got.Target)
 	}
-	return api.SubmitResult{PatchID: got.ID, State: string(got.State), Duplicate: !created}, nil
+	return api.SubmitResult{PatchID: got.ID, State: string(got.State), Duplicate: !created, Attempt: attemptOf(got)}, nil
 }
 
 func (s *Service) stateOf(id string) string {
@@ -307,6 +307,15 @@ func (s *Service) hide(msg string) string {
 	return msg
 }
 
+// attemptOf is the number of p's attempt at its id from the second on,
+// 0 for the first.
+func attemptOf(p store.Patch) int {
+	if n := len(p.Attempts); n > 0 {
+		return p.Attempts[n-1].Number + 1
+	}
+	return 0
+}
+
 // view converts a stored patch; withDiff includes the diff and files.
 func (s *Service) view(p store.Patch, withDiff bool) api.PatchView {
 	v := api.PatchView{
@@ -316,6 +325,11 @@ func (s *Service) view(p store.Patch, withDiff bool) api.PatchView {
 	}
 	if !p.StartedAt.IsZero() && !p.FinishedAt.IsZero() {
 		v.DurationMS = float64(p.FinishedAt.Sub(p.StartedAt).Microseconds()) / 1000
+	}
+	v.Attempt = attemptOf(p)
+	for _, a := range p.Attempts {
+		v.Attempts = append(v.Attempts, api.Attempt{Attempt: a.Number, Hash: a.Hash, Error: s.hide(a.Error),
+			Code: a.Code, ReceivedAt: a.ReceivedAt, FinishedAt: a.FinishedAt})
 	}
 	if withDiff {
 		v.Diff = p.Diff

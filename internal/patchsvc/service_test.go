@@ -345,3 +345,44 @@ func TestSubscribe(t *testing.T) {
 	_, err = f.svc.Subscribe(context.Background(), 9)
 	wantError(t, "Subscribe(9)", err, api.KindGone, api.CodeEventsLost, "", "event 9 is after the last one, 2")
 }
+
+// TestResubmitAfterFailure: a failed patch sent again with another body is
+// a new attempt (accepted, attempt 2) that is applied, and its view keeps
+// the failed attempt; the failing body sent again is the duplicate answer.
+func TestResubmitAfterFailure(t *testing.T) {
+	f := newFixture(t)
+	f.run()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	bad := block("a1", "nothing like it", "x")
+	f.submit(bad)
+	first, err := f.svc.Wait(ctx, "a1")
+	if err != nil || first.State != "failed" || first.Code != api.CodeMatchNotFound {
+		t.Fatalf("Wait(a1) = %+v, %v, want failed, match_not_found", first, err)
+	}
+	res, err := f.submit(bad)
+	if err != nil || res != (api.SubmitResult{PatchID: "a1", State: "failed", Duplicate: true}) {
+		t.Errorf("Submit of the failed body again = %+v, %v, want the duplicate, failed", res, err)
+	}
+	res, err = f.submit(block("a1", "a = 1", "a = 7"))
+	if err != nil || res != (api.SubmitResult{PatchID: "a1", State: "queued", Attempt: 2}) {
+		t.Fatalf("Submit of another body = %+v, %v, want attempt 2 queued", res, err)
+	}
+	p, err := f.svc.Wait(ctx, "a1")
+	if err != nil || p.State != "applied" || !strings.Contains(p.Diff, "+a = 7") || p.Attempt != 2 {
+		t.Fatalf("Wait(a1) = %+v, %v, want attempt 2 applied", p, err)
+	}
+	if len(p.Attempts) != 1 {
+		t.Fatalf("Attempts = %+v, want the failed one", p.Attempts)
+	}
+	a := p.Attempts[0]
+	if a.Attempt != 1 || a.Code != api.CodeMatchNotFound || a.Error != first.Error || !a.FinishedAt.Equal(first.FinishedAt) || len(a.Hash) != 64 {
+		t.Errorf("Attempts[0] = %+v, want attempt 1 with the failure %q", a, first.Error)
+	}
+	_, err = f.submit(block("a1", "a = 7", "a = 8"))
+	wantError(t, "Submit of another body once applied", err, api.KindConflict, api.CodeIDConflict, "id",
+		`patch id "a1" was already used for a different body (state applied); use a new id`)
+	if l, _ := f.svc.List(ctx, api.ListOptions{}); len(l.Patches) != 1 || l.Patches[0].Attempt != 2 || len(l.Patches[0].Attempts) != 1 {
+		t.Errorf("List = %+v, want a1 with its attempts", l.Patches)
+	}
+}

@@ -17,6 +17,7 @@ type result struct {
 	PatchID   string `json:"patch_id,omitempty"`
 	State     string `json:"state,omitempty"`
 	Duplicate bool   `json:"duplicate,omitempty"`
+	Attempt   int    `json:"attempt,omitempty"` // from the second attempt at an id on
 }
 
 type answer struct {

@@ -87,7 +87,7 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", "/patches/"+res.PatchID)
 	s.writeJSON(w, code, answer{Status: "accepted", Result: result{
-		Success: true, PatchID: res.PatchID, State: res.State, Duplicate: res.Duplicate,
+		Success: true, PatchID: res.PatchID, State: res.State, Duplicate: res.Duplicate, Attempt: res.Attempt,
 	}})
 }
 

@@ -152,7 +152,7 @@ func TestWebhookAcceptIdempotentConflict(t *testing.T) {
 		t.Errorf("same id and body again = %d %s, want 200 with the existing state", rec.Code, rec.Body)
 	}
 	rec = f.post(req{body: strings.Replace(block("P8.13.22"), `"d"`, `"other"`, 1)})
-	want = `{"status":"error","result":{"success":false,"error":"patch id \"P8.13.22\" was already used for a different body (state queued); use a new id","code":"id_conflict","field":"id"}}`
+	want = `{"status":"error","result":{"success":false,"error":"patch id \"P8.13.22\" was already used for a different body (state queued); use a new id (only a patch that failed takes another body under its id)","code":"id_conflict","field":"id"}}`
 	if got := strings.TrimSpace(rec.Body.String()); rec.Code != 409 || got != want {
 		t.Errorf("same id, other body = %d %s, want 409 %s", rec.Code, got, want)
 	}

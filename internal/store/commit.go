@@ -37,7 +37,12 @@ type op struct {
 //
 // A repeated id with the same hash returns the stored patch and
 // created=false. A repeated id with another hash returns an error wrapping
-// ErrConflict. If ctx ends first, Submit returns its error; the record may
+// ErrConflict, unless the stored patch failed: then the submission is a
+// new attempt at it (created=true). The patch is queued again, behind
+// every patch queued before (a new Seq), with the new body, hash, role,
+// target, description and ReceivedAt, and nothing of the failed attempt's
+// outcome; the failed attempt joins Attempts (see reattempt), and the
+// event is patch.resubmitted. If ctx ends first, Submit returns its error; the record may
 // still be committed if the committer had already taken it (the error says
 // so), in which case a retry gets created=false.
 func (s *Store) Submit(ctx context.Context, p Patch, body []byte) (rec Patch, created bool, err error) {
@@ -84,11 +89,19 @@ func (s *Store) Submit(ctx context.Context, p Patch, body []byte) (rec Patch, cr
 		}
 		if e, ok := s.idx.patches[np.ID]; ok {
 			cur, d := e.p.clone(), e.diff
-			s.mu.Unlock()
 			if cur.Hash == np.Hash {
+				s.mu.Unlock()
 				return s.loaded(cur, d), false, nil
 			}
-			return Patch{}, false, fmt.Errorf("patch %s: %w", np.ID, ErrConflict)
+			if cur.State != StateFailed {
+				s.mu.Unlock()
+				return Patch{}, false, fmt.Errorf("patch %s: %w", np.ID, ErrConflict)
+			}
+			// A new attempt: the id stays reserved for it from here.
+			if o, err = s.retryOp(cur, np, body); err != nil {
+				s.mu.Unlock()
+				return Patch{}, false, fmt.Errorf("submit %s: %w", np.ID, err)
+			}
 		}
 		break
 	}
@@ -99,6 +112,24 @@ func (s *Store) Submit(ctx context.Context, p Patch, body []byte) (rec Patch, cr
 		return Patch{}, false, fmt.Errorf("submit %s: %w", np.ID, err)
 	}
 	return res, true, nil
+}
+
+// retryOp is the op of a new attempt at the failed patch cur: a record of
+// kind kindRetry, the whole patch and its new body, whose Seq the
+// committer sets as for a put.
+func (s *Store) retryOp(cur, np Patch, body []byte) (*op, error) {
+	next := reattempt(cur, np)
+	normalize(&next)
+	meta, err := encodeMeta(next, nil)
+	if err != nil {
+		return nil, fmt.Errorf("encode: %w", err)
+	}
+	if err := checkSize(meta, body); err != nil {
+		return nil, err
+	}
+	o := &op{kind: kindRetry, patch: next, prev: cur.State, event: "patch.resubmitted", done: make(chan struct{})}
+	o.rec, o.bodyAt = encodeRecord(kindRetry, 0, meta, body)
+	return o, nil
 }
 
 // Update durably changes a patch's record. fn gets a copy to modify; its
@@ -375,7 +406,7 @@ func (s *Store) commit(batch []*op) (outstanding int, ok bool) {
 	buf := s.buf[:0]
 	bodyOff := make([]int64, len(batch))
 	for i, o := range batch {
-		if o.kind == kindPut {
+		if o.kind == kindPut || o.kind == kindRetry {
 			o.patch.Seq = s.nextSeq
 			s.nextSeq++
 			sealRecord(o.rec, o.patch.Seq)
@@ -411,6 +442,9 @@ func (s *Store) commit(batch []*op) (outstanding int, ok bool) {
 		switch o.kind {
 		case kindPut:
 			e, _ = s.idx.put(o.patch, bodyOff[i], int64(len(o.rec)-o.bodyAt))
+			became = true
+		case kindRetry:
+			e = s.idx.reattempt(o.patch, bodyOff[i], int64(len(o.rec)-o.bodyAt))
 			became = true
 		case kindUpdate:
 			e, _, _ = s.idx.update(o.patch)

@@ -34,9 +34,12 @@
 // (see diskPatch: short keys, times as Unix nanoseconds). kind 1 (put)
 // carries a whole patch and its submitted body; kind 2 (update) carries the
 // whole new patch record and, from UpdateBlobs, inline blobs as its body
-// (the meta's "ib" member names them and gives their lengths, in order).
+// (the meta's "ib" member names them and gives their lengths, in order);
+// kind 3 (retry) carries a new attempt at a failed patch: its whole record
+// (the earlier attempts in "at") with the new body, and its new seq.
 // Replay applies records in file order: a put creates a patch, an update
-// replaces its record; an update with inline blobs replaces the patch's
+// replaces its record, a retry replaces its record and body and moves it
+// to its new seq (dropping its inline blobs); an update with inline blobs replaces the patch's
 // inline blobs, and an update to applying without any drops them. Bodies
 // and blobs are never held in memory after their record is written: the
 // index keeps their offsets and Body and Blob read them back with pread.

@@ -18,7 +18,7 @@ type Event struct {
 	// committed; numbering continues after a restart (see doc.go, Events).
 	EventID uint64    `json:"event_id"`
 	Time    time.Time `json:"time"`
-	Event   string    `json:"event"` // patch.submitted, patch.applying, patch.applied, patch.failed, patch.reverted, patch.requeued, patch.dropped
+	Event   string    `json:"event"` // patch.submitted, patch.applying, patch.applied, patch.failed, patch.reverted, patch.requeued, patch.dropped, patch.resubmitted
 	ID      string    `json:"id"`
 	Seq     uint64    `json:"seq"` // the patch's Seq
 	State   State     `json:"state"`

@@ -93,6 +93,42 @@ func (x *index) update(p Patch) (*entry, State, bool) {
 	return e, prev, true
 }
 
+// reattempt replaces a failed patch's record by its new attempt p (a new
+// Seq, queued, with a new body): its place in Seq order moves to p's, and
+// the inline blobs of the failed attempt are dropped. A patch the index
+// does not hold (a damaged journal lost its put) is added as put adds it.
+func (x *index) reattempt(p Patch, bodyOff, bodyLen int64) *entry {
+	e, ok := x.patches[p.ID]
+	if !ok {
+		e, _ = x.put(p, bodyOff, bodyLen)
+		return e
+	}
+	i := sort.Search(len(x.bySeq), func(i int) bool { return x.bySeq[i].p.Seq >= e.p.Seq })
+	if i == len(x.bySeq) || x.bySeq[i] != e {
+		i = slices.Index(x.bySeq, e)
+	}
+	if i >= 0 {
+		x.bySeq = slices.Delete(x.bySeq, i, i+1)
+	}
+	x.counts[e.p.State]--
+	// A new entry: the old one may still sit in the queue's heap (a patch
+	// dropped while queued), where its Seq must not change; failed, it is
+	// cleaned from there as any other.
+	e = &entry{p: p, bodyOff: bodyOff, bodyLen: bodyLen}
+	x.patches[p.ID] = e
+	x.counts[p.State]++
+	n := len(x.bySeq)
+	if j := sort.Search(n, func(j int) bool { return x.bySeq[j].p.Seq > p.Seq }); j < n {
+		x.bySeq = slices.Insert(x.bySeq, j, e)
+	} else {
+		x.bySeq = append(x.bySeq, e)
+	}
+	if p.State == StateQueued {
+		heap.Push(&x.queued, e)
+	}
+	return e
+}
+
 // markRecovery remembers the patches a crash left applying, so that the
 // worker gets them first.
 func (x *index) markRecovery() {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"math"
 	"strconv"
 
 	"github.com/patchd/patchd/internal/jsonscan"
@@ -53,6 +54,8 @@ func decodeMetaFast(meta []byte) (d diskPatch, diff span, ok bool) {
 			d.Files, good = jsonFiles(v)
 		case "ib":
 			d.Blobs, good = jsonBlobs(v)
+		case "at":
+			d.Attempts, good = jsonAttempts(v)
 		}
 		return good
 	})
@@ -81,8 +84,9 @@ func members(data []byte, fn func(key, value []byte, at int) bool) bool {
 	})
 }
 
-// metaKeys are the members of diskPatch, diskFile and diskBlob.
-var metaKeys = []string{"id", "h", "r", "t", "d", "s", "e", "c", "diff", "n", "ra", "sa", "fa", "va", "f", "ib", "p", "oh", "nh", "om", "ex", "del", "l"}
+// metaKeys are the members of diskPatch, diskFile, diskBlob and
+// diskAttempt.
+var metaKeys = []string{"id", "h", "r", "t", "d", "s", "e", "c", "diff", "n", "ra", "sa", "fa", "va", "f", "ib", "p", "oh", "nh", "om", "ex", "del", "l", "at"}
 
 // metaKeyBit is a key's bit among metaKeys, 0 for any other key.
 func metaKeyBit(key []byte) uint32 {
@@ -184,6 +188,32 @@ func jsonBlobs(v []byte) ([]diskBlob, bool) {
 			out[i].Name, good = jsonscan.String(v)
 		case "l":
 			out[i].Len, good = jsonInt(v)
+		}
+		return good
+	})
+	return out, ok
+}
+
+func jsonAttempts(v []byte) ([]diskAttempt, bool) {
+	var out []diskAttempt
+	ok := objects(v, func(n int) { out = make([]diskAttempt, n) }, func(i int, key, v []byte) (good bool) {
+		a := &out[i]
+		switch string(key) {
+		case "n":
+			var n int64
+			n, good = jsonInt(v)
+			good = good && n >= math.MinInt32 && n <= math.MaxInt32
+			a.Number = int(n)
+		case "h":
+			a.Hash, good = jsonscan.String(v)
+		case "e":
+			a.Error, good = jsonscan.String(v)
+		case "c":
+			a.Code, good = jsonscan.String(v)
+		case "ra":
+			a.ReceivedAt, good = jsonInt(v)
+		case "fa":
+			a.FinishedAt, good = jsonInt(v)
 		}
 		return good
 	})

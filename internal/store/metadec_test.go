@@ -66,6 +66,10 @@ func randPatch(r *rand.Rand) (Patch, []diskBlob) {
 		return time.Unix(0, r.Int64N(1<<62))
 	}
 	p.ReceivedAt, p.StartedAt, p.FinishedAt, p.RevertedAt = at(), at(), at(), at()
+	for i := range r.IntN(3) {
+		p.Attempts = append(p.Attempts, Attempt{Number: i + 1, Hash: randText(r), Error: randText(r), Code: randText(r),
+			ReceivedAt: at(), FinishedAt: at()})
+	}
 	var blobs []diskBlob
 	for i := range r.IntN(3) {
 		blobs = append(blobs, diskBlob{Name: randText(r) + string(rune('a'+i)), Len: r.Int64N(1 << 20)})
@@ -97,7 +101,7 @@ func TestDecodeMetaFast(t *testing.T) {
 		`{}`, `{"id":"x","s":"queued"}`, `{"id":null,"f":null,"n":[null,"a"]}`, ` {"id" : "x" , "ra" : 12 } `,
 		`{"id":"x","id":"y"}`, `{"ID":"x"}`, `{"id":"x","zz":1}`, `{"id":1}`, `{"ra":1.5}`, `{"ra":1e3}`, `{"ra":-0}`,
 		`{"ra":01}`, `{"ra":9223372036854775808}`, `{"f":[{"p":"a","om":4294967296}]}`, `{"f":[{"p":"a","om":-1}]}`,
-		`{"f":[{"p":"a","ex":1}]}`, `{"f":{}}`, `{"ib":[{"n":"a","l":3},{"n":"b"}]}`, `{"d":"\u00e9\ud83d\ude00"}`,
+		`{"f":[{"p":"a","ex":1}]}`, `{"f":{}}`, `{"at":[{"n":2,"h":"x","e":"y","c":"z","ra":1,"fa":2},null]}`, `{"at":[{"n":"2"}]}`, `{"at":[{"p":"a"}]}`, `{"ib":[{"n":"a","l":3},{"n":"b"}]}`, `{"d":"\u00e9\ud83d\ude00"}`,
 		`{"d":"\ud83d"}`, `{"d":"\ud83dx"}`, `{"d":"\udc00\ud83d"}`, `{"d":"\uDBFF\uDFFF"}`, "{\"d\":\"a\x01\"}",
 		"{\"d\":\"\xff\"}", `{"d":"\x"}`, `{"d":"\u12"}`, `{"d":"a\/b\\\"c\b\f\n\r\t"}`, `{"id":"x",}`, `{"id":"x"`,
 		`{"id":"x"} x`, `[]`, `{"n":["a",]}`, `{"n":[1]}`, `{"id" "x"}`, `{"f":[{"p":"a"}{"p":"b"}]}`, `{"s":tru}`,

@@ -97,12 +97,37 @@ type Patch struct {
 	// when none is known, as for patches that failed before codes were
 	// kept.
 	Code string `json:"code,omitempty"`
+	// Attempts are the earlier attempts at this id, oldest first: each a
+	// body that failed and was replaced by another one sent under the same
+	// id (see Submit). At most MaxAttempts are kept, the latest.
+	Attempts []Attempt `json:"attempts,omitempty"`
 }
+
+// Attempt is an earlier attempt at a patch: a body that failed, and how.
+type Attempt struct {
+	// Number counts the attempts at the id from 1; the patch's own
+	// attempt is the last one's Number plus one.
+	Number     int       `json:"number"`
+	Hash       string    `json:"hash"`
+	Error      string    `json:"error,omitempty"` // at most maxAttemptError bytes
+	Code       string    `json:"code,omitempty"`
+	ReceivedAt time.Time `json:"received_at,omitzero"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
+}
+
+// MaxAttempts is how many earlier attempts a patch keeps: a patch's
+// record, written whole at each of its changes, carries them.
+const MaxAttempts = 10
+
+// maxAttemptError bounds the error an earlier attempt keeps, in bytes (a
+// failed check's output can be 16 KiB).
+const maxAttemptError = 4 << 10
 
 // clone returns a copy that shares no memory with p.
 func (p Patch) clone() Patch {
 	p.Files = slices.Clone(p.Files)
 	p.Notes = slices.Clone(p.Notes)
+	p.Attempts = slices.Clone(p.Attempts)
 	return p
 }
 
@@ -147,6 +172,16 @@ func normalize(p *Patch) {
 	if len(p.Files) == 0 {
 		p.Files = nil
 	}
+	for i := range p.Attempts {
+		a := &p.Attempts[i]
+		fix(&a.Hash)
+		fix(&a.Error)
+		fix(&a.Code)
+		a.ReceivedAt, a.FinishedAt = normTime(a.ReceivedAt), normTime(a.FinishedAt)
+	}
+	if len(p.Attempts) == 0 {
+		p.Attempts = nil
+	}
 	p.ReceivedAt = normTime(p.ReceivedAt)
 	p.StartedAt = normTime(p.StartedAt)
 	p.FinishedAt = normTime(p.FinishedAt)
@@ -165,6 +200,9 @@ func normTime(t time.Time) time.Time {
 func checkUpdate(cur Patch, next *Patch, now time.Time) error {
 	if next.ID != cur.ID || next.Seq != cur.Seq || next.Hash != cur.Hash {
 		return fmt.Errorf("update %s: id, seq and hash cannot change", cur.ID)
+	}
+	if !slices.EqualFunc(next.Attempts, cur.Attempts, Attempt.equal) {
+		return fmt.Errorf("update %s: its earlier attempts cannot change", cur.ID)
 	}
 	if !next.State.Valid() {
 		return fmt.Errorf("update %s: unknown state %q", cur.ID, next.State)
@@ -190,6 +228,41 @@ func checkUpdate(cur Patch, next *Patch, now time.Time) error {
 	}
 	normalize(next)
 	return nil
+}
+
+func (a Attempt) equal(b Attempt) bool {
+	return a.Number == b.Number && a.Hash == b.Hash && a.Error == b.Error && a.Code == b.Code &&
+		a.ReceivedAt.Equal(b.ReceivedAt) && a.FinishedAt.Equal(b.FinishedAt)
+}
+
+// reattempt returns the record of a new attempt at the failed patch cur
+// with the submission np: np's fields, queued, with cur's attempt added
+// to its history (the latest MaxAttempts kept).
+func reattempt(cur, np Patch) Patch {
+	n := 1
+	if k := len(cur.Attempts); k > 0 {
+		n = cur.Attempts[k-1].Number + 1
+	}
+	np.Attempts = append(slices.Clone(cur.Attempts), Attempt{Number: n, Hash: cur.Hash,
+		Error: cutError(cur.Error), Code: cur.Code, ReceivedAt: cur.ReceivedAt, FinishedAt: cur.FinishedAt})
+	if k := len(np.Attempts); k > MaxAttempts {
+		np.Attempts = slices.Clone(np.Attempts[k-MaxAttempts:])
+	}
+	return np
+}
+
+// cutError shortens an error to maxAttemptError bytes, at a character's
+// start, ending with "…".
+func cutError(s string) string {
+	if len(s) <= maxAttemptError {
+		return s
+	}
+	const mark = "…"
+	i := maxAttemptError - len(mark)
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + mark
 }
 
 // eventName names the event a change from one state to another is logged

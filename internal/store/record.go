@@ -19,6 +19,7 @@ const (
 
 	kindPut    byte = 1
 	kindUpdate byte = 2
+	kindRetry  byte = 3
 )
 
 var (
@@ -46,6 +47,16 @@ type diskBlob struct {
 	Len  int64  `json:"l"`
 }
 
+// diskAttempt is an earlier attempt of a patch (Attempt).
+type diskAttempt struct {
+	Number     int    `json:"n"`
+	Hash       string `json:"h"`
+	Error      string `json:"e,omitempty"`
+	Code       string `json:"c,omitempty"`
+	ReceivedAt int64  `json:"ra,omitempty"`
+	FinishedAt int64  `json:"fa,omitempty"`
+}
+
 type diskPatch struct {
 	ID          string     `json:"id"`
 	Hash        string     `json:"h"`
@@ -63,6 +74,9 @@ type diskPatch struct {
 	StartedAt   int64      `json:"sa,omitempty"`
 	FinishedAt  int64      `json:"fa,omitempty"`
 	RevertedAt  int64      `json:"va,omitempty"`
+	// Attempts are absent from records written before patches could be
+	// sent again after failing.
+	Attempts []diskAttempt `json:"at,omitempty"`
 }
 
 func nanos(t time.Time) int64 {
@@ -91,6 +105,10 @@ func encodeMeta(p Patch, blobs []diskBlob) ([]byte, error) {
 	for _, f := range p.Files {
 		d.Files = append(d.Files, diskFile(f))
 	}
+	for _, a := range p.Attempts {
+		d.Attempts = append(d.Attempts, diskAttempt{Number: a.Number, Hash: a.Hash, Error: a.Error, Code: a.Code,
+			ReceivedAt: nanos(a.ReceivedAt), FinishedAt: nanos(a.FinishedAt)})
+	}
 	return json.Marshal(d)
 }
 
@@ -111,6 +129,10 @@ func decodeMeta(meta []byte, seq uint64) (Patch, []diskBlob, span, error) {
 	}
 	for _, f := range d.Files {
 		p.Files = append(p.Files, FileChange(f))
+	}
+	for _, a := range d.Attempts {
+		p.Attempts = append(p.Attempts, Attempt{Number: a.Number, Hash: a.Hash, Error: a.Error, Code: a.Code,
+			ReceivedAt: fromNanos(a.ReceivedAt), FinishedAt: fromNanos(a.FinishedAt)})
 	}
 	if p.ID == "" || !p.State.Valid() {
 		return Patch{}, nil, span{}, fmt.Errorf("patch record without id or with state %q", p.State)

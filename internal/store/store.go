@@ -322,6 +322,10 @@ func (s *Store) apply(idx *index, b *scanned) error {
 		}
 		e.setDiff(off+metaOffset, r.meta, b.diff)
 		e.live = live
+	case kindRetry:
+		e := idx.reattempt(p, off+r.bodyAt, r.bodyLen)
+		e.setDiff(off+metaOffset, r.meta, b.diff)
+		e.live = live
 	case kindUpdate:
 		e, _, ok := idx.update(p)
 		if !ok {

@@ -248,3 +248,35 @@ func TestRevertOfGrownFile(t *testing.T) {
 		t.Errorf("P1 after a refused revert: %s, want applied", p.State)
 	}
 }
+
+// TestResentWhilePlanning: a patch dropped while the worker plans it, and
+// sent again at once with another body (a new attempt), gets the new
+// body's outcome: the plan of the dropped body is neither applied to it
+// nor does its failure become the new attempt's.
+func TestResentWhilePlanning(t *testing.T) {
+	f := newFixture(t)
+	logs := &lockedBuffer{}
+	f.log = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	f.limits = Limits{PlanTimeout: time.Second}
+	f.store.Close()
+	f.open()
+	f.write("slow.txt", slowFile(), 0o644)
+	f.write("b.txt", "hello\n", 0o644)
+	f.submitBody("slow", slowBody("slow", 50))
+	f.run()
+	waitLog(t, logs, "starting on a patch")
+	if _, err := f.store.Drop(context.Background(), "slow"); err != nil {
+		t.Fatal(err)
+	}
+	f.submitBody("slow", `{"id":"slow","role":"r","target_file":"b.txt","patch":{"search":"hello","replace":"world"}}`)
+	p := f.settle("slow")
+	if p.State != store.StateApplied || len(p.Attempts) != 1 || p.Attempts[0].Code != store.CodeDropped {
+		t.Fatalf("the new attempt: %s %q, attempts %+v; want applied after the dropped one", p.State, p.Error, p.Attempts)
+	}
+	if got := f.read("b.txt"); got != "world\n" {
+		t.Errorf("b.txt = %q, want the new attempt's change", got)
+	}
+	if got := f.read("slow.txt"); got != slowFile() {
+		t.Errorf("slow.txt was changed by the dropped attempt")
+	}
+}

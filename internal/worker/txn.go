@@ -88,7 +88,7 @@ const inlineBlobMax = 64 << 10
 // contents, then the patch as "applying" with every file's hashes. Small
 // old contents travel in the applying record itself, so that both are
 // durable at once; larger ones are blob files written first.
-func (t *txn) save(ctx context.Context, st *store.Store, id string, started time.Time) error {
+func (t *txn) save(ctx context.Context, st *store.Store, id string, started time.Time, same func(*store.Patch) error) error {
 	total := 0
 	for _, f := range t.files {
 		if f.existed {
@@ -109,6 +109,9 @@ func (t *txn) save(ctx context.Context, st *store.Store, id string, started time
 			OldMode: uint32(f.mode), Existed: f.existed, Deleted: f.deleted}
 	}
 	_, err := st.UpdateBlobs(ctx, id, inline, func(q *store.Patch) error {
+		if err := same(q); err != nil {
+			return err
+		}
 		q.State, q.StartedAt, q.Files = store.StateApplying, started, fcs
 		return nil
 	})
@@ -124,8 +127,9 @@ func (t *txn) save(ctx context.Context, st *store.Store, id string, started time
 //
 // saveErr means the patch could not be recorded (the caller retries it
 // later), stageErr that a file could not be written (the patch fails); in
-// both cases nothing is staged any more.
-func (t *txn) prepare(ctx context.Context, st *store.Store, ws *workspace.Workspace, id string, started time.Time) (saveErr, stageErr error) {
+// both cases nothing is staged any more. same refuses to record it on a
+// patch that is no longer the attempt planned (Worker.sameAttempt).
+func (t *txn) prepare(ctx context.Context, st *store.Store, ws *workspace.Workspace, id string, started time.Time, same func(*store.Patch) error) (saveErr, stageErr error) {
 	// save reads t.files meanwhile: the stager fills a slice of its own.
 	staged := make([]*workspace.Staged, len(t.files))
 	done := make(chan struct{})
@@ -143,7 +147,7 @@ func (t *txn) prepare(ctx context.Context, st *store.Store, ws *workspace.Worksp
 			staged[i] = sf
 		}
 	}()
-	saveErr = t.save(ctx, st, id, started)
+	saveErr = t.save(ctx, st, id, started, same)
 	<-done
 	for i, sf := range staged {
 		t.files[i].staged = sf

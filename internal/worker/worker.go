@@ -76,6 +76,8 @@ type Worker struct {
 
 	swept bool // the first patch after the start swept its targets' temporary files
 
+	seq uint64 // the Seq of the patch process works on (sameAttempt); guarded by mu
+
 	// planSlot holds a token while a planning runs, the worker's or a
 	// preview's (planTurn): one at a time, within the limits.
 	planSlot chan struct{}
@@ -257,6 +259,9 @@ func (w *Worker) failOrWait(ctx context.Context, id string, err error) error {
 		return w.fail(ctx, id, fmt.Errorf("%w; gave up after waiting %s for the workspace to recover", err, waited.Round(time.Second)))
 	}
 	if _, uerr := w.opts.Store.Update(ctx, id, func(q *store.Patch) error {
+		if err := w.sameAttempt(q); err != nil {
+			return err
+		}
 		q.State, q.Error, q.Code = store.StateQueued, "waiting to retry: "+w.answer(err).Error(), failCode(err)
 		return nil
 	}); uerr != nil {
@@ -276,6 +281,7 @@ func hash(b []byte) string {
 // Only planning watches ctx (a stop cuts it short, with errStopped); once
 // the patch is being written it is finished whatever ctx says.
 func (w *Worker) process(ctx context.Context, p store.Patch) error {
+	w.seq = p.Seq
 	stop, ctx := ctx, context.WithoutCancel(ctx)
 	body, err := w.opts.Store.Body(p.ID)
 	if err != nil {
@@ -318,7 +324,7 @@ func (w *Worker) process(ctx context.Context, p store.Patch) error {
 			return w.fail(ctx, p.ID, err)
 		}
 	}
-	saveErr, stageErr := t.prepare(ctx, w.opts.Store, w.opts.Workspace, p.ID, started)
+	saveErr, stageErr := t.prepare(ctx, w.opts.Store, w.opts.Workspace, p.ID, started, w.sameAttempt)
 	switch {
 	case saveErr != nil && transient(saveErr):
 		// The state dir's disk is full: the patch waits, like one whose
@@ -460,6 +466,9 @@ func blockTargets(blk *patch.Block) []string {
 
 func (w *Worker) finish(ctx context.Context, id, diff string, notes []string) error {
 	p, err := w.opts.Store.Update(ctx, id, func(q *store.Patch) error {
+		if err := w.sameAttempt(q); err != nil {
+			return err
+		}
 		q.State, q.Diff, q.FinishedAt, q.Error, q.Code = store.StateApplied, diff, time.Now(), "", ""
 		if notes != nil {
 			q.Notes = notes
@@ -475,6 +484,17 @@ func (w *Worker) finish(ctx context.Context, id, diff string, notes []string) er
 	return nil
 }
 
+// sameAttempt refuses to record anything on q unless it is the attempt
+// process works on: a patch dropped while it was planned may have been
+// sent again since with another body, a new attempt (a new Seq) that is
+// not this one's to move on.
+func (w *Worker) sameAttempt(q *store.Patch) error {
+	if q.Seq != w.seq {
+		return fmt.Errorf("%w: %s was sent again meanwhile (seq %d, worked on %d)", store.ErrInvalidTransition, q.ID, q.Seq, w.seq)
+	}
+	return nil
+}
+
 // fail records the patch failed with cause: its message as the answer
 // gives it (no path of this machine), and its code (failCode).
 func (w *Worker) fail(ctx context.Context, id string, cause error) error {
@@ -482,6 +502,9 @@ func (w *Worker) fail(ctx context.Context, id string, cause error) error {
 	p, err := w.opts.Store.Update(ctx, id, func(q *store.Patch) error {
 		if q.State == store.StateFailed { // dropped meanwhile: keep why
 			return fmt.Errorf("%w: %s is already failed: %s", store.ErrInvalidTransition, id, q.Error)
+		}
+		if err := w.sameAttempt(q); err != nil {
+			return err
 		}
 		q.State, q.Error, q.Code, q.FinishedAt = store.StateFailed, reason, code, time.Now()
 		if q.StartedAt.IsZero() {
