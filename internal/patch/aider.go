@@ -60,9 +60,12 @@ func (e *AiderText) apply(w *workset) error {
 	return nil
 }
 
-// apply applies one block as the search/replace edit it is, except for an
-// empty (or blank) SEARCH part on a file that is not empty: aider appends
-// the REPLACE part to such a file, and so does this.
+// apply applies one block as the search/replace edit it is. An empty (or
+// blank) SEARCH part creates the file, or fills an empty one, as aider's
+// prompts teach it; on a file with content it is refused. (Aider's code
+// appends the REPLACE part there; but an agent sends it because it
+// believes the file new, and appending would silently duplicate what the
+// file holds or leave it half old, half new.)
 func (b *aiderBlock) apply(w *workset) error {
 	if strings.TrimSpace(b.sr.Search) != "" {
 		err := b.sr.apply(w)
@@ -79,22 +82,13 @@ func (b *aiderBlock) apply(w *workset) error {
 	if !f.exists || len(f.cur) == 0 {
 		return w.write(f, []byte(newFileEOL(b.sr.Replace)))
 	}
-	add := fileEOL(b.sr.Replace, f.cur)
-	if add == "" {
-		return nil
-	}
-	eol := fileEOL("\n", f.cur)
-	if err := w.room(f).over(int64(len(f.cur) + len(eol) + len(add))); err != nil {
-		return err
-	}
-	out := make([]byte, 0, len(f.cur)+len(eol)+len(add))
-	out = append(out, f.cur...)
-	if f.cur[len(f.cur)-1] != '\n' {
-		out = append(out, eol...) // do not join the file's last line to the first new one
-	}
-	out = append(out, add...)
-	f.note("empty SEARCH part: the REPLACE part was appended to the end of the file, as aider does")
-	return w.write(f, out)
+	return errorf(CodeFileExists, "%s", aiderExistsMsg(b.sr.TargetFile))
+}
+
+// aiderExistsMsg is the refusal of an empty SEARCH part on a file with
+// content.
+func aiderExistsMsg(file string) string {
+	return fmt.Sprintf("the SEARCH part is empty, which creates a file, but %s exists and is not empty; to add lines to it, put the lines they go after in SEARCH and repeat them in REPLACE", file)
 }
 
 // parseAider reads a text of aider edit blocks:
@@ -237,14 +231,14 @@ func isAiderReplace(t string) bool {
 	return ok && rest != "" && (rest[0] == ' ' || rest[0] == '\t') && strings.TrimSpace(rest) == "REPLACE"
 }
 
-// hasAiderBlock reports a text with the SEARCH and REPLACE markers of an
-// aider block at the start of a line, for a "patch" given as a bare string.
+// hasAiderBlock reports a text with the SEARCH marker of an aider block at
+// the start of a line, for a "patch" given as a bare string: it is read as
+// aider blocks, so that one cut short is refused saying where.
 func hasAiderBlock(s string) bool {
-	search, replace := false, false
 	for row := range strings.SplitSeq(s, "\n") {
-		t := trimRight(row)
-		search = search || isAiderSearch(t)
-		replace = replace || search && isAiderReplace(t)
+		if isAiderSearch(trimRight(row)) {
+			return true
+		}
 	}
-	return replace
+	return false
 }

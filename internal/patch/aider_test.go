@@ -166,8 +166,8 @@ func TestParseAiderBlock(t *testing.T) {
 }
 
 // TestAiderApply checks how blocks apply: in order on the in-memory
-// content, all or none, with the search/replace matching and refusals, and
-// aider's append for an empty SEARCH part on a file that has content.
+// content, all or none, with the search/replace matching and refusals; an
+// empty SEARCH part creates a file, and is refused on one with content.
 func TestAiderApply(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -182,9 +182,9 @@ func TestAiderApply(t *testing.T) {
 		{name: "crlf file stays crlf", text: "f\n<<<<<<< SEARCH\nb\n=======\nB\nB2\n>>>>>>> REPLACE\n", content: "a\r\nb\r\nc\r\n", want: "a\r\nB\r\nB2\r\nc\r\n"},
 		{name: "last line without newline", text: "f\n<<<<<<< SEARCH\nc\n=======\nC\n>>>>>>> REPLACE\n", content: "a\nc", want: "a\nC"},
 		{name: "empty search creates", text: "f\n<<<<<<< SEARCH\n=======\nnew\n>>>>>>> REPLACE\n", content: "-", want: "new\n"},
-		{name: "empty search appends", text: "f\n<<<<<<< SEARCH\n=======\nnew\n>>>>>>> REPLACE\n", content: "a", want: "a\nnew\n",
-			note: "empty SEARCH part: the REPLACE part was appended to the end of the file, as aider does"},
-		{name: "blank search appends in crlf", text: "f\n<<<<<<< SEARCH\n\n=======\nnew\n>>>>>>> REPLACE\n", content: "a\r\n", want: "a\r\nnew\r\n"},
+		{name: "empty search fills an empty file", text: "f\n<<<<<<< SEARCH\n=======\nnew\n>>>>>>> REPLACE\n", content: "", want: "new\n"},
+		{name: "empty search on a file with content", text: "f\n<<<<<<< SEARCH\n=======\nnew\n>>>>>>> REPLACE\n", content: "a", want: "block 1 (line 2): " + wantAiderExists("f")},
+		{name: "blank search on a file with content", text: "f\n<<<<<<< SEARCH\n\n=======\nnew\n>>>>>>> REPLACE\n", content: "a\r\n", want: "block 1 (line 2): " + wantAiderExists("f")},
 		{name: "not found", text: "f\n<<<<<<< SEARCH\nx\n=======\nB\n>>>>>>> REPLACE\n", content: "a\nb\n",
 			want: "block 1 (line 2): search text not found in f"},
 		{name: "ambiguous", text: "f\n<<<<<<< SEARCH\na\n=======\nB\n>>>>>>> REPLACE\n", content: "a\nb\na\n",

@@ -39,16 +39,18 @@ var formMembers = []struct {
 }{
 	{formRegex, "pattern", []string{"replacement", "expand"}},
 	{formSearch, "search", []string{"replace", "all"}},
+	{formSearch, "old_string", []string{"new_string", "replace_all"}}, // Claude's Edit tool's names
 	{formDiff, "diff", nil},
 	{formApplyPatch, "apply_patch", nil},
 	{formAider, "text", nil},
 }
 
 // shapeOf tells the format of an edit by its members: "pattern" (regex),
-// "search" (search/replace), "diff" (unified diff), "apply_patch" or
-// "text" (aider edit blocks). A bare string is accepted when it is clearly
-// a unified diff, an apply_patch text or aider edit blocks, which agents
-// sometimes send as "patch" itself.
+// "search" or "old_string" (search/replace), "diff" (unified diff),
+// "apply_patch" or "text" (aider edit blocks). A bare string is accepted
+// when it is clearly a unified diff, an apply_patch text or aider edit
+// blocks, which agents sometimes send as "patch" itself. What cannot be
+// read is refused saying what was expected.
 func shapeOf(raw json.RawMessage, field string) (shape, error) {
 	if raw[0] == '"' {
 		var s string
@@ -62,8 +64,12 @@ func shapeOf(raw json.RawMessage, field string) (shape, error) {
 				return shape{form: formDiff, text: s}, nil
 			}
 		}
+		return shape{}, invalid(field, stringShapes)
 	}
 	if raw[0] != '{' {
+		if field == "patch" {
+			return shape{}, invalid(field, "must be an object (one edit) or an array (a list of edits), not "+kindOf(raw))
+		}
 		return shape{}, invalid(field, "must be an object, not "+kindOf(raw))
 	}
 	// raw is a value of a body that was validated whole.
@@ -82,10 +88,19 @@ func shapeOf(raw json.RawMessage, field string) (shape, error) {
 			f = m.form
 		}
 	}
+	if present("edits") {
+		return shape{}, invalid(field, `holds "edits": lists of edits do not nest; put its edits in the outer list`)
+	}
+	if present("search") && present("old_string") {
+		return shape{}, invalid(field, `holds "search" and "old_string", two names of one member; send one`)
+	}
 	if len(found) > 1 {
 		return shape{}, invalid(field, fmt.Sprintf("holds members of several formats (%s); send one edit per object", strings.Join(found, ", ")))
 	}
 	if f == 0 {
+		if err := misnamed(obj, field); err != nil {
+			return shape{}, err
+		}
 		for _, m := range formMembers {
 			for _, k := range m.secondary {
 				if present(k) && f == 0 {
@@ -95,7 +110,10 @@ func shapeOf(raw json.RawMessage, field string) (shape, error) {
 		}
 	}
 	if f == 0 {
-		return shape{}, invalid(field, `must hold "pattern" and "replacement" (a regex edit), "search" and "replace", "diff" (a unified diff), "apply_patch" or "text" (aider SEARCH/REPLACE blocks)`)
+		if field == "patch" {
+			return shape{}, invalid(field, "must hold "+editMembers+`, or "edits" (a list of edits)`)
+		}
+		return shape{}, invalid(field, "must hold "+editMembers)
 	}
 	return shape{form: f, obj: obj}, nil
 }
@@ -108,32 +126,39 @@ func looksLikeDiff(s string) bool {
 }
 
 // needsTarget reports whether a "patch" value is of a single-file form,
-// for which the block's target_file is required. Values that are not a
-// valid edit count as single-file, so that a body without target_file
-// reports it before the fault of its patch, as it always did.
+// for which the block's target_file is required (and reported missing
+// before the fault of its patch, as the seed's service did). A value whose
+// form cannot be told is not: its error, saying what was expected, tells
+// more than a missing target_file.
 func needsTarget(raw json.RawMessage) bool {
 	if isBlank(raw) {
 		return true
 	}
 	sh, err := shapeOf(raw, "patch")
-	return err != nil || sh.form == formRegex || sh.form == formSearch
+	return err == nil && (sh.form == formRegex || sh.form == formSearch)
 }
 
-// decodeEdits decodes the "edits" array, of at most o's MaxEdits.
-func decodeEdits(raw json.RawMessage, target string, outerExpand *bool, o ParseOptions) ([]Edit, []editField, error) {
+// decodeEdits decodes a list of edits, of at most o's MaxEdits: l.raw,
+// named l.field in messages, whose elements without a target_file of
+// their own take l.target, or else the block's target.
+func decodeEdits(l editList, target string, outerExpand *bool, o ParseOptions) ([]Edit, []editField, error) {
 	maxEdits := o.maxEdits()
+	raw, field, targetField := l.raw, l.field, "target_file"
+	if l.target != "" {
+		target, targetField = l.target, l.targetField
+	}
 	if raw[0] != '[' {
-		return nil, nil, invalid("edits", "must be an array, not "+kindOf(raw))
+		return nil, nil, invalid(field, "must be an array, not "+kindOf(raw))
 	}
 	var elems []json.RawMessage
 	if err := json.Unmarshal(raw, &elems); err != nil {
-		return nil, nil, invalid("edits", "must be an array")
+		return nil, nil, invalid(field, "must be an array")
 	}
 	switch {
 	case len(elems) == 0:
-		return nil, nil, invalid("edits", "must hold at least one edit")
+		return nil, nil, invalid(field, "must hold at least one edit")
 	case len(elems) > maxEdits:
-		return nil, nil, tooMany("edits", tooManyEdits("holds more than %d edits", maxEdits, o))
+		return nil, nil, tooMany(field, tooManyEdits("holds more than %d edits", maxEdits, o))
 	}
 	edits := make([]Edit, 0, len(elems))
 	fields := make([]editField, 0, len(elems))
@@ -144,7 +169,7 @@ func decodeEdits(raw json.RawMessage, target string, outerExpand *bool, o ParseO
 		// What the edits after this one leave it: at least 1, as
 		// every earlier text was held to what this leaves.
 		left := maxEdits - used - (len(elems) - i - 1)
-		e, ef, err := decodeEdit(el, fmt.Sprintf("edits[%d]", i), target, outerExpand, left, o)
+		e, ef, err := decodeEdit(el, fmt.Sprintf("%s[%d]", field, i), target, targetField, outerExpand, left, o)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -174,12 +199,12 @@ func tooManyEdits(format string, maxEdits int, o ParseOptions) string {
 	return msg
 }
 
-// decodeEdit decodes one edit, "patch" or an element of "edits" (field
-// names it in messages). target is the block's target_file, which an
-// element's own "target_file" overrides. An aider text may hold at most
-// left blocks, what o's MaxEdits leaves it.
-func decodeEdit(raw json.RawMessage, field, target string, outerExpand *bool, left int, o ParseOptions) (Edit, editField, error) {
-	ef := editField{target: "target_file"}
+// decodeEdit decodes one edit, "patch" or an element of a list (field
+// names it in messages). target is the default target_file, named
+// targetField, which an element's own "target_file" overrides. An aider
+// text may hold at most left blocks, what o's MaxEdits leaves it.
+func decodeEdit(raw json.RawMessage, field, target, targetField string, outerExpand *bool, left int, o ParseOptions) (Edit, editField, error) {
+	ef := editField{target: targetField}
 	sh, err := shapeOf(raw, field)
 	if err != nil {
 		return nil, editField{}, err
@@ -191,6 +216,9 @@ func decodeEdit(raw json.RawMessage, field, target string, outerExpand *bool, le
 		}
 		if own != "" {
 			target, ef.target = own, field+".target_file"
+		}
+		if k := pathAlias(sh.obj); k != "" {
+			return nil, editField{}, invalid(field+"."+k, pathAliasMsg("an edit", k))
 		}
 	}
 	switch sh.form {
@@ -205,7 +233,7 @@ func decodeEdit(raw json.RawMessage, field, target string, outerExpand *bool, le
 		ef.member = field + ".pattern"
 		return &RegexEdit{TargetFile: target, Regex: r}, ef, nil
 	case formSearch:
-		s, err := decodeSearch(sh.obj, field)
+		s, member, err := decodeSearch(sh.obj, field)
 		if err != nil {
 			return nil, editField{}, err
 		}
@@ -213,7 +241,7 @@ func decodeEdit(raw json.RawMessage, field, target string, outerExpand *bool, le
 			return nil, editField{}, missing(field + ".target_file")
 		}
 		s.TargetFile = target
-		ef.member = field + ".search"
+		ef.member = member
 		return s, ef, nil
 	}
 
@@ -266,31 +294,42 @@ func decodeEdit(raw json.RawMessage, field, target string, outerExpand *bool, le
 	return &UnifiedDiff{Text: text, files: files}, ef, nil
 }
 
-// decodeSearch validates the members of a search/replace edit.
-func decodeSearch(obj map[string]json.RawMessage, field string) (*SearchReplace, error) {
-	s := &SearchReplace{}
-	if raw := obj["search"]; raw == nil || isNull(raw) {
-		return nil, missing(field + ".search")
-	}
-	var err error
-	if s.Search, err = stringField(obj, "search"); err != nil {
-		return nil, retag(err, field+".search")
-	}
-	if raw := obj["replace"]; raw == nil || isNull(raw) {
-		if raw := obj["replacement"]; raw != nil && !isNull(raw) {
-			return nil, invalid(field+".replacement", `a search/replace edit takes "replace", not "replacement"`)
+// decodeSearch validates the members of a search/replace edit, under
+// patchd's names or Claude's Edit tool's (not mixed); member is the search
+// text's, for errors.
+func decodeSearch(obj map[string]json.RawMessage, field string) (s *SearchReplace, member string, err error) {
+	n, other := namesOf(obj)
+	present := func(k string) bool { v, ok := obj[k]; return ok && !isNull(v) }
+	for _, k := range [...][2]string{{other.replace, n.replace}, {other.all, n.all}} {
+		if present(k[0]) {
+			return nil, "", invalid(field+"."+k[0], fmt.Sprintf("an edit with %q takes %q, not %q", n.search, k[1], k[0]))
 		}
-		return nil, missing(field + ".replace")
 	}
-	if s.Replace, err = stringField(obj, "replace"); err != nil {
-		return nil, retag(err, field+".replace")
+	s = &SearchReplace{}
+	if !present(n.search) {
+		return nil, "", missing(field + "." + n.search)
 	}
-	all, err := boolField(obj, "all", field+".all")
+	if s.Search, err = stringField(obj, n.search); err != nil {
+		return nil, "", retag(err, field+"."+n.search)
+	}
+	if !present(n.replace) {
+		if present("replacement") {
+			return nil, "", invalid(field+".replacement", fmt.Sprintf("a search/replace edit takes %q, not \"replacement\"", n.replace))
+		}
+		if k := alias(obj, replaceAliases); k != "" {
+			return nil, "", invalid(field+"."+k, fmt.Sprintf("a search/replace edit takes %q (the text to put in its place), not %q", n.replace, k))
+		}
+		return nil, "", missing(field + "." + n.replace)
+	}
+	if s.Replace, err = stringField(obj, n.replace); err != nil {
+		return nil, "", retag(err, field+"."+n.replace)
+	}
+	all, err := boolField(obj, n.all, field+"."+n.all)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	s.All = all != nil && *all
-	return s, nil
+	return s, field + "." + n.search, nil
 }
 
 // maxEdits is MaxEdits, or the package's default when it is not set.

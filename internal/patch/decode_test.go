@@ -23,10 +23,13 @@ func TestParseFormErrors(t *testing.T) {
 		// still reported before patch.
 		{name: "search without target_file", body: `{"id":"a","role":"r","patch":{"search":"x","replace":"y"}}`, want: "Missing required field: target_file", field: "target_file"},
 		{name: "no target_file, no patch", body: `{"id":"a","role":"r"}`, want: "Missing required field: target_file", field: "target_file"},
-		{name: "unknown shape without target_file", body: `{"id":"a","role":"r","patch":{"x":1}}`, want: "Missing required field: target_file", field: "target_file"},
+		// A patch whose form cannot be told says what was expected, not
+		// that target_file is missing (issue 12).
+		{name: "unknown shape without target_file", body: `{"id":"a","role":"r","patch":{"x":1}}`, want: `Invalid field: patch: must hold ` + wantEditMembers + `, or "edits" (a list of edits)`, field: "patch"},
 		{name: "diff without target_file, no patch", body: `{"id":"a","role":"r","target_file":"f"}`, want: "Missing required field: patch", field: "patch"},
 
-		{name: "unknown shape", body: `{"id":"a","role":"r","target_file":"f","patch":{"x":1}}`, want: `Invalid field: patch: must hold "pattern" and "replacement" (a regex edit), "search" and "replace", "diff" (a unified diff), "apply_patch" or "text" (aider SEARCH/REPLACE blocks)`, field: "patch"},
+		{name: "unknown shape", body: `{"id":"a","role":"r","target_file":"f","patch":{"x":1}}`, want: `Invalid field: patch: must hold ` + wantEditMembers + `, or "edits" (a list of edits)`, field: "patch"},
+		{name: "unknown element shape", body: `{"id":"a","role":"r","target_file":"f","edits":[{"x":1}]}`, want: `Invalid field: edits[0]: must hold ` + wantEditMembers, field: "edits[0]"},
 		{name: "two formats", body: `{"id":"a","role":"r","target_file":"f","patch":{"pattern":"x","search":"y"}}`, want: "Invalid field: patch: holds members of several formats (pattern, search); send one edit per object", field: "patch"},
 		{name: "search without replace", body: `{"id":"a","role":"r","target_file":"f","patch":{"search":"x"}}`, want: "Missing required field: patch.replace", field: "patch.replace"},
 		{name: "replace without search", body: `{"id":"a","role":"r","target_file":"f","patch":{"replace":"x"}}`, want: "Missing required field: patch.search", field: "patch.search"},
@@ -47,7 +50,7 @@ func TestParseFormErrors(t *testing.T) {
 		{name: "edits object", body: `{"id":"a","role":"r","edits":{"diff":"x"}}`, want: "Invalid field: edits: must be an array, not an object", field: "edits"},
 		{name: "edits empty", body: `{"id":"a","role":"r","edits":[]}`, want: "Invalid field: edits: must hold at least one edit", field: "edits"},
 		{name: "edits too many", body: `{"id":"a","role":"r","edits":[` + strings.Repeat(`{"diff":"x"},`, MaxEdits) + `{"diff":"x"}]}`, want: "Invalid field: edits: holds more than 1000 edits", field: "edits"},
-		{name: "edits element string", body: `{"id":"a","role":"r","edits":["s/a/b/"]}`, want: "Invalid field: edits[0]: must be an object, not a string", field: "edits[0]"},
+		{name: "edits element string", body: `{"id":"a","role":"r","edits":["s/a/b/"]}`, want: "Invalid field: edits[0]: " + wantStringShapes, field: "edits[0]"},
 		{name: "edits element null", body: `{"id":"a","role":"r","edits":[{"diff":"` + jsonText(okDiff) + `"},null]}`, want: "Invalid field: edits[1]: must be an object, not null", field: "edits[1]"},
 		{name: "edits element without target", body: `{"id":"a","role":"r","edits":[{"diff":"` + jsonText(okDiff) + `"},{"search":"x","replace":"y"}]}`, want: "Missing required field: edits[1].target_file", field: "edits[1].target_file"},
 		{name: "edits element numeric target", body: `{"id":"a","role":"r","edits":[{"target_file":3,"search":"x","replace":"y"}]}`, want: "Invalid field: edits[0].target_file: must be a string, not a number", field: "edits[0].target_file"},

@@ -11,10 +11,14 @@
 // # Formats
 //
 // A block's "patch" is one edit; its format is told by its members. A block
-// may instead hold "edits", an array of such edits applied in order (each
-// one names its own "target_file" where it needs one; the block's
-// target_file is the default). target_file is required only by the
-// single-file formats, regex and search/replace.
+// may instead hold a list of such edits, applied in order as one
+// transaction: "edits", or "patch" itself as an array or as
+// {"edits": [...]} (the shapes agents nest it in). Each element names its
+// own "target_file" where it needs one; the default is the list's
+// ("patch.target_file" beside "patch.edits") or else the block's. A block
+// holds one list: "edits" beside a "patch" is refused, naming both.
+// target_file is required only by the single-file formats, regex and
+// search/replace.
 //
 //   - {"pattern", "replacement"[, "expand"]}: the seed's regex edit, as
 //     before: every match of an RE2 pattern is replaced; none is an error.
@@ -22,7 +26,9 @@
 //     must occur exactly once, or "all": true replaces every occurrence.
 //     The replacement takes the file's line endings, and ends with a
 //     newline exactly when the search text does. An empty search creates
-//     the file (or fills an empty one), as aider does.
+//     the file (or fills an empty one), as aider does. Claude's Edit tool's
+//     names, {"old_string", "new_string"[, "replace_all"]}, mean the same
+//     and are taken as synonyms (not mixed with patchd's).
 //   - {"diff": "..."}: a unified diff, git-style or plain, of one or more
 //     files: changes, creations (--- /dev/null, "new file mode"), deletions
 //     (+++ /dev/null, "deleted file mode"), renames ("rename from/to", with
@@ -47,12 +53,16 @@
 //     the lines to put in their place and ">>>>>>> REPLACE" (5 to 9 marker
 //     characters). Each block is a search/replace edit of whole lines; a
 //     block without a file name takes the previous block's (the first,
-//     target_file). An empty SEARCH part creates a missing or empty file
-//     and, as in aider, appends to one with content. Each block counts
-//     one against ParseOptions.MaxEdits.
+//     target_file). An empty SEARCH part creates a missing or empty file,
+//     as aider's prompts teach; on a file with content it is refused
+//     (aider's code appends there, which silently doubles a file an agent
+//     believed new). Each block counts one against ParseOptions.MaxEdits.
 //
-// A "patch" given as a bare string is accepted when it is clearly a
-// unified diff, an apply_patch text or aider edit blocks.
+// A "patch" (or an element of a list) given as a bare string is accepted
+// when it is clearly a unified diff, an apply_patch text or aider edit
+// blocks. What cannot be read is refused saying what was expected: the
+// forms and their members, or, for a member under another name ("find",
+// "oldText", "path", "file_path"), the name patchd takes instead.
 //
 // # Matching
 //

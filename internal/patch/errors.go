@@ -235,17 +235,23 @@ type editField struct {
 }
 
 // PlanError is an edit of a block that could not be planned. Its message
-// is the edit's error, prefixed with the element ("edits[2]: ...") in a
-// block with "edits"; Unwrap gives that error, whose Code says why.
+// is the edit's error, prefixed with the element ("edits[2]: ...",
+// "patch.edits[2]: ...", "patch[2]: ...") in a block with a list of
+// edits; Unwrap gives that error, whose Code says why.
 type PlanError struct {
-	Index int // the element of "edits", -1 for the block's "patch"
+	Index int // the element of the list of edits, -1 for the block's one "patch"
 	err   error
 	ef    editField
+	list  string // the list's field; "" is "edits"
 }
 
 func (e *PlanError) Error() string {
 	if e.Index >= 0 {
-		return fmt.Sprintf("edits[%d]: %s", e.Index, e.err)
+		list := e.list
+		if list == "" {
+			list = "edits"
+		}
+		return fmt.Sprintf("%s[%d]: %s", list, e.Index, e.err)
 	}
 	return e.err.Error()
 }

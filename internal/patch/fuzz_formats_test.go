@@ -195,6 +195,10 @@ func FuzzParseAider(f *testing.F) {
 	f.Add("### `f`:\r\n<<<<< SEARCH>\r\na\r\n=========\r\n>>>>>>>>> REPLACE", []byte("a\r\nb"), []byte("x\n"))
 	f.Add("f\n<<<<<<< SEARCH\na\n<<<<<<< SEARCH\n=======\n", []byte("a\na\n"), []byte("a\n"))
 	f.Add("g\n<<<<<<< SEARCH\n\n=======\nnew\n>>>>>>> REPLACE\n>>>>>>> REPLACE\n", []byte("a"), []byte("=======\n"))
+	// Aider's fenced format: the path inside the fence (issue 12); an
+	// empty SEARCH part on a file with content.
+	f.Add("```python\nf\n<<<<<<< SEARCH\na\n=======\nb\n>>>>>>> REPLACE\n```\n```python\nf\n<<<<<<< SEARCH\n=======\nc\n>>>>>>> REPLACE\n```\n", []byte("a\n"), []byte(""))
+	f.Add("```\n../f\n<<<<<<< SEARCH\n  a\n=======\n>>>>>>> REPLACE\n```", []byte("a\na\n"), []byte("  a\n"))
 	f.Fuzz(func(t *testing.T, text string, old, new []byte) {
 		start := time.Now()
 		if blocks, err := parseAider(text, "f", 0); err == nil {

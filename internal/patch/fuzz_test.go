@@ -25,6 +25,12 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"id":"a","role":"r","patch":{"text":"f\n` + "```" + `python\n<<<<<<< SEARCH\na\n=======\nb\n>>>>>>> REPLACE\n` + "```" + `\n<<<<<<< SEARCH\n=======\nc\n>>>>>>> REPLACE\n"}}`))
 	f.Add([]byte(`{"id":"a","role":"r","target_file":"f","patch":"<<<<< SEARCH\r\nx\r\n=========\r\n>>>>>>>>> REPLACE"}`))
 	f.Add([]byte(`{"id":"a","role":"r","edits":[{"text":"g\n<<<<<<< SEARCH\na\n"},{"text":"../g\n<<<<<<< SEARCH\n=======\n>>>>>>> REPLACE\n"}]}`))
+	// The shapes agents nest edits in (issue 12).
+	f.Add([]byte(`{"id":"a","role":"r","target_file":"f","patch":{"target_file":"g","edits":[{"search":"a","replace":"b"},"--- a/f\n+++ b/f\n@@ -1 +1 @@\n-a\n+b\n"]}}`))
+	f.Add([]byte(`{"id":"a","role":"r","target_file":"f","patch":[{"old_string":"a","new_string":"b","replace_all":true},{"find":"a","replace":"b"}]}`))
+	f.Add([]byte(`{"id":"a","role":"r","edits":[{"search":"a","replace":"b"}],"patch":{"edits":[{"edits":[]}]}}`))
+	f.Add([]byte(`{"id":"a","role":"r","file_path":"/etc/passwd","patch":["` + "```" + `python\nf\n<<<<<<< SEARCH\na\n=======\nb\n>>>>>>> REPLACE\n` + "```" + `\n` + "```" + `\n../g\n<<<<<<< SEARCH\n=======\nc\n>>>>>>> REPLACE\n` + "```" + `"]}`))
+	f.Add([]byte(`{"id":"a","role":"r","patch":{"edits":[{"path":"f","oldText":"a","newText":"b"}],"search":"x"}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		b, err := Parse(body)
 		if err != nil {

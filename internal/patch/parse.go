@@ -35,7 +35,8 @@ type Block struct {
 	// are json.Number so that large integers survive a round trip.
 	Metadata map[string]any
 
-	multi bool // the edits came from "edits", so errors name the element
+	multi bool   // the edits came from a list, so errors name the element
+	list  string // the list's field: "edits", "patch.edits" or "patch"
 	// fields name the members of each edit in errors (Field).
 	fields []editField
 }
@@ -73,7 +74,11 @@ func ParseWith(body []byte, o ParseOptions) (*Block, error) {
 			return nil, missing(name)
 		}
 	}
-	multi := !isBlank(fields["edits"])
+	if err := blockPathAlias(fields); err != nil {
+		return nil, err
+	}
+	list, listErr := listOf(fields)
+	multi := list.field != ""
 	if !multi {
 		if isBlank(fields["target_file"]) && needsTarget(fields["patch"]) {
 			return nil, missing("target_file")
@@ -83,7 +88,7 @@ func ParseWith(body []byte, o ParseOptions) (*Block, error) {
 		}
 	}
 
-	b := &Block{multi: multi}
+	b := &Block{multi: multi, list: list.field}
 	if b.ID, err = stringField(fields, "id"); err != nil {
 		return nil, err
 	}
@@ -104,14 +109,14 @@ func ParseWith(body []byte, o ParseOptions) (*Block, error) {
 		return nil, err
 	}
 	switch {
-	case multi && !isBlank(fields["patch"]):
-		return nil, invalid("edits", `a block holds either "patch" or "edits", not both`)
+	case listErr != nil:
+		return nil, listErr
 	case multi:
-		if b.Edits, b.fields, err = decodeEdits(fields["edits"], b.TargetFile, expand, o); err != nil {
+		if b.Edits, b.fields, err = decodeEdits(list, b.TargetFile, expand, o); err != nil {
 			return nil, err
 		}
 	default:
-		e, ef, err := decodeEdit(fields["patch"], "patch", b.TargetFile, expand, o.maxEdits(), o)
+		e, ef, err := decodeEdit(fields["patch"], "patch", b.TargetFile, "target_file", expand, o.maxEdits(), o)
 		if err != nil {
 			return nil, err
 		}

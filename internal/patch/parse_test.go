@@ -68,8 +68,10 @@ func TestParseErrors(t *testing.T) {
 		{name: "boolean role", body: with(map[string]any{"role": true}), want: "Invalid field: role: must be a string, not a boolean", field: "role"},
 		{name: "false role", body: with(map[string]any{"role": false}), want: "Invalid field: role: must be a string, not a boolean", field: "role"},
 		{name: "array target_file", body: with(map[string]any{"target_file": []string{"a"}}), want: "Invalid field: target_file: must be a string, not an array", field: "target_file"},
-		{name: "string patch", body: with(map[string]any{"patch": "s/a/b/"}), want: "Invalid field: patch: must be an object, not a string", field: "patch"},
-		{name: "array patch", body: with(map[string]any{"patch": []int{1}}), want: "Invalid field: patch: must be an object, not an array", field: "patch"},
+		// A string that is no text patchd reads, and a list whose element is
+		// no edit, say what was expected (issue 12).
+		{name: "string patch", body: with(map[string]any{"patch": "s/a/b/"}), want: "Invalid field: patch: " + wantStringShapes, field: "patch"},
+		{name: "array patch", body: with(map[string]any{"patch": []int{1}}), want: "Invalid field: patch[0]: must be an object, not a number", field: "patch[0]"},
 		{name: "numeric pattern", body: with(map[string]any{"patch": map[string]any{"pattern": 1, "replacement": "x"}}), want: "Invalid field: patch.pattern: must be a string, not a number", field: "patch.pattern"},
 		{name: "object replacement", body: with(map[string]any{"patch": map[string]any{"pattern": "a", "replacement": map[string]any{}}}), want: "Invalid field: patch.replacement: must be a string, not an object", field: "patch.replacement"},
 		{name: "string expand", body: with(map[string]any{"expand": "yes"}), want: "Invalid field: expand: must be a boolean (true or false), not a string", field: "expand"},

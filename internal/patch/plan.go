@@ -150,8 +150,9 @@ func applyFiles(w *workset, files []*filePatch) error {
 // an edit touched but left as they were are not among the changes.
 //
 // A text that is not found or is ambiguous gives a *MatchError; in a block
-// with "edits", errors are prefixed with the element, as in
-// "edits[2]: search text not found in a.go: ...".
+// with a list of edits, errors are prefixed with the element, as the block
+// names it: "edits[2]: search text not found in a.go: ...",
+// "patch.edits[2]: ...".
 func (b *Block) Plan(read FileReader) ([]Change, error) {
 	return b.PlanFiles(read, nil)
 }
@@ -187,7 +188,7 @@ func (b *Block) PlanWithin(ctx context.Context, read FileReader, key FileKey, li
 		if err != nil {
 			pe := &PlanError{Index: -1, err: err}
 			if b.multi {
-				pe.Index = i
+				pe.Index, pe.list = i, b.list
 			}
 			if i < len(b.fields) {
 				pe.ef = b.fields[i]

@@ -1,0 +1,9 @@
+import os
+
+
+def greet(name):
+    return "hi " + name
+
+
+def main():
+    print(greet(os.getlogin()))

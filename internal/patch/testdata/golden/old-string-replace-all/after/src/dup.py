@@ -1,0 +1,6 @@
+def a():
+    return 2
+
+
+def b():
+    return 2
