@@ -98,7 +98,7 @@ func openAPISchemas() obj {
 					"apply_patch": obj{"type": "string", "description": "'*** Begin Patch' … '*** End Patch' with Add File, Update File (optionally Move to), Delete File, '@@' context anchors and '*** End of File'."},
 				}},
 				{"title": "aider SEARCH/REPLACE", "type": "object", "required": []string{"text"}, "properties": obj{
-					"text": obj{"type": "string", "description": "One or more aider edit blocks: the file's path on the line before '<<<<<<< SEARCH', the lines to find, '=======', the new lines, '>>>>>>> REPLACE' (5 to 9 marker characters; fences and commentary around them are ignored). A block without a path reuses the previous block's (the first, target_file). Each block is a search/replace edit and counts one against max-edits; an empty SEARCH creates the file, or appends to one with content. A malformed block is refused (400) naming patch.text and its line."},
+					"text": obj{"type": "string", "description": "One or more aider edit blocks: the file's path on the line before '<<<<<<< SEARCH', the lines to find, '=======', the new lines, '>>>>>>> REPLACE' (5 to 9 marker characters; fences and commentary around them are ignored). A block without a path reuses the previous block's (the first, target_file). Each block is a search/replace edit and counts one against max-edits; an empty SEARCH creates the file (or fills an empty one) and is refused on a file with content. A malformed block is refused (400) naming patch.text and its line."},
 				}},
 			},
 		},
