@@ -62,6 +62,8 @@ type Service interface {
 	// of Kind gone (code events_lost): read the state again (List) and
 	// subscribe after the LastEventID taken before reading it.
 	Subscribe(ctx context.Context, afterEventID uint64) (Subscription, error)
+	// Files reads the workspace: ReadFile and ListFiles.
+	Files
 }
 
 // SubmitRequest is a patch to store.

@@ -20,6 +20,9 @@ const (
 	CodeFileTooLarge   = "file_too_large"         // larger than the caller's limit (*TooLargeError)
 	CodeFileChanged    = "file_changed"           // the file kept changing while it was read
 	CodeIOFailed       = "io_failed"              // the file system refused a read or write (permission, I/O error, disk full)
+	CodeFileNotFound   = "file_not_found"         // nothing there (Open, Walk)
+	CodeNotDirectory   = "path_not_directory"     // a file where a directory is wanted (Walk)
+	CodeDirTooLarge    = "dir_too_large"          // a directory of more than MaxDirEntries entries (Walk)
 )
 
 // Code returns why the path was refused: one of the Code constants. A

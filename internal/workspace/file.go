@@ -121,25 +121,11 @@ func (w *Workspace) ReadFileMax(rel string, max int64) (data []byte, mode fs.Fil
 // readChecked reads the file if the one opened is the regular file Lstat
 // saw. same is false when it was swapped in between.
 func (w *Workspace) readChecked(t target, max int64) (data []byte, mode fs.FileMode, exists, same bool, err error) {
-	before, exists, err := w.regular(t)
-	if err != nil || !exists {
-		return nil, 0, false, true, err
-	}
-	f, err := w.root.Open(t.rel)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, 0, false, false, nil
-	}
-	if err != nil {
-		return nil, 0, false, false, mapRootErr(t.orig, ioErrorf("read %s: %w", t.orig, err))
+	f, fi, exists, same, err := w.openChecked(t)
+	if err != nil || !exists || !same {
+		return nil, 0, exists, same, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, 0, false, false, ioErrorf("read %s: %w", t.orig, err)
-	}
-	if !fi.Mode().IsRegular() || !os.SameFile(before, fi) {
-		return nil, 0, false, false, nil
-	}
 	if max > 0 && fi.Size() > max {
 		return nil, 0, false, false, &TooLargeError{Path: t.orig, Size: fi.Size(), Max: max}
 	}
@@ -155,6 +141,34 @@ func (w *Workspace) readChecked(t target, max int64) (data []byte, mode fs.FileM
 		return nil, 0, false, false, ioErrorf("read %s: %w", t.orig, err)
 	}
 	return data, fi.Mode().Perm(), true, true, nil
+}
+
+// openChecked opens the file if the one opened is the regular file Lstat
+// saw, and returns it open with its FileInfo. same is false (and nothing
+// is open) when it was swapped in between; exists is false (and same
+// true) when nothing is there.
+func (w *Workspace) openChecked(t target) (f *os.File, fi fs.FileInfo, exists, same bool, err error) {
+	before, exists, err := w.regular(t)
+	if err != nil || !exists {
+		return nil, nil, false, true, err
+	}
+	f, err = w.root.Open(t.rel)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, false, false, nil
+	}
+	if err != nil {
+		return nil, nil, false, false, mapRootErr(t.orig, ioErrorf("read %s: %w", t.orig, err))
+	}
+	fi, err = f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, false, false, ioErrorf("read %s: %w", t.orig, err)
+	}
+	if !fi.Mode().IsRegular() || !os.SameFile(before, fi) {
+		f.Close()
+		return nil, nil, false, false, nil
+	}
+	return f, fi, true, true, nil
 }
 
 // readAllSized reads r to its end into a buffer sized for size bytes (what
