@@ -17,6 +17,7 @@ import (
 	"github.com/patchd/patchd/internal/fsutil"
 	"github.com/patchd/patchd/internal/instance"
 	"github.com/patchd/patchd/internal/listen"
+	"github.com/patchd/patchd/internal/mcpserver"
 	"github.com/patchd/patchd/internal/notify"
 	"github.com/patchd/patchd/internal/server"
 	"github.com/patchd/patchd/internal/sysinfo"
@@ -389,6 +390,8 @@ func (s *session) up(ctx context.Context) (*stack, error) {
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		RateLimit:      cfg.RateLimit,
 		RateBurst:      cfg.RateBurst,
+		// A call's envelope around the patch block is small.
+		MCP: mcpserver.Handler(mcpserver.Options{Service: in.svc, Version: version.Version, Logger: log, MaxBodyBytes: cfg.MaxBodyBytes + 64<<10}),
 	})
 	st.http = &http.Server{
 		Handler:           st.api,

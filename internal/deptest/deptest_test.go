@@ -19,6 +19,13 @@ const module = "github.com/patchd/patchd/internal/"
 // in a transport, at any depth.
 var lower = []string{"store", "worker", "patch", "workspace"}
 
+// doors are the ways in: each a thin adapter over api.Service, so none
+// of them depends, at any depth, on what the service stands on (below).
+var doors = []string{"server", "mcpserver"}
+
+// behindService are the packages a door reaches only through api.Service.
+var behindService = append(slices.Clone(lower), "patchsvc", "daemon")
+
 // transports are what the lower packages may not depend on: a package
 // matches one that it equals or lies under.
 var transports = []struct{ prefix, why string }{
@@ -62,7 +69,7 @@ func TestDeps(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the go command is needed to read the import graph (go list): %v", err)
 	}
-	roots := append(slices.Clone(lower), "api")
+	roots := slices.Concat(lower, []string{"api"}, doors)
 	for _, goos := range platforms {
 		t.Run(goos, func(t *testing.T) {
 			graph := list(t, goCmd, goos, roots)
@@ -90,6 +97,14 @@ func TestDeps(t *testing.T) {
 						if under(imp, banned) {
 							t.Errorf("%s imports %s, and patch plans in memory only: its caller reads and writes files (%s)", p, imp, strings.Join(slices.Concat(chain, []string{imp}), " → "))
 						}
+					}
+				}
+			}
+			for _, door := range doors {
+				chains := reach(graph, module+door)
+				for _, p := range behindService {
+					if chain, ok := chains[module+p]; ok {
+						t.Errorf("%s (a door) depends on %s, and a door reaches it only through api.Service: %s", door, p, strings.Join(chain, " → "))
 					}
 				}
 			}

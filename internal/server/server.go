@@ -67,6 +67,10 @@ type Options struct {
 	// RateLimit (per second) and RateBurst bound webhook requests; 0 = off.
 	RateLimit float64
 	RateBurst int
+	// MCP serves the Model Context Protocol over streamable HTTP at /mcp
+	// (package mcpserver), behind the token and the Host and Origin guard;
+	// nil serves no /mcp.
+	MCP http.Handler
 }
 
 // Server is the HTTP handler.
@@ -108,6 +112,9 @@ func New(opts Options) *Server {
 		s.mux.HandleFunc("POST /patches/{id}/revert", s.handleRevert)
 		s.mux.HandleFunc("DELETE /patches/{id}", s.handleDrop)
 		s.mux.HandleFunc("POST /patches/preview", s.handlePreview)
+	}
+	if opts.MCP != nil {
+		s.mux.HandleFunc("/mcp", s.handleMCP)
 	}
 	return s
 }

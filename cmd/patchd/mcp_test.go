@@ -1,0 +1,290 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// The protocol revisions patchd's MCP door speaks: the current one, which
+// has no sessions (over HTTP, the SDK's stateless mode), and the previous
+// one, with the initialize handshake.
+var mcpRevisions = []string{"2026-07-28", "2025-11-25"}
+
+// mcpTools are the tool names of the contract (DESIGN.md, "MCP tools").
+var mcpTools = []string{"apply_patch", "list_patches", "patch_status", "preview_patch", "revert_patch"}
+
+// bearer adds the token to every request of an MCP client over HTTP.
+type bearer struct {
+	token string
+	next  http.RoundTripper
+}
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return b.next.RoundTrip(r)
+}
+
+// connectMCP connects an SDK client at revision rev and checks that it was
+// the one negotiated.
+func connectMCP(t *testing.T, tr mcp.Transport, rev string) *mcp.ClientSession {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := mcp.NewClient(&mcp.Implementation{Name: "patchd-test", Version: "v0"}, nil)
+	cs, err := c.Connect(ctx, tr, &mcp.ClientSessionOptions{ProtocolVersion: rev})
+	if err != nil {
+		t.Fatalf("connect at %s: %v", rev, err)
+	}
+	t.Cleanup(func() { cs.Close() })
+	if got := cs.InitializeResult().ProtocolVersion; got != rev {
+		t.Fatalf("negotiated protocol %s, want %s", got, rev)
+	}
+	return cs
+}
+
+// callTool calls a tool and returns its text and whether it is an error.
+func callTool(t *testing.T, cs *mcp.ClientSession, name string, args map[string]any) (string, bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: args})
+	if err != nil {
+		t.Fatalf("%s: protocol error: %v", name, err)
+	}
+	var b strings.Builder
+	for _, c := range res.Content {
+		if tc, ok := c.(*mcp.TextContent); ok {
+			b.WriteString(tc.Text)
+		}
+	}
+	return b.String(), res.IsError
+}
+
+// checkTools lists the tools: the contract's names, each with an input
+// schema whose every property is described, and annotations saying which
+// are read-only and which destructive.
+func checkTools(t *testing.T, cs *mcp.ClientSession) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := cs.ListTools(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, tool := range res.Tools {
+		names = append(names, tool.Name)
+		if tool.Description == "" {
+			t.Errorf("%s has no description", tool.Name)
+		}
+		var schema struct {
+			Type       string `json:"type"`
+			Properties map[string]struct {
+				Type        any    `json:"type"`
+				Description string `json:"description"`
+			} `json:"properties"`
+		}
+		data, _ := json.Marshal(tool.InputSchema)
+		if err := json.Unmarshal(data, &schema); err != nil || schema.Type != "object" || len(schema.Properties) == 0 {
+			t.Errorf("%s: input schema %s", tool.Name, data)
+		}
+		for name, p := range schema.Properties {
+			if p.Description == "" || p.Type == nil {
+				t.Errorf("%s: property %s has no type or description: %s", tool.Name, name, data)
+			}
+		}
+		a := tool.Annotations
+		if a == nil {
+			t.Errorf("%s has no annotations", tool.Name)
+			continue
+		}
+		readOnly := tool.Name == "preview_patch" || tool.Name == "patch_status" || tool.Name == "list_patches"
+		if a.ReadOnlyHint != readOnly {
+			t.Errorf("%s: readOnlyHint %v, want %v", tool.Name, a.ReadOnlyHint, readOnly)
+		}
+		if !readOnly && (a.DestructiveHint == nil || !*a.DestructiveHint) {
+			t.Errorf("%s changes files and is not marked destructive", tool.Name)
+		}
+	}
+	slices.Sort(names)
+	for _, want := range mcpTools {
+		if !slices.Contains(names, want) {
+			t.Errorf("tools %v lack %s", names, want)
+		}
+	}
+}
+
+// readWS reads a workspace file.
+func readWS(t *testing.T, ws, rel string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(ws, rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// exerciseMCP runs the tools end to end in the directory dir of the
+// workspace ws: a patch across two files, a refusal with the closest
+// lines, a preview, the status, the list and a revert.
+func exerciseMCP(t *testing.T, cs *mcp.ClientSession, ws, dir string) {
+	t.Helper()
+	checkTools(t, cs)
+	a, b := dir+"/a.py", dir+"/b.py"
+	origA := "def greet(name):\n    return 'hello ' + name\n\n\ndef bye():\n    return 'bye'\n"
+	origB := "import a\n\nprint(a.greet('world'))\n"
+	for rel, text := range map[string]string{a: origA, b: origB} {
+		if err := os.MkdirAll(filepath.Join(ws, dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(ws, rel), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// One patch, two files.
+	id := strings.ReplaceAll(dir, "/", "-") + "-multi"
+	text, isErr := callTool(t, cs, "apply_patch", map[string]any{
+		"id": id, "description": "greet with an f-string and shout",
+		"edits": []any{
+			map[string]any{"target_file": a, "search": "    return 'hello ' + name\n", "replace": "    return f'hello {name}'\n"},
+			map[string]any{"target_file": b, "search": "print(a.greet('world'))", "replace": "print(a.greet('world').upper())"},
+		},
+	})
+	if isErr || !strings.Contains(text, "Applied patch "+id) || !strings.Contains(text, "+    return f'hello {name}'") || !strings.Contains(text, "+print(a.greet('world').upper())") {
+		t.Fatalf("apply_patch across two files: error=%v\n%s", isErr, text)
+	}
+	newA, newB := readWS(t, ws, a), readWS(t, ws, b)
+	if !strings.Contains(newA, "f'hello {name}'") || !strings.Contains(newB, ".upper()") {
+		t.Fatalf("files not changed on disk:\n%s\n%s", newA, newB)
+	}
+
+	// A search text that is not there: refused, teaching.
+	text, isErr = callTool(t, cs, "apply_patch", map[string]any{
+		"target_file": a,
+		"patch":       map[string]any{"search": "def bye():\n    return 'goodbye'\n", "replace": "def bye():\n    return 'ciao'\n"},
+	})
+	if !isErr || !strings.Contains(text, "not found in "+a) || !regexp.MustCompile(`(?m)^\s*5\| def bye\(\):`).MatchString(text) || !strings.Contains(text, "code: match_not_found") {
+		t.Fatalf("refusal: error=%v, want the file, the closest lines with numbers and the code:\n%s", isErr, text)
+	}
+	if got := readWS(t, ws, a); got != newA {
+		t.Fatalf("a refused patch changed %s:\n%s", a, got)
+	}
+
+	// A preview writes nothing.
+	text, isErr = callTool(t, cs, "preview_patch", map[string]any{
+		"target_file": a, "patch": map[string]any{"search": "return 'bye'", "replace": "return 'ciao'"},
+	})
+	if isErr || !strings.Contains(text, "-    return 'bye'") || !strings.Contains(text, "+    return 'ciao'") {
+		t.Fatalf("preview_patch: error=%v\n%s", isErr, text)
+	}
+	if got := readWS(t, ws, a); got != newA {
+		t.Fatalf("a preview changed %s:\n%s", a, got)
+	}
+	// A preview that would fail says why.
+	text, isErr = callTool(t, cs, "preview_patch", map[string]any{
+		"target_file": a, "patch": map[string]any{"search": "return 'adieu'", "replace": "x"},
+	})
+	if !isErr || !strings.Contains(text, "code: match_not_found") {
+		t.Fatalf("preview_patch of a patch that would fail: error=%v\n%s", isErr, text)
+	}
+
+	text, isErr = callTool(t, cs, "patch_status", map[string]any{"id": id})
+	if isErr || !strings.Contains(text, "Patch "+id+": applied") || !strings.Contains(text, "+print(a.greet('world').upper())") {
+		t.Fatalf("patch_status: error=%v\n%s", isErr, text)
+	}
+	text, isErr = callTool(t, cs, "patch_status", map[string]any{"id": "no-such-patch"})
+	if !isErr || !strings.Contains(text, "code: patch_not_found") {
+		t.Fatalf("patch_status of an unknown id: error=%v\n%s", isErr, text)
+	}
+
+	// The list, newest first: the refused patch (a generated id) above.
+	text, isErr = callTool(t, cs, "list_patches", map[string]any{"limit": 2})
+	lines := strings.Split(strings.TrimSpace(text), "\n")
+	if isErr || len(lines) < 2 || !strings.HasPrefix(lines[0], "mcp-") || !strings.Contains(lines[0], "failed") || !strings.Contains(lines[0], "code: match_not_found") || !strings.HasPrefix(lines[1], id+"\tapplied") {
+		t.Fatalf("list_patches: error=%v\n%s", isErr, text)
+	}
+	text, isErr = callTool(t, cs, "list_patches", map[string]any{"state": "bogus"})
+	if !isErr {
+		t.Fatalf("list_patches with an unknown state: not an error\n%s", text)
+	}
+
+	// Revert puts both files back; a second revert is refused.
+	text, isErr = callTool(t, cs, "revert_patch", map[string]any{"id": id})
+	if isErr || !strings.Contains(text, "Reverted patch "+id) {
+		t.Fatalf("revert_patch: error=%v\n%s", isErr, text)
+	}
+	if readWS(t, ws, a) != origA || readWS(t, ws, b) != origB {
+		t.Fatalf("revert did not restore the files:\n%s\n%s", readWS(t, ws, a), readWS(t, ws, b))
+	}
+	text, isErr = callTool(t, cs, "revert_patch", map[string]any{"id": id})
+	if !isErr || !strings.Contains(text, "code: not_applied") {
+		t.Fatalf("second revert_patch: error=%v\n%s", isErr, text)
+	}
+}
+
+// TestMCPHTTP: the daemon serves MCP at /mcp behind its token and its
+// Origin guard, at both protocol revisions.
+func TestMCPHTTP(t *testing.T) {
+	e := newEnv(t)
+	if _, r := e.start(); r.code != 0 {
+		t.Fatalf("start: %s", r)
+	}
+	st := e.waitRunning(10 * time.Second)
+	endpoint := "http://" + st.Address + "/mcp"
+	token := e.token()
+
+	for _, rev := range mcpRevisions {
+		t.Run(rev, func(t *testing.T) {
+			tr := &mcp.StreamableClientTransport{Endpoint: endpoint, HTTPClient: &http.Client{Transport: bearer{token, http.DefaultTransport}}}
+			cs := connectMCP(t, tr, rev)
+			exerciseMCP(t, cs, e.ws, "http-"+rev)
+		})
+	}
+
+	initialize := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"0"}}}`
+	post := func(auth, origin string) (int, string) {
+		req, _ := http.NewRequest("POST", endpoint, strings.NewReader(initialize))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body strings.Builder
+		buf := make([]byte, 4096)
+		n, _ := resp.Body.Read(buf)
+		body.Write(buf[:n])
+		return resp.StatusCode, body.String()
+	}
+	if code, body := post("", ""); code != http.StatusUnauthorized || !strings.Contains(body, `"code":"unauthorized"`) {
+		t.Errorf("without the token: %d %s", code, body)
+	}
+	if code, body := post("Bearer wrong", ""); code != http.StatusUnauthorized {
+		t.Errorf("with a wrong token: %d %s", code, body)
+	}
+	if code, body := post("Bearer "+token, "https://evil.example"); code != http.StatusForbidden || !strings.Contains(body, `"code":"forbidden_origin"`) {
+		t.Errorf("from a foreign origin: %d %s", code, body)
+	}
+	if code, body := post("Bearer "+token, ""); code != http.StatusOK || !strings.Contains(body, `"protocolVersion":"2025-11-25"`) {
+		t.Errorf("with the token: %d %s", code, body)
+	}
+}
