@@ -28,7 +28,7 @@ func openAPI(serverURL string) obj {
 		"paths":    openAPIPaths(),
 		"components": obj{
 			"securitySchemes": obj{"bearerAuth": obj{"type": "http", "scheme": "bearer", "description": "The token printed by 'patchd token'."}},
-			"schemas":         openAPISchemas(),
+			"schemas":         merged(openAPISchemas(), fileSchemas()),
 		},
 	}
 }

@@ -20,6 +20,8 @@ func openAPIPaths() obj {
 		"/patches/{id}/revert": obj{"post": revertPatchOp()},
 		"/health":              obj{"get": healthOp()},
 		"/ready":               obj{"get": readyOp()},
+		"/file":                obj{"get": readFileOp()},
+		"/files":               obj{"get": listFilesOp()},
 	}
 }
 

@@ -112,6 +112,8 @@ func New(opts Options) *Server {
 		s.mux.HandleFunc("POST /patches/{id}/revert", s.handleRevert)
 		s.mux.HandleFunc("DELETE /patches/{id}", s.handleDrop)
 		s.mux.HandleFunc("POST /patches/preview", s.handlePreview)
+		s.mux.HandleFunc("GET /file", s.handleReadFile)
+		s.mux.HandleFunc("GET /files", s.handleListFiles)
 	}
 	if opts.MCP != nil {
 		s.mux.HandleFunc("/mcp", s.handleMCP)
