@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 import (
@@ -97,4 +99,78 @@ func jsonHas(body []byte, parts ...string) bool {
 		}
 	}
 	return true
+}
+
+// outcome is a webhook answer that waited for the patch's outcome.
+type outcome struct {
+	Status string `json:"status"`
+	Result struct {
+		Success bool     `json:"success"`
+		PatchID string   `json:"patch_id"`
+		State   string   `json:"state"`
+		Error   string   `json:"error"`
+		Code    string   `json:"code"`
+		Diff    string   `json:"diff"`
+		Files   []string `json:"files"`
+		Note    string   `json:"note"`
+	} `json:"result"`
+}
+
+func (c *client) postWait(t *testing.T, query, body string) (int, outcome, string) {
+	t.Helper()
+	code, data, err := c.do("POST", "/webhook"+query, []byte(body))
+	if err != nil {
+		t.Fatalf("POST /webhook%s: %v", query, err)
+	}
+	var o outcome
+	if err := json.Unmarshal(data, &o); err != nil {
+		t.Fatalf("POST /webhook%s = %d %s: %v", query, code, data, err)
+	}
+	return code, o, string(data)
+}
+
+// TestWebhookWaitProcess: POST /webhook?wait= (or "wait_seconds") answers
+// with the outcome: applied (200, the diff and files), failed (200,
+// success false, the teaching refusal and its code), or, while a check
+// holds the worker past the wait, 202 with the state and a note to call
+// getPatch; the patch is applied once the check lets it go.
+func TestWebhookWaitProcess(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	cfgPath, started, release := slowCheckConfig(t)
+	os.WriteFile(filepath.Join(e.ws, "a.txt"), []byte("seed\ndef greet(name):\n    return 'hello ' + name\n"), 0o644)
+	os.WriteFile(filepath.Join(e.ws, "slow.txt"), []byte("seed\n"), 0o644)
+	if _, r := e.start("--config", cfgPath); r.code != 0 {
+		t.Fatalf("start: %s", r)
+	}
+	st, _ := e.status()
+	c := e.client(st.Address)
+	c.http.Timeout = time.Minute
+
+	code, o, raw := c.postWait(t, "?wait=30s", `{"id":"A1","role":"fix","target_file":"a.txt","patch":{"search":"seed","replace":"grown"}}`)
+	if code != 200 || o.Status != "applied" || !o.Result.Success || o.Result.State != "applied" ||
+		!strings.Contains(o.Result.Diff, "+grown") || len(o.Result.Files) != 1 || o.Result.Files[0] != "a.txt" {
+		t.Errorf("wait for an applied patch = %d %s; want 200 applied with its diff and files", code, raw)
+	}
+	code, o, raw = c.postWait(t, "", `{"id":"F1","role":"fix","target_file":"a.txt","wait_seconds":30,"patch":{"search":"def greet(name: str):\n    return 'hello ' + name","replace":"x"}}`)
+	if code != 200 || o.Status != "failed" || o.Result.Success || o.Result.State != "failed" || o.Result.Code != "match_not_found" ||
+		!strings.Contains(o.Result.Error, "search text not found in a.txt") || !strings.Contains(o.Result.Error, "closest match (lines 2-3") {
+		t.Errorf("wait for a failing patch = %d %s; want 200, success false, state failed, the refusal with the closest lines", code, raw)
+	}
+	code, o, raw = c.postWait(t, "?wait=1s", string(seedBlock("S1", "slow.txt")))
+	if code != 202 || !o.Result.Success || (o.Result.State != "applying" && o.Result.State != "queued") ||
+		!strings.Contains(o.Result.Note, "call getPatch (GET /patches/S1)") {
+		t.Errorf("wait past the bound = %d %s; want 202, queued or applying, with a note to call getPatch", code, raw)
+	}
+	waitFor(t, 20*time.Second, "the slow check to start", started)
+	release()
+	waitFor(t, 20*time.Second, "S1 to be applied", func() bool { p, _ := c.patch(t, "S1"); return p.State == "applied" })
+	// A finished patch sent again answers its outcome at once.
+	code, o, raw = c.postWait(t, "?wait=30s", `{"id":"A1","role":"fix","target_file":"a.txt","patch":{"search":"seed","replace":"grown"}}`)
+	if code != 200 || o.Status != "applied" || !strings.Contains(raw, `"duplicate":true`) {
+		t.Errorf("the applied patch again, waiting = %d %s; want 200 applied, duplicate", code, raw)
+	}
+	if code, _, raw := c.postWait(t, "?wait=2m", string(seedBlock("X1", "a.txt"))); code != 400 || !strings.Contains(raw, `"field":"wait"`) {
+		t.Errorf("wait=2m = %d %s; want 400 naming wait", code, raw)
+	}
 }

@@ -83,6 +83,10 @@ type SubmitResult struct {
 	// Attempt is set from the second attempt at the id on: a patch that
 	// failed, sent again with another body (PatchView.Attempt).
 	Attempt int `json:"attempt,omitempty"`
+	// Wait is how long the block asks to wait for the outcome
+	// ("wait_seconds"), 0 if it does not: a door that can wait (Wait) and
+	// was not told otherwise by its own request waits this long.
+	Wait time.Duration `json:"-"`
 }
 
 // PreviewRequest is a patch to preview.
@@ -113,6 +117,16 @@ type ListOptions struct {
 const (
 	DefaultListLimit = 50
 	MaxListLimit     = 1000
+)
+
+// The waits for a patch's outcome a sender may ask for (POST
+// /webhook?wait=, "wait_seconds", patchd send --wait): at most MaxWait,
+// which leaves a GPT action, allowed 45 s per call, time for the tunnel;
+// DefaultWait when a sender asks to wait without saying how long. The
+// HTTP server lets a waiting request's connection live that long.
+const (
+	MaxWait     = 40 * time.Second
+	DefaultWait = 30 * time.Second
 )
 
 // MaxRevertWait is how long a revert should wait for a busy worker at

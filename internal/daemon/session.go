@@ -445,6 +445,9 @@ func (st *stack) workerRunning() bool {
 // begun; connections not yet accepted wait in the kernel's backlog for the
 // successor.
 func (st *stack) down(log *slog.Logger, drain, grace time.Duration) {
+	// Senders waiting for an outcome get the patch's state now: the
+	// patch is stored, and the drain must not wait for their waits.
+	st.api.EndWaits()
 	st.ctl.StopAccepting()
 	// Whoever serves the socket next counts and stops them.
 	st.ctl.DropStandbys()

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
+	"time"
 	"unicode/utf8"
 )
 
@@ -34,6 +36,9 @@ type Block struct {
 	// Metadata is the sender's "metadata" object, nil when absent. Numbers
 	// are json.Number so that large integers survive a round trip.
 	Metadata map[string]any
+	// Wait is how long the sender asks the webhook to wait for the
+	// patch's outcome ("wait_seconds"), 0 when it does not; at most MaxWait.
+	Wait time.Duration
 
 	multi bool   // the edits came from a list, so errors name the element
 	list  string // the list's field: "edits", "patch.edits" or "patch"
@@ -140,6 +145,9 @@ func ParseWith(body []byte, o ParseOptions) (*Block, error) {
 		}
 	}
 	if b.Metadata, err = objectField(fields, "metadata"); err != nil {
+		return nil, err
+	}
+	if b.Wait, err = waitField(fields); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -304,4 +312,39 @@ func checkID(id string) error {
 		return invalid("id", "must not start with '.' (use "+allowed+")")
 	}
 	return nil
+}
+
+// MaxWait is the longest wait for a patch's outcome a block may ask for
+// ("wait_seconds"); it is api.MaxWait (a test in patchsvc holds them equal).
+const MaxWait = 40 * time.Second
+
+// waitField decodes "wait_seconds": absent or null give 0; otherwise a
+// number of seconds above 0 and at most MaxWait, to the millisecond.
+func waitField(fields map[string]json.RawMessage) (time.Duration, error) {
+	raw := fields["wait_seconds"]
+	if raw == nil || isNull(raw) {
+		return 0, nil
+	}
+	bad := invalid("wait_seconds", fmt.Sprintf("must be a number of seconds above 0 and at most %g, not %s", MaxWait.Seconds(), shortJSON(raw)))
+	var n float64
+	if kindOf(raw) != "a number" || json.Unmarshal(raw, &n) != nil {
+		return 0, bad
+	}
+	d := time.Duration(math.Round(n*1000)) * time.Millisecond
+	if math.IsNaN(n) || n <= 0 || n > MaxWait.Seconds() || d <= 0 {
+		return 0, bad
+	}
+	return d, nil
+}
+
+// shortJSON quotes a member's JSON for a message, at most 40 bytes of it.
+func shortJSON(raw json.RawMessage) string {
+	if len(raw) > 40 {
+		i := 40
+		for i > 0 && !utf8.RuneStart(raw[i]) {
+			i--
+		}
+		return string(raw[:i]) + "…"
+	}
+	return string(raw)
 }

@@ -93,6 +93,9 @@ func TestWireConstants(t *testing.T) {
 	if !slices.Equal(api.States(), states) {
 		t.Errorf("api.States() = %q, store's = %q", api.States(), states)
 	}
+	if api.MaxWait != patch.MaxWait {
+		t.Errorf("api.MaxWait = %v, patch's = %v", api.MaxWait, patch.MaxWait)
+	}
 	if api.DefaultListLimit != store.DefaultListLimit {
 		t.Errorf("api.DefaultListLimit = %d, store's = %d", api.DefaultListLimit, store.DefaultListLimit)
 	}

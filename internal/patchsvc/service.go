@@ -155,7 +155,7 @@ func (s *Service) Submit(ctx context.Context, req api.SubmitRequest) (api.Submit
 		// thousands per second an info line costs 5% of the CPU.
 		s.log.Debug("patch accepted", "id", got.ID, "seq", got.Seq, "role", got.Role, "target", got.Target)
 	}
-	return api.SubmitResult{PatchID: got.ID, State: string(got.State), Duplicate: !created, Attempt: attemptOf(got)}, nil
+	return api.SubmitResult{PatchID: got.ID, State: string(got.State), Duplicate: !created, Attempt: attemptOf(got), Wait: blk.Wait}, nil
 }
 
 func (s *Service) stateOf(id string) string {

@@ -18,6 +18,11 @@ type result struct {
 	State     string `json:"state,omitempty"`
 	Duplicate bool   `json:"duplicate,omitempty"`
 	Attempt   int    `json:"attempt,omitempty"` // from the second attempt at an id on
+	// A webhook request that waited for the outcome (answerOutcome):
+	Files []string `json:"files,omitempty"` // the paths an applied patch wrote, created or deleted
+	Diff  string   `json:"diff,omitempty"`
+	Notes []string `json:"notes,omitempty"` // how edits were fitted
+	Note  string   `json:"note,omitempty"`  // what to do next, when not finished
 }
 
 type answer struct {

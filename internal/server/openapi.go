@@ -76,6 +76,8 @@ func openAPISchemas() obj {
 				"expand":   obj{"type": "boolean", "description": "Same as patch.expand."},
 				"tag":      obj{"type": "string", "description": "With --git: tag the patch's commit. A plain tag name (1-128 of A-Z a-z 0-9 . _ / ( ) -, starting with a letter or digit, valid as refs/tags/<tag>, not starting with refs/, not HEAD).", "maxLength": 128},
 				"metadata": obj{"type": "object", "additionalProperties": true, "description": "metadata.author becomes the commit author with --git."},
+				"wait_seconds": obj{"type": "number", "exclusiveMinimum": 0, "maximum": api.MaxWait.Seconds(),
+					"description": "Wait up to this many seconds for the outcome, as the wait query parameter does (which wins)."},
 			},
 		},
 		"Edit": obj{
@@ -105,7 +107,7 @@ func openAPISchemas() obj {
 		"Answer": obj{
 			"type": "object",
 			"properties": obj{
-				"status": obj{"type": "string", "enum": []string{"accepted", "error", "reverted", "dropped"}},
+				"status": obj{"type": "string", "enum": []string{"accepted", "error", "reverted", "dropped", "applied", "failed"}},
 				"result": obj{"type": "object", "properties": obj{
 					"success":   obj{"type": "boolean"},
 					"error":     obj{"type": "string", "description": "Why the request was refused, for a person (or the model): the field, path, limit or the closest lines of a failed match."},
@@ -114,6 +116,11 @@ func openAPISchemas() obj {
 					"patch_id":  strSchema(),
 					"state":     obj{"type": "string", "enum": states()},
 					"duplicate": obj{"type": "boolean"},
+					"attempt":   obj{"type": "integer", "description": "From the second attempt at an id on (a failed patch sent again with another body)."},
+					"diff":      obj{"type": "string", "description": "With wait, once applied: the unified diff."},
+					"files":     obj{"type": "array", "items": strSchema(), "description": "With wait, once applied: the paths written, created or deleted."},
+					"notes":     obj{"type": "array", "items": strSchema()},
+					"note":      obj{"type": "string", "description": "What to do next when the patch is not finished yet."},
 				}},
 			},
 		},
@@ -125,8 +132,12 @@ func openAPISchemas() obj {
 				"code":    obj{"type": "string", "description": "Why a failed patch failed, for a program (the codes of result.code)."},
 				"matches": obj{"type": "integer"}, "received_at": timeSchema(), "started_at": timeSchema(),
 				"finished_at": timeSchema(), "reverted_at": timeSchema(), "duration_ms": obj{"type": "number"},
-				"diff":  obj{"type": "string", "description": "Unified diff applied."},
-				"files": obj{"type": "array", "items": obj{"type": "object"}},
+				"diff":    obj{"type": "string", "description": "Unified diff applied."},
+				"files":   obj{"type": "array", "items": obj{"type": "object"}},
+				"attempt": obj{"type": "integer"},
+				"attempts": obj{"type": "array", "description": "Earlier attempts at this id that failed, oldest first.", "items": obj{"type": "object", "properties": obj{
+					"attempt": obj{"type": "integer"}, "hash": strSchema(), "error": strSchema(), "code": strSchema(),
+					"received_at": timeSchema(), "finished_at": timeSchema()}}},
 			},
 		},
 		"PatchList": obj{

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -85,6 +86,10 @@ type Server struct {
 	// refusals logs refused requests, rate-limited.
 	refusals *refusalLog
 	guard    *guard
+	// endWaits is closed by EndWaits: webhook requests waiting for an
+	// outcome answer at once.
+	endWaits     chan struct{}
+	endWaitsOnce sync.Once
 }
 
 // New returns a Server; it answers /ready with 503 until SetReady(true).
@@ -100,6 +105,7 @@ func New(opts Options) *Server {
 	}
 	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux(), limiter: newLimiter(opts.RateLimit, opts.RateBurst)}
 	s.act.idle = make(chan struct{}, 1)
+	s.endWaits = make(chan struct{})
 	s.refusals = newRefusalLog(opts.Logger)
 	s.guard = newGuard(opts)
 	s.mux.HandleFunc("GET /health", s.handleHealth)

@@ -76,9 +76,28 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 	if body == nil {
 		return
 	}
+	wait, err := waitParam(r)
+	if err != nil {
+		s.refuse(w, r, err)
+		return
+	}
 	res, err := s.opts.Service.Submit(r.Context(), api.SubmitRequest{Body: body})
 	if err != nil {
 		s.refuse(w, r, err)
+		return
+	}
+	if wait == 0 {
+		wait = res.Wait // the block's "wait_seconds"
+	}
+	if wait > 0 {
+		w.Header().Set("Location", "/patches/"+res.PatchID)
+		// Waiting is not intake: the worker, which yields to requests
+		// being validated and stored, must not wait for this one.
+		if counted {
+			counted = false
+			s.act.leave()
+		}
+		s.answerOutcome(w, r, res, wait)
 		return
 	}
 	code := http.StatusAccepted
