@@ -23,6 +23,10 @@ const (
 	maxListExamined = 200_000
 	// maxListNotes bounds the notes one answer carries.
 	maxListNotes = 4
+	// maxListRules bounds the .gitignore rules in effect at once (every
+	// path is matched against each): a .gitignore that would pass it is
+	// not used, with a note.
+	maxListRules = 10_000
 )
 
 // ListFiles implements api.Service over the workspace's confined Walk,
@@ -178,11 +182,24 @@ func (l *lister) push(dir string, data []byte, err error) {
 		return
 	}
 	ig := pathmatch.ParseIgnore(dir, data)
+	if l.rules()+ig.Rules() > maxListRules {
+		l.note(fmt.Sprintf("%s was not used: with the .gitignore files above it, it makes more than %d rules", gitignoreOf(dir), maxListRules))
+		return
+	}
 	if ig.Dropped > 0 {
 		l.note(fmt.Sprintf("%d lines of %s were not used (over %d rules, longer than %d bytes, or not a pattern)",
 			ig.Dropped, gitignoreOf(dir), pathmatch.MaxIgnoreRules, pathmatch.MaxRuleLen))
 	}
 	l.stack = append(l.stack, ig)
+}
+
+// rules counts the rules in effect.
+func (l *lister) rules() int {
+	n := 0
+	for _, ig := range l.stack {
+		n += ig.Rules()
+	}
+	return n
 }
 
 func gitignoreOf(dir string) string {

@@ -210,3 +210,57 @@ func TestListFilesHostileTree(t *testing.T) {
 		t.Errorf("ListFiles truncated = false, want true: a directory was not entered")
 	}
 }
+
+// TestListFilesRuleBound: the .gitignore rules in effect at once are
+// bounded; a file that would pass the bound is not used, and the note says
+// so.
+func TestListFilesRuleBound(t *testing.T) {
+	var rules strings.Builder
+	for i := range 1000 {
+		fmt.Fprintf(&rules, "zz%d\n", i)
+	}
+	files := map[string]string{}
+	dir := ""
+	for i := range 10 {
+		dir += fmt.Sprintf("d%d/", i)
+		files[dir+".gitignore"] = rules.String()
+	}
+	files[dir+"last/.gitignore"] = "*.secret\n"
+	files[dir+"last/x.secret"] = ""
+	svc, _ := filesService(t, files)
+	got, err := svc.ListFiles(context.Background(), api.ListFilesRequest{Glob: "**/x.secret"})
+	if err != nil || len(got.Files) != 1 || !strings.Contains(got.Note, "last/.gitignore was not used: with the .gitignore files above it, it makes more than 10000 rules") {
+		t.Errorf("ListFiles = %q, note %q, %v; want x.secret listed and a note on the unused .gitignore", got.Files, got.Note, err)
+	}
+}
+
+// BenchmarkListFiles lists a tree of 10,000 files in 100 directories with
+// a .gitignore of 20 rules, first 1000 (the cap) and then through a glob
+// that walks all of it.
+func BenchmarkListFiles(b *testing.B) {
+	dir := b.TempDir()
+	ignore := "*.log\n/build/\nnode_modules/\n**/tmp\n!keep.log\n" + strings.Repeat("*.bak\n", 15)
+	os.WriteFile(filepath.Join(dir, ".gitignore"), []byte(ignore), 0o644)
+	for d := range 100 {
+		sub := filepath.Join(dir, fmt.Sprintf("pkg%02d", d))
+		os.MkdirAll(sub, 0o755)
+		for f := range 100 {
+			os.WriteFile(filepath.Join(sub, fmt.Sprintf("file%03d.go", f)), nil, 0o644)
+		}
+	}
+	ws, err := workspace.Open(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ws.Close()
+	svc := New(Options{Workspace: ws})
+	for _, req := range []api.ListFilesRequest{{}, {Glob: "**/file099.go"}} {
+		b.Run(fmt.Sprintf("glob=%q", req.Glob), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := svc.ListFiles(context.Background(), req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -148,6 +148,9 @@ func trimTrailingSpaces(line string) string {
 	return line[:end]
 }
 
+// Rules counts the rules kept.
+func (ig *Ignore) Rules() int { return len(ig.rules) }
+
 // Match reports whether a rule of the file decides about rel (a path
 // relative to Dir) and, if so, whether it ignores it: the last rule that
 // matches decides, as in git.
