@@ -174,3 +174,55 @@ func TestWebhookWaitProcess(t *testing.T) {
 		t.Errorf("wait=2m = %d %s; want 400 naming wait", code, raw)
 	}
 }
+
+// TestSendWaitProcess: `patchd send --wait` exits 0 only when the patch is
+// applied (printing its diff), 1 when it failed (printing the refusal and
+// its code), and 7 when it is not finished within the wait, saying it is
+// still queued or applying and how to check it; --json prints the answer.
+func TestSendWaitProcess(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	cfgPath, started, release := slowCheckConfig(t)
+	os.WriteFile(filepath.Join(e.ws, "a.txt"), []byte("seed\ndef greet(name):\n    return 'hello ' + name\n"), 0o644)
+	os.WriteFile(filepath.Join(e.ws, "slow.txt"), []byte("seed\n"), 0o644)
+	if _, r := e.start("--config", cfgPath); r.code != 0 {
+		t.Fatalf("start: %s", r)
+	}
+	send := func(body string, args ...string) result {
+		t.Helper()
+		cmd := e.command(append([]string{"send"}, append(args, "-")...)...)
+		cmd.Stdin = strings.NewReader(body)
+		return runCmd(t, cmd)
+	}
+	r := send(`{"id":"A1","role":"fix","target_file":"a.txt","patch":{"search":"seed","replace":"grown"}}`, "--wait")
+	if r.code != 0 || !strings.Contains(r.stdout, "applied: id=A1") || !strings.Contains(r.stdout, "+grown") {
+		t.Errorf("send --wait of a patch that applies: %s; want exit 0 and its diff", r)
+	}
+	r = send(`{"id":"F1","role":"fix","target_file":"a.txt","patch":{"search":"def greet(name: str):\n    return 'hello ' + name","replace":"x"}}`, "--wait=20s")
+	if r.code != 1 || !strings.Contains(r.stderr, "patch F1 failed (match_not_found)") || !strings.Contains(r.stderr, "closest match (lines 2-3") {
+		t.Errorf("send --wait of a patch that fails: %s; want exit 1 with the refusal and its code", r)
+	}
+	r = send(`{"id":"F1","role":"fix","target_file":"a.txt","patch":{"search":"def greet(name: str):\n    return 'hello ' + name","replace":"x"}}`, "--wait", "--json")
+	var a struct {
+		Status string `json:"status"`
+		Result struct {
+			State string `json:"state"`
+			Code  string `json:"code"`
+		} `json:"result"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &a); r.code != 1 || err != nil || a.Status != "failed" || a.Result.Code != "match_not_found" {
+		t.Errorf("send --wait --json of the failed patch again: %s (%v); want exit 1 and the answer as JSON", r, err)
+	}
+	r = send(string(seedBlock("S1", "slow.txt")), "--wait=1s")
+	if r.code != 7 || !strings.Contains(r.stderr, "patch S1 is still") || !strings.Contains(r.stderr, "patchd patches show S1") {
+		t.Errorf("send --wait=1s behind a slow check: %s; want exit 7, still queued or applying, and how to check it", r)
+	}
+	waitFor(t, 20*time.Second, "the slow check to start", started)
+	release()
+	if r := e.run("send", "--wait=2m", "-"); r.code != 2 || !strings.Contains(r.stderr, "--wait") {
+		t.Errorf("send --wait=2m: %s; want exit 2 naming --wait", r)
+	}
+	if r := e.run("send", "--wait", "30s", "p.json"); r.code != 2 || !strings.Contains(r.stderr, "--wait=30s") {
+		t.Errorf("send --wait 30s p.json: %s; want exit 2 saying to write --wait=30s", r)
+	}
+}

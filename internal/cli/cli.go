@@ -29,6 +29,9 @@ const (
 	// it: PM2 reports a death by signal as 0, so a stop on purpose needs
 	// a code of its own for stop_exit_codes. Elsewhere such a stop exits 0.
 	ExitStopped = 6
+	// ExitPending is `send --wait` whose patch was stored but is not
+	// finished (still queued or applying) when the wait ends.
+	ExitPending = 7
 )
 
 // ExitError carries a process exit code. Its message, if any, has been
