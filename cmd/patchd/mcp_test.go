@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -286,5 +287,59 @@ func TestMCPHTTP(t *testing.T) {
 	}
 	if code, body := post("Bearer "+token, ""); code != http.StatusOK || !strings.Contains(body, `"protocolVersion":"2025-11-25"`) {
 		t.Errorf("with the token: %d %s", code, body)
+	}
+}
+
+// TestMCPStdio: `patchd mcp` serves MCP on its standard input and output,
+// at both protocol revisions, through the workspace's daemon: the first
+// starts it, the second finds it, and the CLI sees their patches.
+func TestMCPStdio(t *testing.T) {
+	e := newEnv(t)
+	if st, _ := e.status(); st.Running {
+		t.Fatal("a daemon runs before the test")
+	}
+	var pid int
+	for _, rev := range mcpRevisions {
+		t.Run(rev, func(t *testing.T) {
+			cmd := e.command("mcp", "--port", "0")
+			stderr := &syncBuffer{}
+			cmd.Stderr = stderr
+			cs := connectMCP(t, &mcp.CommandTransport{Command: cmd}, rev)
+			dir := "stdio-" + rev
+			exerciseMCP(t, cs, e.ws, dir)
+			if t.Failed() {
+				t.Logf("patchd mcp's standard error:\n%s", stderr)
+			}
+			st := e.waitRunning(5 * time.Second)
+			if pid == 0 {
+				pid = st.PID
+			} else if st.PID != pid {
+				t.Errorf("the second patchd mcp runs daemon pid %d, not the first one's %d", st.PID, pid)
+			}
+			// The CLI sees the patch: one daemon, one history.
+			id := dir + "-multi"
+			if r := e.run("patches", "show", id); r.code != 0 || !strings.Contains(r.stdout, "reverted") {
+				t.Errorf("patches show %s: %s", id, r)
+			}
+			if err := cs.Close(); err != nil {
+				t.Errorf("close the session: %v", err)
+			}
+			// Close waited for the process, which had its input closed.
+			if code := cmd.ProcessState.ExitCode(); code != 0 {
+				t.Errorf("patchd mcp exited %d once its input closed; standard error:\n%s", code, stderr)
+			}
+		})
+	}
+}
+
+// TestMCPStdioNoDaemon: when the daemon cannot start (its port is taken),
+// `patchd mcp` exits 1 saying why on standard error, and writes nothing
+// on standard output, which belongs to the protocol.
+func TestMCPStdioNoDaemon(t *testing.T) {
+	e := newEnv(t)
+	port, _ := foreignHolder(t)
+	r := e.run("mcp", "--port", fmt.Sprint(port), "--fallback-port", "none")
+	if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "start the daemon") || !strings.Contains(r.stderr, fmt.Sprint(port)) {
+		t.Fatalf("patchd mcp with its port taken: %s", r)
 	}
 }
