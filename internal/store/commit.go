@@ -476,10 +476,13 @@ func (s *Store) commit(batch []*op) (outstanding int, ok bool) {
 	}
 	outstanding = len(batch) + len(s.pending)
 	s.mu.Unlock()
+	// The events are numbered and published before the submitters are
+	// answered, so that once Submit or Update returns, LastEventID counts
+	// its event (a write of the event log, no sync: a few µs a batch).
+	s.publish(batch)
 	for _, o := range batch {
 		close(o.done)
 	}
-	s.publish(batch)
 	return outstanding, true
 }
 

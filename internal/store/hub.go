@@ -143,11 +143,8 @@ func (s *Store) Subscribe(ctx context.Context, after uint64) (*Subscription, err
 
 // LastEventID returns the number of the last event published, 0 if there
 // has been none. Taken before reading the state (List, Get), it is where
-// a subscription that follows on from that state starts. A batch's
-// events are numbered just after its submitters are answered (the answer
-// does not wait for the event log), so right after Submit returns this
-// may not count that submission's event yet; taken in that order it only
-// replays an event, never skips one.
+// a subscription that follows on from that state starts. Once Submit,
+// Update or Drop has returned, it counts their event.
 func (s *Store) LastEventID() uint64 {
 	s.hub.mu.Lock()
 	defer s.hub.mu.Unlock()

@@ -409,3 +409,19 @@ func TestReplayStopsAtGap(t *testing.T) {
 	}
 	checkNumbers(t, collect(t, sub, 1), 3)
 }
+
+// TestLastEventIDCountsAnsweredSubmit: once Submit returns, LastEventID
+// counts its event, so a subscription after it never replays it and a
+// status read after an answer is current.
+func TestLastEventIDCountsAnsweredSubmit(t *testing.T) {
+	s := openTest(t, t.TempDir(), Options{})
+	for i := 1; i <= 200; i++ {
+		id := fmt.Sprintf("p%d", i)
+		if _, _, err := s.Submit(context.Background(), Patch{ID: id}, []byte(id)); err != nil {
+			t.Fatal(err)
+		}
+		if got := s.LastEventID(); got != uint64(i) {
+			t.Fatalf("after submit %d, LastEventID = %d", i, got)
+		}
+	}
+}
