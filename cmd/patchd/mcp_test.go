@@ -22,7 +22,7 @@ import (
 var mcpRevisions = []string{"2026-07-28", "2025-11-25"}
 
 // mcpTools are the tool names of the contract (DESIGN.md, "MCP tools").
-var mcpTools = []string{"apply_patch", "list_patches", "patch_status", "preview_patch", "revert_patch"}
+var mcpTools = []string{"apply_patch", "list_files", "list_patches", "patch_status", "preview_patch", "read_file", "revert_patch"}
 
 // bearer adds the token to every request of an MCP client over HTTP.
 type bearer struct {
@@ -110,7 +110,7 @@ func checkTools(t *testing.T, cs *mcp.ClientSession) {
 			t.Errorf("%s has no annotations", tool.Name)
 			continue
 		}
-		readOnly := tool.Name == "preview_patch" || tool.Name == "patch_status" || tool.Name == "list_patches"
+		readOnly := !slices.Contains([]string{"apply_patch", "revert_patch"}, tool.Name)
 		if a.ReadOnlyHint != readOnly {
 			t.Errorf("%s: readOnlyHint %v, want %v", tool.Name, a.ReadOnlyHint, readOnly)
 		}
@@ -154,9 +154,33 @@ func exerciseMCP(t *testing.T, cs *mcp.ClientSession, ws, dir string) {
 		}
 	}
 
+	// The text with line numbers, the agent's source for a search text.
+	text, isErr := callTool(t, cs, "read_file", map[string]any{"path": a})
+	if isErr || !strings.Contains(text, "     1\tdef greet(name):\n") || !strings.Contains(text, "     6\t    return 'bye'\n") || !strings.Contains(text, "lines 1-6 of 6") {
+		t.Fatalf("read_file: error=%v\n%s", isErr, text)
+	}
+	text, isErr = callTool(t, cs, "read_file", map[string]any{"path": a, "start_line": 5, "end_line": 5})
+	if isErr || strings.TrimSpace(text) != a+", lines 5-5 of 6:\n     5\tdef bye():" {
+		t.Fatalf("read_file of line 5: error=%v\n%q", isErr, text)
+	}
+	for path, code := range map[string]string{"../outside.txt": "path_outside_workspace", ".git/config": "path_git_internals", ".patchd/token": "path_protected", dir + "/missing.py": "file_not_found"} {
+		text, isErr = callTool(t, cs, "read_file", map[string]any{"path": path})
+		if !isErr || !strings.Contains(text, "code: "+code) {
+			t.Errorf("read_file %s: error=%v, want code %s:\n%s", path, isErr, code, text)
+		}
+	}
+	text, isErr = callTool(t, cs, "list_files", map[string]any{"path": dir, "glob": "*.py"})
+	if isErr || text != a+"\n"+b+"\n" {
+		t.Fatalf("list_files: error=%v\n%q", isErr, text)
+	}
+	text, isErr = callTool(t, cs, "list_files", map[string]any{"path": "../"})
+	if !isErr || !strings.Contains(text, "code: path_outside_workspace") {
+		t.Fatalf("list_files ../: error=%v\n%s", isErr, text)
+	}
+
 	// One patch, two files.
 	id := strings.ReplaceAll(dir, "/", "-") + "-multi"
-	text, isErr := callTool(t, cs, "apply_patch", map[string]any{
+	text, isErr = callTool(t, cs, "apply_patch", map[string]any{
 		"id": id, "description": "greet with an f-string and shout",
 		"edits": []any{
 			map[string]any{"target_file": a, "search": "    return 'hello ' + name\n", "replace": "    return f'hello {name}'\n"},

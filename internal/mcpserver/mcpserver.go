@@ -1,6 +1,6 @@
 // Package mcpserver is patchd's MCP door: the Model Context Protocol tools
-// (apply_patch, preview_patch, patch_status, list_patches, revert_patch)
-// over an api.Service, served on stdio by `patchd mcp` and over streamable
+// (apply_patch, preview_patch, read_file, list_files, patch_status,
+// list_patches, revert_patch) over an api.Service, served on stdio by `patchd mcp` and over streamable
 // HTTP at the daemon's /mcp.
 //
 // Like the HTTP server it is a thin adapter: each tool reads its input,
@@ -36,7 +36,7 @@ type Options struct {
 }
 
 // instructions tell a client's model how the tools fit together.
-const instructions = `patchd applies code patches to one workspace safely: every edit must match the current text exactly once (or it is refused with the closest lines and their numbers), all files of a patch change together or none does, and every applied patch can be reverted byte for byte. Use apply_patch to change files (edits across several files in one call are one transaction), preview_patch to see the diff first, patch_status and list_patches for the history, revert_patch to undo. When a patch is refused, read the message: it names the file, quotes the text that did not match and shows the closest lines; send a corrected patch.`
+const instructions = `patchd applies code patches to one workspace safely: every edit must match the current text exactly once (or it is refused with the closest lines and their numbers), all files of a patch change together or none does, and every applied patch can be reverted byte for byte. Use read_file to see a file's current text with line numbers and list_files to find files, apply_patch to change files (edits across several files in one call are one transaction), preview_patch to see the diff first, patch_status and list_patches for the history, revert_patch to undo. When a patch is refused, read the message: it names the file, quotes the text that did not match and shows the closest lines; send a corrected patch.`
 
 // New returns an MCP server with patchd's tools over opts.Service.
 func New(opts Options) *mcp.Server {

@@ -2,6 +2,7 @@ package mcpserver
 
 import (
 	"encoding/json"
+	"fmt"
 
 	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/patchd/patchd/internal/api"
@@ -90,6 +91,21 @@ func listSchema() *jsonschema.Schema {
 		"state": {Type: "string", Enum: states, Description: "Optional: only patches in this state (queued, applying, applied, failed or reverted)."},
 		"limit": {Type: "integer", Minimum: ptr(1.0), Maximum: ptr(float64(api.MaxListLimit)), Default: json.RawMessage("20"),
 			Description: "How many patches to list, newest first (default 20)."},
+	}}
+}
+
+func readSchema() *jsonschema.Schema {
+	return &jsonschema.Schema{Type: "object", Required: []string{"path"}, PropertyOrder: []string{"path", "start_line", "end_line"}, Properties: map[string]*jsonschema.Schema{
+		"path":       {Type: "string", MinLength: ptr(1), Description: "The file's path relative to the workspace root, like src/app.py (as a patch's target_file)."},
+		"start_line": {Type: "integer", Minimum: ptr(1.0), Description: "Optional: the first line to show, from 1 (default 1)."},
+		"end_line":   {Type: "integer", Minimum: ptr(1.0), Description: fmt.Sprintf("Optional: the last line to show, inclusive (default: to the end of the file, at most %d lines a call).", api.MaxReadLines)},
+	}}
+}
+
+func listFilesSchema() *jsonschema.Schema {
+	return &jsonschema.Schema{Type: "object", PropertyOrder: []string{"path", "glob"}, Properties: map[string]*jsonschema.Schema{
+		"path": {Type: "string", Description: "Optional: the directory to list, relative to the workspace root (default: the root)."},
+		"glob": {Type: "string", MaxLength: ptr(api.MaxGlobLen), Description: "Optional: keep only the files whose path relative to path matches, like **/*.go (any depth), *.md (top level only) or cmd/*/main.go; * and ? do not cross a /."},
 	}}
 }
 

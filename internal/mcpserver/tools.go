@@ -38,6 +38,19 @@ type idInput struct {
 	ID string `json:"id"`
 }
 
+// readInput is read_file's input.
+type readInput struct {
+	Path      string `json:"path"`
+	StartLine int    `json:"start_line"`
+	EndLine   int    `json:"end_line"`
+}
+
+// listFilesInput is list_files' input.
+type listFilesInput struct {
+	Path string `json:"path"`
+	Glob string `json:"glob"`
+}
+
 // listInput is list_patches' input.
 type listInput struct {
 	State string `json:"state"`
@@ -64,6 +77,22 @@ func (t *tools) register(s *mcp.Server) {
 		InputSchema: previewSchema(),
 		Annotations: &mcp.ToolAnnotations{Title: "Preview a patch", ReadOnlyHint: true, IdempotentHint: true, OpenWorldHint: &no},
 	}, t.preview)
+	mcp.AddTool(s, &mcp.Tool{
+		Name:  "read_file",
+		Title: "Read a file",
+		Description: "Read a workspace file, each line prefixed with its number (as cat -n prints it), optionally a range of lines. Copy the text for a patch's search from here, without the numbers. " +
+			fmt.Sprintf("At most %d lines or 64 KiB a call; a longer file is cut with a note saying which start_line reads on. Paths are confined as patches are: nothing outside the workspace, under .git or of patchd's own.", api.MaxReadLines),
+		InputSchema: readSchema(),
+		Annotations: &mcp.ToolAnnotations{Title: "Read a file", ReadOnlyHint: true, IdempotentHint: true, OpenWorldHint: &no},
+	}, t.readFile)
+	mcp.AddTool(s, &mcp.Tool{
+		Name:  "list_files",
+		Title: "List files",
+		Description: "List the workspace's files (paths relative to its root, sorted), under a directory and/or matching a glob, leaving out what .gitignore excludes, .git and patchd's own files. " +
+			fmt.Sprintf("At most %d paths; more is cut with a note: narrow it with path or glob.", api.MaxListFilesLimit),
+		InputSchema: listFilesSchema(),
+		Annotations: &mcp.ToolAnnotations{Title: "List files", ReadOnlyHint: true, IdempotentHint: true, OpenWorldHint: &no},
+	}, t.listFiles)
 	mcp.AddTool(s, &mcp.Tool{
 		Name:        "patch_status",
 		Title:       "Patch status",
@@ -294,6 +323,49 @@ func strconvQuote(s string) string {
 		s = string(r[:80]) + "…"
 	}
 	return strconv.Quote(s)
+}
+
+func (t *tools) readFile(ctx context.Context, _ *mcp.CallToolRequest, in readInput) (*mcp.CallToolResult, any, error) {
+	ft, err := t.svc.ReadFile(ctx, api.ReadFileRequest{Path: in.Path, StartLine: in.StartLine, EndLine: in.EndLine})
+	if err != nil {
+		return refusal(err), nil, nil
+	}
+	var b strings.Builder
+	switch {
+	case ft.TotalLines == 0:
+		fmt.Fprintf(&b, "%s is empty.\n", ft.Path)
+	case ft.EndLine < ft.StartLine:
+		fmt.Fprintf(&b, "%s has %d lines; none from line %d.\n", ft.Path, ft.TotalLines, ft.StartLine)
+	default:
+		fmt.Fprintf(&b, "%s, lines %d-%d of %d:\n", ft.Path, ft.StartLine, ft.EndLine, ft.TotalLines)
+	}
+	b.WriteString(ft.Text)
+	if ft.Text != "" && !strings.HasSuffix(ft.Text, "\n") {
+		b.WriteString("\n(no newline at the end of the file)\n")
+	}
+	if ft.Note != "" {
+		fmt.Fprintf(&b, "(%s)\n", ft.Note)
+	}
+	return result(b.String(), ft, false), nil, nil
+}
+
+func (t *tools) listFiles(ctx context.Context, _ *mcp.CallToolRequest, in listFilesInput) (*mcp.CallToolResult, any, error) {
+	fl, err := t.svc.ListFiles(ctx, api.ListFilesRequest{Path: in.Path, Glob: in.Glob})
+	if err != nil {
+		return refusal(err), nil, nil
+	}
+	var b strings.Builder
+	if len(fl.Files) == 0 {
+		b.WriteString("No files.\n")
+	}
+	for _, f := range fl.Files {
+		b.WriteString(f)
+		b.WriteString("\n")
+	}
+	if fl.Note != "" {
+		fmt.Fprintf(&b, "(%s)\n", fl.Note)
+	}
+	return result(b.String(), fl, false), nil, nil
 }
 
 // changed names the files of an applied patch, and what it did to each.
