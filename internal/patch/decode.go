@@ -204,7 +204,7 @@ func tooManyEdits(format string, maxEdits int, o ParseOptions) string {
 // targetField, which an element's own "target_file" overrides. An aider
 // text may hold at most left blocks, what o's MaxEdits leaves it.
 func decodeEdit(raw json.RawMessage, field, target, targetField string, outerExpand *bool, left int, o ParseOptions) (Edit, editField, error) {
-	ef := editField{target: targetField}
+	ef := editField{elem: field, target: targetField}
 	sh, err := shapeOf(raw, field)
 	if err != nil {
 		return nil, editField{}, err
@@ -215,7 +215,7 @@ func decodeEdit(raw json.RawMessage, field, target, targetField string, outerExp
 			return nil, editField{}, retag(err, field+".target_file")
 		}
 		if own != "" {
-			target, ef.target = own, field+".target_file"
+			target, ef.target = own, ".target_file"
 		}
 		if k := pathAlias(sh.obj); k != "" {
 			return nil, editField{}, invalid(field+"."+k, pathAliasMsg("an edit", k))
@@ -230,7 +230,7 @@ func decodeEdit(raw json.RawMessage, field, target, targetField string, outerExp
 		if target == "" {
 			return nil, editField{}, missing(field + ".target_file")
 		}
-		ef.member = field + ".pattern"
+		ef.member = "pattern"
 		return &RegexEdit{TargetFile: target, Regex: r}, ef, nil
 	case formSearch:
 		s, member, err := decodeSearch(sh.obj, field)
@@ -254,9 +254,9 @@ func decodeEdit(raw json.RawMessage, field, target, targetField string, outerExp
 		key, textField = "text", field+".text"
 	}
 	text := sh.text
-	ef.target = ""
+	ef.target, ef.member = "", key
 	if sh.obj == nil {
-		textField = field
+		textField, ef.member = field, ""
 	} else {
 		if isBlank(sh.obj[key]) {
 			return nil, editField{}, missing(textField)
@@ -275,7 +275,6 @@ func decodeEdit(raw json.RawMessage, field, target, targetField string, outerExp
 		case err != nil:
 			return nil, editField{}, invalid(textField, err.Error())
 		}
-		ef.member = textField
 		return &AiderText{Text: text, blocks: blocks}, ef, nil
 	}
 	if sh.form == formApplyPatch {
@@ -283,20 +282,18 @@ func decodeEdit(raw json.RawMessage, field, target, targetField string, outerExp
 		if err != nil {
 			return nil, editField{}, invalid(textField, err.Error())
 		}
-		ef.member = textField
 		return &ApplyPatch{Text: text, files: files}, ef, nil
 	}
 	files, err := parseUnifiedDiff(text, target)
 	if err != nil {
 		return nil, editField{}, invalid(textField, err.Error())
 	}
-	ef.member = textField
 	return &UnifiedDiff{Text: text, files: files}, ef, nil
 }
 
 // decodeSearch validates the members of a search/replace edit, under
 // patchd's names or Claude's Edit tool's (not mixed); member is the search
-// text's, for errors.
+// text's name in the edit ("search", "old_string"), for errors.
 func decodeSearch(obj map[string]json.RawMessage, field string) (s *SearchReplace, member string, err error) {
 	n, other := namesOf(obj)
 	present := func(k string) bool { v, ok := obj[k]; return ok && !isNull(v) }
@@ -329,7 +326,7 @@ func decodeSearch(obj map[string]json.RawMessage, field string) (s *SearchReplac
 		return nil, "", err
 	}
 	s.All = all != nil && *all
-	return s, field + "." + n.search, nil
+	return s, n.search, nil
 }
 
 // maxEdits is MaxEdits, or the package's default when it is not set.

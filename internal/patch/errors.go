@@ -226,12 +226,36 @@ func truncate(s string, n int) string {
 	return s[:i] + ellipsis
 }
 
-// editField names the members of an edit in errors: member is the text
-// that did not apply ("patch.search", "edits[2].diff", "patch" for a bare
-// string), target the field naming its file ("target_file",
-// "edits[2].target_file"; "" for the forms that name files in their text).
+// editField names the members of an edit in errors, in parts as Parse
+// finds them: they are joined only for a PlanError's Field, so a patch
+// that applies allocates nothing for them. The zero editField names
+// nothing.
 type editField struct {
-	member, target string
+	elem   string // the element: "patch", "edits[2]", "patch.edits[2]"
+	member string // its member holding the text: "pattern", "search", "old_string", "diff"; "" for a bare string, the element itself
+	// target is the field naming the edit's file: "target_file",
+	// "patch.target_file", or ".target_file", the element's own
+	// ("edits[2].target_file"); "" for the forms that name files in their
+	// text.
+	target string
+}
+
+// memberName is the text that did not apply: "patch.search",
+// "edits[2].diff", "patch" for a bare string.
+func (f editField) memberName() string {
+	if f.member == "" {
+		return f.elem
+	}
+	return f.elem + "." + f.member
+}
+
+// targetName is the field naming the edit's file: "target_file",
+// "edits[2].target_file", "" for the forms that name files in their text.
+func (f editField) targetName() string {
+	if strings.HasPrefix(f.target, ".") {
+		return f.elem + f.target
+	}
+	return f.target
 }
 
 // PlanError is an edit of a block that could not be planned. Its message
@@ -273,7 +297,7 @@ func (e *PlanError) Field() string {
 	case code == CodeFileTooLarge || code == CodePatchTooLarge:
 		return ""
 	case e.ef.target != "" && (code == CodeFileNotFound || code == CodeFileExists || strings.HasPrefix(code, "path_")):
-		return e.ef.target
+		return e.ef.targetName()
 	}
-	return e.ef.member
+	return e.ef.memberName()
 }

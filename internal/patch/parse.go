@@ -42,7 +42,9 @@ type Block struct {
 
 	multi bool   // the edits came from a list, so errors name the element
 	list  string // the list's field: "edits", "patch.edits" or "patch"
-	// fields name the members of each edit in errors (Field).
+	// field names the members of the one edit of "patch" in errors
+	// (Field), fields those of each edit of a list.
+	field  editField
 	fields []editField
 }
 
@@ -125,7 +127,7 @@ func ParseWith(body []byte, o ParseOptions) (*Block, error) {
 		if err != nil {
 			return nil, err
 		}
-		b.Edits, b.fields = []Edit{e}, []editField{ef}
+		b.Edits, b.field = []Edit{e}, ef
 		if re, ok := e.(*RegexEdit); ok {
 			b.Patch = re.Regex
 		}

@@ -223,7 +223,7 @@ func TestParse(t *testing.T) {
 			}
 			// Every case is a regex block: its one edit is its Patch.
 			tt.want.Edits = []Edit{&RegexEdit{TargetFile: tt.want.TargetFile, Regex: tt.want.Patch}}
-			tt.want.fields = []editField{{member: "patch.pattern", target: "target_file"}}
+			tt.want.field = editField{elem: "patch", member: "pattern", target: "target_file"}
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("Parse(%.200q) = %+v, want %+v", tt.body, got, tt.want)
 			}

@@ -190,8 +190,11 @@ func (b *Block) PlanWithin(ctx context.Context, read FileReader, key FileKey, li
 			if b.multi {
 				pe.Index, pe.list = i, b.list
 			}
-			if i < len(b.fields) {
+			switch {
+			case i < len(b.fields):
 				pe.ef = b.fields[i]
+			case !b.multi && i == 0:
+				pe.ef = b.field
 			}
 			return nil, pe
 		}
