@@ -34,9 +34,18 @@ const (
 // read as the walk enters it, and a directory no glob match can be under
 // never entered.
 func (s *Service) ListFiles(ctx context.Context, req api.ListFilesRequest) (api.FileList, error) {
+	l, err := s.list(ctx, req)
+	if err != nil {
+		return api.FileList{}, err
+	}
+	return api.FileList{Files: l.files, Truncated: l.truncated, Note: strings.Join(l.notes, "; ")}, nil
+}
+
+// list is ListFiles, answering the walk's state.
+func (s *Service) list(ctx context.Context, req api.ListFilesRequest) (*lister, error) {
 	limit := req.Limit
 	if limit < 0 || limit > api.MaxListFilesLimit {
-		return api.FileList{}, api.Errorf(api.KindInvalid, api.CodeFieldInvalid, "limit",
+		return nil, api.Errorf(api.KindInvalid, api.CodeFieldInvalid, "limit",
 			"limit must be a number from 1 to %d, not %d", api.MaxListFilesLimit, limit)
 	}
 	if limit == 0 {
@@ -45,17 +54,17 @@ func (s *Service) ListFiles(ctx context.Context, req api.ListFilesRequest) (api.
 	l := &lister{s: s, limit: limit, files: []string{}}
 	if req.Glob != "" {
 		if len(req.Glob) > api.MaxGlobLen {
-			return api.FileList{}, api.Errorf(api.KindInvalid, api.CodeFieldInvalid, "glob",
+			return nil, api.Errorf(api.KindInvalid, api.CodeFieldInvalid, "glob",
 				"glob is %d bytes, more than the %d allowed", len(req.Glob), api.MaxGlobLen)
 		}
 		g, err := pathmatch.CompileGlob(req.Glob)
 		if err != nil {
-			return api.FileList{}, api.Errorf(api.KindInvalid, api.CodeFieldInvalid, "glob", "%v", err)
+			return nil, api.Errorf(api.KindInvalid, api.CodeFieldInvalid, "glob", "%v", err)
 		}
 		l.glob = g
 	}
 	if s.ws == nil {
-		return api.FileList{}, api.Errorf(api.KindUnavailable, api.CodeInternal, "", "no workspace to list")
+		return nil, api.Errorf(api.KindUnavailable, api.CodeInternal, "", "no workspace to list")
 	}
 	wctx, cancel := context.WithTimeout(ctx, listTimeout)
 	defer cancel()
@@ -70,9 +79,9 @@ func (s *Service) ListFiles(ctx context.Context, req api.ListFilesRequest) (api.
 		err = nil
 	}
 	if err != nil {
-		return api.FileList{}, s.fileRefusal(err)
+		return nil, s.fileRefusal(err)
 	}
-	return api.FileList{Files: l.files, Truncated: l.truncated, Note: strings.Join(l.notes, "; ")}, nil
+	return l, nil
 }
 
 // lister is the state of one ListFiles walk.
