@@ -110,6 +110,11 @@ type ListOptions struct {
 	Limit int
 	// State keeps only patches in this state (one of States); "" all.
 	State string
+	// MaxChars, when above 0, bounds the page: each patch's texts are cut
+	// as FitListed cuts them, and the page ends early, with a NextCursor,
+	// before the patch that would take its patches' JSON past MaxChars
+	// (it holds one patch at least).
+	MaxChars int
 }
 
 // The page sizes of List. They are the store's (a test in patchsvc holds

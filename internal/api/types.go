@@ -48,6 +48,12 @@ type PatchView struct {
 	// Attempts are the earlier attempts at the id, oldest first (the
 	// latest 10 are kept).
 	Attempts []Attempt `json:"attempts,omitempty"`
+	// DiffSize, DiffOffset and DiffNext are set when Diff is a part of
+	// the diff (see FitPatch): its full length in bytes, where this part
+	// starts, and the offset of the rest (0 when this part ends it).
+	DiffSize   int `json:"diff_size,omitempty"`
+	DiffOffset int `json:"diff_offset,omitempty"`
+	DiffNext   int `json:"diff_next_offset,omitempty"`
 }
 
 // Attempt is an earlier attempt at a patch id: a body that failed and was

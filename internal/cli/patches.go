@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -110,6 +111,19 @@ func runPatches(ctx context.Context, env *Env, args []string) error {
 		}
 		if p.Diff != "" {
 			fmt.Fprintf(env.Stdout, "\n%s", p.Diff)
+		}
+		// A long diff comes in parts (GET /patches/{id}?diff_offset=).
+		for next := p.DiffNext; next > 0; {
+			code, body, err := c.do(ctx, "GET", "/patches/"+url.PathEscape(rest[0])+"?diff_offset="+strconv.Itoa(next), nil)
+			if err != nil || code != 200 {
+				return exit(ExitFailed, "patches show: the diff from byte %d: HTTP %d %v %s", next, code, err, errorOf(body))
+			}
+			var part api.PatchView
+			if err := json.Unmarshal(body, &part); err != nil || part.DiffOffset != next {
+				return exit(ExitFailed, "patches show: the diff from byte %d: unexpected answer", next)
+			}
+			fmt.Fprint(env.Stdout, part.Diff)
+			next = part.DiffNext
 		}
 	case "revert":
 		fmt.Fprintf(env.Stdout, "reverted: id=%s\n", rest[0])

@@ -12,6 +12,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -209,8 +210,21 @@ func (s *Service) List(_ context.Context, o api.ListOptions) (api.PatchList, err
 	}
 	ps, next := s.st.List(o.Cursor, o.Limit, state)
 	out := api.PatchList{Patches: make([]api.PatchView, 0, len(ps)), NextCursor: next}
-	for _, p := range ps {
-		out.Patches = append(out.Patches, s.view(p, false))
+	chars := 0
+	for i, p := range ps {
+		v := s.view(p, false)
+		if o.MaxChars > 0 {
+			api.FitListed(&v)
+			b, err := json.Marshal(v)
+			if err != nil {
+				return api.PatchList{}, api.Errorf(api.KindInternal, api.CodeInternal, "", "list: %v", err)
+			}
+			if chars += len(b) + 1; chars > o.MaxChars && i > 0 {
+				out.NextCursor = store.CursorAfter(ps[i-1])
+				break
+			}
+		}
+		out.Patches = append(out.Patches, v)
 	}
 	return out, nil
 }

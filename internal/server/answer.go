@@ -86,7 +86,7 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	if ra := retryAfter(e.Kind); ra != "" {
 		w.Header().Set("Retry-After", ra)
 	}
-	s.writeJSON(w, code, answer{Status: "error", Result: result{Error: e.Message, Code: e.Code, Field: e.Field}})
+	s.writeJSON(w, code, answer{Status: "error", Result: result{Error: api.FitMessage(e.Message), Code: e.Code, Field: e.Field}})
 }
 
 // refusef answers a refusal the server itself makes (credentials, headers,

@@ -85,7 +85,7 @@ func listPatchesOp() obj {
 	return readOnly(obj{
 		"operationId": "listPatches",
 		"summary":     "List patches, newest first",
-		"description": "A page of patches (id, state, error; no diffs), newest first. Pass next_cursor as cursor for the next page. Call getPatch for one patch's diff.",
+		"description": "A page of patches (id, state, error; no diffs), newest first. A page ends early when it would pass 80,000 characters. Pass next_cursor as cursor for the next page. Call getPatch for one patch's diff.",
 		"parameters": []obj{
 			{"name": "limit", "in": "query", "schema": obj{"type": "integer", "minimum": 1, "maximum": api.MaxListLimit, "default": api.DefaultListLimit}},
 			{"name": "cursor", "in": "query", "schema": strSchema(), "description": "next_cursor of the previous page"},
@@ -106,6 +106,7 @@ func previewPatchOp() obj {
 				"status": strSchema(), "result": obj{"type": "object", "properties": obj{
 					"success": obj{"type": "boolean"}, "patch_id": strSchema(),
 					"files": obj{"type": "array", "items": strSchema()}, "diff": strSchema(),
+					"notes": obj{"type": "array", "items": strSchema(), "description": "What a long preview left out: the diff is cut at 50,000 characters."},
 				}},
 			}}),
 			"400": errResp("Malformed JSON, a missing or invalid field, or a path outside the workspace."),
@@ -119,9 +120,11 @@ func getPatchOp() obj {
 	return readOnly(obj{
 		"operationId": "getPatch",
 		"summary":     "Get a patch",
-		"description": "A patch's state (queued, applying, applied, failed, reverted), its error and code if it failed, and the diff applied. Call again while it is queued or applying.",
-		"parameters":  []obj{idParam()},
-		"responses":   obj{"200": resp("The patch.", ref("Patch")), "404": errResp("No such patch."), "401": errResp("Unauthorized.")},
+		"description": "A patch's state (queued, applying, applied, failed, reverted), its error and code if it failed, and the diff applied. Call again while it is queued or applying. A long diff comes in parts: when diff_next_offset is set, call again with diff_offset set to it.",
+		"parameters": []obj{idParam(), {"name": "diff_offset", "in": "query", "required": false,
+			"description": "Where the part of a long diff starts, in bytes: the diff_next_offset of the previous answer. Default 0.",
+			"schema":      obj{"type": "integer", "minimum": 0, "default": 0}}},
+		"responses": obj{"200": resp("The patch.", ref("Patch")), "404": errResp("No such patch."), "401": errResp("Unauthorized.")},
 	})
 }
 

@@ -2,7 +2,10 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/patchd/patchd/internal/api"
@@ -27,7 +30,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	l, err := s.opts.Service.List(r.Context(), api.ListOptions{Cursor: q.Get("cursor"), Limit: limit, State: q.Get("state")})
+	l, err := s.opts.Service.List(r.Context(), api.ListOptions{Cursor: q.Get("cursor"), Limit: limit, State: q.Get("state"), MaxChars: api.ListPageChars})
 	if err != nil {
 		s.refuse(w, r, err)
 		return
@@ -39,10 +42,28 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 	if !s.requireToken(w, r) {
 		return
 	}
+	offset := 0
+	if v := r.URL.Query().Get("diff_offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			s.refusef(w, r, api.KindInvalid, api.CodeFieldInvalid, "diff_offset", "diff_offset must be a byte offset, a number from 0, not %q", clip(v))
+			return
+		}
+		offset = n
+	}
 	p, err := s.opts.Service.Get(r.Context(), r.PathValue("id"))
 	if err != nil {
 		s.refuse(w, r, err)
 		return
+	}
+	// Every answer stays under api.MaxAnswerChars: a long diff comes in
+	// parts, the next fetched with ?diff_offset=.
+	if api.FitPatch(&p, offset) {
+		if p.DiffNext > 0 {
+			p.Notes = append(p.Notes, fmt.Sprintf("diff cut: bytes %d to %d of %d shown; GET /patches/%s?diff_offset=%d for the rest (getPatch with diff_offset)", p.DiffOffset, p.DiffNext, p.DiffSize, url.PathEscape(p.ID), p.DiffNext))
+		} else {
+			p.Notes = append(p.Notes, fmt.Sprintf("diff part: bytes %d to %d of %d, the end of the diff", p.DiffOffset, p.DiffSize, p.DiffSize))
+		}
 	}
 	s.writeJSON(w, http.StatusOK, p)
 }

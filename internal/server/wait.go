@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -84,6 +85,11 @@ func (s *Server) answerOutcome(w http.ResponseWriter, r *http.Request, res api.S
 		}
 		s.writeJSON(w, code, answer{Status: "accepted", Result: out})
 		return
+	}
+	// The answer stays under api.MaxAnswerChars: a long diff is cut,
+	// and the note says where the rest is.
+	if api.FitPatch(&p, 0) && p.DiffNext > 0 {
+		p.Notes = append(p.Notes, fmt.Sprintf("diff cut: bytes 0 to %d of %d shown; GET /patches/%s?diff_offset=%d for the rest (getPatch with diff_offset)", p.DiffNext, p.DiffSize, url.PathEscape(p.ID), p.DiffNext))
 	}
 	out.State, out.Diff, out.Notes = p.State, p.Diff, p.Notes
 	for _, f := range p.Files {

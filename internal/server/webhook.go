@@ -44,6 +44,8 @@ type PreviewAnswer struct {
 	Result struct {
 		Success bool `json:"success"`
 		api.PreviewResult
+		// Notes say what a long preview left out (api.FitPreview).
+		Notes []string `json:"notes,omitempty"`
 	} `json:"result"`
 }
 
@@ -61,6 +63,7 @@ func (s *Server) handlePreview(w http.ResponseWriter, r *http.Request) {
 	}
 	var a PreviewAnswer
 	a.Status = "preview"
+	a.Result.Notes = api.FitPreview(&res)
 	a.Result.Success, a.Result.PreviewResult = true, res
 	s.writeJSON(w, http.StatusOK, a)
 }

@@ -27,6 +27,8 @@ type fixture struct {
 	store *store.Store
 	ws    *workspace.Workspace
 	svc   *patchsvc.Service
+	// worker is the service's worker, not running until a test runs it.
+	worker *worker.Worker
 }
 
 func newFixture(t *testing.T, mod func(*Options)) *fixture {
@@ -50,7 +52,7 @@ func newFixture(t *testing.T, mod func(*Options)) *fixture {
 	if mod != nil {
 		mod(&opts)
 	}
-	return &fixture{srv: New(opts), store: st, ws: ws, svc: svc}
+	return &fixture{srv: New(opts), store: st, ws: ws, svc: svc, worker: wk}
 }
 
 func block(id string) string {

@@ -173,6 +173,10 @@ type listed struct {
 }
 
 // list implements Store.List.
+// CursorAfter is the cursor of the page that follows p in a listing:
+// the patches before it, newest first.
+func CursorAfter(p Patch) string { return strconv.FormatUint(p.Seq, 10) }
+
 func (x *index) list(cursor string, limit int, state State) ([]listed, string) {
 	end := len(x.bySeq)
 	if cursor != "" {
