@@ -71,6 +71,31 @@ func (s *Store) EndAttempt() error {
 	return s.writeAttempt(false)
 }
 
+// forgetAttempt clears the record of a planning begun on patch id and
+// never ended: a new attempt at a failed patch (Submit) starts with no
+// deaths counted against it. A patch dropped after it killed the daemon
+// twice, then sent again fixed, would otherwise fail at once as crashed.
+// A failure to write is logged: the new attempt is stored all the same.
+func (s *Store) forgetAttempt(id string) {
+	a := &s.attempt
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	select {
+	case <-s.closed:
+		return
+	default:
+	}
+	if err := s.loadAttempt(); err != nil || a.id != id {
+		return
+	}
+	a.id, a.count = "", 0
+	// Synced: the count it clears may have been, and a power loss must
+	// not bring it back.
+	if err := s.writeAttempt(true); err != nil {
+		s.log.Warn("could not clear the count of deaths of a patch sent again", "id", id, "err", err)
+	}
+}
+
 // loadAttempt reads the file once: what the previous process left.
 func (s *Store) loadAttempt() error {
 	a := &s.attempt

@@ -73,6 +73,7 @@ func (s *Store) Submit(ctx context.Context, p Patch, body []byte) (rec Patch, cr
 	// JSON work over the callers; the committer only seals in the Seq.
 	o.rec, o.bodyAt = encodeRecord(kindPut, 0, meta, body)
 
+	forgot := false
 	s.mu.Lock()
 	for {
 		if s.closing {
@@ -96,6 +97,15 @@ func (s *Store) Submit(ctx context.Context, p Patch, body []byte) (rec Patch, cr
 			if cur.State != StateFailed {
 				s.mu.Unlock()
 				return Patch{}, false, fmt.Errorf("patch %s: %w", np.ID, ErrConflict)
+			}
+			if !forgot {
+				// Deaths of the daemon counted against the failed body
+				// are not the new one's; then look again.
+				s.mu.Unlock()
+				s.forgetAttempt(np.ID)
+				forgot = true
+				s.mu.Lock()
+				continue
 			}
 			// A new attempt: the id stays reserved for it from here.
 			if o, err = s.retryOp(cur, np, body); err != nil {

@@ -160,13 +160,22 @@ func TestResubmitEvent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case e := <-sub.C:
-		if e.Event != "patch.resubmitted" || e.ID != "P1" || e.Seq != got.Seq || e.State != StateQueued || e.Error != "" {
-			t.Errorf("event = %+v, want patch.resubmitted of P1, seq %d, queued", e, got.Seq)
+	// A batch's events are numbered just after its callers are answered:
+	// the failure's may come after LastEventID was read.
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case e := <-sub.C:
+			if e.Event == "patch.failed" {
+				continue
+			}
+			if e.Event != "patch.resubmitted" || e.ID != "P1" || e.Seq != got.Seq || e.State != StateQueued || e.Error != "" {
+				t.Errorf("event = %+v, want patch.resubmitted of P1, seq %d, queued", e, got.Seq)
+			}
+			return
+		case <-timeout:
+			t.Fatal("no event for the new attempt")
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no event for the new attempt")
 	}
 }
 
@@ -273,5 +282,35 @@ func TestUpdateKeepsAttempts(t *testing.T) {
 	}
 	if p, _ := s.Get("P"); len(p.Attempts) != 1 {
 		t.Errorf("attempts after the refused update: %+v", p.Attempts)
+	}
+}
+
+// TestResubmitForgetsDeaths: a patch whose planning killed the daemon
+// twice, dropped (with no daemon running) and sent again fixed, is
+// planned: the deaths counted against the dropped body are not the new
+// attempt's. Without this the new attempt failed at once as crashed.
+func TestResubmitForgetsDeaths(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir, Options{})
+	mustSubmit(t, s, "X", "kills the daemon")
+	s.Close()
+	for i := range 2 {
+		s := openTest(t, dir, Options{})
+		if n, err := s.BeginAttempt("X"); err != nil || n != i {
+			t.Fatalf("BeginAttempt after %d deaths = %d, %v", i, n, err)
+		}
+		s.Close() // as a dying process leaves it
+	}
+	s = openTest(t, dir, Options{})
+	if _, err := s.Drop(context.Background(), "X"); err != nil {
+		t.Fatal(err)
+	}
+	if _, created, err := resubmit(t, s, "X", "fixed"); err != nil || !created {
+		t.Fatalf("Submit(X, fixed) = %v, %v", created, err)
+	}
+	s.Close()
+	s = openTest(t, dir, Options{})
+	if n, err := s.BeginAttempt("X"); err != nil || n != 0 {
+		t.Errorf("BeginAttempt of the new attempt = %d deaths, %v; want 0", n, err)
 	}
 }
