@@ -146,6 +146,10 @@ func (l *lister) visit(e workspace.WalkEntry) error {
 		if l.glob != nil && !l.glob.MayMatchUnder(rel) {
 			return fs.SkipDir
 		}
+		if e.Err != nil {
+			l.note(fmt.Sprintf("%s could not be listed: %v", p, e.Err))
+			return fs.SkipDir
+		}
 		if e.TooDeep {
 			l.stop(fmt.Sprintf("%s is %d levels deep and was not entered; list it with path", p, workspace.MaxWalkDepth))
 			return fs.SkipDir

@@ -261,3 +261,18 @@ func BenchmarkListFiles(b *testing.B) {
 		})
 	}
 }
+
+// TestListFilesUnreadableDir: a directory that cannot be opened is not
+// listed, and the note names it (not as root, who opens any).
+func TestListFilesUnreadableDir(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root opens any directory")
+	}
+	svc, dir := filesService(t, map[string]string{"a/x": "", "b/y": "", "c/z": ""})
+	os.Chmod(filepath.Join(dir, "b"), 0)
+	t.Cleanup(func() { os.Chmod(filepath.Join(dir, "b"), 0o755) })
+	got, err := svc.ListFiles(context.Background(), api.ListFilesRequest{})
+	if err != nil || !slices.Equal(got.Files, []string{"a/x", "c/z"}) || !strings.Contains(got.Note, "b could not be listed: list b: permission denied") {
+		t.Errorf("ListFiles = %q, note %q, %v; want a/x and c/z, and a note on b", got.Files, got.Note, err)
+	}
+}

@@ -52,6 +52,9 @@ type WalkEntry struct {
 	// TooDeep says the directory is MaxWalkDepth levels below the start:
 	// Walk does not enter it.
 	TooDeep bool
+	// Err says the directory could not be opened (permission denied, an
+	// I/O error): Walk does not enter it.
+	Err error
 }
 
 // WalkOptions says what Walk reads besides the names.
@@ -194,8 +197,15 @@ func (w *Workspace) walkDir(ctx context.Context, r *os.Root, dir string, want fs
 		// OpenRoot follows a link swapped in meanwhile, but only
 		// within r, and the identity check then skips it.
 		sub, err := r.OpenRoot(e.name)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
 		if err != nil {
-			continue // gone, or unreadable: not listed
+			err := fn(WalkEntry{Path: p, Dir: true, Err: ioErrorf("list %s: %w", p, cause(err))})
+			if err != nil && !errors.Is(err, fs.SkipDir) {
+				return err
+			}
+			continue
 		}
 		if err := w.walkDir(ctx, sub, p, e.fi, depth+1, opts, fn); err != nil && !errors.Is(err, fs.SkipDir) {
 			return err
