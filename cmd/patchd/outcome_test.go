@@ -77,6 +77,10 @@ func TestResendFailedProcess(t *testing.T) {
 		}
 	}
 	check("applied")
+	if r := e.run("patches", "show", "R1"); r.code != 0 || !strings.Contains(r.stdout, "attempt: 2\n") ||
+		!strings.Contains(r.stdout, "attempt 1: failed (match_not_found): search text not found in a.txt") {
+		t.Errorf("patches show R1: %s; want attempt 2 and the failed attempt 1", r)
+	}
 	if code, body, err := c.do("POST", "/webhook", bad); err != nil || code != 409 || !jsonHas(body, `"code":"id_conflict"`) {
 		t.Errorf("POST of the first body once applied = %d %s, %v; want 409", code, body, err)
 	}

@@ -106,6 +106,16 @@ func runPatches(ctx context.Context, env *Env, args []string) error {
 		if p.Error != "" {
 			fmt.Fprintf(env.Stdout, "error: %s\n", p.Error)
 		}
+		if p.Attempt > 0 {
+			fmt.Fprintf(env.Stdout, "attempt: %d\n", p.Attempt)
+		}
+		for _, a := range p.Attempts {
+			code := ""
+			if a.Code != "" {
+				code = " (" + a.Code + ")"
+			}
+			fmt.Fprintf(env.Stdout, "attempt %d: failed%s: %s\n", a.Attempt, code, a.Error)
+		}
 		if p.DurationMS > 0 {
 			fmt.Fprintf(env.Stdout, "duration: %.2fms\n", p.DurationMS)
 		}
