@@ -230,3 +230,51 @@ func TestSendWaitProcess(t *testing.T) {
 		t.Errorf("send --wait 30s p.json: %s; want exit 2 saying to write --wait=30s", r)
 	}
 }
+
+// TestWaitDuringRestart: a sender waiting for an outcome when the daemon
+// is restarted is answered at once (202, the patch stored, a note saying
+// patchd restarts), not cut off, and the restart does not wait for its
+// wait; the patch is applied by the new daemon or the old.
+func TestWaitDuringRestart(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	cfgPath, started, release := slowCheckConfig(t)
+	os.WriteFile(filepath.Join(e.ws, "slow.txt"), []byte("seed\n"), 0o644)
+	if _, r := e.start("--config", cfgPath); r.code != 0 {
+		t.Fatalf("start: %s", r)
+	}
+	st, _ := e.status()
+	c := e.client(st.Address)
+	c.http.Timeout = time.Minute
+	type answer struct {
+		code int
+		raw  []byte
+		err  error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		code, raw, err := c.do("POST", "/webhook?wait=40s", seedBlock("S1", "slow.txt"))
+		answered <- answer{code, raw, err}
+	}()
+	waitFor(t, 20*time.Second, "the slow check to start", started)
+	restarted := make(chan result, 1)
+	go func() { restarted <- e.run("restart", "--config", cfgPath) }()
+	var a answer
+	select {
+	case a = <-answered:
+	case r := <-restarted:
+		t.Fatalf("restart ended (%s) before the waiting sender was answered", r)
+	}
+	var o outcome
+	json.Unmarshal(a.raw, &o)
+	if a.err != nil || a.code != 202 || o.Result.State != "applying" || !strings.Contains(o.Result.Note, "restarting or stopping") {
+		t.Errorf("the waiting sender during a restart got %d %s, %v; want 202 applying, saying patchd restarts", a.code, a.raw, a.err)
+	}
+	release()
+	if r := <-restarted; r.code != 0 {
+		t.Fatalf("restart: %s", r)
+	}
+	st, _ = e.status()
+	c = e.client(st.Address)
+	waitFor(t, 20*time.Second, "S1 to be applied", func() bool { p, _ := c.patch(t, "S1"); return p.State == "applied" })
+}
