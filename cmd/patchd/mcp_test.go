@@ -57,11 +57,21 @@ func connectMCP(t *testing.T, tr mcp.Transport, rev string) *mcp.ClientSession {
 // callTool calls a tool and returns its text and whether it is an error.
 func callTool(t *testing.T, cs *mcp.ClientSession, name string, args map[string]any) (string, bool) {
 	t.Helper()
+	text, isErr, err := tryTool(cs, name, args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return text, isErr
+}
+
+// tryTool is callTool for another goroutine than the test's: a protocol
+// error is returned.
+func tryTool(cs *mcp.ClientSession, name string, args map[string]any) (string, bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: args})
 	if err != nil {
-		t.Fatalf("%s: protocol error: %v", name, err)
+		return "", false, fmt.Errorf("%s: protocol error: %v", name, err)
 	}
 	var b strings.Builder
 	for _, c := range res.Content {
@@ -69,7 +79,7 @@ func callTool(t *testing.T, cs *mcp.ClientSession, name string, args map[string]
 			b.WriteString(tc.Text)
 		}
 	}
-	return b.String(), res.IsError
+	return b.String(), res.IsError, nil
 }
 
 // checkTools lists the tools: the contract's names, each with an input
@@ -365,5 +375,120 @@ func TestMCPStdioNoDaemon(t *testing.T) {
 	r := e.run("mcp", "--port", fmt.Sprint(port), "--fallback-port", "none")
 	if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "start the daemon") || !strings.Contains(r.stderr, fmt.Sprint(port)) {
 		t.Fatalf("patchd mcp with its port taken: %s", r)
+	}
+}
+
+// httpMCP connects an SDK client to the daemon's /mcp at rev.
+func httpMCP(t *testing.T, e *tenv, rev string) *mcp.ClientSession {
+	t.Helper()
+	st := e.waitRunning(10 * time.Second)
+	tr := &mcp.StreamableClientTransport{Endpoint: "http://" + st.Address + "/mcp", HTTPClient: &http.Client{Transport: bearer{e.token(), http.DefaultTransport}}}
+	return connectMCP(t, tr, rev)
+}
+
+// TestMCPWaitProcess: apply_patch waits within its bound: a patch still
+// queued at the end is said so, with how to ask later; an outcome that
+// comes after the server's 30 s request timeouts still reaches the caller.
+func TestMCPWaitProcess(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	cfgPath, started, release := slowCheckConfig(t)
+	os.WriteFile(filepath.Join(e.ws, "a.txt"), []byte("seed\n"), 0o644)
+	os.WriteFile(filepath.Join(e.ws, "slow.txt"), []byte("seed\n"), 0o644)
+	if _, r := e.start("--config", cfgPath); r.code != 0 {
+		t.Fatalf("start: %s", r)
+	}
+	cs := httpMCP(t, e, mcpRevisions[0])
+	text, isErr := callTool(t, cs, "apply_patch", map[string]any{"id": "S1", "target_file": "slow.txt",
+		"patch": map[string]any{"search": "seed", "replace": "grown"}, "wait_seconds": 1})
+	if isErr || !regexp.MustCompile(`Patch S1 is still (queued|applying) after 1 s`).MatchString(text) || !strings.Contains(text, `call patch_status with {"id": "S1"}`) {
+		t.Fatalf("apply_patch past its wait: error=%v\n%s", isErr, text)
+	}
+	waitFor(t, 20*time.Second, "the slow check to start", started)
+
+	type answer struct {
+		text  string
+		isErr bool
+		err   error
+	}
+	done := make(chan answer, 1)
+	begun := time.Now()
+	go func() {
+		text, isErr, err := tryTool(cs, "apply_patch", map[string]any{"id": "A1", "target_file": "a.txt",
+			"patch": map[string]any{"search": "seed", "replace": "grown"}, "wait_seconds": 45})
+		done <- answer{text, isErr, err}
+	}()
+	// The check holds the worker past the server's 30 s timeouts.
+	waitFor(t, 40*time.Second, "31 s to pass", func() bool { return time.Since(begun) > 31*time.Second })
+	release()
+	select {
+	case a := <-done:
+		if a.err != nil || a.isErr || !strings.Contains(a.text, "Applied patch A1") || !strings.Contains(a.text, "+grown") {
+			t.Fatalf("apply_patch answered after %s: %v, error=%v\n%s", time.Since(begun), a.err, a.isErr, a.text)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("apply_patch did not answer once the worker was free")
+	}
+}
+
+// TestMCPWaitStop: a daemon that begins to stop ends apply_patch's waits:
+// over /mcp the caller hears at once that the patch is stored and that
+// patchd is stopping; through patchd mcp, that the patch is stored and its
+// outcome could no longer be followed (the daemon is not started again).
+// The stop does not wait for the wait.
+func TestMCPWaitStop(t *testing.T) {
+	for _, door := range []string{"http", "stdio"} {
+		t.Run(door, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			cfgPath, started, release := slowCheckConfig(t)
+			os.WriteFile(filepath.Join(e.ws, "a.txt"), []byte("seed\n"), 0o644)
+			os.WriteFile(filepath.Join(e.ws, "slow.txt"), []byte("seed\n"), 0o644)
+			flags := []string{"--port", "0", "--config", cfgPath, "--drain-timeout", "30s"}
+			var cs *mcp.ClientSession
+			want := "Patch A1 is queued, and stored: patchd is restarting or stopping, and applies it once it is back."
+			if door == "http" {
+				if r := e.run(append([]string{"start"}, flags...)...); r.code != 0 {
+					t.Fatalf("start: %s", r)
+				}
+				cs = httpMCP(t, e, mcpRevisions[1])
+			} else {
+				cs = connectMCP(t, &mcp.CommandTransport{Command: e.command(append([]string{"mcp"}, flags...)...)}, mcpRevisions[0])
+				want = "Patch A1 is queued, and stored: its outcome could not be followed: "
+			}
+			callTool(t, cs, "apply_patch", map[string]any{"id": "S1", "target_file": "slow.txt",
+				"patch": map[string]any{"search": "seed", "replace": "grown"}, "wait_seconds": 0})
+			waitFor(t, 20*time.Second, "the slow check to start", started)
+
+			type answer struct {
+				text  string
+				isErr bool
+				err   error
+			}
+			done := make(chan answer, 1)
+			go func() {
+				text, isErr, err := tryTool(cs, "apply_patch", map[string]any{"id": "A1", "target_file": "a.txt",
+					"patch": map[string]any{"search": "seed", "replace": "grown"}, "wait_seconds": 50})
+				done <- answer{text, isErr, err}
+			}()
+			waitFor(t, 20*time.Second, "A1 to be queued", func() bool { return e.run("patches", "show", "A1").code == 0 })
+			stopped := make(chan result, 1)
+			go func() { stopped <- e.run("stop") }()
+			select {
+			case a := <-done:
+				if a.err != nil || a.isErr || !strings.Contains(a.text, want) {
+					t.Errorf("apply_patch during a stop: %v, error=%v\n%s", a.err, a.isErr, a.text)
+				}
+			case <-time.After(20 * time.Second):
+				t.Error("apply_patch kept waiting while the daemon stopped")
+			}
+			release()
+			if r := <-stopped; r.code != 0 {
+				t.Errorf("stop: %s", r)
+			}
+			if st, _ := e.status(); st.Running {
+				t.Errorf("a daemon runs again after the stop: pid %d", st.PID)
+			}
+		})
 	}
 }

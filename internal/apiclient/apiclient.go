@@ -99,14 +99,16 @@ func (c *Client) endpoint(ctx context.Context, fresh bool) (Endpoint, error) {
 
 // do sends a request and returns the answer's status and body. A request
 // whose connection could not be made (nothing was sent) is sent once more
-// to the daemon resolved again.
-func (c *Client) do(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
+// to the daemon resolved again (started, if none runs), unless follow is
+// set: a call that only follows a patch does not start a daemon someone
+// stopped.
+func (c *Client) do(ctx context.Context, method, path string, body []byte, follow bool) (int, []byte, error) {
 	ep, err := c.endpoint(ctx, false)
 	if err != nil {
 		return 0, nil, err
 	}
 	code, data, err := c.send(ctx, ep, method, path, body)
-	if op, ok := errors.AsType[*net.OpError](err); ok && op.Op == "dial" && ctx.Err() == nil {
+	if op, ok := errors.AsType[*net.OpError](err); ok && op.Op == "dial" && ctx.Err() == nil && !follow {
 		if ep, err = c.endpoint(ctx, true); err != nil {
 			return 0, nil, err
 		}
@@ -150,7 +152,12 @@ func (c *Client) send(ctx context.Context, ep Endpoint, method, path string, bod
 // call sends a request and decodes a 2xx answer into v, or returns the
 // refusal as an *api.Error.
 func (c *Client) call(ctx context.Context, method, path string, body []byte, v any) error {
-	code, data, err := c.do(ctx, method, path, body)
+	return c.callFollow(ctx, method, path, body, v, false)
+}
+
+// callFollow is call, with do's follow.
+func (c *Client) callFollow(ctx context.Context, method, path string, body []byte, v any, follow bool) error {
+	code, data, err := c.do(ctx, method, path, body, follow)
 	if err != nil {
 		return err
 	}
@@ -290,12 +297,14 @@ func (c *Client) Drop(ctx context.Context, id string) (api.PatchView, error) {
 }
 
 // Wait asks for the patch until it is finished or ctx ends (then it
-// returns the patch as it last stood and ctx's error).
+// returns the patch as it last stood and ctx's error). A daemon that
+// stops meanwhile is not started again: Wait returns daemon_unreachable.
 func (c *Client) Wait(ctx context.Context, id string) (api.PatchView, error) {
 	every := c.opts.PollEvery
 	var last api.PatchView
 	for {
-		p, err := c.Get(ctx, id)
+		var p api.PatchView
+		err := c.callFollow(ctx, http.MethodGet, "/patches/"+url.PathEscape(id), nil, &p, true)
 		if err != nil {
 			if ctx.Err() != nil {
 				return last, ctx.Err()

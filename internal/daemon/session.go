@@ -348,6 +348,7 @@ type stack struct {
 	stopWork context.CancelFunc
 	worked   chan error
 	conns    *server.Conns
+	endMCP   func() // ends the MCP tools' waits (mcpserver.Options.Ending)
 }
 
 // up builds and starts a stack on the session's sockets.
@@ -376,6 +377,8 @@ func (s *session) up(ctx context.Context) (*stack, error) {
 		return nil, err
 	}
 	st := &stack{in: in, served: make(chan error, 1), worked: make(chan error, 1), conns: server.NewConns(server.ConnLimits{Max: maxConns, PerClient: perClient, Logger: log})}
+	mcpEnding := make(chan struct{})
+	st.endMCP = sync.OnceFunc(func() { close(mcpEnding) })
 	st.api = server.New(server.Options{
 		Logger:         log,
 		Info:           server.Info{PID: os.Getpid(), Port: s.port, Version: version.Version, InstanceID: s.id, StartedAt: s.started},
@@ -391,7 +394,7 @@ func (s *session) up(ctx context.Context) (*stack, error) {
 		RateLimit:      cfg.RateLimit,
 		RateBurst:      cfg.RateBurst,
 		// A call's envelope around the patch block is small.
-		MCP: mcpserver.Handler(mcpserver.Options{Service: in.svc, Version: version.Version, Logger: log, MaxBodyBytes: cfg.MaxBodyBytes + 64<<10}),
+		MCP: mcpserver.Handler(mcpserver.Options{Service: in.svc, Version: version.Version, Logger: log, MaxBodyBytes: cfg.MaxBodyBytes + 64<<10, Ending: mcpEnding}),
 	})
 	st.http = &http.Server{
 		Handler:           st.api,
@@ -448,6 +451,7 @@ func (st *stack) down(log *slog.Logger, drain, grace time.Duration) {
 	// Senders waiting for an outcome get the patch's state now: the
 	// patch is stored, and the drain must not wait for their waits.
 	st.api.EndWaits()
+	st.endMCP()
 	st.ctl.StopAccepting()
 	// Whoever serves the socket next counts and stops them.
 	st.ctl.DropStandbys()

@@ -33,6 +33,11 @@ type Options struct {
 	// MaxBodyBytes bounds an HTTP request's body (Handler); 0 is the
 	// SDK's default.
 	MaxBodyBytes int64
+	// Ending, when closed, ends every apply_patch wait, now and from then
+	// on: each answers the patch's state as it stands, saying patchd is
+	// restarting or stopping. The daemon closes it when it begins to stop
+	// or to hand over, which must not wait for them. nil never ends.
+	Ending <-chan struct{}
 }
 
 // instructions tell a client's model how the tools fit together.
@@ -46,7 +51,7 @@ func New(opts Options) *mcp.Server {
 	}
 	s := mcp.NewServer(&mcp.Implementation{Name: "patchd", Title: "patchd", Version: opts.Version},
 		&mcp.ServerOptions{Instructions: instructions, Logger: logger})
-	t := &tools{svc: opts.Service}
+	t := &tools{svc: opts.Service, ending: opts.Ending}
 	t.register(s)
 	return s
 }

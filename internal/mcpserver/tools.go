@@ -18,7 +18,8 @@ import (
 
 // tools are the MCP tools over one service.
 type tools struct {
-	svc api.Service
+	svc    api.Service
+	ending <-chan struct{} // Options.Ending
 }
 
 // patchInput is apply_patch's and preview_patch's input: the patch block's
@@ -183,23 +184,47 @@ func (t *tools) apply(ctx context.Context, _ *mcp.CallToolRequest, in patchInput
 		p, err = t.svc.Get(ctx, res.PatchID)
 	} else {
 		wctx, cancel := context.WithTimeout(ctx, time.Duration(wait)*time.Second)
+		go func() {
+			select {
+			case <-t.ending:
+				cancel()
+			case <-wctx.Done():
+			}
+		}()
 		p, err = t.svc.Wait(wctx, res.PatchID)
 		cancel()
-		if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-			err = nil // still queued or applying: said below
-		}
 	}
-	if err != nil {
-		return refusal(err), nil, nil
+	if ctx.Err() != nil {
+		return nil, nil, ctx.Err() // the caller is gone
+	}
+	// The patch is stored: a wait cut short (the bound, a stop) or
+	// broken (the daemon went away) still answers its state.
+	var cut string
+	switch {
+	case t.ended():
+		cut = "patchd is restarting or stopping, and applies it once it is back"
+	case err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled):
+		cut = "its outcome could not be followed: " + api.ErrorOf(err).Message
 	}
 	if p.ID == "" {
 		p.ID, p.State = res.PatchID, res.State
 	}
-	return outcome(p, res.Duplicate, wait), nil, nil
+	return outcome(p, res.Duplicate, wait, cut), nil, nil
 }
 
-// outcome renders a submitted patch as it stands after the wait.
-func outcome(p api.PatchView, duplicate bool, waited int) *mcp.CallToolResult {
+// ended reports whether Options.Ending is closed.
+func (t *tools) ended() bool {
+	select {
+	case <-t.ending:
+		return true
+	default:
+		return false
+	}
+}
+
+// outcome renders a submitted patch as it stands after a wait of waited
+// seconds, or one cut short for the reason cut says.
+func outcome(p api.PatchView, duplicate bool, waited int, cut string) *mcp.CallToolResult {
 	var b strings.Builder
 	if duplicate {
 		fmt.Fprintf(&b, "This id and body were received before: this is that patch's outcome, nothing was applied again.\n")
@@ -219,9 +244,12 @@ func outcome(p api.PatchView, duplicate bool, waited int) *mcp.CallToolResult {
 		fmt.Fprintf(&b, "Patch %s was applied and has since been reverted: its files are as before it.\n", p.ID)
 		return result(b.String(), p, false)
 	}
-	if waited == 0 {
+	switch {
+	case cut != "":
+		fmt.Fprintf(&b, "Patch %s is %s, and stored: %s.\n", p.ID, p.State, cut)
+	case waited == 0:
 		fmt.Fprintf(&b, "Patch %s is %s: patches apply one at a time, in the order received.\n", p.ID, p.State)
-	} else {
+	default:
 		fmt.Fprintf(&b, "Patch %s is still %s after %d s: patches apply one at a time, in the order received, and the ones before it are not done.\n", p.ID, p.State, waited)
 	}
 	if p.Error != "" {
