@@ -266,6 +266,12 @@ func TestOpenAPIServers(t *testing.T) {
 	if got := servers(st2.Address, "patchd.example.com"); got != "https://patchd.example.com" {
 		t.Errorf("servers with --public-url = %q, want https://patchd.example.com", got)
 	}
+	// The document the binary serves is valid OpenAPI 3.1 (issue 12).
+	code, body := hreq{method: "GET", path: "/openapi.json", host: "patchd.example.com"}.send(t, st2.Address)
+	if code != 200 {
+		t.Fatalf("GET /openapi.json: %d %s", code, body)
+	}
+	validateOpenAPI(t, []byte(body))
 	for _, bad := range []string{"http://patchd.example.com", "ftp://x.example", "https://", "https://x.example/?q=1", "patchd.example.com"} {
 		if r := e2.run("status", "--public-url", bad); r.code != 2 || !strings.Contains(r.stderr, "--public-url") {
 			t.Errorf("--public-url %q: %s, want exit 2 naming the flag", bad, r)
