@@ -27,8 +27,8 @@ type Options struct {
 	Service api.Service
 	// Version is patchd's, for the server's identity.
 	Version string
-	// Logger receives the SDK's log; nil discards it. Over stdio it must
-	// not write to standard output.
+	// Logger receives the SDK's warnings and errors; nil discards them.
+	// Over stdio it must not write to standard output.
 	Logger *slog.Logger
 	// MaxBodyBytes bounds an HTTP request's body (Handler); 0 is the
 	// SDK's default.
@@ -43,12 +43,36 @@ type Options struct {
 // instructions tell a client's model how the tools fit together.
 const instructions = `patchd applies code patches to one workspace safely: every edit must match the current text exactly once (or it is refused with the closest lines and their numbers), all files of a patch change together or none does, and every applied patch can be reverted byte for byte. Use read_file to see a file's current text with line numbers and list_files to find files, apply_patch to change files (edits across several files in one call are one transaction), preview_patch to see the diff first, patch_status and list_patches for the history, revert_patch to undo. When a patch is refused, read the message: it names the file, quotes the text that did not match and shows the closest lines; send a corrected patch.`
 
+// sdkLogger is the logger the SDK gets: opts.Logger's warnings and
+// errors only, marked as MCP's. At Info the SDK logs every session it
+// connects and disconnects, which over HTTP (stateless) is every request.
+func sdkLogger(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(warnOnly{l.Handler()}).With("component", "mcp")
+}
+
+// warnOnly passes on records at Warn and above.
+type warnOnly struct{ slog.Handler }
+
+// Enabled reports whether the record is a warning or worse that the
+// wrapped handler takes.
+func (h warnOnly) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn && h.Handler.Enabled(ctx, l)
+}
+
+// WithAttrs keeps the filter.
+func (h warnOnly) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return warnOnly{h.Handler.WithAttrs(attrs)}
+}
+
+// WithGroup keeps the filter.
+func (h warnOnly) WithGroup(name string) slog.Handler { return warnOnly{h.Handler.WithGroup(name)} }
+
 // New returns an MCP server with patchd's tools over opts.Service.
 func New(opts Options) *mcp.Server {
-	logger := opts.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	logger := sdkLogger(opts.Logger)
 	s := mcp.NewServer(&mcp.Implementation{Name: "patchd", Title: "patchd", Version: opts.Version},
 		&mcp.ServerOptions{Instructions: instructions, Logger: logger})
 	t := &tools{svc: opts.Service, ending: opts.Ending}
@@ -68,10 +92,7 @@ func New(opts Options) *mcp.Server {
 // --allowed-host or --public-url admits.
 func Handler(opts Options) http.Handler {
 	srv := New(opts)
-	logger := opts.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	logger := sdkLogger(opts.Logger)
 	return mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{
 		Stateless:                  true,
 		JSONResponse:               true,
