@@ -37,4 +37,3 @@ func validateOpenAPI(t *testing.T, doc []byte) {
 		t.Error("invalid OpenAPI, without a reason")
 	}
 }
-
