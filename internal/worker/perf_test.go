@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/patchd/patchd/internal/benchdata"
@@ -67,5 +68,52 @@ func BenchmarkProcess1MiB(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkProcessSmall is the ingest benchmark's patch (a regex on the
+// VERSION line of a small file, in a block with a description and
+// metadata as a custom GPT sends them) stored and applied by the worker:
+// the worker's share of what each patch costs at one client. Its
+// allocs/op, unlike its time, does not move with the machine's load.
+func BenchmarkProcessSmall(b *testing.B) {
+	dir := b.TempDir()
+	wsDir := filepath.Join(dir, "ws")
+	os.MkdirAll(filepath.Join(wsDir, "src"), 0o755)
+	app := "\"\"\"A small web app.\"\"\"\n\nVERSION = \"0\"\n\n\ndef footer():\n    return \"build \" + VERSION\n"
+	if err := os.WriteFile(filepath.Join(wsDir, "src", "app.py"), []byte(app), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	st, err := store.Open(filepath.Join(dir, "queue"), store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	ws, err := workspace.Open(wsDir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ws.Close()
+	w := New(Options{Store: st, Workspace: ws, SummariesDir: filepath.Join(dir, "summaries")})
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		id := "p-1-" + strconv.Itoa(i)
+		i++
+		body := `{"id":"` + id + `","role":"ui_patch","target_file":"src/app.py",` +
+			`"description":"Show the build id in the page footer so that testers can tell which build they are looking at; keeps the version string in one place.",` +
+			`"patch":{"pattern":"VERSION = \"[^\"]*\"","replacement":"VERSION = \"` + id + `\""},` +
+			`"metadata":{"author":"gpt","source":"custom-gpt","phase":"P8.13.22","timestamp":"2025-07-29T22:48:00Z","reason":"footer build id"}}`
+		p, _, err := st.Submit(ctx, store.Patch{ID: id, Role: "ui_patch", Target: "src/app.py"}, []byte(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := w.process(ctx, p); err != nil {
+			b.Fatal(err)
+		}
+		if q, _ := st.Get(id); q.State != store.StateApplied {
+			b.Fatalf("patch %s is %s: %s", id, q.State, q.Error)
+		}
 	}
 }
