@@ -28,11 +28,10 @@ func LoadOrCreateToken(path string) (string, error) {
 	if tok, err := ReadToken(path); err == nil || !errors.Is(err, os.ErrNotExist) {
 		return tok, err
 	}
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("generate token: %w", err)
+	tok, err := newToken()
+	if err != nil {
+		return "", err
 	}
-	tok := hex.EncodeToString(b)
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, ".token.tmp-*")
 	if err != nil {
@@ -61,6 +60,31 @@ func LoadOrCreateToken(path string) (string, error) {
 		return "", fmt.Errorf("create token %s: %w", path, err)
 	}
 	return tok, fsutil.SyncDir(dir)
+}
+
+// newToken returns 32 random bytes in hex.
+func newToken() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generate token: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// RotateToken replaces the token at path with a new one and returns it.
+// The file is replaced atomically (a temporary file of mode 0600, written
+// and synced, renamed over it, the directory synced): a reader sees the
+// old token or the new one, never a part. A daemon keeps the token it
+// read until it is told to read it again.
+func RotateToken(path string) (string, error) {
+	tok, err := newToken()
+	if err != nil {
+		return "", err
+	}
+	if err := fsutil.WriteFileAtomic(path, []byte(tok+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("rotate token: %w", err)
+	}
+	return tok, nil
 }
 
 // ReadToken reads the token at path.

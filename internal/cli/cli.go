@@ -84,7 +84,7 @@ func commands() map[string]command {
 		"version": {"print the version", runVersion},
 		"send":    {"submit a patch (FILE or - for stdin) to the running daemon", runSend},
 		"patches": {"the patch history: list, show ID, revert ID, drop ID (a queued patch, also with no daemon running)", runPatches},
-		"token":   {"print the webhook bearer token", runToken},
+		"token":   {"print the webhook bearer token (--rotate: a new one, in force at once)", runToken},
 		"mcp":     {"serve MCP on stdin/stdout through the workspace's daemon (started if none runs)", runMCP},
 		"service": {"print a PM2, systemd or launchd definition that runs patchd", runService},
 	}

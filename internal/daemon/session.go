@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/patchd/patchd/internal/auth"
 	"github.com/patchd/patchd/internal/config"
 	"github.com/patchd/patchd/internal/control"
 	"github.com/patchd/patchd/internal/fsutil"
@@ -274,7 +275,7 @@ func (s *session) alive() bool {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	_, err := Probe(ctx, s.address, st.in.token)
+	_, err := Probe(ctx, s.address, st.api.Token())
 	return err == nil
 }
 
@@ -313,6 +314,8 @@ func (s *session) handleControl(ctx context.Context, cmd string) (any, bool, err
 		}
 		s.stop()
 		return stopResult{PID: os.Getpid(), Standbys: standbys}, true, nil
+	case CmdReloadToken:
+		return s.reloadToken()
 	case "restart":
 		r := s.requestRestart(ctx)
 		if r.err != nil {
@@ -323,6 +326,32 @@ func (s *session) handleControl(ctx context.Context, cmd string) (any, bool, err
 		return r, true, nil
 	}
 	return nil, false, fmt.Errorf("unknown command %q", cmd)
+}
+
+// CmdReloadToken is the control command `patchd token --rotate` sends
+// once it has written the new token: the daemon reads the token file again
+// and puts what it holds in force.
+const CmdReloadToken = "reload-token"
+
+// TokenReloaded is the answer to CmdReloadToken.
+type TokenReloaded struct {
+	PID int `json:"pid"`
+}
+
+// reloadToken reads the token file and puts its token in force for every
+// request from now on: the old one is refused from then. Reading it here,
+// once per rotation, costs requests nothing (the server swaps one pointer).
+func (s *session) reloadToken() (any, bool, error) {
+	if s.cfg.NoAuth {
+		return nil, false, fmt.Errorf("patchd runs with --no-auth: it checks no token")
+	}
+	tok, err := auth.ReadToken(s.cfg.TokenPath())
+	if err != nil {
+		return nil, false, fmt.Errorf("read the token: %w", err)
+	}
+	s.current().api.SetToken(tok)
+	s.log.Info("token rotated: the new token is in force, the old one is refused")
+	return TokenReloaded{PID: os.Getpid()}, false, nil
 }
 
 // requestRestart asks the session loop to hand over and waits for the outcome.

@@ -13,7 +13,7 @@ import (
 )
 
 func (s *Server) requireToken(w http.ResponseWriter, r *http.Request) bool {
-	if s.opts.Token == "" || auth.BearerOK(r.Header.Get("Authorization"), s.opts.Token) {
+	if tok := s.Token(); tok == "" || auth.BearerOK(r.Header.Get("Authorization"), tok) {
 		return true
 	}
 	s.unauthorized(w, r)

@@ -61,7 +61,8 @@ type Options struct {
 	// Service serves the patch use cases (package patchsvc); nil serves
 	// only health, readiness and the OpenAPI document.
 	Service api.Service
-	// Token is the webhook bearer token; "" means --no-auth.
+	// Token is the webhook bearer token; "" means --no-auth. SetToken
+	// replaces it while serving (patchd token --rotate).
 	Token string
 	// MaxBodyBytes limits webhook bodies.
 	MaxBodyBytes int64
@@ -90,6 +91,8 @@ type Server struct {
 	// outcome answer at once.
 	endWaits     chan struct{}
 	endWaitsOnce sync.Once
+	// tok is the token in force: Options.Token, then what SetToken set.
+	tok atomic.Pointer[string]
 }
 
 // New returns a Server; it answers /ready with 503 until SetReady(true).
@@ -108,6 +111,7 @@ func New(opts Options) *Server {
 	s.endWaits = make(chan struct{})
 	s.refusals = newRefusalLog(opts.Logger)
 	s.guard = newGuard(opts)
+	s.tok.Store(&opts.Token)
 	s.mux.HandleFunc("GET /health", s.handleHealth)
 	s.mux.HandleFunc("GET /ready", s.handleReady)
 	s.mux.HandleFunc("GET /openapi.json", s.handleOpenAPI)
@@ -126,6 +130,20 @@ func New(opts Options) *Server {
 	}
 	return s
 }
+
+// SetToken puts a new token in force for every request from now on (the
+// bearer and the signature alike); the one before is refused from then.
+// Under --no-auth ("" in Options.Token) nothing is checked, and SetToken
+// does not change that.
+func (s *Server) SetToken(tok string) {
+	if s.opts.Token == "" || tok == "" {
+		return
+	}
+	s.tok.Store(&tok)
+}
+
+// Token is the token in force, "" under --no-auth.
+func (s *Server) Token() string { return *s.tok.Load() }
 
 // SetReady flips /ready. The daemon sets it once the store is open and the
 // worker runs, and clears it when shutting down.
@@ -170,7 +188,8 @@ type healthBrief struct {
 
 // healthDetail says whether r may see /health's details.
 func (s *Server) healthDetail(r *http.Request) bool {
-	return s.opts.HealthPublic || s.opts.Token == "" || auth.BearerOK(r.Header.Get("Authorization"), s.opts.Token)
+	tok := s.Token()
+	return s.opts.HealthPublic || tok == "" || auth.BearerOK(r.Header.Get("Authorization"), tok)
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {

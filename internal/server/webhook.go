@@ -16,12 +16,13 @@ import (
 // body signature. When both are sent both must hold. body is nil while the
 // body has not been read yet; then only the bearer is checked.
 func (s *Server) authorized(r *http.Request, body []byte) (ok, needBody bool) {
-	if s.opts.Token == "" {
+	tok := s.Token()
+	if tok == "" {
 		return true, false
 	}
 	bearer := r.Header.Get("Authorization")
 	sig := r.Header.Get(auth.SignatureHeader)
-	if bearer != "" && !auth.BearerOK(bearer, s.opts.Token) {
+	if bearer != "" && !auth.BearerOK(bearer, tok) {
 		return false, false
 	}
 	if sig == "" {
@@ -30,7 +31,7 @@ func (s *Server) authorized(r *http.Request, body []byte) (ok, needBody bool) {
 	if body == nil {
 		return false, true
 	}
-	return auth.SignatureOK(sig, body, s.opts.Token), false
+	return auth.SignatureOK(sig, body, tok), false
 }
 
 func (s *Server) unauthorized(w http.ResponseWriter, r *http.Request) {
