@@ -1,9 +1,12 @@
 package patch
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/patchd/patchd/internal/jsonscan"
 )
 
 // The shapes agents send, besides the block's own: "patch" holding the list
@@ -37,7 +40,7 @@ type editList struct {
 func listOf(fields map[string]json.RawMessage) (l editList, err error) {
 	edits, patch := fields["edits"], fields["patch"]
 	var obj map[string]json.RawMessage
-	if !isBlank(patch) && patch[0] == '{' {
+	if !isBlank(patch) && patch[0] == '{' && mayHoldEdits(patch) {
 		if o, ok := splitObject(patch); ok {
 			obj = o
 		} else if json.Unmarshal(patch, &o) == nil {
@@ -165,4 +168,22 @@ func namesOf(obj map[string]json.RawMessage) (use, other searchNames) {
 		return claudeSearchNames, ownSearchNames
 	}
 	return ownSearchNames, claudeSearchNames
+}
+
+// mayHoldEdits reports whether the object obj may have a member "edits":
+// false only when a scan of its member names, without allocating, finds
+// none, so that the edit of every block is not split into a map twice
+// (listOf, then decodeEdit). A name with escapes is unquoted to be sure.
+func mayHoldEdits(obj []byte) bool {
+	found := false
+	ok := jsonscan.Object(obj, func(key, _ []byte) bool {
+		if bytes.IndexByte(key, '\\') < 0 {
+			found = found || string(key) == "edits"
+			return true
+		}
+		k, ok := unquoteKey(key)
+		found = found || k == "edits"
+		return ok
+	})
+	return found || !ok
 }

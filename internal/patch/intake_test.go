@@ -29,6 +29,11 @@ func TestIntakeShapes(t *testing.T) {
 			formats: []string{"search_replace"}, targets: []string{"h"},
 		},
 		{
+			name:    "patch.edits named with an escape",
+			body:    `{"id":"a","role":"r","target_file":"f","patch":{"ed\u0069ts":[{"search":"a","replace":"b"}]}}`,
+			formats: []string{"search_replace"}, targets: []string{"f"},
+		},
+		{
 			name:    "patch as a list",
 			body:    `{"id":"a","role":"r","patch":[{"target_file":"f","search":"a","replace":"b"},{"apply_patch":"` + jsonText(okAP) + `"}]}`,
 			formats: []string{"search_replace", "apply_patch"}, targets: []string{"f"},
@@ -231,4 +236,23 @@ func TestAiderEmptySearchOnContent(t *testing.T) {
 
 func wantAiderExists(file string) string {
 	return "the SEARCH part is empty, which creates a file, but " + file + " exists and is not empty; to add lines to it, put the lines they go after in SEARCH and repeat them in REPLACE"
+}
+
+// TestMayHoldEdits: the scan that spares a block of one edit a second
+// split of its "patch" says false only when no member is named "edits".
+func TestMayHoldEdits(t *testing.T) {
+	for obj, want := range map[string]bool{
+		`{"pattern":"x","replacement":"y"}`:         false,
+		`{"search":"edits","replace":"edits"}`:      false,
+		`{"edit":[],"edits_":[]}`:                   false,
+		`{"edits":[]}`:                              true,
+		`{"target_file":"f", "edits" : []}`:         true,
+		`{"ed\u0069ts":[]}`:                         true,
+		`{"\u0065dits":[],"search":"a"}`:            true,
+		`{"pattern":"x","pattern\n":"y","edits":1}`: true,
+	} {
+		if got := mayHoldEdits([]byte(obj)); got != want {
+			t.Errorf("mayHoldEdits(%s) = %v, want %v", obj, got, want)
+		}
+	}
 }
