@@ -257,6 +257,22 @@ func TestOpenAPIServers(t *testing.T) {
 		t.Errorf("servers with Host localhost:%s = %q, want the bound address http://%s", port, got, st.Address)
 	}
 
+	// Forwarding headers are not believed without --trust-proxy.
+	fwd := map[string]string{"X-Forwarded-Proto": "https", "X-Forwarded-Host": "localhost", "Forwarded": "proto=https;host=localhost"}
+	if code, body := (hreq{method: "GET", path: "/openapi.json", host: "localhost:" + port, headers: fwd}).send(t, st.Address); code != 200 || strings.Contains(body, "https://localhost") {
+		t.Errorf("GET /openapi.json with X-Forwarded-* and no --trust-proxy = %d %.300s", code, body)
+	}
+	// With --trust-proxy, a forwarded host the guard answers is the servers entry.
+	e3 := newEnv(t)
+	if _, r := e3.start("--trust-proxy", "--allowed-host", "patchd.example.com"); r.code != 0 {
+		t.Fatalf("start --trust-proxy: %s", r)
+	}
+	st3, _ := e3.status()
+	fwd3 := map[string]string{"X-Forwarded-Proto": "https", "X-Forwarded-Host": "patchd.example.com"}
+	if code, body := (hreq{method: "GET", path: "/openapi.json", host: "patchd.example.com", headers: fwd3}).send(t, st3.Address); code != 200 || !strings.Contains(body, `"servers":[{"url":"https://patchd.example.com"}]`) {
+		t.Errorf("GET /openapi.json with --trust-proxy and X-Forwarded-Host = %d %.300s", code, body)
+	}
+
 	e2 := newEnv(t)
 	if _, r := e2.start("--public-url", "https://patchd.example.com/"); r.code != 0 {
 		t.Fatalf("start --public-url: %s", r)

@@ -29,6 +29,7 @@ func argSamples(t *testing.T) map[string][]string {
 		"start-timeout":        {"60s"},
 		"drain-timeout":        {"1m30s"},
 		"no-auth":              {"true"},
+		"trust-proxy":          {"true"},
 		"max-body":             {"2048"},
 		"summaries-dir":        {filepath.Join(dir, "summaries")},
 		"rate-limit":           {"2.5"},

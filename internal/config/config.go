@@ -53,6 +53,9 @@ type Config struct {
 	// set; HealthDetail is who sees /health's details: token or public.
 	PublicURL    string
 	HealthDetail string
+	// TrustProxy believes the forwarding headers a reverse proxy sets
+	// (--trust-proxy; see internal/server's Options.TrustProxy).
+	TrustProxy bool
 	// MaxConns and MaxConnsPerClient cap the HTTP connections open at
 	// once, in all and per client address; 0 = derived from the file
 	// limit (see internal/daemon).

@@ -45,6 +45,14 @@ func httpSettings() []setting {
 			c.PublicURL = u
 			return err
 		}},
+		{name: "trust-proxy", format: boolean(func(c *Config) bool { return c.TrustProxy }), def: "false", usage: "believe X-Forwarded-For/-Proto/-Host and Forwarded, which only a reverse proxy you run may set: the client address in logs, the servers entry of /openapi.json without --public-url, and the origin same-origin requests are checked against", apply: func(c *Config, v []string) error {
+			b, err := strconv.ParseBool(last(v))
+			if err != nil {
+				return fmt.Errorf("must be true or false, not %q", last(v))
+			}
+			c.TrustProxy = b
+			return nil
+		}},
 		{name: "health-detail", format: text(func(c *Config) string { return c.HealthDetail }), def: "token", usage: "who sees /health's details (pid, port, version, system, queue): token (requests with the token) or public", apply: func(c *Config, v []string) error {
 			c.HealthDetail = last(v)
 			if c.HealthDetail != "token" && c.HealthDetail != "public" {

@@ -416,6 +416,7 @@ func (s *session) up(ctx context.Context) (*stack, error) {
 		AllowedHosts:   cfg.AllowedHosts,
 		AllowedOrigins: cfg.AllowedOrigins,
 		PublicURL:      cfg.PublicURL,
+		TrustProxy:     cfg.TrustProxy,
 		HealthPublic:   cfg.HealthDetail == "public",
 		Service:        in.svc,
 		Token:          in.token,

@@ -81,7 +81,7 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	e := api.ErrorOf(err)
 	code := httpStatus(e.Kind)
 	if loggedStatus(code) {
-		s.refusals.refused(code, r.RemoteAddr, r.Method, r.URL.Path, e.Message)
+		s.refusals.refused(code, s.clientAddr(r), r.Method, r.URL.Path, e.Message)
 	}
 	if ra := retryAfter(e.Kind); ra != "" {
 		w.Header().Set("Retry-After", ra)

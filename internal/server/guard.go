@@ -86,7 +86,7 @@ func (s *Server) check(w http.ResponseWriter, r *http.Request) bool {
 			clip(r.Host), g.address, clip(hostName(r.Host)))
 		return false
 	}
-	if origin := r.Header.Get("Origin"); !g.originOK(origin, r.Host) {
+	if origin := r.Header.Get("Origin"); !g.originOK(origin, r.Host) && (origin == "" || !strings.EqualFold(origin, s.forwardedOrigin(r))) {
 		s.refusef(w, r, api.KindForbidden, api.CodeForbiddenOrigin, "", "refused Origin %q: a web page from another site may not call patchd; to allow this one, start it with --allowed-origin %s",
 			clip(origin), clip(origin))
 		return false

@@ -37,16 +37,20 @@ func openAPI(serverURL string) obj {
 func states() []string { return api.States() }
 
 func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
-	s.writeJSON(w, http.StatusOK, openAPI(s.serverURL()))
+	s.writeJSON(w, http.StatusOK, openAPI(s.serverURL(r)))
 }
 
 // serverURL is the servers entry of the OpenAPI document: --public-url,
-// else the address we listen on (never the request's Host, which the
-// client chose). On an unspecified address (0.0.0.0, ::) that is
-// 127.0.0.1, which reaches us from this machine.
-func (s *Server) serverURL() string {
+// else under --trust-proxy the origin the proxy says the client used (if
+// the Host guard answers its host), else the address we listen on (never
+// the request's Host, which the client chose). On an unspecified address
+// (0.0.0.0, ::) that is 127.0.0.1, which reaches us from this machine.
+func (s *Server) serverURL(r *http.Request) string {
 	if s.opts.PublicURL != "" {
 		return s.opts.PublicURL
+	}
+	if o := s.forwardedOrigin(r); o != "" {
+		return o
 	}
 	host, port, err := net.SplitHostPort(s.opts.Address)
 	if err != nil {

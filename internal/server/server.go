@@ -54,6 +54,9 @@ type Options struct {
 	// servers entry of the OpenAPI document; its host and origin are
 	// allowed. "" means the listening address.
 	PublicURL string
+	// TrustProxy believes the forwarding headers (--trust-proxy): see
+	// proxy.go for the three things they change.
+	TrustProxy bool
 	// HealthPublic shows /health's details to every caller; otherwise only
 	// to callers with the token (or everyone under --no-auth).
 	HealthPublic bool
