@@ -256,6 +256,14 @@ func TestOpenAPIServers(t *testing.T) {
 	if got := servers(st.Address, "localhost:"+port); got != "http://"+st.Address {
 		t.Errorf("servers with Host localhost:%s = %q, want the bound address http://%s", port, got, st.Address)
 	}
+	// The document the binary serves, every door on, is valid OpenAPI 3.1
+	// (issue 12: a GPT action imports it), with the listening address and
+	// below with a --public-url.
+	if code, body := (hreq{method: "GET", path: "/openapi.json", host: "localhost:" + port}).send(t, st.Address); code != 200 {
+		t.Fatalf("GET /openapi.json: %d %s", code, body)
+	} else {
+		validateOpenAPI(t, []byte(body))
+	}
 
 	// Forwarding headers are not believed without --trust-proxy.
 	fwd := map[string]string{"X-Forwarded-Proto": "https", "X-Forwarded-Host": "localhost", "Forwarded": "proto=https;host=localhost"}

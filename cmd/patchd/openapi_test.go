@@ -7,6 +7,11 @@ import (
 	validator "github.com/pb33f/libopenapi-validator"
 )
 
+// The validator lives in this package's tests only, not in
+// internal/server's: .ci/run fuzzes internal/server, and a fuzzing build
+// instruments every package its test binary links, which made
+// libopenapi's compile take minutes of the CI budget.
+
 // validateOpenAPI fails unless doc is a valid OpenAPI 3.1 document: it is
 // checked against the OpenAPI 3.1 schema by a JSON Schema validator
 // (libopenapi-validator's ValidateDocument), and every $ref resolves.
