@@ -44,6 +44,15 @@ var transports = []struct{ prefix, why string }{
 // its dependencies.
 var fileSystem = []string{"os", "io/ioutil"}
 
+// noDirect are imports a package may not make itself (its dependencies
+// may): the CLI reads the HTTP API's answers as api types, not through
+// the server that writes them; the worker takes its checks and setting
+// names from its Options, not from config, the layer that reads flags.
+var noDirect = []struct{ from, to, why string }{
+	{"cli", "server", "the CLI reads the HTTP API's answers as api types"},
+	{"worker", "config", "the worker takes its checks and setting names from its Options"},
+}
+
 // platforms are the GOOS values the import graph is read for: files
 // chosen by build constraints import different packages on each.
 var platforms = []string{"linux", "darwin"}
@@ -69,7 +78,7 @@ func TestDeps(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the go command is needed to read the import graph (go list): %v", err)
 	}
-	roots := slices.Concat(lower, []string{"api"}, doors)
+	roots := slices.Concat(lower, []string{"api", "cli"}, doors)
 	for _, goos := range platforms {
 		t.Run(goos, func(t *testing.T) {
 			graph := list(t, goCmd, goos, roots)
@@ -106,6 +115,11 @@ func TestDeps(t *testing.T) {
 					if chain, ok := chains[module+p]; ok {
 						t.Errorf("%s (a door) depends on %s, and a door reaches it only through api.Service: %s", door, p, strings.Join(chain, " → "))
 					}
+				}
+			}
+			for _, r := range noDirect {
+				if slices.Contains(graph[module+r.from].Imports, module+r.to) {
+					t.Errorf("%s imports %s, and %s", r.from, r.to, r.why)
 				}
 			}
 			chains = reach(graph, module+"api")
