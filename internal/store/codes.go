@@ -13,6 +13,7 @@ const (
 	CodeEventsLost     = "events_lost"       // ErrEventsLost
 	CodeSlowSubscriber = "subscriber_slow"   // ErrSlowSubscriber
 	CodeDropped        = "dropped"           // a patch's Code after Drop
+	CodeExpired        = "expired"           // ErrExpired
 )
 
 // sentinel is an error of this package with a code, compared by identity

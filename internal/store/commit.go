@@ -20,6 +20,7 @@ type op struct {
 	bodyAt int        // offset of the body in rec
 	prev   State      // state before an update, for the event log
 	event  string     // the event's name when not told by the state change
+	expire *expireOp  // the patches of an expire record (prune.go)
 
 	// Guarded by Store.mu.
 	taken     bool // the committer has it; it can no longer be withdrawn
@@ -87,6 +88,10 @@ func (s *Store) Submit(ctx context.Context, p Patch, body []byte) (rec Patch, cr
 				return Patch{}, false, fmt.Errorf("submit %s: %w", np.ID, err)
 			}
 			continue
+		}
+		if err := s.expiredLocked(np.ID); err != nil {
+			s.mu.Unlock()
+			return Patch{}, false, fmt.Errorf("submit %s: %w", np.ID, err)
 		}
 		if e, ok := s.idx.patches[np.ID]; ok {
 			cur, d := e.p.clone(), e.diff
@@ -292,6 +297,9 @@ func (s *Store) releaseLocked(o *op, err error) {
 	if s.inflight[o.patch.ID] == o {
 		delete(s.inflight, o.patch.ID)
 	}
+	if o.expire != nil {
+		s.releaseExpireLocked(o)
+	}
 	o.err = err
 	close(o.done)
 }
@@ -448,6 +456,10 @@ func (s *Store) commit(batch []*op) (outstanding int, ok bool) {
 	s.mu.Lock()
 	became := false
 	for i, o := range batch {
+		if o.kind == kindExpire {
+			s.applyExpireLocked(o)
+			continue
+		}
 		var e *entry
 		switch o.kind {
 		case kindPut:

@@ -36,10 +36,14 @@
 // whole new patch record and, from UpdateBlobs, inline blobs as its body
 // (the meta's "ib" member names them and gives their lengths, in order);
 // kind 3 (retry) carries a new attempt at a failed patch: its whole record
-// (the earlier attempts in "at") with the new body, and its new seq.
+// (the earlier attempts in "at") with the new body, and its new seq; kind
+// 4 (expire) removes patches (see Retention): its meta is
+// {"at": Unix nanoseconds, "ids": [...]}, it has no body, and its seq is
+// the highest Seq among the patches it names.
 // Replay applies records in file order: a put creates a patch, an update
 // replaces its record, a retry replaces its record and body and moves it
-// to its new seq (dropping its inline blobs); an update with inline blobs replaces the patch's
+// to its new seq (dropping its inline blobs), an expire removes its
+// patches and leaves their tombstones; an update with inline blobs replaces the patch's
 // inline blobs, and an update to applying without any drops them. Bodies
 // and blobs are never held in memory after their record is written: the
 // index keeps their offsets and Body and Blob read them back with pread.
@@ -111,13 +115,38 @@
 //
 // # Compaction
 //
-// Patches are never deleted, so only superseded update records are garbage.
-// When Open finds more than 4 superseded records per live patch, or the
+// Superseded update records are garbage, and so are the records of
+// expired patches. When Open finds more than 4 superseded records per live patch, or the
 // journal more than twice the size of the live data, and the journal is
-// larger than 1 MiB, it writes one put record per patch (current state plus
-// body) to journal.compact, fsyncs it, renames it over the journal and
+// larger than 1 MiB, it writes the tombstones of expired patches as expire
+// records, then one put record per patch (current state plus body), to
+// journal.compact, fsyncs it, renames it over the journal and
 // fsyncs the directory. A crash at any point leaves either the old or the
 // new journal, both complete.
+//
+// # Retention
+//
+// Prune removes the patches a policy (an age, a count) selects, oldest
+// first, except those queued or applying and those a revert of a file
+// needs: for each file, the newest patch that changed it and, if that one
+// was reverted or failed, every older one back to the newest still
+// applied. Each chunk of up to 4096 expired patches is one expire record,
+// written through the committer like any other: once Prune has it back
+// the expiry is durable, the patches are gone from the index and their
+// blob directories (dir/blobs/<id>) are removed. The index keeps a
+// tombstone per expired id (id → when it expired), replayed on Open and
+// carried over by compaction, so that Expired can tell an expired id from
+// one never seen, and a submission of an expired id is refused
+// (ErrExpired). Seqs of expired patches are never given again: Open
+// starts numbering after the highest expire record's seq too. The journal
+// space of expired patches is reclaimed by the next compaction. Prune looks
+// at the patches a chunk at a time under the store's mutex, newest first,
+// and checks each candidate again under the mutex before writing its
+// record. A crash between the record and the removal of the blob
+// directories leaves those directories behind.
+//
+// Each expired patch is an event, "patch.expired", with the state it had
+// (one event per patch, in the order the patches expired).
 //
 // # Events
 //

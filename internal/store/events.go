@@ -18,7 +18,7 @@ type Event struct {
 	// committed; numbering continues after a restart (see doc.go, Events).
 	EventID uint64    `json:"event_id"`
 	Time    time.Time `json:"time"`
-	Event   string    `json:"event"` // patch.submitted, patch.applying, patch.applied, patch.failed, patch.reverted, patch.requeued, patch.dropped, patch.resubmitted
+	Event   string    `json:"event"` // patch.submitted, patch.applying, patch.applied, patch.failed, patch.reverted, patch.requeued, patch.dropped, patch.resubmitted, patch.expired
 	ID      string    `json:"id"`
 	Seq     uint64    `json:"seq"` // the patch's Seq
 	State   State     `json:"state"`
@@ -31,6 +31,10 @@ type Event struct {
 func batchEvents(evs []Event, batch []*op, after uint64, now time.Time) []Event {
 	now = now.UTC()
 	for _, o := range batch {
+		if o.expire != nil {
+			evs, after = expireEvents(evs, o, after, now)
+			continue
+		}
 		name := o.event
 		if name == "" {
 			name = eventName(o.prev, o.patch.State)

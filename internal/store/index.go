@@ -18,6 +18,7 @@ type entry struct {
 	blobs   []diskBlob
 	diff    diffRef // where p.Diff is in the journal (p.Diff is then "")
 	live    int64   // bytes of the newest record plus body and blobs, for compaction
+	gone    bool    // expired: no longer in the index
 }
 
 // blobsLen is the length of inline blobs together.
@@ -50,6 +51,10 @@ type index struct {
 	queued  seqHeap  // queued patches, lazily cleaned
 	recover []*entry // left applying by the previous process (ascending Seq) or by a failed Update
 	counts  map[State]int
+	// expired are the tombstones of expired patches: id → when (Unix
+	// nanoseconds); expiredSeq is the highest Seq an expired patch had.
+	expired    map[string]int64
+	expiredSeq uint64
 }
 
 func newIndex() *index {

@@ -228,13 +228,14 @@ func findRecord(f io.ReaderAt, from, size int64) (int64, error) {
 	return -1, nil
 }
 
-// compactJournal writes every patch as one put record to a new journal and
+// compactJournal writes the tombstones of expired patches (expire
+// records), then every patch as one put record, to a new journal and
 // renames it over the old one. bodyOf reads a patch's body from the old
 // journal. If keepOld, the old journal stays reachable as
 // journal.corrupt-<unix nanoseconds>. renamed reports whether the journal
 // was replaced: after that the old file must not be written to, and an
 // error means the replacement may not be durable.
-func compactJournal(dir, name string, patches []*entry, old readerAt, keepOld bool) (renamed bool, err error) {
+func compactJournal(dir, name string, tombstones []byte, patches []*entry, old readerAt, keepOld bool) (renamed bool, err error) {
 	tmp := filepath.Join(dir, "journal.compact")
 	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -249,6 +250,10 @@ func compactJournal(dir, name string, patches []*entry, old readerAt, keepOld bo
 	}()
 	w := bufio.NewWriterSize(f, 1<<20)
 	if _, err := w.WriteString(fileHeader); err != nil {
+		return false, ioFailure("write", name+".compact", err)
+	}
+	// The expire records first: a patch put after them stays.
+	if _, err := w.Write(tombstones); err != nil {
 		return false, ioFailure("write", name+".compact", err)
 	}
 	for _, e := range patches {

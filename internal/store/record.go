@@ -20,6 +20,7 @@ const (
 	kindPut    byte = 1
 	kindUpdate byte = 2
 	kindRetry  byte = 3
+	kindExpire byte = 4 // see prune.go
 )
 
 var (

@@ -76,7 +76,8 @@ type Store struct {
 	eventID uint64  // the last event's number
 	evs     []Event // the events of the batch being published
 
-	attempt attempts // BeginAttempt, EndAttempt
+	attempt attempts   // BeginAttempt, EndAttempt
+	pruneMu sync.Mutex // one Prune at a time
 
 	closeOnce sync.Once
 	closeErr  error
@@ -179,7 +180,7 @@ func (s *Store) load() error {
 			}
 		}
 		if attempt == 0 && s.shouldCompact(idx, res) {
-			renamed, err := compactJournal(s.dir, s.name, idx.bySeq, f, res.damaged)
+			renamed, err := compactJournal(s.dir, s.name, idx.expireRecords(), idx.bySeq, f, res.damaged)
 			if renamed {
 				f.Close()
 				if err != nil {
@@ -198,6 +199,7 @@ func (s *Store) load() error {
 		if res.zeroTail {
 			s.alloc = size
 		}
+		s.nextSeq = idx.expiredSeq // Seqs of expired patches are not given again
 		for _, e := range idx.bySeq {
 			s.nextSeq = max(s.nextSeq, e.p.Seq)
 		}
@@ -296,6 +298,9 @@ func decodeAll(batch []scanned) {
 		wg.Go(func() {
 			for i := w; i < len(batch); i += workers {
 				b := &batch[i]
+				if b.r.kind == kindExpire {
+					continue // not a patch record: apply decodes it
+				}
 				b.p, b.blobs, b.diff, b.err = decodeMeta(b.r.meta, b.r.seq)
 			}
 		})
@@ -326,6 +331,8 @@ func (s *Store) apply(idx *index, b *scanned) error {
 		e := idx.reattempt(p, off+r.bodyAt, r.bodyLen)
 		e.setDiff(off+metaOffset, r.meta, b.diff)
 		e.live = live
+	case kindExpire:
+		return applyExpireRecord(idx, r)
 	case kindUpdate:
 		e, _, ok := idx.update(p)
 		if !ok {
