@@ -27,6 +27,13 @@ type load struct {
 	rssPID  int // sample this process's VmRSS while counting; 0 for none
 	// progress, if set, counts accepted requests as they happen.
 	progress *atomic.Int64
+	// each, if set, is told of every counted request: when it was sent,
+	// when it was answered, and whether it was accepted. It is called
+	// from the clients' goroutines at once.
+	each func(sent, answered time.Time, ok bool)
+	// gap, if set, is how long each client waits after an answer before
+	// it sends its next request.
+	gap time.Duration
 }
 
 // loadResult is what one load run saw. Only requests sent and answered
@@ -105,6 +112,12 @@ func runLoad(ctx context.Context, l load) loadResult {
 				}
 				if ok && l.progress != nil {
 					l.progress.Add(1)
+				}
+				if l.each != nil {
+					l.each(t0, t1, ok)
+				}
+				if l.gap > 0 {
+					time.Sleep(l.gap)
 				}
 				if ok {
 					st.ok++

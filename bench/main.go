@@ -16,6 +16,12 @@
 // (root and apt-get), runs everything in fresh temporary workspaces and
 // removes them afterwards. Every load loop ends by itself.
 //
+// The history step (bench/history.go) builds histories of -history
+// patches through the store's API (internal/histgen) and measures start,
+// takeover, restart, memory and reads of a daemon on each:
+//
+//	go run ./bench -only history -history 0,100000,1000000
+//
 // To compare an optimisation with the build before it, measure both in the
 // same run: the machine's noise between runs is larger than most changes.
 // Build the older commit's binary and pass it with -baseline:
@@ -34,6 +40,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -65,6 +72,14 @@ type options struct {
 	patchdBin  string
 	baseline   string
 	only       map[string]bool
+
+	// The long-history step (bench/history.go).
+	histSizes    []int
+	histTimeout  time.Duration
+	histRuns     int
+	histRestarts int
+	histGets     int
+	histLoad     time.Duration
 }
 
 func parseFlags(args []string) (options, error) {
@@ -84,7 +99,13 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.noFlask, "no-flask", false, "skip the Flask reference")
 	fs.StringVar(&o.patchdBin, "patchd-bin", "", "measure this patchd binary instead of building one (to compare builds)")
 	fs.StringVar(&o.baseline, "baseline", "", "also measure this patchd binary (an older build) in the same ingest rounds and 1 MiB patch runs, as extra rows")
-	only := fs.String("only", "", "run only these steps, comma-separated: disk, ingest, e2e, startup, takeover, restarts, go")
+	only := fs.String("only", "", "run only these steps, comma-separated: disk, ingest, e2e, startup, takeover, restarts, history, go")
+	history := fs.String("history", "0,100000,1000000", "patches in the histories of the history step, comma-separated (each built through the store API)")
+	fs.DurationVar(&o.histTimeout, "history-timeout", time.Minute, "history step: cut each start, takeover, restart and series of GETs after this long and report it timed out")
+	fs.IntVar(&o.histRuns, "history-runs", 3, "history step: starts and takeovers per size")
+	fs.IntVar(&o.histRestarts, "history-restarts", 5, "history step: restarts under load per size")
+	fs.IntVar(&o.histGets, "history-gets", 200, "history step: requests of each kind of GET per size")
+	fs.DurationVar(&o.histLoad, "history-load", 5*time.Second, "history step: how long the 64 clients of ingest send, for the resident size under load")
 	fs.DurationVar(&o.waitIdle, "wait-idle", 2*time.Minute, "before the run and before each ingest level, wait up to this long for the machine to be 90% idle (0: do not wait)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (workspaces, logs) for inspection")
 	fs.BoolVar(&o.noGoBench, "no-go-bench", false, "skip the go test benchmarks of internal/store, internal/patch and internal/worker")
@@ -102,6 +123,16 @@ func parseFlags(args []string) (options, error) {
 		for _, s := range strings.Split(*only, ",") {
 			o.only[strings.TrimSpace(s)] = true
 		}
+	}
+	for _, f := range strings.Split(*history, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 0 || n > 100_000_000 {
+			return o, fmt.Errorf("-history: %q is not a number of patches from 0 to 100000000", f)
+		}
+		o.histSizes = append(o.histSizes, n)
+	}
+	if o.histRuns < 1 || o.histRestarts < 1 || o.histGets < 1 || o.histTimeout <= 0 || o.histLoad <= 0 {
+		return o, errors.New("-history-runs, -history-restarts, -history-gets, -history-timeout and -history-load must be positive")
 	}
 	for _, f := range strings.Split(*clients, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -182,6 +213,7 @@ func run(ctx context.Context, o options) error {
 		{"startup", "start-up", b.startup},
 		{"takeover", "standby takeover", b.takeover},
 		{"restarts", "restarts under load", b.restartsUnderLoad},
+		{"history", "long histories", b.histories},
 		{"disk", "disk", func(ctx context.Context, rep *report) error { return b.probeDisk(ctx, rep, "after them") }},
 	}
 	for _, s := range steps {

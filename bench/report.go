@@ -30,6 +30,7 @@ type report struct {
 	restart  *restartResult
 	stops    []stopRun
 	fsync    []fsyncProbe
+	history  []*histRow
 	// perPatch is patchd's resident growth per stored patch at the end
 	// of each round with the most clients; stored the most patches held.
 	perPatch []float64
@@ -147,6 +148,19 @@ func (r *report) goals() []goal {
 	for _, m := range r.mem {
 		if m.name == "patchd" {
 			gs = append(gs, goal{what: "patchd resident memory, idle after start", target: "< 20 MiB", got: mib(m.idle), met: m.idle > 0 && m.idle < 20<<20})
+		}
+	}
+	// The long-history goals, at the longest history measured.
+	var longest *histRow
+	for _, h := range r.history {
+		if longest == nil || h.size > longest.size {
+			longest = h
+		}
+	}
+	if longest != nil && longest.size > 0 {
+		for _, g := range r.historyGoals(longest) {
+			g.what = "history of " + thousands(longest.size) + " patches: " + g.what
+			gs = append(gs, g)
 		}
 	}
 	return gs
@@ -323,6 +337,8 @@ func (r *report) markdown() string {
 		fmt.Fprintf(&sb, "\npatchd keeps the record of every patch it holds in memory (the bodies\nstay on disk): at the end of the rounds with the most clients, holding up\nto %d patches, its resident size had grown by a median %.1f KiB per\nstored patch over the idle size (GC slack included).\n", r.stored, v[len(v)/2]/1024)
 	}
 
+	r.historySection(&sb)
+
 	sb.WriteString("\n## Go benchmarks\n\nThe store's, the patch package's and the worker's own benchmarks, from this run:\n\n    go test -run=^$ -bench=. ./internal/store ./internal/patch ./internal/worker\n\n")
 	if len(r.goBench) > 0 {
 		sb.WriteString("```\n" + strings.Join(r.goBench, "\n") + "\n```\n")
@@ -334,7 +350,7 @@ func (r *report) markdown() string {
 	}
 	sb.WriteString("\n`BenchmarkSubmitParallel` submits through the store alone (no HTTP) with\nreal fsyncs; `records/batch` is how many records share one fsync.\n`BenchmarkSubmitSerial` is one client: one fsync per record.\n")
 
-	sb.WriteString("\n## Running\n\n    go run ./bench               # everything, rewrites docs/BENCHMARKS.md\n    go run ./bench -h            # durations, client counts, repeats\n\n")
+	sb.WriteString("\n## Running\n\n    go run ./bench               # everything, rewrites docs/BENCHMARKS.md\n    go run ./bench -h            # durations, client counts, repeats\n    go run ./bench -only history -history 0,100000,1000000\n                                 # only the long histories\n\n")
 	sb.WriteString("It needs Go and, for the Flask column, `python3` with Flask: if\n`python3 -c 'import flask'` fails it runs `apt-get update` and\n`apt-get install -y python3-flask` when it is root, and otherwise leaves\nthe column as n/a and says why. Everything runs on 127.0.0.1 in temporary\ndirectories that are removed afterwards (`-dir` picks their parent, and so\nthe disk whose fsync is measured).\n")
 
 	if strings.TrimSpace(notes) != "" {
