@@ -247,7 +247,7 @@ func TestSendPatchesRevert(t *testing.T) {
 	if r := e.run("patches", "show", "nope"); r.code != 1 || !strings.Contains(r.stderr, "404") {
 		t.Errorf("show of an unknown id: %s", r)
 	}
-	sum, err := os.ReadFile(filepath.Join(e.stateDir(), "summaries", "P8.13.22.md"))
+	sum, err := os.ReadFile(summaryFile(filepath.Join(e.stateDir(), "summaries"), "P8.13.22"))
 	if err != nil || !strings.Contains(string(sum), "reverted") || !strings.Contains(string(sum), "greet the world") {
 		t.Errorf("summary = %q, %v", sum, err)
 	}
@@ -283,7 +283,7 @@ func TestSummariesDir(t *testing.T) {
 		t.Fatalf("send: %s", r)
 	}
 	waitFor(t, 10*time.Second, "the summary", func() bool {
-		_, err := os.Stat(filepath.Join(dir, "S1.md"))
+		_, err := os.Stat(summaryFile(dir, "S1"))
 		return err == nil
 	})
 }
@@ -313,9 +313,10 @@ func TestLostSummaryRewritten(t *testing.T) {
 	if r := runCmd(t, cmd); r.code != 0 {
 		t.Fatalf("send: %s", r)
 	}
-	path := filepath.Join(e.stateDir(), "summaries", "L1.md")
+	var path string
 	var want []byte
 	waitFor(t, 10*time.Second, "the summary", func() bool {
+		path = summaryFile(filepath.Join(e.stateDir(), "summaries"), "L1")
 		want, _ = os.ReadFile(path)
 		return len(want) > 0
 	})
@@ -330,4 +331,14 @@ func TestLostSummaryRewritten(t *testing.T) {
 		got, _ := os.ReadFile(path)
 		return bytes.Equal(got, want)
 	})
+}
+
+// summaryFile is where the summary of patch id is under dir: in the
+// subdirectory of the UTC date it was received, dir/YYYY/MM/DD/<id>.md
+// (today's when there is none yet).
+func summaryFile(dir, id string) string {
+	if m, _ := filepath.Glob(filepath.Join(dir, "[0-9]*", "[0-9]*", "[0-9]*", id+".md")); len(m) > 0 {
+		return m[0]
+	}
+	return filepath.Join(dir, time.Now().UTC().Format("2006/01/02"), id+".md")
 }

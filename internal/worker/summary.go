@@ -14,7 +14,17 @@ import (
 
 func ioMode(m uint32) fs.FileMode { return fs.FileMode(m).Perm() }
 
-// summarize writes <summaries>/<id>.md for a finished patch. A summary that
+// SummaryPath is where the summary of the patch id, received at
+// received, is kept under dir: dir/YYYY/MM/DD/<id>.md, the UTC date it was
+// received. The date never changes with the patch (a patch sent again
+// after failing is received anew, and its summary moves with it), so that
+// retention finds a summary without reading any directory. Ids are plain
+// file names: intake refuses one with a slash.
+func SummaryPath(dir, id string, received time.Time) string {
+	return filepath.Join(dir, received.UTC().Format("2006/01/02"), id+".md")
+}
+
+// summarize writes the summary of a finished patch (SummaryPath). A summary that
 // cannot be written is logged: the patch's outcome is already durable in
 // the store, and the summary can be rebuilt from it.
 //
@@ -28,13 +38,19 @@ func (w *Worker) summarize(p store.Patch) {
 	if dir == "" {
 		return
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	path := SummaryPath(dir, p.ID, p.ReceivedAt)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		w.log.Warn("write summary", "id", p.ID, "err", err)
 		return
 	}
-	path := filepath.Join(dir, p.ID+".md")
 	if err := fsutil.ReplaceFile(path, []byte(Summary(p)), 0o644); err != nil {
 		w.log.Warn("write summary", "id", p.ID, "err", err)
+	}
+	// An earlier attempt received on another day left its summary there.
+	for _, a := range p.Attempts {
+		if old := SummaryPath(dir, p.ID, a.ReceivedAt); old != path {
+			os.Remove(old)
+		}
 	}
 }
 
@@ -60,7 +76,7 @@ func (w *Worker) repairSummaries(since time.Time) (int, error) {
 		if p.State == store.StateQueued || p.State == store.StateApplying {
 			continue // finished once, then put back (a crash, a full disk)
 		}
-		fi, err := os.Stat(filepath.Join(w.opts.SummariesDir, p.ID+".md"))
+		fi, err := os.Stat(SummaryPath(w.opts.SummariesDir, p.ID, p.ReceivedAt))
 		if err == nil && fi.Size() == int64(len(Summary(p))) {
 			continue
 		}

@@ -264,14 +264,20 @@ func TestRecoverAfterCrash(t *testing.T) {
 	}
 }
 
+// summaryPath is where a patch's summary is: under the UTC date it was
+// received (summaries/YYYY/MM/DD/<id>.md).
+func (f *fixture) summaryPath(id string) string {
+	p, _ := f.store.Get(id)
+	return filepath.Join(f.dir, "summaries", p.ReceivedAt.UTC().Format("2006/01/02"), id+".md")
+}
+
 // summary waits for a patch's summary: it is written just after the outcome
 // is recorded.
 func (f *fixture) summary(id string) string {
 	f.t.Helper()
-	path := filepath.Join(f.dir, "summaries", id+".md")
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if data, err := os.ReadFile(path); err == nil {
+		if data, err := os.ReadFile(f.summaryPath(id)); err == nil {
 			return string(data)
 		}
 		if time.Now().After(deadline) {
@@ -319,11 +325,10 @@ func TestRepairSummaries(t *testing.T) {
 	for _, id := range []string{"ok", "bad", "fine"} {
 		want[id] = f.summary(id)
 	}
-	dir := filepath.Join(f.dir, "summaries")
-	os.Remove(filepath.Join(dir, "ok.md"))                                    // lost
-	os.WriteFile(filepath.Join(dir, "bad.md"), nil, 0o644)                    // name without content
-	fineInfo, _ := os.Stat(filepath.Join(dir, "fine.md"))                     // intact: not rewritten
-	os.Chtimes(filepath.Join(dir, "fine.md"), time.Time{}, time.Unix(1e9, 0)) // marks it
+	os.Remove(f.summaryPath("ok"))                                    // lost
+	os.WriteFile(f.summaryPath("bad"), nil, 0o644)                    // name without content
+	fineInfo, _ := os.Stat(f.summaryPath("fine"))                     // intact: not rewritten
+	os.Chtimes(f.summaryPath("fine"), time.Time{}, time.Unix(1e9, 0)) // marks it
 	f.store.Close()
 	f.open()
 	f.run()
@@ -331,7 +336,7 @@ func TestRepairSummaries(t *testing.T) {
 	for id, w := range want {
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			got, _ := os.ReadFile(filepath.Join(dir, id+".md"))
+			got, _ := os.ReadFile(f.summaryPath(id))
 			if string(got) == w {
 				break
 			}
@@ -341,7 +346,7 @@ func TestRepairSummaries(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	if fi, _ := os.Stat(filepath.Join(dir, "fine.md")); fi == nil || !fi.ModTime().Equal(time.Unix(1e9, 0)) || fi.Size() != fineInfo.Size() {
+	if fi, _ := os.Stat(f.summaryPath("fine")); fi == nil || !fi.ModTime().Equal(time.Unix(1e9, 0)) || fi.Size() != fineInfo.Size() {
 		t.Errorf("an intact summary was rewritten at start")
 	}
 }
