@@ -492,6 +492,7 @@ func (s *Store) commit(batch []*op) (outstanding int, ok bool) {
 	s.size = s.tail
 	s.batches++
 	s.records += uint64(len(batch))
+	s.publishStatsLocked()
 	if became {
 		close(s.wake)
 		s.wake = make(chan struct{})

@@ -2,6 +2,9 @@ package store
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -118,8 +121,55 @@ func TestFinishedSince(t *testing.T) {
 		mustUpdate(t, s, id, func(p *Patch) { p.State, p.Diff, p.FinishedAt = StateApplied, "diff of "+id, at })
 	}
 	mustUpdate(t, s, "F0", func(p *Patch) { p.State, p.RevertedAt = StateReverted, now })
-	got, err := s.FinishedSince(now.Add(-10 * time.Minute))
+	var got []Patch
+	err := s.FinishedSince(now.Add(-10*time.Minute), func(p Patch) error { got = append(got, p); return nil })
 	if err != nil || len(got) != 2 || got[0].ID != "F0" || got[1].ID != "F1" || got[1].Diff != "diff of F1" || got[0].Diff != "diff of F0" {
 		t.Errorf("FinishedSince(10 minutes ago) = %+v, want F0 (reverted now) and F1 (finished a minute ago), with diffs", got)
+	}
+}
+
+// TestFinishedSinceLongHistory: FinishedSince walks a history longer than
+// one hold of the lock, finds every finished patch once and in order, and
+// calls fn without the store's lock: fn can use the store (with the lock
+// held, Get would wait for ever), even commit to it.
+func TestFinishedSinceLongHistory(t *testing.T) {
+	s := openTest(t, t.TempDir(), Options{NoSync: true})
+	now := time.Now()
+	const n = 3*finishedChunk + 7
+	for i := range n {
+		id := "F" + itoa(i)
+		mustSubmit(t, s, id, "b")
+		if i%3 == 2 {
+			continue // still queued
+		}
+		mustUpdate(t, s, id, setState(StateApplying))
+		mustUpdate(t, s, id, func(p *Patch) { p.State, p.FinishedAt = StateApplied, now })
+	}
+	var seen []string
+	err := s.FinishedSince(now.Add(-time.Minute), func(p Patch) error {
+		if q, ok := s.Get(p.ID); !ok || q.State != StateApplied {
+			return fmt.Errorf("Get(%s) in fn = %v, %v", p.ID, q.State, ok)
+		}
+		if len(seen)%100 == 0 {
+			mustSubmit(t, s, "new"+itoa(len(seen)), "b")
+		}
+		seen = append(seen, p.ID)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i := range n {
+		if i%3 != 2 {
+			want = append(want, "F"+itoa(i))
+		}
+	}
+	if !slices.Equal(seen, want) {
+		t.Errorf("FinishedSince saw %d patches, want %d in order of arrival", len(seen), len(want))
+	}
+	stop := errors.New("stop")
+	if err := s.FinishedSince(time.Time{}, func(Patch) error { return stop }); err != stop {
+		t.Errorf("FinishedSince = %v, want fn's error", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 )
 
 var (
@@ -52,10 +53,15 @@ type hub struct {
 	ring   []Event // the latest events, event n at n%eventRing
 	subs   map[*Subscription]struct{}
 	closed bool
+
+	// lastID is last, for LastEventID to read without h.mu.
+	lastID atomic.Uint64
 }
 
 func newHub(path string, last uint64) *hub {
-	return &hub{path: path, last: last, first: last + 1, subs: make(map[*Subscription]struct{})}
+	h := &hub{path: path, last: last, first: last + 1, subs: make(map[*Subscription]struct{})}
+	h.lastID.Store(last)
+	return h
 }
 
 // publish hands evs, numbered on from h.last, to every subscriber. A
@@ -73,6 +79,7 @@ func (h *hub) publish(evs []Event) {
 		h.ring[e.EventID%eventRing] = e
 	}
 	h.last = evs[len(evs)-1].EventID
+	h.lastID.Store(h.last)
 	for sub := range h.subs {
 		if len(sub.queue)+sub.inFlight+len(evs) > maxPending {
 			sub.endLocked(fmt.Errorf("%w: more than %d events waited for it (subscribe again after the last one read)", ErrSlowSubscriber, maxPending))
@@ -145,10 +152,10 @@ func (s *Store) Subscribe(ctx context.Context, after uint64) (*Subscription, err
 // has been none. Taken before reading the state (List, Get), it is where
 // a subscription that follows on from that state starts. Once Submit,
 // Update or Drop has returned, it counts their event.
+//
+// It never waits for a lock (/health asks it).
 func (s *Store) LastEventID() uint64 {
-	s.hub.mu.Lock()
-	defer s.hub.mu.Unlock()
-	return s.hub.last
+	return s.hub.lastID.Load()
 }
 
 func (h *hub) subscribe(ctx context.Context, after uint64) (*Subscription, error) {

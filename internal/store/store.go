@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -66,6 +68,9 @@ type Store struct {
 	size     int64         // durable journal size
 	batches  uint64
 	records  uint64
+	// stats is what Stats answers: published under mu after each change
+	// to the counts, read without it (/health must not wait for the lock).
+	stats atomic.Pointer[Stats]
 
 	// Owned by the committer goroutine after Open.
 	tail    int64 // end of the last durable batch
@@ -204,6 +209,7 @@ func (s *Store) load() error {
 			s.nextSeq = max(s.nextSeq, e.p.Seq)
 		}
 		s.nextSeq++
+		s.publishStatsLocked() // no committer yet: nothing else holds s
 		s.jf = osJournal{f}
 		if s.opts.wrapJournal != nil {
 			s.jf = s.opts.wrapJournal(s.jf)
@@ -468,27 +474,53 @@ func (s *Store) List(cursor string, limit int, state State) (ps []Patch, next st
 	return ps, next
 }
 
-// FinishedSince returns the patches that finished (applied or failed) or
-// were reverted at or after since, in order of arrival. It fails if a diff
-// cannot be read back (the store closed meanwhile, an I/O error).
-func (s *Store) FinishedSince(since time.Time) ([]Patch, error) {
-	s.mu.Lock()
-	var found []listed
-	for _, e := range s.idx.bySeq {
-		if !e.p.FinishedAt.Before(since) || !e.p.RevertedAt.Before(since) {
-			found = append(found, listed{e.p.clone(), e.diff})
+// finishedChunk is how many patches FinishedSince looks at per hold of the
+// store's lock.
+const finishedChunk = 512
+
+// FinishedSince calls fn, in order of arrival, with each patch that
+// finished (applied or failed) or was reverted at or after since, diff
+// included, until fn returns an error, which it returns. It never holds
+// the store's lock for more than a few hundred patches, nor while fn runs
+// or a diff is read, and never holds more than those few hundred in
+// memory: the summary repair after a start walks a long history with it
+// while the store serves. A patch that changes meanwhile may be seen as it
+// was or as it is. It fails if a diff cannot be read back (the store
+// closed meanwhile, an I/O error).
+func (s *Store) FinishedSince(since time.Time, fn func(Patch) error) error {
+	var (
+		found []listed
+		after uint64 // the Seq looked at last
+	)
+	for {
+		found = found[:0]
+		s.mu.Lock()
+		x := s.idx.bySeq
+		i := sort.Search(len(x), func(i int) bool { return x[i].p.Seq > after })
+		end := min(i+finishedChunk, len(x))
+		for _, e := range x[i:end] {
+			if !e.p.FinishedAt.Before(since) || !e.p.RevertedAt.Before(since) {
+				found = append(found, listed{e.p.clone(), e.diff})
+			}
 		}
-	}
-	s.mu.Unlock()
-	ps := make([]Patch, len(found))
-	for i, l := range found {
-		p, err := s.withDiff(l.p, l.diff)
-		if err != nil {
-			return nil, err
+		if end > i {
+			after = x[end-1].p.Seq
 		}
-		ps[i] = p
+		s.mu.Unlock()
+		for _, l := range found {
+			p, err := s.withDiff(l.p, l.diff)
+			if err != nil {
+				return err
+			}
+			if err := fn(p); err != nil {
+				return err
+			}
+		}
+		if end == i {
+			return nil
+		}
+		clear(found)
 	}
-	return ps, nil
 }
 
 // Next blocks until there is a patch to work on and returns it: first any
@@ -539,14 +571,18 @@ type Stats struct {
 	Records uint64 `json:"records"`
 }
 
-// Stats returns current counts.
+// Stats returns the counts as of the last committed batch. It never waits
+// for the store's lock: it reads what the committer published.
 func (s *Store) Stats() Stats {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	return *s.stats.Load()
+}
+
+// publishStatsLocked publishes the counts for Stats; s.mu is held.
+func (s *Store) publishStatsLocked() {
 	c := s.idx.counts
-	return Stats{
+	s.stats.Store(&Stats{
 		Queued: c[StateQueued], Applying: c[StateApplying], Applied: c[StateApplied],
 		Failed: c[StateFailed], Reverted: c[StateReverted], Total: len(s.idx.patches),
 		JournalBytes: s.size, Batches: s.batches, Records: s.records,
-	}
+	})
 }

@@ -63,27 +63,43 @@ const repairWindow = 10 * time.Minute
 // of patches finished (or reverted) within repairWindow before since, whose
 // file is missing or not the size it should have. It returns how many it
 // rewrote.
+//
+// It runs beside the worker, not in its way: the store hands it the
+// patches a few hundred at a time, without its lock, and it takes the
+// worker's lock only to rewrite one summary, from the patch as the store
+// has it then (the worker may have reverted it meanwhile, or be applying
+// it again).
 func (w *Worker) repairSummaries(since time.Time) (int, error) {
 	if w.opts.SummariesDir == "" {
 		return 0, nil
 	}
-	recent, err := w.opts.Store.FinishedSince(since.Add(-repairWindow))
-	if err != nil {
-		return 0, err
-	}
 	n := 0
-	for _, p := range recent {
-		if p.State == store.StateQueued || p.State == store.StateApplying {
-			continue // finished once, then put back (a crash, a full disk)
+	err := w.opts.Store.FinishedSince(since.Add(-repairWindow), func(p store.Patch) error {
+		if !summaryLost(w.opts.SummariesDir, p) {
+			return nil
 		}
-		fi, err := os.Stat(SummaryPath(w.opts.SummariesDir, p.ID, p.ReceivedAt))
-		if err == nil && fi.Size() == int64(len(Summary(p))) {
-			continue
+		if w.repairing != nil {
+			w.repairing(p.ID)
 		}
-		w.summarize(p)
-		n++
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if p, ok := w.opts.Store.Get(p.ID); ok && summaryLost(w.opts.SummariesDir, p) {
+			w.summarize(p)
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
+// summaryLost says whether p is finished and its summary missing or not
+// the size it should have.
+func summaryLost(dir string, p store.Patch) bool {
+	if p.State == store.StateQueued || p.State == store.StateApplying {
+		return false // finished once, then put back (a crash, a full disk)
 	}
-	return n, nil
+	fi, err := os.Stat(SummaryPath(dir, p.ID, p.ReceivedAt))
+	return err != nil || fi.Size() != int64(len(Summary(p)))
 }
 
 // Summary renders the markdown summary of a patch. Every text that comes

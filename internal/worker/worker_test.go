@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -349,6 +350,60 @@ func TestRepairSummaries(t *testing.T) {
 	if fi, _ := os.Stat(f.summaryPath("fine")); fi == nil || !fi.ModTime().Equal(time.Unix(1e9, 0)) || fi.Size() != fineInfo.Size() {
 		t.Errorf("an intact summary was rewritten at start")
 	}
+}
+
+// TestRepairRunsAside: the summary repair after a start holds up neither
+// the worker nor the store: while it is in the middle of a rewrite, a new
+// patch is applied and the store answers (issue 13: with a long history,
+// the repair held the store's lock that /health needed, and the worker's
+// for its whole length).
+func TestRepairRunsAside(t *testing.T) {
+	f := newFixture(t)
+	f.write("src/app.py", "a = 1\n", 0o644)
+	f.submit("ok", "src/app.py", "a = 1", "a = 2")
+	f.submit("bad", "src/app.py", "absent", "x")
+	f.run()
+	f.settle("bad")
+	f.stop()
+	os.Remove(f.summaryPath("ok"))
+	os.Remove(f.summaryPath("bad"))
+	f.store.Close()
+	f.open()
+	entered, release := make(chan string, 2), make(chan struct{})
+	var once sync.Once
+	letGo := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(letGo) // before the fixture's stop, which waits for the worker
+	f.worker.repairing = func(id string) {
+		entered <- id
+		<-release
+	}
+	repaired := make(chan struct{})
+	go func() {
+		f.worker.RepairSummaries()
+		close(repaired)
+	}()
+	<-entered // the repair is under way, and waits
+	f.submit("next", "src/app.py", "a = 2", "a = 3")
+	f.run()
+	if p := f.settle("next"); p.State != store.StateApplied {
+		t.Errorf("patch sent during the repair: %s %s, want applied", p.State, p.Error)
+	}
+	if st := f.store.Stats(); st.Applied != 2 || st.Failed != 1 {
+		t.Errorf("Stats during the repair = %+v", st)
+	}
+	letGo()
+	<-repaired
+	for _, id := range []string{"ok", "bad", "next"} {
+		if got, want := f.summary(id), f.storedSummary(id); got != want {
+			t.Errorf("summary of %s after the repair = %q, want %q", id, got, want)
+		}
+	}
+}
+
+// storedSummary is the summary of the patch as the store has it now.
+func (f *fixture) storedSummary(id string) string {
+	p, _ := f.store.Get(id)
+	return Summary(p)
 }
 
 // TestRevertAfterRestart: the backups a revert needs survive a restart,
