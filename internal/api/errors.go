@@ -16,7 +16,7 @@ const (
 	KindForbidden     Kind = "forbidden"     // 403: a Host or Origin from another site
 	KindNotFound      Kind = "not_found"     // 404: no such patch
 	KindConflict      Kind = "conflict"      // 409: the patch's state or id does not allow it
-	KindGone          Kind = "gone"          // 410: events no longer kept
+	KindGone          Kind = "gone"          // 410: events no longer kept, a patch retention removed
 	KindTooLarge      Kind = "too_large"     // 413: the body is over its limit
 	KindUnsupported   Kind = "unsupported"   // 415: not a JSON Content-Type
 	KindUnprocessable Kind = "unprocessable" // 422: a well-formed patch that would fail
@@ -70,6 +70,9 @@ const (
 	CodeWorkerBusy       = "worker_busy"
 	CodeStoreUnavailable = "store_unavailable"
 	CodeStoreClosed      = "store_closed"
+	// The patch existed, but retention (--retain, patchd patches prune)
+	// removed it; the message says when. Kind gone.
+	CodeExpired = "expired"
 
 	// Events.
 	CodeEventsLost     = "events_lost"

@@ -18,9 +18,9 @@ import (
 	"github.com/patchd/patchd/internal/store"
 )
 
-// runPatches is `patchd patches list|show ID|revert ID|drop ID`.
+// runPatches is `patchd patches list|show ID|revert ID|drop ID|prune`.
 func runPatches(ctx context.Context, env *Env, args []string) error {
-	var asJSON bool
+	var asJSON, dryRun bool
 	var limit int
 	var state string
 	var wait time.Duration
@@ -29,18 +29,22 @@ func runPatches(ctx context.Context, env *Env, args []string) error {
 		fs.BoolVar(&asJSON, "json", false, "print JSON")
 		fs.IntVar(&limit, "limit", 20, "list: how many patches")
 		fs.StringVar(&state, "state", "", "list: only patches in this state")
+		fs.BoolVar(&dryRun, "dry-run", false, "prune: say what would expire, change nothing")
 	})
 	if err != nil {
 		return err
 	}
 	if len(rest) == 0 {
-		return exit(ExitUsage, "patches: want list, show ID, revert ID or drop ID")
+		return exit(ExitUsage, "patches: want list, show ID, revert ID, drop ID or prune")
 	}
 	verb, rest := rest[0], rest[1:]
-	wantArgs := map[string]int{"list": 0, "show": 1, "revert": 1, "drop": 1}
+	wantArgs := map[string]int{"list": 0, "show": 1, "revert": 1, "drop": 1, "prune": 0}
 	n, ok := wantArgs[verb]
 	if !ok || len(rest) != n {
-		return exit(ExitUsage, "patches: want list, show ID, revert ID or drop ID, not %q", strings.Join(append([]string{verb}, rest...), " "))
+		return exit(ExitUsage, "patches: want list, show ID, revert ID, drop ID or prune, not %q", strings.Join(append([]string{verb}, rest...), " "))
+	}
+	if verb == "prune" {
+		return runPrune(ctx, env, cfg, args, dryRun, asJSON)
 	}
 	c, err := newAPIClient(ctx, cfg)
 	var ee *ExitError

@@ -46,6 +46,7 @@ func argSamples(t *testing.T) map[string][]string {
 		"health-detail":        {"public"},
 		"max-conns":            {"100"},
 		"max-conns-per-client": {"10"},
+		"retain":               {"30d,50000"},
 	}
 }
 

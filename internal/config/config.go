@@ -71,6 +71,9 @@ type Config struct {
 	PlanTimeout     time.Duration // longest a patch's planning may take
 	MaxEdits        int           // most elements of a block's "edits"
 
+	// Retain is the retention policy (--retain).
+	Retain Retain
+
 	// Checks run after a patch is written; only the config file defines
 	// them, never a payload or a flag.
 	Checks []Check
@@ -153,7 +156,7 @@ type setting struct {
 
 // settings is the single definition of every common setting and its default.
 func settings() []setting {
-	return append(baseSettings(), httpSettings()...)
+	return append(append(baseSettings(), httpSettings()...), retainSettings()...)
 }
 
 func baseSettings() []setting {

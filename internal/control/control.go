@@ -32,10 +32,12 @@ var ErrNotRunning = errors.New("not running")
 // connection without answering.
 var ErrNoAnswer = errors.New("no answer")
 
-// Request is one command. PID is set by a standby registering itself.
+// Request is one command. PID is set by a standby registering itself;
+// Args are a command's arguments (JSON), if it takes any.
 type Request struct {
-	Cmd string `json:"cmd"`
-	PID int    `json:"pid,omitempty"`
+	Cmd  string          `json:"cmd"`
+	PID  int             `json:"pid,omitempty"`
+	Args json.RawMessage `json:"args,omitempty"`
 }
 
 // Response is the answer to one command.
@@ -45,9 +47,10 @@ type Response struct {
 	Result json.RawMessage `json:"result,omitempty"`
 }
 
-// Handler answers a command. hold asks the server to keep the connection
-// open until the process exits.
-type Handler func(ctx context.Context, cmd string) (result any, hold bool, err error)
+// Handler answers a command, with its arguments (nil if none were sent).
+// hold asks the server to keep the connection open until the process
+// exits.
+type Handler func(ctx context.Context, cmd string, args json.RawMessage) (result any, hold bool, err error)
 
 // Listen creates the socket at path, replacing a stale one. The caller must
 // hold the instance lock, which is what makes removing the old file safe.
@@ -159,7 +162,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 		s.serveStandby(c, r, req.PID)
 		return
 	}
-	res, hold, err := s.h(ctx, req.Cmd)
+	res, hold, err := s.h(ctx, req.Cmd, req.Args)
 	resp := Response{OK: err == nil}
 	if err != nil {
 		resp.Error = err.Error()
@@ -340,7 +343,23 @@ func Call(ctx context.Context, path, cmd string, out any) error {
 		return err
 	}
 	defer c.Close()
-	_, err = exchange(ctx, c, cmd, out)
+	_, err = exchange(ctx, c, Request{Cmd: cmd}, out)
+	return err
+}
+
+// CallWith is Call with arguments: args is sent as the request's Args,
+// encoded as JSON.
+func CallWith(ctx context.Context, path, cmd string, args, out any) error {
+	raw, err := json.Marshal(args)
+	if err != nil {
+		return fmt.Errorf("%s: %w", cmd, err)
+	}
+	c, err := dial(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_, err = exchange(ctx, c, Request{Cmd: cmd, Args: raw}, out)
 	return err
 }
 
@@ -352,7 +371,7 @@ func CallAndWait(ctx context.Context, path, cmd string, out any) error {
 		return err
 	}
 	defer c.Close()
-	r, err := exchange(ctx, c, cmd, out)
+	r, err := exchange(ctx, c, Request{Cmd: cmd}, out)
 	if err != nil {
 		return err
 	}
@@ -385,13 +404,14 @@ func dial(ctx context.Context, path string) (net.Conn, error) {
 	return c, nil
 }
 
-func exchange(ctx context.Context, c net.Conn, cmd string, out any) (*bufio.Reader, error) {
+func exchange(ctx context.Context, c net.Conn, r0 Request, out any) (*bufio.Reader, error) {
+	cmd := r0.Cmd
 	dl := time.Now().Add(10 * time.Second)
 	if d, ok := ctx.Deadline(); ok {
 		dl = d
 	}
 	c.SetDeadline(dl)
-	req, _ := json.Marshal(Request{Cmd: cmd})
+	req, _ := json.Marshal(r0)
 	if _, err := c.Write(append(req, '\n')); err != nil {
 		return nil, fmt.Errorf("%s: %w", cmd, err)
 	}

@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net"
@@ -26,7 +27,7 @@ func TestCallAndModes(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("socket mode = %v, %v; want 0600", fi.Mode().Perm(), err)
 	}
-	s := NewServer(l, func(ctx context.Context, cmd string) (any, bool, error) {
+	s := NewServer(l, func(ctx context.Context, cmd string, _ json.RawMessage) (any, bool, error) {
 		switch cmd {
 		case "status":
 			return map[string]int{"pid": 7}, false, nil
@@ -83,7 +84,7 @@ func TestStandbys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewServer(l, func(ctx context.Context, cmd string) (any, bool, error) { return nil, false, nil }, slog.New(slog.DiscardHandler))
+	s := NewServer(l, func(ctx context.Context, cmd string, _ json.RawMessage) (any, bool, error) { return nil, false, nil }, slog.New(slog.DiscardHandler))
 	go s.Serve(context.Background())
 	defer s.Close()
 

@@ -51,7 +51,7 @@ func openIntake(cfg *config.Config, log *slog.Logger) (*intake, error) {
 			Limits: patch.Limits{MaxFileBytes: cfg.MaxFileBytes, MaxPatchBytes: cfg.MaxPatchContent,
 				FileSetting: config.SettingMaxFileSize, PatchSetting: config.SettingMaxPatchContent}}})
 	in.svc = patchsvc.New(patchsvc.Options{Store: st, Workspace: ws, Worker: in.worker, Logger: log,
-		MaxEdits: cfg.MaxEdits, MaxEditsSetting: config.SettingMaxEdits,
+		MaxEdits: cfg.MaxEdits, MaxEditsSetting: config.SettingMaxEdits, SummariesDir: cfg.SummariesDir,
 		Private: []patchsvc.Private{{Path: cfg.StateDir, Name: "<state dir>"}}})
 	for _, c := range cfg.Checks {
 		if c.Sandbox {

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -131,6 +132,7 @@ func (s *session) run(parent context.Context) (handedOver bool, err error) {
 	s.announceReady()
 	go s.notifier.Watchdog(ctx, s.alive)
 	go st.in.worker.RepairSummaries()
+	st.startRetention(cfg.Retain, log)
 
 	for {
 		select {
@@ -294,8 +296,10 @@ func (s *session) status() Status {
 	return st
 }
 
-func (s *session) handleControl(ctx context.Context, cmd string) (any, bool, error) {
+func (s *session) handleControl(ctx context.Context, cmd string, args json.RawMessage) (any, bool, error) {
 	switch cmd {
+	case CmdPrune:
+		return s.prune(ctx, args)
 	case "status":
 		return s.status(), false, nil
 	case "stop":
@@ -378,6 +382,9 @@ type stack struct {
 	worked   chan error
 	conns    *server.Conns
 	endMCP   func() // ends the MCP tools' waits (mcpserver.Options.Ending)
+	// endRetention stops the scheduled prunes and waits for the one
+	// running (retention.go); nil when --retain is forever.
+	endRetention func()
 }
 
 // up builds and starts a stack on the session's sockets.
@@ -514,6 +521,9 @@ func (st *stack) down(log *slog.Logger, drain, grace time.Duration) {
 	}
 	st.stopWork()
 	<-st.worked
+	if st.endRetention != nil {
+		st.endRetention()
+	}
 	st.in.close()
 }
 

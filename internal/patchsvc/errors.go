@@ -121,6 +121,8 @@ func classify(err error) (api.Kind, string, string) {
 		return api.KindUnavailable, api.CodeStoreUnavailable, ""
 	case errors.Is(err, store.ErrClosed):
 		return api.KindUnavailable, api.CodeStoreClosed, ""
+	case errors.Is(err, store.ErrExpired):
+		return api.KindGone, api.CodeExpired, "id"
 	case errors.Is(err, store.ErrEventsLost):
 		return api.KindGone, api.CodeEventsLost, ""
 	case errors.Is(err, store.ErrSlowSubscriber):

@@ -74,7 +74,7 @@ func (s *Service) Wait(ctx context.Context, id string) (api.PatchView, error) {
 		after := s.st.LastEventID()
 		p, ok := s.st.Get(id)
 		if !ok {
-			return api.PatchView{}, notFound(id)
+			return api.PatchView{}, s.notFound(id)
 		}
 		if api.Finished(string(p.State)) {
 			return s.view(p, true), nil

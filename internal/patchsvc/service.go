@@ -13,6 +13,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -43,6 +44,9 @@ type Options struct {
 	// MaxEditsSetting names the setting that raises it, for the message.
 	MaxEdits        int
 	MaxEditsSetting string
+	// SummariesDir is where the worker writes summaries; Prune deletes
+	// those of expired patches there. "" deletes none.
+	SummariesDir string
 	// Private lists absolute paths of this machine that no answer may
 	// show (the state directory; the workspace's is added): each is
 	// replaced by a name such as "<state dir>".
@@ -63,6 +67,7 @@ type Service struct {
 	log     *slog.Logger
 	parse   patch.ParseOptions
 	private []Private
+	sumDir  string
 }
 
 var _ api.Service = (*Service)(nil)
@@ -76,7 +81,7 @@ func New(opts Options) *Service {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{st: opts.Store, ws: opts.Workspace, wk: opts.Worker, log: opts.Logger,
+	s := &Service{st: opts.Store, ws: opts.Workspace, wk: opts.Worker, log: opts.Logger, sumDir: opts.SummariesDir,
 		parse: patch.ParseOptions{MaxEdits: opts.MaxEdits, MaxEditsSetting: opts.MaxEditsSetting}}
 	if s.ws != nil {
 		s.private = append(s.private, Private{Path: s.ws.Dir(), Name: "<workspace>"})
@@ -145,6 +150,10 @@ func (s *Service) Submit(ctx context.Context, req api.SubmitRequest) (api.Submit
 		case api.KindConflict:
 			r.msg = fmt.Sprintf("patch id %q was already used for a different body (state %s); use a new id (only a patch that failed takes another body under its id)", blk.ID, s.stateOf(blk.ID))
 		case api.KindUnavailable:
+		case api.KindGone:
+			if e, ok := errors.AsType[*store.ExpiredError](err); ok {
+				r.msg = e.Error() + "; use a new id"
+			}
 		default:
 			s.log.Error("submit patch", "id", blk.ID, "err", err)
 			r.msg = fmt.Sprintf("storing patch %q: %v", blk.ID, err)
@@ -187,12 +196,18 @@ func (s *Service) Preview(ctx context.Context, req api.PreviewRequest) (api.Prev
 func (s *Service) Get(_ context.Context, id string) (api.PatchView, error) {
 	p, ok := s.st.Get(id)
 	if !ok {
-		return api.PatchView{}, notFound(id)
+		return api.PatchView{}, s.notFound(id)
 	}
 	return s.view(p, true), nil
 }
 
-func notFound(id string) *api.Error {
+// notFound is the refusal of an id the store does not hold: gone (410,
+// code expired, saying when) for a patch retention removed, else not found.
+func (s *Service) notFound(id string) *api.Error {
+	if at, ok := s.st.Expired(id); ok {
+		err := &store.ExpiredError{ID: id, At: at}
+		return &api.Error{Kind: api.KindGone, Code: api.CodeExpired, Field: "id", Message: err.Error(), Err: err}
+	}
 	return &api.Error{Kind: api.KindNotFound, Code: api.CodePatchNotFound, Field: "id",
 		Message: fmt.Sprintf("no patch with id %q", id), Err: store.ErrNotFound}
 }
@@ -232,7 +247,7 @@ func (s *Service) List(_ context.Context, o api.ListOptions) (api.PatchList, err
 // Revert implements api.Service.
 func (s *Service) Revert(ctx context.Context, id string) (api.PatchView, error) {
 	if _, ok := s.st.Get(id); !ok {
-		return api.PatchView{}, notFound(id)
+		return api.PatchView{}, s.notFound(id)
 	}
 	if s.wk == nil {
 		return api.PatchView{}, api.Errorf(api.KindUnavailable, api.CodeWorkerBusy, "", "cannot revert %q now: no worker runs", id)
@@ -265,7 +280,7 @@ func (s *Service) Drop(ctx context.Context, id string) (api.PatchView, error) {
 		r := refusal{}
 		switch kind, code, _ := classify(err); {
 		case kind == api.KindNotFound:
-			return api.PatchView{}, notFound(id)
+			return api.PatchView{}, s.notFound(id)
 		case code == api.CodeNotQueued:
 			cur, _ := s.st.Get(id)
 			r.msg = fmt.Sprintf("cannot drop %q: only a queued patch can be dropped, and it is %s", id, cur.State)

@@ -49,7 +49,7 @@ func newFixture(t *testing.T, checks ...checkspec.Check) *fixture {
 	t.Cleanup(func() { st.Close() })
 	f.st = st
 	f.wk = worker.New(worker.Options{Store: st, Workspace: ws, SummariesDir: filepath.Join(dir, "summaries"), Checks: checks})
-	f.svc = New(Options{Store: st, Workspace: ws, Worker: f.wk, MaxEditsSetting: "max-edits",
+	f.svc = New(Options{Store: st, Workspace: ws, Worker: f.wk, MaxEditsSetting: "max-edits", SummariesDir: filepath.Join(dir, "summaries"),
 		Private: []Private{{Path: stateDir, Name: "<state dir>"}}})
 	return f
 }
