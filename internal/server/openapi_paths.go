@@ -22,6 +22,7 @@ func openAPIPaths() obj {
 		"/ready":               obj{"get": readyOp()},
 		"/file":                obj{"get": readFileOp()},
 		"/files":               obj{"get": listFilesOp()},
+		"/events":              obj{"get": eventsOp()},
 	}
 }
 
@@ -173,5 +174,25 @@ func readyOp() obj {
 	return readOnly(obj{
 		"operationId": "ready", "summary": "200 once the store is open and the worker runs", "security": []obj{},
 		"responses": obj{"200": obj{"description": "Ready."}, "503": obj{"description": "Not ready."}},
+	})
+}
+
+func eventsOp() obj {
+	return readOnly(obj{
+		"operationId": "streamEvents",
+		"summary":     "Follow patch events live (Server-Sent Events)",
+		"description": "A text/event-stream of every patch state change: id is event_id, event its name (patch.applied), data the event JSON. Resume with the Last-Event-ID header or after. event: reset says the events asked for are gone: read the patches again.",
+		"parameters": []obj{
+			{"name": "after", "in": "query", "schema": obj{"type": "integer", "minimum": 0},
+				"description": "Start after this event_id (0: all the events kept); the Last-Event-ID header wins. Default: only events from now on."},
+			{"name": "Last-Event-ID", "in": "header", "schema": obj{"type": "integer", "minimum": 0},
+				"description": "The id of the last event received: the stream resumes right after it."},
+		},
+		"responses": obj{
+			"200": obj{"description": "The stream, until the client leaves or patchd stops or restarts (reconnect with Last-Event-ID).",
+				"content": obj{"text/event-stream": obj{"schema": obj{"type": "string"}}}},
+			"400": errResp("after or Last-Event-ID is not a number."),
+			"401": errResp("Unauthorized."),
+		},
 	})
 }

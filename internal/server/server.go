@@ -96,6 +96,9 @@ type Server struct {
 	endWaitsOnce sync.Once
 	// tok is the token in force: Options.Token, then what SetToken set.
 	tok atomic.Pointer[string]
+	// heartbeat is how often a GET /events stream sends a comment
+	// (eventsHeartbeat; tests shorten it).
+	heartbeat time.Duration
 }
 
 // New returns a Server; it answers /ready with 503 until SetReady(true).
@@ -115,6 +118,7 @@ func New(opts Options) *Server {
 	s.refusals = newRefusalLog(opts.Logger)
 	s.guard = newGuard(opts)
 	s.tok.Store(&opts.Token)
+	s.heartbeat = eventsHeartbeat
 	s.mux.HandleFunc("GET /health", s.handleHealth)
 	s.mux.HandleFunc("GET /ready", s.handleReady)
 	s.mux.HandleFunc("GET /openapi.json", s.handleOpenAPI)
@@ -127,6 +131,7 @@ func New(opts Options) *Server {
 		s.mux.HandleFunc("POST /patches/preview", s.handlePreview)
 		s.mux.HandleFunc("GET /file", s.handleReadFile)
 		s.mux.HandleFunc("GET /files", s.handleListFiles)
+		s.mux.HandleFunc("GET /events", s.handleEvents)
 	}
 	if opts.MCP != nil {
 		s.mux.HandleFunc("/mcp", s.handleMCP)

@@ -40,7 +40,8 @@ func waitParam(r *http.Request) (time.Duration, error) {
 
 // EndWaits ends every webhook request waiting for a patch's outcome, now
 // and from now on: each answers at once with the patch's state as it
-// stands (202). The daemon calls it when it begins to stop or to hand
+// stands (202); and every GET /events stream (its client reconnects with
+// Last-Event-ID). The daemon calls it when it begins to stop or to hand
 // over to its successor, which must not wait for them.
 func (s *Server) EndWaits() { s.endWaitsOnce.Do(func() { close(s.endWaits) }) }
 
