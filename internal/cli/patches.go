@@ -159,7 +159,7 @@ func dropOffline(ctx context.Context, env *Env, cfg *config.Config, id string) e
 		return exit(ExitFailed, "drop %s: %v", id, err)
 	}
 	defer lock.Release()
-	st, err := store.Open(cfg.QueueDir(), store.Options{EventsPath: cfg.EventsPath()})
+	st, err := store.Open(cfg.QueueDir(), store.Options{EventsPath: cfg.EventsPath(), EventsMaxBytes: cfg.EventsMaxBytes()})
 	if err != nil {
 		return exit(ExitFailed, "drop %s: %v", id, err)
 	}

@@ -111,6 +111,10 @@ func (c *Config) QueueDir() string { return filepath.Join(c.StateDir, "queue") }
 // EventsPath is the append-only event log.
 func (c *Config) EventsPath() string { return filepath.Join(c.StateDir, "events.jsonl") }
 
+// EventsMaxBytes is the size at which the event log is rotated: the log
+// file's (--log-max-size).
+func (c *Config) EventsMaxBytes() int64 { return int64(c.LogMaxSizeMB) << 20 }
+
 // Ports returns the port and the fallbacks, in the order to try them.
 func (c *Config) Ports() []int {
 	ports := []int{c.Port}
@@ -219,7 +223,7 @@ func baseSettings() []setting {
 			c.PIDFile = last(v)
 			return nil
 		}},
-		{name: "log-max-size", format: integer(func(c *Config) int { return c.LogMaxSizeMB }), def: "10", usage: "rotate the log file at this many MiB", apply: func(c *Config, v []string) error {
+		{name: "log-max-size", format: integer(func(c *Config) int { return c.LogMaxSizeMB }), def: "10", usage: "rotate the log file and events.jsonl at this many MiB", apply: func(c *Config, v []string) error {
 			n, err := strconv.Atoi(last(v))
 			if err != nil || n < 1 {
 				return fmt.Errorf("must be a positive number of MiB, not %q", last(v))

@@ -39,7 +39,7 @@ func openIntake(cfg *config.Config, log *slog.Logger) (*intake, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(cfg.QueueDir(), store.Options{Logger: log, EventsPath: cfg.EventsPath()})
+	st, err := store.Open(cfg.QueueDir(), store.Options{Logger: log, EventsPath: cfg.EventsPath(), EventsMaxBytes: cfg.EventsMaxBytes()})
 	if err != nil {
 		ws.Close()
 		return nil, fmt.Errorf("open store: %w", err)

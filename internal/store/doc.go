@@ -163,17 +163,35 @@
 // truth); the file is fsynced on Close. A failed event write is logged, once
 // per outage, and never fails the patch.
 //
+// With Options.EventsMaxBytes, the event log is rotated once it passes that
+// size, after the batch that passed it: the committer renames it after its
+// last event (events.jsonl to events-000000001234.jsonl) and opens a new
+// one, a rename and an open under a lock that replays hold only while they
+// open their files. In the background, every rotated file but the newest
+// is gzip-compressed (written as .gz.tmp, synced, renamed, the original
+// removed) and those beyond Options.EventsBackups (5) are deleted, oldest
+// first. The newest stays as written so that a subscriber resuming
+// shortly before the rotation (the common case) reads it back from its end
+// as it reads the current file, instead of decompressing it from its
+// start; and the compression never delays the committer. A stop cuts a
+// compression short; the next Open does it again.
+//
 // Numbering continues after a restart from the last numbered line of the
 // event log, found by reading the file back from its end (at most 1 MiB,
-// whatever the history's length); a line a crash cut short is skipped, and
-// the next write starts a line of its own. Without an event log numbering
+// whatever the history's length), or, when the file has none (a rotation
+// just emptied it), from the newest rotated file's name; a line a crash
+// cut short is skipped, and the next write starts a line of its own (a
+// rotated file may end with one). Without an event log numbering
 // starts at 1 at each Open. Numbers can be given twice only if the event
 // log lost its last lines: a power failure before the page cache reached
 // the disk, or a disk that stayed full until the daemon stopped.
 //
 // Subscribe follows the events from a given number on: the latest 1024 are
-// kept in memory; older ones (up to 100,000 back) are read back from the
-// event log, found by reading it back from its end, then forward. The
+// kept in memory; older ones (up to 100,000 back) are read from the event
+// log's files: the one holding the first event asked for, found by its
+// name, read back from its end (or, compressed, forward from its start),
+// then forward through the newer ones. A start before the oldest event
+// the files keep (the older ones were deleted) is refused at once. The
 // committer never waits for a subscriber: each has a queue of at most 4096
 // events that its own goroutine drains into its channel, and a subscriber
 // whose queue is full is ended with ErrSlowSubscriber after reading what

@@ -51,35 +51,45 @@ func batchEvents(evs []Event, batch []*op, after uint64, now time.Time) []Event 
 	return evs
 }
 
-// eventLog appends events after their records are durable. Only the
-// committer goroutine writes to it.
+// eventLog appends events after their records are durable, and rotates
+// its file by size. Only the committer goroutine writes to it.
 type eventLog struct {
 	f       *os.File
 	path    string
 	log     *slog.Logger
+	files   *eventFiles
+	size    int64 // of f
+	max     int64 // rotate at this size; 0: never
 	buf     []byte
 	failing bool // a write failed; log again only once it works
+	// rotateFailing: a rotation failed; log again only once one works.
+	rotateFailing bool
 	// torn: the file does not end with a newline (a write a crash cut);
 	// the next write starts a line of its own.
 	torn bool
 }
 
 // openEventLog opens the event log for appending and returns the number
-// of its last event, read from the file's end: 0 for a new file or one
-// whose last event has no number (written before events were numbered).
-func openEventLog(path string, log *slog.Logger) (*eventLog, uint64, error) {
+// of its last event: read from the current file's end, or, if that has
+// none (new, just rotated, or written before events were numbered), the
+// newest rotated file's name.
+func openEventLog(path string, maxBytes int64, keep int, log *slog.Logger) (*eventLog, uint64, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, 0, fmt.Errorf("open event log: %w", err)
 	}
-	l := &eventLog{f: f, path: path, log: log}
+	l := &eventLog{f: f, path: path, log: log, max: maxBytes, files: newEventFiles(path, keep, log)}
 	last, torn, err := lastEvent(f)
 	if err != nil {
 		// Numbering cannot continue where it was; say so rather than fail
 		// the start: the journal, not this file, is the record of truth.
-		log.Error("event log unreadable; event numbers start again from 1", "path", path, "err", err)
+		log.Error("event log unreadable; event numbers go on from the newest rotated one, or from 1", "path", path, "err", err)
+	}
+	if fi, err := f.Stat(); err == nil {
+		l.size = fi.Size()
 	}
 	l.torn = torn
+	last = max(last, l.files.start())
 	return l, last, nil
 }
 
@@ -204,7 +214,9 @@ func (l *eventLog) append(evs []Event) {
 		}
 		l.buf = append(append(l.buf, line...), '\n')
 	}
-	if _, err := l.f.Write(l.buf); err != nil {
+	n, err := l.f.Write(l.buf)
+	l.size += int64(n)
+	if err != nil {
 		if !l.failing {
 			l.log.Error("event log write failed; events are lost until it works again", "path", l.path, "err", err)
 		}
@@ -220,9 +232,34 @@ func (l *eventLog) append(evs []Event) {
 	if cap(l.buf) > 1<<20 {
 		l.buf = nil
 	}
+	if l.max > 0 && l.size >= l.max {
+		l.rotate(evs[len(evs)-1].EventID)
+	}
+}
+
+// rotate renames the file after its last event, last, and starts a new
+// one: a rename and an open, with compression and deletion left to the
+// background. A rotation that fails is logged and tried again after the
+// next batch.
+func (l *eventLog) rotate(last uint64) {
+	nf, err := l.files.rotate(l.f, last)
+	if err != nil {
+		if !l.rotateFailing {
+			l.log.Error("event log rotation failed; it grows until one works", "err", err)
+		}
+		l.rotateFailing = true
+		return
+	}
+	if l.rotateFailing {
+		l.log.Info("event log rotated again", "path", l.path)
+		l.rotateFailing = false
+	}
+	l.f.Close() // its events are in the page cache, as any line's
+	l.f, l.size, l.torn = nf, 0, false
 }
 
 func (l *eventLog) close() error {
+	l.files.close()
 	err := l.f.Sync()
 	if cerr := l.f.Close(); err == nil {
 		err = cerr

@@ -1,14 +1,8 @@
 package store
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 )
@@ -45,7 +39,7 @@ const (
 // it without ever waiting for them: each subscription has a bounded queue
 // that a goroutine of its own drains into its channel.
 type hub struct {
-	path string // the event log replays read; "" for none
+	files *eventFiles // the event log replays read; nil for none
 
 	mu     sync.Mutex
 	last   uint64  // the last event's number
@@ -58,8 +52,8 @@ type hub struct {
 	lastID atomic.Uint64
 }
 
-func newHub(path string, last uint64) *hub {
-	h := &hub{path: path, last: last, first: last + 1, subs: make(map[*Subscription]struct{})}
+func newHub(files *eventFiles, last uint64) *hub {
+	h := &hub{files: files, last: last, first: last + 1, subs: make(map[*Subscription]struct{})}
 	h.lastID.Store(last)
 	return h
 }
@@ -132,8 +126,8 @@ type Subscription struct {
 
 // Subscribe returns a subscription to every event numbered after after,
 // in order and without gaps: first those already committed (from memory,
-// where the latest 1024 are kept, or else read back from the event log,
-// at most 100,000), then each batch as it commits. Pass 0 for the whole
+// where the latest 1024 are kept, or else read back from the event log
+// and its rotated files, at most 100,000), then each batch as it commits. Pass 0 for the whole
 // history (as far as it is kept), or LastEventID for only what comes next.
 //
 // The committer never waits for a subscriber: one that lets more than
@@ -171,8 +165,10 @@ func (h *hub) subscribe(ctx context.Context, after uint64) (*Subscription, error
 	case after > h.last:
 		return nil, fmt.Errorf("%w: event %d is after the last one, %d (was the event log replaced?)", ErrEventsLost, after, h.last)
 	case after+1 >= from:
-	case h.path == "":
+	case h.files == nil:
 		return nil, fmt.Errorf("%w: the oldest event kept is %d, and there is no event log", ErrEventsLost, from)
+	case after+1 < h.files.oldest.Load():
+		return nil, fmt.Errorf("%w: event %d was in a rotated event log since deleted: the oldest kept is %d", ErrEventsLost, after+1, h.files.oldest.Load())
 	case h.last-after > maxBacklog:
 		return nil, fmt.Errorf("%w: events after %d are %d, more than the %d a subscription may replay", ErrEventsLost, after, h.last-after, maxBacklog)
 	default:
@@ -225,7 +221,7 @@ func (sub *Subscription) run(ctx context.Context) {
 	h := sub.h
 	defer close(sub.c)
 	if sub.fileTo > sub.after {
-		if err := replayLog(ctx, h.path, sub.after, sub.fileTo, sub.c); err != nil {
+		if err := h.files.replay(ctx, sub.after, sub.fileTo, sub.c); err != nil {
 			sub.end(err)
 			return
 		}
@@ -261,53 +257,4 @@ func (sub *Subscription) run(ctx context.Context) {
 			return
 		}
 	}
-}
-
-// replayLog sends the events numbered after+1 to to, read from the event
-// log at path: it reads back from the end to the line of event after (or
-// an earlier one), then forward.
-func replayLog(ctx context.Context, path string, after, to uint64, c chan<- Event) error {
-	name := filepath.Base(path)
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("%w: open %s: %w", ErrEventsLost, name, errors.Unwrap(err))
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("%w: stat %s: %w", ErrEventsLost, name, errors.Unwrap(err))
-	}
-	size := fi.Size()
-	var start int64
-	err = scanBack(f, size, maxReplayScan, func(line []byte, off int64) bool {
-		if e, ok := parseEventLine(line); ok && e.EventID <= after {
-			start = off + int64(len(line)) + 1
-			return false
-		}
-		return true
-	})
-	if err != nil {
-		return fmt.Errorf("%w: read %s back to event %d: %w", ErrEventsLost, name, after, err)
-	}
-	r := bufio.NewReaderSize(io.NewSectionReader(f, start, size-start), 64<<10)
-	for next := after + 1; next <= to; {
-		line, err := r.ReadBytes('\n')
-		if err != nil {
-			return fmt.Errorf("%w: event %d is not in %s", ErrEventsLost, next, name)
-		}
-		e, ok := parseEventLine(bytes.TrimSuffix(line, []byte{'\n'}))
-		if !ok || e.EventID < next {
-			continue
-		}
-		if e.EventID != next {
-			return fmt.Errorf("%w: event %d is not in %s", ErrEventsLost, next, name)
-		}
-		select {
-		case c <- e:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		next++
-	}
-	return nil
 }

@@ -21,10 +21,19 @@ type Options struct {
 	// event writes. nil discards them.
 	Logger *slog.Logger
 	// EventsPath is the JSON-lines event log; "" means none. Event
-	// numbers continue from its last line, and Subscribe replays from it
-	// what memory no longer holds; without it, numbering starts at 1 at
+	// numbers continue from its last line (or its newest rotated file's),
+	// and Subscribe replays from it and its rotated files what memory no
+	// longer holds; without it, numbering starts at 1 at
 	// each Open and only the latest events in memory can be replayed.
 	EventsPath string
+	// EventsMaxBytes rotates the event log once it holds this many bytes
+	// (0: never): it is renamed after its last event's number and a new
+	// one started (see doc.go, Events).
+	EventsMaxBytes int64
+	// EventsBackups is how many rotated event logs are kept, the newest
+	// as it was written and the others gzip-compressed; older ones are
+	// deleted. 0 keeps 5, as many as the log keeps.
+	EventsBackups int
 	// NoSync skips fsync of the journal. For tests and benchmarks only: it
 	// breaks the promise that an acknowledged patch survives power loss.
 	NoSync bool
@@ -116,7 +125,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	if opts.EventsPath != "" {
-		ev, last, err := openEventLog(opts.EventsPath, log)
+		ev, last, err := openEventLog(opts.EventsPath, opts.EventsMaxBytes, opts.EventsBackups, log)
 		if err != nil {
 			s.jf.Close()
 			s.lockF.Close()
@@ -124,7 +133,11 @@ func Open(dir string, opts Options) (*Store, error) {
 		}
 		s.events, s.eventID = ev, last
 	}
-	s.hub = newHub(opts.EventsPath, s.eventID)
+	var files *eventFiles
+	if s.events != nil {
+		files = s.events.files
+	}
+	s.hub = newHub(files, s.eventID)
 	go s.commitLoop()
 	return s, nil
 }
