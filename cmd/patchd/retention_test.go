@@ -101,6 +101,9 @@ func TestRetention(t *testing.T) {
 		}
 	}
 	expired("R1")
+	if code, body, err := c.do("POST", "/webhook", []byte(`{"id":"R1","role":"r","target_file":"a.txt","patch":{"pattern":"x","replacement":"y"}}`)); err != nil || code != 410 || !strings.Contains(string(body), "use a new id") {
+		t.Errorf("POST /webhook with the expired id R1 = %d %s, %v; want 410 saying to use a new id", code, body, err)
+	}
 	if r := e.run("patches", "revert", "R1"); r.code != 1 || !strings.Contains(r.stderr, "410") || !strings.Contains(r.stderr, "expired at") {
 		t.Errorf("patches revert R1 (expired): %s, want exit 1, HTTP 410 saying it expired", r)
 	}

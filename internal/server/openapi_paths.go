@@ -74,6 +74,7 @@ func submitPatchOp() obj {
 			"401": errResp("Missing or invalid bearer token or signature."),
 			"403": errResp("The Host or Origin header names another site (DNS rebinding, a web page); see --allowed-host and --allowed-origin."),
 			"409": errResp("The id was already used for a different patch that did not fail (a failed one takes a new body)."),
+			"410": errResp(expiredText),
 			"413": errResp("Body over the size limit."),
 			"415": errResp("Content-Type is missing or not application/json."),
 			"429": errResp("Too many requests; retry after the Retry-After header."),
@@ -117,6 +118,9 @@ func previewPatchOp() obj {
 	})
 }
 
+// expiredText is the 410 of an id retention removed.
+const expiredText = "Retention (--retain) removed this patch (code expired); result.error says when. Its id is not taken again."
+
 func getPatchOp() obj {
 	return readOnly(obj{
 		"operationId": "getPatch",
@@ -125,7 +129,7 @@ func getPatchOp() obj {
 		"parameters": []obj{idParam(), {"name": "diff_offset", "in": "query", "required": false,
 			"description": "Where the part of a long diff starts, in bytes: the diff_next_offset of the previous answer. Default 0.",
 			"schema":      obj{"type": "integer", "minimum": 0, "default": 0}}},
-		"responses": obj{"200": resp("The patch.", ref("Patch")), "404": errResp("No such patch."), "401": errResp("Unauthorized.")},
+		"responses": obj{"200": resp("The patch.", ref("Patch")), "404": errResp("No such patch."), "410": errResp(expiredText), "401": errResp("Unauthorized.")},
 	})
 }
 
@@ -139,6 +143,7 @@ func dropPatchOp() obj {
 			"200": resp("Dropped (state failed).", ref("Answer")),
 			"404": errResp("No such patch."),
 			"409": errResp("Not queued: the worker has started on it, or it is finished."),
+			"410": errResp(expiredText),
 			"401": errResp("Unauthorized."),
 		},
 	}
@@ -157,6 +162,7 @@ func revertPatchOp() obj {
 			"400": errResp("A wait that is not a duration from above 0 to 20s."),
 			"404": errResp("No such patch."),
 			"409": errResp("Not applied, or the file changed since it was applied."),
+			"410": errResp(expiredText),
 			"503": errResp("The worker stayed busy applying a patch for the whole wait, or the store cannot write; nothing was reverted; retry after the Retry-After header."),
 			"401": errResp("Unauthorized."),
 		},
