@@ -30,6 +30,7 @@ func argSamples(t *testing.T) map[string][]string {
 		"drain-timeout":        {"1m30s"},
 		"no-auth":              {"true"},
 		"trust-proxy":          {"true"},
+		"metrics-public":       {"true"},
 		"max-body":             {"2048"},
 		"summaries-dir":        {filepath.Join(dir, "summaries")},
 		"rate-limit":           {"2.5"},

@@ -56,6 +56,9 @@ type Config struct {
 	// TrustProxy believes the forwarding headers a reverse proxy sets
 	// (--trust-proxy; see internal/server's Options.TrustProxy).
 	TrustProxy bool
+	// MetricsPublic serves GET /metrics without the token
+	// (--metrics-public).
+	MetricsPublic bool
 	// MaxConns and MaxConnsPerClient cap the HTTP connections open at
 	// once, in all and per client address; 0 = derived from the file
 	// limit (see internal/daemon).

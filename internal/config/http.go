@@ -60,6 +60,14 @@ func httpSettings() []setting {
 			}
 			return nil
 		}},
+		{name: "metrics-public", format: boolean(func(c *Config) bool { return c.MetricsPublic }), def: "false", usage: "serve GET /metrics (Prometheus) without the token, for a scraper that cannot send it", apply: func(c *Config, v []string) error {
+			b, err := strconv.ParseBool(last(v))
+			if err != nil {
+				return fmt.Errorf("must be true or false, not %q", last(v))
+			}
+			c.MetricsPublic = b
+			return nil
+		}},
 		{name: "max-conns", format: integer(func(c *Config) int { return c.MaxConns }), def: "0", usage: "most HTTP connections open at once (0 = from the file limit: what it leaves after 256 kept for the journal, logs and workspace files, at most 4096)", apply: func(c *Config, v []string) error {
 			n, err := strconv.Atoi(last(v))
 			if err != nil || n < 0 {

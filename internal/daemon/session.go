@@ -20,6 +20,7 @@ import (
 	"github.com/patchd/patchd/internal/instance"
 	"github.com/patchd/patchd/internal/listen"
 	"github.com/patchd/patchd/internal/mcpserver"
+	"github.com/patchd/patchd/internal/metrics"
 	"github.com/patchd/patchd/internal/notify"
 	"github.com/patchd/patchd/internal/server"
 	"github.com/patchd/patchd/internal/sysinfo"
@@ -413,6 +414,8 @@ func (s *session) up(ctx context.Context) (*stack, error) {
 		return nil, err
 	}
 	st := &stack{in: in, served: make(chan error, 1), worked: make(chan error, 1), conns: server.NewConns(server.ConnLimits{Max: maxConns, PerClient: perClient, Logger: log})}
+	// Prometheus metrics on a registry of this stack's own.
+	met := metrics.New(metrics.Options{Service: in.svc, Version: version.Version, Logger: log})
 	mcpEnding := make(chan struct{})
 	st.endMCP = sync.OnceFunc(func() { close(mcpEnding) })
 	st.api = server.New(server.Options{
@@ -431,7 +434,10 @@ func (s *session) up(ctx context.Context) (*stack, error) {
 		RateLimit:      cfg.RateLimit,
 		RateBurst:      cfg.RateBurst,
 		// A call's envelope around the patch block is small.
-		MCP: mcpserver.Handler(mcpserver.Options{Service: in.svc, Version: version.Version, Logger: log, MaxBodyBytes: cfg.MaxBodyBytes + 64<<10, Ending: mcpEnding}),
+		MCP:           mcpserver.Handler(mcpserver.Options{Service: in.svc, Version: version.Version, Logger: log, MaxBodyBytes: cfg.MaxBodyBytes + 64<<10, Ending: mcpEnding}),
+		Metrics:       met.Handler(),
+		MetricsPublic: cfg.MetricsPublic,
+		Observer:      met,
 	})
 	st.http = &http.Server{
 		Handler:           st.api,
@@ -451,6 +457,7 @@ func (s *session) up(ctx context.Context) (*stack, error) {
 	workCtx, stopWork := context.WithCancel(context.Background())
 	st.stopWork = stopWork
 	go func() { st.worked <- in.worker.Run(workCtx) }()
+	go met.Follow(workCtx)
 	// Ready before the first accept: nobody should see "starting" from a
 	// daemon whose store is open and whose worker runs.
 	st.api.SetReady(true)

@@ -32,7 +32,7 @@ var transports = []struct{ prefix, why string }{
 	{"net/http", "HTTP belongs to internal/server, a door"},
 	{"github.com/modelcontextprotocol", "an MCP SDK belongs to the MCP door"},
 	{"github.com/mark3labs/mcp-go", "an MCP SDK belongs to the MCP door"},
-	{"github.com/prometheus", "metrics belong to the dashboard's door"},
+	{"github.com/prometheus", "metrics belong to internal/metrics, which times patches from the service's events"},
 	{"github.com/nats-io", "NATS belongs to the gateway and the runner"},
 }
 
@@ -51,6 +51,12 @@ var fileSystem = []string{"os", "io/ioutil"}
 var noDirect = []struct{ from, to, why string }{
 	{"cli", "server", "the CLI reads the HTTP API's answers as api types"},
 	{"worker", "config", "the worker takes its checks and setting names from its Options"},
+}
+
+// onlyIn are imports only one patchd package may make itself: the others
+// take what it builds as plain Go and net/http interfaces.
+var onlyIn = []struct{ prefix, pkg, why string }{
+	{"github.com/prometheus", "metrics", "the Prometheus client lives in internal/metrics; the server takes its handler and its RequestObserver"},
 }
 
 // platforms are the GOOS values the import graph is read for: files
@@ -78,7 +84,7 @@ func TestDeps(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the go command is needed to read the import graph (go list): %v", err)
 	}
-	roots := slices.Concat(lower, []string{"api", "cli"}, doors)
+	roots := slices.Concat(lower, []string{"api", "cli", "metrics", "daemon"}, doors)
 	for _, goos := range platforms {
 		t.Run(goos, func(t *testing.T) {
 			graph := list(t, goCmd, goos, roots)
@@ -120,6 +126,18 @@ func TestDeps(t *testing.T) {
 			for _, r := range noDirect {
 				if slices.Contains(graph[module+r.from].Imports, module+r.to) {
 					t.Errorf("%s imports %s, and %s", r.from, r.to, r.why)
+				}
+			}
+			for _, o := range onlyIn {
+				for _, p := range slices.Sorted(maps.Keys(graph)) {
+					if !strings.HasPrefix(p, module) || p == module+o.pkg {
+						continue
+					}
+					for _, imp := range graph[p].Imports {
+						if under(imp, o.prefix) {
+							t.Errorf("%s imports %s, and only %s may: %s", p, imp, o.pkg, o.why)
+						}
+					}
 				}
 			}
 			chains = reach(graph, module+"api")

@@ -76,6 +76,14 @@ type Options struct {
 	// (package mcpserver), behind the token and the Host and Origin guard;
 	// nil serves no /mcp.
 	MCP http.Handler
+	// Metrics serves GET /metrics (package metrics: Prometheus), behind
+	// the token unless MetricsPublic (--metrics-public); nil serves no
+	// /metrics.
+	Metrics       http.Handler
+	MetricsPublic bool
+	// Observer is told of every request answered (package metrics
+	// counts them); nil: none.
+	Observer RequestObserver
 }
 
 // Server is the HTTP handler.
@@ -136,6 +144,9 @@ func New(opts Options) *Server {
 	if opts.MCP != nil {
 		s.mux.HandleFunc("/mcp", s.handleMCP)
 	}
+	if opts.Metrics != nil {
+		s.mux.HandleFunc("GET /metrics", s.handleMetrics)
+	}
 	return s
 }
 
@@ -165,6 +176,15 @@ func (s *Server) CloseConnections() { s.closing.Store(true) }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Observer != nil {
+		s.observed(w, r)
+		return
+	}
+	s.serve(w, r)
+}
+
+// serve is ServeHTTP without the observer: the guard, then the routes.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if s.closing.Load() {
 		w.Header().Set("Connection", "close")
 	}

@@ -288,7 +288,7 @@ func scanFlags(args []string) (map[string]string, error) {
 // other flag takes a value. A test keeps this in step with internal/config.
 func isBoolFlag(name string) bool {
 	switch name {
-	case "no-auth", "git", "allow-root-workspace", "check-sandbox", "trust-proxy", "h", "help":
+	case "no-auth", "git", "allow-root-workspace", "check-sandbox", "trust-proxy", "metrics-public", "h", "help":
 		return true
 	}
 	return false
