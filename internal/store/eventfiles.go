@@ -2,6 +2,7 @@ package store
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"errors"
@@ -378,6 +379,9 @@ func (fs *eventFiles) replay(ctx context.Context, after, to uint64, c chan<- Eve
 			if err != nil {
 				break // the file's end, or a last line a crash cut short
 			}
+			if n, ok := leadingEventID(line); ok && n < next {
+				continue // before the start: not worth decoding
+			}
 			e, ok := parseEventLine(line[:len(line)-1])
 			if !ok || e.EventID < next {
 				continue
@@ -429,4 +433,22 @@ func eventReader(f *os.File, seek bool, after uint64) (*bufio.Reader, error) {
 		}
 	}
 	return bufio.NewReaderSize(io.NewSectionReader(f, start, size-start), 64<<10), nil
+}
+
+// leadingEventID reads the number of an event line as the event log
+// writes it, {"event_id":N,…}, without decoding the rest; ok is false for
+// any other line.
+func leadingEventID(line []byte) (n uint64, ok bool) {
+	rest, found := bytes.CutPrefix(line, []byte(`{"event_id":`))
+	if !found {
+		return 0, false
+	}
+	i := 0
+	for ; i < len(rest) && i < 20 && '0' <= rest[i] && rest[i] <= '9'; i++ {
+	}
+	if i == 0 || i == len(rest) || rest[i] != ',' {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(rest[:i]), 10, 64)
+	return n, err == nil
 }

@@ -328,3 +328,22 @@ func TestEventsTornLineRotated(t *testing.T) {
 	all, _ := readAllEvents(t, dir)
 	checkNumbers(t, all, 0)
 }
+
+// TestLeadingEventID: the number of a line the event log wrote is read
+// without decoding it; any other line is left to the decoder.
+func TestLeadingEventID(t *testing.T) {
+	for line, want := range map[string]uint64{
+		`{"event_id":12,"time":"2026-01-01T00:00:00Z"}`: 12,
+		`{"event_id":0,"x":1}`:                          0,
+		`{"event_id":18446744073709551615,"x":1}`:       18446744073709551615,
+	} {
+		if n, ok := leadingEventID([]byte(line)); !ok || n != want {
+			t.Errorf("leadingEventID(%s) = %d, %v; want %d", line, n, ok, want)
+		}
+	}
+	for _, line := range []string{``, `{"event_id":`, `{"event_id":12`, `{"event_id":-1,`, `{"event_id":1e3,`, `{"event_id":18446744073709551616,`, `{ "event_id":1,`, `{"time":"x","event_id":1,`, `{"event_id":"1",`} {
+		if n, ok := leadingEventID([]byte(line)); ok {
+			t.Errorf("leadingEventID(%s) = %d, true; want not read", line, n)
+		}
+	}
+}
