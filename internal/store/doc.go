@@ -143,7 +143,9 @@
 // at the patches a chunk at a time under the store's mutex, newest first,
 // and checks each candidate again under the mutex before writing its
 // record. A crash between the record and the removal of the blob
-// directories leaves those directories behind.
+// directories leaves those directories behind, until the next Prune (not
+// a dry run) removes them: it looks for directories of expired ids in
+// dir/blobs.
 //
 // Each expired patch is an event, "patch.expired", with the state it had
 // (one event per patch, in the order the patches expired).

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -132,6 +133,7 @@ func (s *Store) Prune(ctx context.Context, pol PrunePolicy, dryRun bool) (PruneR
 		res.Kept -= len(cands)
 		return res, nil
 	}
+	res.BlobBytes += s.sweepBlobs()
 	kept := res.Kept
 	for len(cands) > 0 {
 		n := min(len(cands), pruneChunk)
@@ -481,6 +483,46 @@ func (s *Store) blobBytes(id string) int64 {
 		return nil
 	})
 	return n
+}
+
+// sweepBlobs removes the blob directories of expired patches that a
+// crash left between an expire record and the removal of its blobs, and
+// returns the bytes they held. It reads the names in dir/blobs only; a
+// name that is not an escaped id (one too long, hashed) is left alone.
+func (s *Store) sweepBlobs() int64 {
+	names, err := readDirNames(filepath.Join(s.dir, "blobs"))
+	if err != nil {
+		s.log.Warn("retention: read the blob directories", "err", err)
+		return 0
+	}
+	var n int64
+	for _, name := range names {
+		id, err := url.PathUnescape(name)
+		if err != nil || id == "" {
+			continue
+		}
+		if esc, err := escapeName(id); err != nil || esc != name {
+			continue
+		}
+		s.mu.Lock()
+		_, expired := s.idx.expired[id]
+		_, held := s.idx.patches[id]
+		s.mu.Unlock()
+		if expired && !held {
+			n += s.removeBlobs(id)
+		}
+	}
+	return n
+}
+
+// readDirNames lists a directory's entries by name, unsorted.
+func readDirNames(dir string) ([]string, error) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	return d.Readdirnames(-1)
 }
 
 // removeBlobs removes a patch's blob directory and returns the bytes it

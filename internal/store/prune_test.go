@@ -301,3 +301,41 @@ func TestPruneWhileBusy(t *testing.T) {
 		t.Errorf("after pruning: %d patches kept, %d expired; want at most 12 kept, %d in all", st.Total, len(expired), n)
 	}
 }
+
+// TestPruneSweepsLeftBlobs: blob directories a crash left behind after
+// their patches' expire record are removed by the next prune (not by a
+// dry run); those of patches held stay.
+func TestPruneSweepsLeftBlobs(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir, Options{NoSync: true})
+	for _, id := range []string{".old", "keep"} {
+		mustSubmit(t, s, id, id)
+		mustUpdate(t, s, id, setState(StateFailed))
+		if err := s.PutBlob(id, "backup", []byte("b")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if res, err := s.Prune(context.Background(), PrunePolicy{MaxCount: 1}, false); err != nil || len(res.Expired) != 1 {
+		t.Fatalf("Prune = %v, %v; want .old expired", expiredIDs(res.Expired), err)
+	}
+	// What a crash between the record and the removal leaves.
+	if err := s.PutBlob(".old", "backup", []byte("b")); err != nil {
+		t.Fatal(err)
+	}
+	left := filepath.Join(dir, "blobs", "%2Eold")
+	if _, err := os.Stat(left); err != nil {
+		t.Fatal(err)
+	}
+	for _, dry := range []bool{true, false} {
+		if _, err := s.Prune(context.Background(), PrunePolicy{MaxCount: 1}, dry); err != nil {
+			t.Fatal(err)
+		}
+		_, err := os.Stat(left)
+		if gone := errors.Is(err, os.ErrNotExist); gone != !dry {
+			t.Errorf("dry run %v: the left blob directory: %v", dry, err)
+		}
+	}
+	if _, err := s.Blob("keep", "backup"); err != nil {
+		t.Errorf("blob of the patch kept: %v", err)
+	}
+}
