@@ -27,6 +27,7 @@ func checkStateDir(dir string) error {
 		{"logs", "log dir"},
 		{"queue", "queue dir"},
 		{filepath.Join("queue", "journal"), "journal"},
+		{filepath.Join("queue", "seg"), "journal segment dir"},
 		{filepath.Join("queue", "blobs"), "blob dir"},
 		{"summaries", "summaries dir"},
 	}

@@ -40,20 +40,11 @@ func (s *Store) Blob(id, name string) ([]byte, error) {
 	e, ok := s.idx.patches[id]
 	var probe entry
 	if ok {
-		probe = entry{blobOff: e.blobOff, blobs: e.blobs}
+		probe = entry{blob: e.blob, blobs: e.blobs}
 	}
 	s.mu.Unlock()
-	if off, n, ok := probe.inlineBlob(name); ok {
-		s.fileMu.RLock()
-		defer s.fileMu.RUnlock()
-		if s.jf == nil {
-			return nil, ErrClosed
-		}
-		b := make([]byte, n)
-		if _, err := s.jf.ReadAt(b, off); err != nil {
-			return nil, ioFailure("read", "blob "+id+"/"+name+" in "+s.name, err)
-		}
-		return b, nil
+	if at, n, ok := probe.inlineBlob(name); ok {
+		return s.read(at, n, "blob "+id+"/"+name)
 	}
 	dir, file, err := s.blobPath(id, name)
 	if err != nil {
@@ -69,26 +60,17 @@ func (s *Store) Blob(id, name string) ([]byte, error) {
 	return b, nil
 }
 
-// inlineBlob finds an inline blob: its offset in the journal and length.
-func (e *entry) inlineBlob(name string) (off, n int64, ok bool) {
-	off = e.blobOff
+// inlineBlob finds an inline blob: where it is in the journal and its
+// length.
+func (e *entry) inlineBlob(name string) (at ref, n int64, ok bool) {
+	at = e.blob
 	for _, b := range e.blobs {
 		if b.Name == name {
-			return off, b.Len, true
+			return at, b.Len, true
 		}
-		off += b.Len
+		at.off += b.Len
 	}
-	return 0, 0, false
-}
-
-// readBlobs reads all inline blobs of an entry, as they follow each other
-// in the journal.
-func readBlobs(f readerAt, name string, e *entry) ([]byte, error) {
-	b := make([]byte, blobsLen(e.blobs))
-	if _, err := f.ReadAt(b, e.blobOff); err != nil {
-		return nil, fmt.Errorf("blobs of %s: %w", e.p.ID, ioFailure("read", name, err))
-	}
-	return b, nil
+	return ref{}, 0, false
 }
 
 // blobPath maps an id and a name to a directory and a file name that stay

@@ -171,8 +171,8 @@ type Blob struct {
 // extra fsync; Blob reads them back. They replace the patch's earlier
 // inline blobs, and an update to applying without any drops those (they
 // belonged to an earlier attempt). Names must be distinct and non-empty.
-// Meant for small content: the journal carries them for good, and
-// compaction copies them.
+// Meant for small content: the journal carries them as long as it keeps
+// the patch.
 func (s *Store) UpdateBlobs(ctx context.Context, id string, blobs []Blob, fn func(*Patch) error) (Patch, error) {
 	for i, b := range blobs {
 		if b.Name == "" {
@@ -432,6 +432,7 @@ func (s *Store) commit(batch []*op) (outstanding int, ok bool) {
 		bodyOff[i] = s.tail + int64(len(buf)+o.bodyAt)
 		buf = append(buf, o.rec...)
 	}
+	seg := s.seg
 	// Do not keep a huge buffer alive because of one large body.
 	if cap(buf) <= 4<<20 {
 		s.buf = buf
@@ -463,15 +464,15 @@ func (s *Store) commit(batch []*op) (outstanding int, ok bool) {
 		var e *entry
 		switch o.kind {
 		case kindPut:
-			e, _ = s.idx.put(o.patch, bodyOff[i], int64(len(o.rec)-o.bodyAt))
+			e, _ = s.idx.put(o.patch, ref{seg, bodyOff[i]}, int64(len(o.rec)-o.bodyAt))
 			became = true
 		case kindRetry:
-			e = s.idx.reattempt(o.patch, bodyOff[i], int64(len(o.rec)-o.bodyAt))
+			e = s.idx.reattempt(o.patch, ref{seg, bodyOff[i]}, int64(len(o.rec)-o.bodyAt))
 			became = true
 		case kindUpdate:
 			e, _, _ = s.idx.update(o.patch)
 			if e != nil {
-				e.setBlobs(bodyOff[i], o.blobs)
+				e.setBlobs(ref{seg, bodyOff[i]}, o.blobs)
 			}
 			became = became || (o.patch.State == StateQueued && o.prev != StateQueued)
 		}
@@ -482,7 +483,7 @@ func (s *Store) commit(batch []*op) (outstanding int, ok bool) {
 		} else {
 			// The record starts o.bodyAt before its body.
 			recAt := bodyOff[i] - int64(o.bodyAt)
-			e.setDiff(recAt+metaOffset, o.rec[metaOffset:o.bodyAt], span{})
+			e.setDiff(ref{seg, recAt + metaOffset}, o.rec[metaOffset:o.bodyAt], span{})
 		}
 		// The caller gets the whole record, diff included.
 		o.result = o.patch.clone()
@@ -505,6 +506,12 @@ func (s *Store) commit(batch []*op) (outstanding int, ok bool) {
 	s.publish(batch)
 	for _, o := range batch {
 		close(o.done)
+	}
+	if s.tail >= s.opts.SegmentBytes {
+		if err := s.rollSegment("segment full"); err != nil {
+			s.log.Warn("could not start a new journal segment; writing on in the current one",
+				"segment", s.name, "err", err)
+		}
 	}
 	return outstanding, true
 }

@@ -101,7 +101,7 @@ func openFaulty(t *testing.T, dir string) (*Store, *faultyFile) {
 // records, with nothing after them but the zeros the store writes ahead.
 func checkJournalClean(t *testing.T, dir string, wantRecords int) {
 	t.Helper()
-	path := filepath.Join(dir, "journal")
+	path := activeSegment(t, dir)
 	offs := recordOffsets(t, path)
 	if len(offs) != wantRecords {
 		t.Errorf("journal has %d records, want %d", len(offs), wantRecords)
@@ -127,13 +127,13 @@ func TestWriteFailures(t *testing.T) {
 			name:    "disk full mid-write",
 			fault:   func(f *faultyFile) { f.writeErrs, f.partial = []error{syscall.ENOSPC}, 25 },
 			wantErr: syscall.ENOSPC,
-			wantMsg: "store unavailable: write 001/journal: no space left on device",
+			wantMsg: "store unavailable: write 001/seg/00000001.jnl: no space left on device",
 		},
 		{
 			name:    "quota",
 			fault:   func(f *faultyFile) { f.writeErrs = []error{syscall.EDQUOT} },
 			wantErr: syscall.EDQUOT,
-			wantMsg: "store unavailable: write 001/journal: ",
+			wantMsg: "store unavailable: write 001/seg/00000001.jnl: ",
 		},
 		{
 			name:    "read-only",
@@ -145,7 +145,7 @@ func TestWriteFailures(t *testing.T) {
 			name:    "fsync I/O error",
 			fault:   func(f *faultyFile) { f.syncErrs = []error{syscall.EIO} },
 			wantErr: syscall.EIO,
-			wantMsg: "store unavailable: sync 001/journal: input/output error",
+			wantMsg: "store unavailable: sync 001/seg/00000001.jnl: input/output error",
 		},
 		{
 			name: "write fails and so does the truncation",

@@ -16,7 +16,8 @@ import (
 // diffRef is where an entry's diff is in the journal; n == 0 means the
 // entry's Patch holds its diff itself (possibly "").
 type diffRef struct {
-	at, n int64
+	at ref
+	n  int64
 }
 
 // span is where a value is in a record's meta; the zero span is unknown.
@@ -26,7 +27,7 @@ type span struct{ start, end int }
 // record's meta, the meta's offset in the journal and, if the decoder
 // found it, where the diff is in the meta; and drops the diff from memory
 // if it was found there.
-func (e *entry) setDiff(metaAt int64, meta []byte, at span) {
+func (e *entry) setDiff(metaAt ref, meta []byte, at span) {
 	e.diff = diffRef{}
 	if e.p.Diff == "" {
 		return
@@ -44,7 +45,7 @@ func (e *entry) setDiff(metaAt int64, meta []byte, at span) {
 	if start < 0 || meta[start] != '"' {
 		return
 	}
-	e.diff = diffRef{at: metaAt + int64(start), n: int64(end - start)}
+	e.diff = diffRef{at: ref{metaAt.seg, metaAt.off + int64(start)}, n: int64(end - start)}
 	e.p.Diff = ""
 }
 
@@ -52,19 +53,19 @@ func (e *entry) setDiff(metaAt int64, meta []byte, at span) {
 const metaOffset = recHeaderLen + payloadFixed
 
 // readDiff reads a diff from the journal.
-func readDiff(f readerAt, name, id string, d diffRef) (string, error) {
-	raw := make([]byte, d.n)
-	if _, err := f.ReadAt(raw, d.at); err != nil {
-		return "", fmt.Errorf("diff of %s: %w", id, ioFailure("read", name, err))
+func (s *Store) readDiff(id string, d diffRef) (string, error) {
+	raw, err := s.read(d.at, d.n, "diff of "+id)
+	if err != nil {
+		return "", err
 	}
 	if s, ok := jsonscan.String(raw); ok {
 		return s, nil
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", fmt.Errorf("diff of %s in %s: %w", id, name, err)
+	var str string
+	if err := json.Unmarshal(raw, &str); err != nil {
+		return "", fmt.Errorf("diff of %s in %s: %w", id, s.segLabel(d.at.seg), err)
 	}
-	return s, nil
+	return str, nil
 }
 
 // withDiff returns p with its diff read back from the journal. Call it
@@ -73,12 +74,7 @@ func (s *Store) withDiff(p Patch, d diffRef) (Patch, error) {
 	if d.n == 0 {
 		return p, nil
 	}
-	s.fileMu.RLock()
-	defer s.fileMu.RUnlock()
-	if s.jf == nil {
-		return p, ErrClosed
-	}
-	diff, err := readDiff(s.jf, s.name, p.ID, d)
+	diff, err := s.readDiff(p.ID, d)
 	if err != nil {
 		return p, err
 	}

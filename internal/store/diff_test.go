@@ -13,7 +13,7 @@ import (
 
 // TestDiffStaysOnDisk: the index keeps no diff in memory, yet every reader
 // gets it whole: Get, List, Next, the patch Update hands to its function and
-// returns, after later updates, a reopen and a compaction.
+// returns, after later updates, a reopen and records spread over segments.
 func TestDiffStaysOnDisk(t *testing.T) {
 	dir := t.TempDir()
 	s := openTest(t, dir, Options{})
@@ -64,11 +64,14 @@ func TestDiffStaysOnDisk(t *testing.T) {
 		mustUpdate(t, s, "D2", func(p *Patch) { p.Error = "x" })
 	}
 	s.Close()
-	s = openTest(t, dir, Options{compactMinBytes: 1})
-	check("after compaction")
+	s = openTest(t, dir, Options{SegmentBytes: 1})
+	for range 3 {
+		mustUpdate(t, s, "D2", func(p *Patch) { p.Error = "y" })
+	}
+	check("after updates in segments of their own")
 	s.Close()
 	s = openTest(t, dir, Options{})
-	check("after a reopen of the compacted journal")
+	check("after a reopen of several segments")
 }
 
 // TestReplayBatches: replay decodes records in batches that hold at most

@@ -57,7 +57,7 @@ func TestDiskFull(t *testing.T) {
 	}
 	t.Logf("%d submissions fit; then: %v", len(acked), err)
 	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, syscall.ENOSPC) ||
-		!strings.Contains(err.Error(), "store unavailable: write queue/journal: no space left on device") {
+		!strings.Contains(err.Error(), "store unavailable: write queue/seg/00000001.jnl: no space left on device") {
 		t.Fatalf("Submit on a full disk = %v, want ErrUnavailable naming no space left on device", err)
 	}
 	if _, _, err := s.Submit(ctx, Patch{ID: "again"}, body("again")); !errors.Is(err, ErrUnavailable) {
@@ -152,7 +152,7 @@ func TestNoReserveOnANearlyFullDisk(t *testing.T) {
 	for i := range 5 {
 		mustSubmit(t, s, fmt.Sprintf("n%d", i), strings.Repeat("x", 300))
 	}
-	path := filepath.Join(dir, "journal")
+	path := activeSegment(t, dir)
 	fi, _ := os.Stat(path)
 	if end := recordsEnd(t, path); fi.Size() != end {
 		t.Errorf("journal on a 2 MiB file system is %d bytes, its records end at %d: want no zeros ahead", fi.Size(), end)

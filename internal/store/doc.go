@@ -11,19 +11,23 @@
 // Open(dir) owns the directory (the daemon passes <state>/queue):
 //
 //	dir/LOCK                 flock held while the store is open (one opener)
-//	dir/journal              append-only record log, the source of truth
-//	dir/journal.compact      temporary, only while Open compacts
-//	dir/journal.corrupt-N    hard link to a journal that had damage in the
-//	                         middle, kept for inspection before compaction
+//	dir/seg/00000001.jnl     the journal, append-only, the source of truth,
+//	dir/seg/00000002.jnl     in segments; the highest-numbered one is the
+//	...                      active one, the only one written to
 //	dir/blobs/<id>/<name>    large content (file backups), one file each;
 //	                         small content travels inline in the journal
+//
+// A journal from before segments, dir/journal (with no dir/seg), is moved
+// to dir/seg/00000001.jnl at Open (a rename, then both directories
+// fsynced); its format is the segments' format. A dir/journal.compact a
+// crashed compaction of that time left behind is removed.
 //
 // Ids and names that are not plain file names are percent-escaped in blob
 // paths, so no id can reach outside dir/blobs.
 //
 // # Journal format
 //
-// The journal starts with the 8-byte file header "patchdJ1", then records.
+// Each segment starts with the 8-byte file header "patchdJ1", then records.
 // All integers are little-endian.
 //
 //	record  = magic u32 (0x31526470, "pdR1") | length u32 | crc u32 | payload
@@ -40,21 +44,32 @@
 // 4 (expire) removes patches (see Retention): its meta is
 // {"at": Unix nanoseconds, "ids": [...]}, it has no body, and its seq is
 // the highest Seq among the patches it names.
-// Replay applies records in file order: a put creates a patch, an update
+// Replay applies records in journal order (segment by segment): a put creates a patch, an update
 // replaces its record, a retry replaces its record and body and moves it
 // to its new seq (dropping its inline blobs), an expire removes its
 // patches and leaves their tombstones; an update with inline blobs replaces the patch's
 // inline blobs, and an update to applying without any drops them. Bodies
 // and blobs are never held in memory after their record is written: the
-// index keeps their offsets and Body and Blob read them back with pread.
-// Compaction writes a patch with inline blobs as its put followed by an
-// update carrying them. Diffs are not held in memory either: the index
-// keeps where the newest record's "diff" string is, and Get, List, Next
-// and Update read it back.
+// index keeps where they are (segment and offset) and Body and Blob read
+// them back with pread, through a few segment files kept open (at most 8).
+// Diffs are not held in memory either: the index keeps where the newest
+// record's "diff" string is, and Get, List, Next and Update read it back.
+//
+// # Segments
+//
+// After a batch leaves the active segment at Options.SegmentBytes or more
+// (64 MiB by default), the committer starts the next one: it creates the
+// new file with its header, fsyncs it and the directory, then cuts the
+// zeros written ahead off the old one (truncate, fsync). A new segment is
+// durable before any record is acknowledged in it. If the new segment
+// cannot be created, writing goes on in the old one and the next batch
+// tries again. Open refuses a gap in the segments' numbers, naming the
+// missing segment: the patches stored in it would otherwise be lost
+// without a word.
 //
 // # Space written ahead
 //
-// The committer keeps the file zeroed up to a multiple of 1 MiB past the
+// The committer keeps the active segment zeroed up to a multiple of 1 MiB past the
 // last record: a batch then overwrites space that is already allocated
 // and inside the file's size, and fdatasync makes it durable without the
 // metadata commit that growing the file costs every fsync (about half of
@@ -69,14 +84,17 @@
 //
 // # Damage
 //
-// On Open the journal is scanned. A record that is short, has a bad magic,
-// length or CRC ends the scan at that point. If no valid record follows, it
-// is a torn tail (a write cut by a crash) and the file is truncated there
-// and fsynced; that record was never acknowledged because it was never
-// fsynced. If valid records do follow, the damage is in the middle (the disk
-// corrupted acknowledged data): the bad bytes are skipped, the later records
-// kept, the old file kept as journal.corrupt-N, and the journal rewritten.
-// Both cases are logged on Options.Logger. A record with a valid CRC that
+// On Open the segments are scanned. A record that is short, has a bad
+// magic, length or CRC ends the scan at that point. If no valid record
+// follows, it is a torn tail (a write cut by a crash): in the active
+// segment the file is truncated there and fsynced; that record was never
+// acknowledged because it was never fsynced. If valid records do follow,
+// the damage is in the middle (the disk corrupted acknowledged data): the
+// bad bytes are skipped and the later records kept. The segment is not
+// rewritten (records are found by their offsets, and the damage stays
+// there to be inspected); if it is the active one, a new segment is
+// started for the records that follow. Both cases are logged on
+// Options.Logger. A record with a valid CRC that
 // cannot be decoded (a newer format) fails Open rather than being dropped.
 //
 // # Group commit
@@ -102,27 +120,23 @@
 //
 // # Failures
 //
-// A failed write or fsync truncates the journal back to the end of the last
+// A failed write or fsync truncates the active segment back to the end of the last
 // durable batch and fsyncs that, then fails every record of the batch.
 // ENOSPC, EDQUOT, EROFS, EIO and EFBIG are reported as ErrUnavailable,
-// naming the cause ("store unavailable: write queue/journal: no space left on
-// device"). The store keeps running: later submissions succeed once the disk
+// naming the cause ("store unavailable: write queue/seg/00000001.jnl: no
+// space left on device"). The store keeps running: later submissions succeed once the disk
 // recovers. A patch left applying by a failed update is handed out by Next
 // again, so that the worker retries recording how it ended. If even the
 // truncation fails, nothing more is written until a later attempt to
 // truncate succeeds, so a later batch can never land after bytes of
 // uncertain fate.
 //
-// # Compaction
+// # Garbage
 //
-// Superseded update records are garbage, and so are the records of
-// expired patches. When Open finds more than 4 superseded records per live patch, or the
-// journal more than twice the size of the live data, and the journal is
-// larger than 1 MiB, it writes the tombstones of expired patches as expire
-// records, then one put record per patch (current state plus body), to
-// journal.compact, fsyncs it, renames it over the journal and
-// fsyncs the directory. A crash at any point leaves either the old or the
-// new journal, both complete.
+// Patches are never rewritten: superseded update records, and the
+// records of expired patches, stay in their segments. Open does not
+// compact the journal (that was work in proportion to the whole history
+// at every start).
 //
 // # Retention
 //
@@ -134,12 +148,13 @@
 // written through the committer like any other: once Prune has it back
 // the expiry is durable, the patches are gone from the index and their
 // blob directories (dir/blobs/<id>) are removed. The index keeps a
-// tombstone per expired id (id → when it expired), replayed on Open and
-// carried over by compaction, so that Expired can tell an expired id from
+// tombstone per expired id (id → when it expired), replayed on Open,
+// so that Expired can tell an expired id from
 // one never seen, and a submission of an expired id is refused
 // (ErrExpired). Seqs of expired patches are never given again: Open
 // starts numbering after the highest expire record's seq too. The journal
-// space of expired patches is reclaimed by the next compaction. Prune looks
+// space of expired patches is not reclaimed yet (their segments stay).
+// Prune looks
 // at the patches a chunk at a time under the store's mutex, newest first,
 // and checks each candidate again under the mutex before writing its
 // record. A crash between the record and the removal of the blob

@@ -8,16 +8,15 @@ import (
 )
 
 // entry is the in-memory record of one patch. The body stays in the
-// journal, at bodyOff, and so do its inline blobs, one after the other from
-// blobOff.
+// journal, at body, and so do its inline blobs, one after the other from
+// blob.
 type entry struct {
 	p       Patch
-	bodyOff int64
+	body    ref
 	bodyLen int64
-	blobOff int64
+	blob    ref
 	blobs   []diskBlob
 	diff    diffRef // where p.Diff is in the journal (p.Diff is then "")
-	live    int64   // bytes of the newest record plus body and blobs, for compaction
 	gone    bool    // expired: no longer in the index
 }
 
@@ -34,12 +33,12 @@ func blobsLen(blobs []diskBlob) int64 {
 // to its entry: a record with blobs replaces the entry's, and an applying
 // record without any drops them, since they belonged to an earlier attempt
 // (the worker stores each attempt's backups anew).
-func (e *entry) setBlobs(off int64, blobs []diskBlob) {
+func (e *entry) setBlobs(at ref, blobs []diskBlob) {
 	switch {
 	case len(blobs) > 0:
-		e.blobOff, e.blobs = off, blobs
+		e.blob, e.blobs = at, blobs
 	case e.p.State == StateApplying:
-		e.blobOff, e.blobs = 0, nil
+		e.blob, e.blobs = ref{}, nil
 	}
 }
 
@@ -62,11 +61,11 @@ func newIndex() *index {
 }
 
 // put adds a new patch; it reports false if the id exists.
-func (x *index) put(p Patch, bodyOff, bodyLen int64) (*entry, bool) {
+func (x *index) put(p Patch, body ref, bodyLen int64) (*entry, bool) {
 	if _, ok := x.patches[p.ID]; ok {
 		return nil, false
 	}
-	e := &entry{p: p, bodyOff: bodyOff, bodyLen: bodyLen}
+	e := &entry{p: p, body: body, bodyLen: bodyLen}
 	x.patches[p.ID] = e
 	if n := len(x.bySeq); n > 0 && x.bySeq[n-1].p.Seq > p.Seq {
 		// Only a damaged journal replays out of order.
@@ -102,10 +101,10 @@ func (x *index) update(p Patch) (*entry, State, bool) {
 // Seq, queued, with a new body): its place in Seq order moves to p's, and
 // the inline blobs of the failed attempt are dropped. A patch the index
 // does not hold (a damaged journal lost its put) is added as put adds it.
-func (x *index) reattempt(p Patch, bodyOff, bodyLen int64) *entry {
+func (x *index) reattempt(p Patch, body ref, bodyLen int64) *entry {
 	e, ok := x.patches[p.ID]
 	if !ok {
-		e, _ = x.put(p, bodyOff, bodyLen)
+		e, _ = x.put(p, body, bodyLen)
 		return e
 	}
 	i := sort.Search(len(x.bySeq), func(i int) bool { return x.bySeq[i].p.Seq >= e.p.Seq })
@@ -119,7 +118,7 @@ func (x *index) reattempt(p Patch, bodyOff, bodyLen int64) *entry {
 	// A new entry: the old one may still sit in the queue's heap (a patch
 	// dropped while queued), where its Seq must not change; failed, it is
 	// cleaned from there as any other.
-	e = &entry{p: p, bodyOff: bodyOff, bodyLen: bodyLen}
+	e = &entry{p: p, body: body, bodyLen: bodyLen}
 	x.patches[p.ID] = e
 	x.counts[p.State]++
 	n := len(x.bySeq)

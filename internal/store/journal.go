@@ -10,9 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"syscall"
-	"time"
 
 	"github.com/patchd/patchd/internal/fsutil"
 )
@@ -36,11 +34,12 @@ type osJournal struct{ *os.File }
 
 func (f osJournal) Datasync() error { return fsutil.Datasync(f.File) }
 
-// openJournal opens or creates the journal and makes sure it starts with
-// the file header. A new journal is fsynced with its directory before any
-// record is acknowledged in it.
-func openJournal(dir, name string) (*os.File, int64, error) {
-	path := filepath.Join(dir, "journal")
+// openJournal opens the active segment at path and makes sure it starts
+// with the file header; name is its label for messages. A header a crash
+// cut short is written again and fsynced with its directory before any
+// record is acknowledged in the segment.
+func openJournal(path, name string) (*os.File, int64, error) {
+	dir := filepath.Dir(path)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, 0, ioFailure("open", name, err)
@@ -226,96 +225,6 @@ func findRecord(f io.ReaderAt, from, size int64) (int64, error) {
 		pos += int64(n) - int64(len(magic)-1)
 	}
 	return -1, nil
-}
-
-// compactJournal writes the tombstones of expired patches (expire
-// records), then every patch as one put record, to a new journal and
-// renames it over the old one. bodyOf reads a patch's body from the old
-// journal. If keepOld, the old journal stays reachable as
-// journal.corrupt-<unix nanoseconds>. renamed reports whether the journal
-// was replaced: after that the old file must not be written to, and an
-// error means the replacement may not be durable.
-func compactJournal(dir, name string, tombstones []byte, patches []*entry, old readerAt, keepOld bool) (renamed bool, err error) {
-	tmp := filepath.Join(dir, "journal.compact")
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return false, ioFailure("create", name+".compact", err)
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	w := bufio.NewWriterSize(f, 1<<20)
-	if _, err := w.WriteString(fileHeader); err != nil {
-		return false, ioFailure("write", name+".compact", err)
-	}
-	// The expire records first: a patch put after them stays.
-	if _, err := w.Write(tombstones); err != nil {
-		return false, ioFailure("write", name+".compact", err)
-	}
-	for _, e := range patches {
-		body, err := readBody(old, name, e)
-		if err != nil {
-			return false, err
-		}
-		p := e.p
-		if e.diff.n > 0 {
-			if p.Diff, err = readDiff(old, name, p.ID, e.diff); err != nil {
-				return false, err
-			}
-		}
-		meta, err := encodeMeta(p, nil)
-		if err != nil {
-			return false, fmt.Errorf("encode %s: %w", e.p.ID, err)
-		}
-		rec, _ := encodeRecord(kindPut, e.p.Seq, meta, body)
-		if _, err := w.Write(rec); err != nil {
-			return false, ioFailure("write", name+".compact", err)
-		}
-		if len(e.blobs) == 0 {
-			continue
-		}
-		// Inline blobs follow their patch as an update record that repeats
-		// its current state, as the worker's applying record carried them.
-		blobs, err := readBlobs(old, name, e)
-		if err != nil {
-			return false, err
-		}
-		if meta, err = encodeMeta(p, e.blobs); err != nil {
-			return false, fmt.Errorf("encode %s: %w", e.p.ID, err)
-		}
-		rec, _ = encodeRecord(kindUpdate, e.p.Seq, meta, blobs)
-		if _, err := w.Write(rec); err != nil {
-			return false, ioFailure("write", name+".compact", err)
-		}
-	}
-	if err := w.Flush(); err != nil {
-		return false, ioFailure("write", name+".compact", err)
-	}
-	if err := f.Sync(); err != nil {
-		return false, ioFailure("sync", name+".compact", err)
-	}
-	if err := f.Close(); err != nil {
-		return false, ioFailure("close", name+".compact", err)
-	}
-	journal := filepath.Join(dir, "journal")
-	if keepOld {
-		old := journal + ".corrupt-" + strconv.FormatInt(time.Now().UnixNano(), 10)
-		if err := os.Link(journal, old); err != nil {
-			return false, ioFailure("link", name+" to "+filepath.Base(old), err)
-		}
-	}
-	if err := os.Rename(tmp, journal); err != nil {
-		return false, ioFailure("rename", name+".compact", err)
-	}
-	ok = true
-	if err := syncDir(dir); err != nil {
-		return true, ioFailure("sync", filepath.Base(dir), err)
-	}
-	return true, nil
 }
 
 // syncDir makes the directory's entries (a created or renamed file)

@@ -124,7 +124,7 @@ func TestTornTail(t *testing.T) {
 				mustSubmit(t, s, fmt.Sprintf("p%d", i), strings.Repeat("body", i))
 			}
 			s.Close()
-			path := filepath.Join(dir, "journal")
+			path := activeSegment(t, dir)
 			tt.damage(t, path, recordOffsets(t, path))
 
 			s = openTest(t, dir, Options{})
@@ -171,7 +171,7 @@ func TestMidFileDamage(t *testing.T) {
 	}
 	mustUpdate(t, s, "p4", setState(StateFailed))
 	s.Close()
-	path := filepath.Join(dir, "journal")
+	path := activeSegment(t, dir)
 	offs := recordOffsets(t, path)
 	flipByte(t, path, offs[1]+recHeaderLen+payloadFixed+50) // inside p2's record
 
@@ -190,67 +190,84 @@ func TestMidFileDamage(t *testing.T) {
 	}
 	mustSubmit(t, s, "p6", "six")
 	s.Close()
-	backups, _ := filepath.Glob(path + ".corrupt-*")
-	if len(backups) != 1 {
-		t.Fatalf("backups of the damaged journal: %v, want one", backups)
+	// The damaged segment stays as it was (records are found by their
+	// offsets); new records went to a new segment.
+	if got := activeSegment(t, dir); filepath.Base(got) != "00000002.jnl" {
+		t.Errorf("active segment after damage = %s, want 00000002.jnl", got)
+	}
+	if n := len(recordOffsets(t, filepath.Join(dir, "seg", "00000001.jnl"))); n != 5 {
+		t.Errorf("damaged segment holds %d good records, want 5 (kept as it was)", n)
 	}
 
-	// The rewritten journal is clean: no second backup, nothing lost.
+	// Nothing lost at the next Open, and no new segment for the old damage.
 	s = openTest(t, dir, Options{})
 	got, _ = s.List("", 10, "")
 	if want := []string{"p6", "p5", "p4", "p3", "p1"}; !reflect.DeepEqual(ids(got), want) {
 		t.Errorf("after second reopen List = %v, want %v", ids(got), want)
 	}
-	if b, _ := filepath.Glob(path + ".corrupt-*"); len(b) != 1 {
-		t.Errorf("backups after second reopen: %v, want one", b)
+	s.Close()
+	if got := activeSegment(t, dir); filepath.Base(got) != "00000002.jnl" {
+		t.Errorf("active segment after a second reopen = %s, want 00000002.jnl", got)
 	}
 }
 
-func TestCompaction(t *testing.T) {
-	dir := t.TempDir()
-	s, err := Open(dir, Options{NoSync: true, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
+// activeSegment returns the path of the highest-numbered journal segment.
+func activeSegment(t *testing.T, dir string) string {
+	t.Helper()
+	segs, err := listSegments(filepath.Join(dir, "seg"))
+	if err != nil || len(segs) == 0 {
+		t.Fatalf("segments of %s: %v, %v", dir, segs, err)
 	}
-	for i := range 10 {
+	return filepath.Join(dir, "seg", segName(segs[len(segs)-1]))
+}
+
+// TestSegments: the committer starts a new segment once the active one is
+// past SegmentBytes, cutting the zeros written ahead off the old one;
+// patches whose records are spread over segments read back whole, before
+// and after a reopen; a segment missing in the middle fails Open, naming it.
+func TestSegments(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir, Options{NoSync: true, SegmentBytes: 4096})
+	for i := range 40 {
 		id := fmt.Sprintf("c%d", i)
 		mustSubmit(t, s, id, strings.Repeat(id, 50))
-		for j := range 20 {
-			mustUpdate(t, s, id, func(p *Patch) { p.Error = fmt.Sprint("note ", j) })
-		}
 		if i%2 == 0 {
 			mustUpdate(t, s, id, setState(StateApplying))
-			mustUpdate(t, s, id, setState(StateApplied))
+			mustUpdate(t, s, id, func(p *Patch) { p.State, p.Diff = StateApplied, "diff of "+id })
 		}
 	}
 	want, _ := s.List("", 100, "")
-	before := s.Stats().JournalBytes
 	s.Close()
-	// A crashed compaction leaves this behind; Open must ignore it.
-	os.WriteFile(filepath.Join(dir, "journal.compact"), []byte("stale"), 0o600)
-
-	s = openTest(t, dir, Options{compactMinBytes: 1})
+	segs, _ := listSegments(filepath.Join(dir, "seg"))
+	if len(segs) < 4 {
+		t.Fatalf("segments = %v, want several of about 4 KiB", segs)
+	}
+	for _, n := range segs[:len(segs)-1] {
+		path := filepath.Join(dir, "seg", segName(n))
+		fi, _ := os.Stat(path)
+		if end := recordsEnd(t, path); fi.Size() != end || fi.Size() > 4096+1024 {
+			t.Errorf("%s: %d bytes, records end at %d; want no zeros after a full segment", segName(n), fi.Size(), end)
+		}
+	}
+	s = openTest(t, dir, Options{SegmentBytes: 4096})
 	got, _ := s.List("", 100, "")
 	if !reflect.DeepEqual(got, want) {
-		t.Errorf("after compaction List =\n%+v\nwant\n%+v", got, want)
-	}
-	after := s.Stats().JournalBytes
-	if after >= before/4 {
-		t.Errorf("journal %d bytes after compaction, was %d; want much smaller", after, before)
+		t.Errorf("after reopen List =\n%+v\nwant\n%+v", got, want)
 	}
 	for _, p := range got {
 		if body, err := s.Body(p.ID); err != nil || string(body) != strings.Repeat(p.ID, 50) {
 			t.Errorf("Body(%s) = %q, %v", p.ID, body, err)
 		}
 	}
-	if n := len(recordOffsets(t, filepath.Join(dir, "journal"))); n != 10 {
-		t.Errorf("compacted journal has %d records, want 10", n)
+	if p := mustSubmit(t, s, "next", "x"); p.Seq != 41 {
+		t.Errorf("Seq after reopen = %d, want 41", p.Seq)
 	}
-	if p := mustSubmit(t, s, "next", "x"); p.Seq != 11 {
-		t.Errorf("Seq after compaction = %d, want 11", p.Seq)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "journal.compact")); !os.IsNotExist(err) {
-		t.Errorf("journal.compact still there: %v", err)
+	s.Close()
+
+	os.Remove(filepath.Join(dir, "seg", segName(segs[1])))
+	_, err := Open(dir, Options{Logger: testLogger(t)})
+	if err == nil || !strings.Contains(err.Error(), segName(segs[1])) || !strings.Contains(err.Error(), "missing") {
+		t.Errorf("Open with %s removed = %v; want an error naming it missing", segName(segs[1]), err)
 	}
 }
 

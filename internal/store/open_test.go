@@ -47,7 +47,7 @@ func BenchmarkOpen(b *testing.B) {
 		runtime.GC()
 		runtime.ReadMemStats(&before)
 		b.StartTimer()
-		s, err := Open(dir, Options{NoSync: true, compactMinBytes: 1 << 62})
+		s, err := Open(dir, Options{NoSync: true, SegmentBytes: 1 << 40})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -23,7 +22,7 @@ func TestPreallocatedJournal(t *testing.T) {
 	for i := range 10 {
 		mustSubmit(t, s, "a"+itoa(i), strings.Repeat("x", 500))
 	}
-	path := filepath.Join(dir, "journal")
+	path := activeSegment(t, dir)
 	fi, _ := os.Stat(path)
 	end := recordsEnd(t, path)
 	if fi.Size() <= end || fi.Size()%preallocChunk != 0 {

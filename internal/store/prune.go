@@ -64,7 +64,8 @@ type PruneResult struct {
 	// queued or applying, or needed to revert a file (see Prune).
 	Protected int
 	// JournalBytes is what the expired patches' records take in the
-	// journal: freed when the journal is next compacted (at Open).
+	// journal. The journal keeps them for now: its segments are not yet
+	// dropped when only expired patches' records are left in them.
 	JournalBytes int64
 	// BlobBytes is the size of the expired patches' blob files, removed.
 	BlobBytes int64
@@ -401,36 +402,6 @@ func (x *index) expire(ids []string, at int64, maxSeq uint64) {
 	x.bySeq = x.bySeq[:i+len(kept)]
 }
 
-// expireRecords encodes the index's tombstones as expire records, for
-// compaction: they precede the patches' records in the new journal.
-func (x *index) expireRecords() []byte {
-	if len(x.expired) == 0 {
-		return nil
-	}
-	byAt := map[int64][]string{}
-	for id, at := range x.expired {
-		byAt[at] = append(byAt[at], id)
-	}
-	ats := make([]int64, 0, len(byAt))
-	for at := range byAt {
-		ats = append(ats, at)
-	}
-	slices.Sort(ats)
-	var out []byte
-	for _, at := range ats {
-		ids := byAt[at]
-		slices.Sort(ids)
-		for len(ids) > 0 {
-			n := min(len(ids), pruneChunk)
-			meta, _ := json.Marshal(diskExpire{At: at, IDs: ids[:n]})
-			rec, _ := encodeRecord(kindExpire, x.expiredSeq, meta, nil)
-			out = append(out, rec...)
-			ids = ids[n:]
-		}
-	}
-	return out
-}
-
 // Expired reports whether retention removed the patch with this id, and
 // when. A patch that exists is never expired.
 func (s *Store) Expired(id string) (time.Time, bool) {
@@ -460,11 +431,10 @@ func expireEvents(evs []Event, o *op, after uint64, now time.Time) ([]Event, uin
 	return evs, after
 }
 
-// journalBytes is about what a patch takes in a compacted journal: the
-// figure replay measured, or its body, inline blobs and diff plus a
-// record's framing for a patch written since Open.
+// journalBytes is about what a patch's current state takes in the
+// journal: its body, inline blobs and diff plus a record's framing.
 func journalBytes(e *entry) int64 {
-	return max(e.live, e.bodyLen+blobsLen(e.blobs)+e.diff.n) + recHeaderLen + payloadFixed
+	return e.bodyLen + blobsLen(e.blobs) + e.diff.n + recHeaderLen + payloadFixed
 }
 
 // blobBytes is the size of a patch's blob files.

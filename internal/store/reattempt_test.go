@@ -180,14 +180,14 @@ func TestResubmitEvent(t *testing.T) {
 }
 
 // TestResubmitReopen: a new attempt, its body and its history are read
-// back after a restart, with the journal as written and after compaction.
+// back after a restart, with the journal in one segment and in many.
 func TestResubmitReopen(t *testing.T) {
 	for _, compact := range []bool{false, true} {
-		t.Run(map[bool]string{false: "replay", true: "compacted"}[compact], func(t *testing.T) {
+		t.Run(map[bool]string{false: "replay", true: "segments"}[compact], func(t *testing.T) {
 			dir := t.TempDir()
 			opts := Options{}
 			if compact {
-				opts.compactMinBytes = 1
+				opts.SegmentBytes = 1
 			}
 			s, err := Open(dir, opts)
 			if err != nil {
@@ -209,8 +209,7 @@ func TestResubmitReopen(t *testing.T) {
 				third.Attempts[1].FinishedAt != failPatch2.FinishedAt {
 				t.Fatalf("third attempt's history = %+v", third.Attempts)
 			}
-			// Updates after the new attempt: some superseded records for
-			// compaction to drop.
+			// Updates after the new attempt: superseded records.
 			for range 6 {
 				mustUpdate(t, s, "Q", func(p *Patch) { p.Notes = append(p.Notes, "n") })
 			}

@@ -38,9 +38,10 @@ type Options struct {
 	// breaks the promise that an acknowledged patch survives power loss.
 	NoSync bool
 
-	// compactMinBytes overrides the journal size below which Open never
-	// compacts (tests).
-	compactMinBytes int64
+	// SegmentBytes is the size of a journal segment after which the
+	// committer starts a new one; 0 means DefaultSegmentBytes.
+	SegmentBytes int64
+
 	// noLinger turns off the committer's wait for returning callers
 	// (benchmarks compare with it).
 	noLinger bool
@@ -48,23 +49,20 @@ type Options struct {
 	wrapJournal func(journalFile) journalFile
 }
 
-// defaultCompactMinBytes keeps small journals as they are: rewriting them
-// gains nothing worth the time.
-const defaultCompactMinBytes = 1 << 20
-
 // Store is the durable patch store. It is safe for concurrent use.
 type Store struct {
 	dir    string
-	name   string // short journal name for messages: "queue/journal"
+	name   string // the active segment in messages: "queue/seg/00000001.jnl"
 	opts   Options
 	log    *slog.Logger
 	lockF  *os.File
 	events *eventLog
 	hub    *hub
 
-	// fileMu keeps Close from closing the journal under a Body read.
-	fileMu sync.RWMutex
-	jf     journalFile
+	// fileMu guards jf, the active segment as the committer writes it.
+	fileMu  sync.RWMutex
+	jf      journalFile
+	readers segReaders // bodies, blobs, diffs and metas are read here
 
 	mu       sync.Mutex
 	work     *sync.Cond // signalled when pending grows or closing is set
@@ -74,7 +72,8 @@ type Store struct {
 	inflight map[string]*op
 	idx      *index
 	wake     chan struct{} // closed and replaced when a patch becomes queued
-	size     int64         // durable journal size
+	size     int64         // durable size of the active segment
+	oldBytes int64         // size of the other segments together
 	batches  uint64
 	records  uint64
 	// stats is what Stats answers: published under mu after each change
@@ -82,8 +81,9 @@ type Store struct {
 	stats atomic.Pointer[Stats]
 
 	// Owned by the committer goroutine after Open.
-	tail    int64 // end of the last durable batch
-	alloc   int64 // file size: from tail to here the file is zeros written ahead
+	seg     uint32 // the active segment
+	tail    int64  // end of the last durable batch in it
+	alloc   int64  // file size: from tail to here the file is zeros written ahead
 	nextSeq uint64
 	dirty   bool // bytes after tail may exist; truncate before writing
 	buf     []byte
@@ -99,7 +99,7 @@ type Store struct {
 }
 
 // Open opens the store in dir, creating it if needed, replays the journal,
-// repairs a torn tail, compacts if worthwhile and starts the committer.
+// repairs a torn tail and starts the committer.
 // Only one Store (in any process) can have dir open at a time.
 func Open(dir string, opts Options) (*Store, error) {
 	log := opts.Logger
@@ -108,7 +108,6 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	s := &Store{
 		dir:      dir,
-		name:     filepath.Join(filepath.Base(dir), "journal"),
 		opts:     opts,
 		log:      log,
 		closed:   make(chan struct{}),
@@ -117,6 +116,10 @@ func Open(dir string, opts Options) (*Store, error) {
 		done:     make(chan struct{}),
 	}
 	s.work = sync.NewCond(&s.mu)
+	s.readers = segReaders{s: s, files: make(map[uint32]*os.File)}
+	if s.opts.SegmentBytes <= 0 {
+		s.opts.SegmentBytes = DefaultSegmentBytes
+	}
 	if err := s.prepareDir(); err != nil {
 		return nil, err
 	}
@@ -165,27 +168,92 @@ func (s *Store) prepareDir() error {
 		f.Close()
 		return fmt.Errorf("lock %s: %w (is another patchd using it?)", lockPath, err)
 	}
-	// A compaction cut short by a crash left the old journal in place.
+	// Left by a compaction (patchd before segments) that a crash cut
+	// short; the journal beside it is whole.
 	if err := os.Remove(filepath.Join(s.dir, "journal.compact")); err != nil && !errors.Is(err, os.ErrNotExist) {
 		f.Close()
-		return ioFailure("remove", s.name+".compact", err)
+		return ioFailure("remove", filepath.Join(filepath.Base(s.dir), "journal.compact"), err)
 	}
 	s.lockF = f
 	return nil
 }
 
-// load replays the journal into a new index, compacting it first if that
-// is due.
+// segments returns the segment files there are, creating the first one
+// in a new store, and refuses a gap in their numbers: the patches stored
+// in a missing segment would be lost without a word.
+func (s *Store) segments() ([]uint32, error) {
+	segs, err := listSegments(filepath.Join(s.dir, segDirName))
+	if err != nil {
+		return nil, ioFailure("read", filepath.Join(filepath.Base(s.dir), segDirName), err)
+	}
+	if len(segs) == 0 {
+		f, err := createSegment(s.segPath(1), s.segLabel(1), true)
+		if err != nil {
+			return nil, err
+		}
+		f.Close()
+		return []uint32{1}, nil
+	}
+	for i := 1; i < len(segs); i++ {
+		if segs[i] != segs[i-1]+1 {
+			return nil, fmt.Errorf("open %s: journal segment %s is missing (%s and %s are there): "+
+				"the patches stored in it would be lost; restore it from a backup",
+				filepath.Base(s.dir), s.segLabel(segs[i-1]+1), segName(segs[i-1]), segName(segs[i]))
+		}
+	}
+	return segs, nil
+}
+
+// openSegment opens segment n for replay. The active one is opened for
+// writing and a header a crash cut short is rewritten (openJournal).
+func (s *Store) openSegment(n uint32, active bool) (*os.File, int64, error) {
+	if active {
+		return openJournal(s.segPath(n), s.segLabel(n))
+	}
+	f, err := os.Open(s.segPath(n))
+	if err != nil {
+		return nil, 0, ioFailure("open", s.segLabel(n), err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, ioFailure("stat", s.segLabel(n), err)
+	}
+	head := make([]byte, len(fileHeader))
+	if _, err := f.ReadAt(head, 0); err != nil || string(head) != fileHeader {
+		f.Close()
+		return nil, 0, fmt.Errorf("open %s: not a patchd journal segment (header %q)", s.segLabel(n), head)
+	}
+	return f, fi.Size(), nil
+}
+
+// load replays the journal's segments into a new index and makes the
+// highest-numbered segment the active one: its torn tail cut, and a new
+// segment started after it if it had damage in the middle.
 func (s *Store) load() error {
-	for attempt := 0; ; attempt++ {
-		f, size, err := openJournal(s.dir, s.name)
+	if err := s.migrateLegacy(); err != nil {
+		return err
+	}
+	segs, err := s.segments()
+	if err != nil {
+		return err
+	}
+	idx := newIndex()
+	for i, n := range segs {
+		active := i == len(segs)-1
+		f, size, err := s.openSegment(n, active)
 		if err != nil {
 			return err
 		}
-		idx, res, err := s.replay(f, size)
+		res, err := s.replay(idx, n, f, size)
 		if err != nil {
 			f.Close()
 			return err
+		}
+		if !active {
+			s.oldBytes += size
+			f.Close()
+			continue
 		}
 		if res.end < size && !res.zeroTail {
 			err := f.Truncate(res.end)
@@ -194,41 +262,36 @@ func (s *Store) load() error {
 			}
 			if err != nil {
 				f.Close()
-				return ioFailure("truncate", s.name, err)
+				return ioFailure("truncate", s.segLabel(n), err)
 			}
 		}
-		if attempt == 0 && s.shouldCompact(idx, res) {
-			renamed, err := compactJournal(s.dir, s.name, idx.expireRecords(), idx.bySeq, f, res.damaged)
-			if renamed {
-				f.Close()
-				if err != nil {
-					return fmt.Errorf("compact %s: %w", s.name, err)
-				}
-				s.log.Info("journal compacted", "journal", s.name, "records", res.records,
-					"patches", len(idx.patches), "bytes_before", res.end)
-				continue
-			}
-			// The journal as it is stays valid; compaction can wait.
-			s.log.Warn("journal compaction failed; keeping the journal as it is", "journal", s.name, "err", err)
-		}
-		idx.markRecovery()
-		s.idx = idx
+		s.seg, s.name = n, s.segLabel(n)
 		s.tail, s.size, s.alloc = res.end, res.end, res.end
 		if res.zeroTail {
 			s.alloc = size
 		}
-		s.nextSeq = idx.expiredSeq // Seqs of expired patches are not given again
-		for _, e := range idx.bySeq {
-			s.nextSeq = max(s.nextSeq, e.p.Seq)
-		}
-		s.nextSeq++
-		s.publishStatsLocked() // no committer yet: nothing else holds s
 		s.jf = osJournal{f}
 		if s.opts.wrapJournal != nil {
 			s.jf = s.opts.wrapJournal(s.jf)
 		}
-		return nil
+		if res.damaged {
+			// Records are found by their offsets: the damaged segment
+			// stays as it is, and new records go to a new one.
+			if err := s.rollSegment("damage in the middle of the active segment"); err != nil {
+				s.jf.Close()
+				return err
+			}
+		}
 	}
+	idx.markRecovery()
+	s.idx = idx
+	s.nextSeq = idx.expiredSeq // Seqs of expired patches are not given again
+	for _, e := range idx.bySeq {
+		s.nextSeq = max(s.nextSeq, e.p.Seq)
+	}
+	s.nextSeq++
+	s.publishStatsLocked() // no committer yet: nothing else holds s
+	return nil
 }
 
 // checkBlobs refuses a record whose inline blobs do not fill its body
@@ -243,12 +306,12 @@ func checkBlobs(r record, blobs []diskBlob) error {
 	return nil
 }
 
-// replay builds an index from the journal. Decoding the records' JSON is
+// replay applies segment seg to the index. Decoding the records' JSON is
 // most of the work of opening a store, so records are taken in batches
 // whose metas are decoded on every core, then applied to the index in
 // journal order.
-func (s *Store) replay(f *os.File, size int64) (*index, scanResult, error) {
-	idx := newIndex()
+func (s *Store) replay(idx *index, seg uint32, f *os.File, size int64) (scanResult, error) {
+	name := s.segLabel(seg)
 	var (
 		batch    []scanned
 		arena    []byte // the batch's metas; r.meta aliases the scan buffer
@@ -258,13 +321,13 @@ func (s *Store) replay(f *os.File, size int64) (*index, scanResult, error) {
 		decodeAll(batch)
 		for i := range batch {
 			if err := s.apply(idx, &batch[i]); err != nil {
-				return fmt.Errorf("replay %s at offset %d: %w", s.name, batch[i].off, err)
+				return fmt.Errorf("replay %s at offset %d: %w", name, batch[i].at.off, err)
 			}
 		}
 		batch, arena = batch[:0], arena[:0]
 		return nil
 	}
-	res, err := scanJournal(f, size, s.name, s.log, func(r record, off int64) error {
+	res, err := scanJournal(f, size, name, s.log, func(r record, off int64) error {
 		if len(arena)+len(r.meta) > cap(arena) && len(batch) > 0 {
 			// A meta must not move once sliced: flush before growing.
 			if applyErr = flush(); applyErr != nil {
@@ -277,19 +340,19 @@ func (s *Store) replay(f *os.File, size int64) (*index, scanResult, error) {
 		at := len(arena)
 		arena = append(arena, r.meta...)
 		r.meta = arena[at:len(arena):len(arena)]
-		batch = append(batch, scanned{r: r, off: off})
+		batch = append(batch, scanned{r: r, at: ref{seg, off}})
 		return nil
 	})
 	if applyErr != nil {
-		return idx, res, applyErr
+		return res, applyErr
 	}
 	if err != nil {
-		return idx, res, err
+		return res, err
 	}
 	if err := flush(); err != nil {
-		return idx, res, err
+		return res, err
 	}
-	return idx, res, nil
+	return res, nil
 }
 
 // replayArena is the size of a replay batch's metas together.
@@ -301,7 +364,7 @@ var errStopScan = errors.New("scan stopped")
 // scanned is one record of a replay batch, and what decoding it gave.
 type scanned struct {
 	r     record
-	off   int64
+	at    ref // where the record starts
 	p     Patch
 	blobs []diskBlob
 	diff  span
@@ -329,61 +392,40 @@ func decodeAll(batch []scanned) {
 
 // apply adds one decoded record to the index.
 func (s *Store) apply(idx *index, b *scanned) error {
-	r, off, p, blobs := b.r, b.off, b.p, b.blobs
+	r, at, p, blobs := b.r, b.at, b.p, b.blobs
 	if b.err != nil {
 		return fmt.Errorf("record of kind %d: %w", r.kind, b.err)
 	}
 	if err := checkBlobs(r, blobs); err != nil {
 		return err
 	}
-	live := int64(len(r.meta)) + r.bodyLen
+	body := ref{at.seg, at.off + r.bodyAt}
+	meta := ref{at.seg, at.off + metaOffset}
 	switch r.kind {
 	case kindPut:
-		e, ok := idx.put(p, off+r.bodyAt, r.bodyLen)
+		e, ok := idx.put(p, body, r.bodyLen)
 		if !ok {
-			s.log.Warn("journal repeats a patch; keeping the first", "journal", s.name, "id", p.ID, "offset", off)
+			s.log.Warn("journal repeats a patch; keeping the first", "segment", s.segLabel(at.seg), "id", p.ID, "offset", at.off)
 			return nil
 		}
-		e.setDiff(off+metaOffset, r.meta, b.diff)
-		e.live = live
+		e.setDiff(meta, r.meta, b.diff)
 	case kindRetry:
-		e := idx.reattempt(p, off+r.bodyAt, r.bodyLen)
-		e.setDiff(off+metaOffset, r.meta, b.diff)
-		e.live = live
+		e := idx.reattempt(p, body, r.bodyLen)
+		e.setDiff(meta, r.meta, b.diff)
 	case kindExpire:
 		return applyExpireRecord(idx, r)
 	case kindUpdate:
 		e, _, ok := idx.update(p)
 		if !ok {
-			s.log.Warn("journal updates an unknown patch; ignoring it", "journal", s.name, "id", p.ID, "offset", off)
+			s.log.Warn("journal updates an unknown patch; ignoring it", "segment", s.segLabel(at.seg), "id", p.ID, "offset", at.off)
 			return nil
 		}
-		e.setBlobs(off+r.bodyAt, blobs)
-		e.setDiff(off+metaOffset, r.meta, b.diff)
-		e.live = int64(len(r.meta)) + e.bodyLen + blobsLen(e.blobs)
+		e.setBlobs(body, blobs)
+		e.setDiff(meta, r.meta, b.diff)
 	default:
 		return fmt.Errorf("unknown record kind %d (written by a newer patchd?)", r.kind)
 	}
 	return nil
-}
-
-func (s *Store) shouldCompact(idx *index, res scanResult) bool {
-	if res.damaged {
-		return true
-	}
-	minBytes := s.opts.compactMinBytes
-	if minBytes == 0 {
-		minBytes = defaultCompactMinBytes
-	}
-	if res.end < minBytes {
-		return false
-	}
-	var live int64
-	for _, e := range idx.bySeq {
-		live += e.live + recHeaderLen + payloadFixed
-	}
-	superseded := res.records - len(idx.patches)
-	return superseded > 4*len(idx.patches) || res.end > 2*live+int64(len(fileHeader))
 }
 
 // Close waits for queued records to be committed, then closes the files.
@@ -404,6 +446,7 @@ func (s *Store) Close() error {
 		}
 		s.jf = nil
 		s.fileMu.Unlock()
+		s.readers.close()
 		if err := s.closeAttempt(); err != nil {
 			errs = append(errs, err)
 		}
@@ -445,25 +488,7 @@ func (s *Store) Body(id string) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("patch %s: %w", id, ErrNotFound)
 	}
-	s.fileMu.RLock()
-	defer s.fileMu.RUnlock()
-	if s.jf == nil {
-		return nil, ErrClosed
-	}
-	return readBody(s.jf, s.name, &probe)
-}
-
-// readerAt is the journal file as the readers of bodies and blobs see it.
-type readerAt interface {
-	ReadAt([]byte, int64) (int, error)
-}
-
-func readBody(f readerAt, name string, e *entry) ([]byte, error) {
-	b := make([]byte, e.bodyLen)
-	if _, err := f.ReadAt(b, e.bodyOff); err != nil {
-		return nil, fmt.Errorf("body of %s: %w", e.p.ID, ioFailure("read", name, err))
-	}
-	return b, nil
+	return s.read(probe.body, probe.bodyLen, "body of "+id)
 }
 
 // DefaultListLimit is the page size List uses for a limit of 0 or less.
@@ -575,7 +600,8 @@ type Stats struct {
 	Failed   int `json:"failed"`
 	Reverted int `json:"reverted"`
 	Total    int `json:"total"`
-	// JournalBytes is the durable size of the journal.
+	// JournalBytes is the durable size of the journal, its segments
+	// together.
 	JournalBytes int64 `json:"journal_bytes"`
 	// Batches and Records count the journal writes (one fsync each) and the
 	// records they carried since Open; Records/Batches is the group-commit
@@ -596,6 +622,6 @@ func (s *Store) publishStatsLocked() {
 	s.stats.Store(&Stats{
 		Queued: c[StateQueued], Applying: c[StateApplying], Applied: c[StateApplied],
 		Failed: c[StateFailed], Reverted: c[StateReverted], Total: len(s.idx.patches),
-		JournalBytes: s.size, Batches: s.batches, Records: s.records,
+		JournalBytes: s.oldBytes + s.size, Batches: s.batches, Records: s.records,
 	})
 }
