@@ -83,7 +83,7 @@ func commands() map[string]command {
 		"health":  {"probe /health, for watchdogs and monitors", runHealth},
 		"version": {"print the version", runVersion},
 		"send":    {"submit a patch (FILE or - for stdin) to the running daemon", runSend},
-		"patches": {"the patch history: list, show ID, revert ID, drop ID (a queued patch, also with no daemon running), prune (retention now, --dry-run)", runPatches},
+		"patches": {"the patch history: list, show ID, revert ID, drop ID (a queued patch, also with no daemon running), prune (retention now, --dry-run), watch (events as they happen)", runPatches},
 		"token":   {"print the webhook bearer token (--rotate: a new one, in force at once)", runToken},
 		"mcp":     {"serve MCP on stdin/stdout through the workspace's daemon (started if none runs)", runMCP},
 		"service": {"print a PM2, systemd or launchd definition that runs patchd", runService},

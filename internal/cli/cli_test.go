@@ -191,7 +191,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"run", "--drain-timeout", "soon"}, "-drain-timeout"},
 		{[]string{"send"}, "send: want one FILE (or - for standard input), got 0 arguments"},
 		{[]string{"send", "a.json", "b.json"}, "got 2 arguments"},
-		{[]string{"patches"}, "patches: want list, show ID, revert ID, drop ID or prune"},
+		{[]string{"patches"}, "patches: want list, show ID, revert ID, drop ID, prune or watch"},
 		{[]string{"patches", "show"}, `not "show"`},
 		{[]string{"patches", "list", "extra"}, `not "list extra"`},
 		{[]string{"patches", "list", "--limit", "many"}, "-limit"},

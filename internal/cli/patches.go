@@ -18,10 +18,11 @@ import (
 	"github.com/patchd/patchd/internal/store"
 )
 
-// runPatches is `patchd patches list|show ID|revert ID|drop ID|prune`.
+// runPatches is `patchd patches list|show ID|revert ID|drop ID|prune|watch`.
 func runPatches(ctx context.Context, env *Env, args []string) error {
 	var asJSON, dryRun bool
 	var limit int
+	var after int64
 	var state string
 	var wait time.Duration
 	cfg, rest, err := parse(env, "patches", args, func(fs *flag.FlagSet) {
@@ -30,21 +31,25 @@ func runPatches(ctx context.Context, env *Env, args []string) error {
 		fs.IntVar(&limit, "limit", 20, "list: how many patches")
 		fs.StringVar(&state, "state", "", "list: only patches in this state")
 		fs.BoolVar(&dryRun, "dry-run", false, "prune: say what would expire, change nothing")
+		fs.Int64Var(&after, "after", -1, "watch: start after this event_id (0: every event kept); default: the next event")
 	})
 	if err != nil {
 		return err
 	}
 	if len(rest) == 0 {
-		return exit(ExitUsage, "patches: want list, show ID, revert ID, drop ID or prune")
+		return exit(ExitUsage, "patches: want list, show ID, revert ID, drop ID, prune or watch")
 	}
 	verb, rest := rest[0], rest[1:]
-	wantArgs := map[string]int{"list": 0, "show": 1, "revert": 1, "drop": 1, "prune": 0}
+	wantArgs := map[string]int{"list": 0, "show": 1, "revert": 1, "drop": 1, "prune": 0, "watch": 0}
 	n, ok := wantArgs[verb]
 	if !ok || len(rest) != n {
-		return exit(ExitUsage, "patches: want list, show ID, revert ID, drop ID or prune, not %q", strings.Join(append([]string{verb}, rest...), " "))
+		return exit(ExitUsage, "patches: want list, show ID, revert ID, drop ID, prune or watch, not %q", strings.Join(append([]string{verb}, rest...), " "))
 	}
 	if verb == "prune" {
 		return runPrune(ctx, env, cfg, args, dryRun, asJSON)
+	}
+	if verb == "watch" {
+		return runWatch(ctx, env, cfg, asJSON, after)
 	}
 	c, err := newAPIClient(ctx, cfg)
 	var ee *ExitError
