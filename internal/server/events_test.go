@@ -224,8 +224,13 @@ func TestEventsLost(t *testing.T) {
 // write timeouts (each write gets its own deadline), is kept open by
 // heartbeat comments, and ends when the daemon stops or hands over
 // (EndWaits), so that the drain does not wait for it.
+//
+// The server has an observer, as the daemon's does: the stream's deadlines
+// and flushes reach the connection through its status-recording writer.
 func TestEventsOutliveTimeouts(t *testing.T) {
-	f := newFixture(t, nil)
+	f := newFixture(t, func(o *Options) {
+		o.Observer = observerFunc(func(string, int, time.Duration) {})
+	})
 	f.srv.heartbeat = 50 * time.Millisecond
 	ts := httptest.NewUnstartedServer(f.srv)
 	ts.Config.ReadTimeout, ts.Config.WriteTimeout = 200*time.Millisecond, 200*time.Millisecond
