@@ -109,6 +109,9 @@ type Status struct {
 	Queue QueueStats `json:"queue"`
 	// LastEventID is the number of the last event committed, 0 if none.
 	LastEventID uint64 `json:"last_event_id"`
+	// Recent counts the patches applied and failed in the last hour and
+	// day; nil when the service does not count them.
+	Recent *Recent `json:"recent,omitempty"`
 }
 
 // QueueStats counts patches by state, with the journal's size and how well

@@ -16,6 +16,7 @@ import (
 	"github.com/patchd/patchd/internal/auth"
 	"github.com/patchd/patchd/internal/config"
 	"github.com/patchd/patchd/internal/control"
+	"github.com/patchd/patchd/internal/dashboard"
 	"github.com/patchd/patchd/internal/fsutil"
 	"github.com/patchd/patchd/internal/instance"
 	"github.com/patchd/patchd/internal/listen"
@@ -418,6 +419,13 @@ func (s *session) up(ctx context.Context) (*stack, error) {
 	met := metrics.New(metrics.Options{Service: in.svc, Version: version.Version, Logger: log})
 	mcpEnding := make(chan struct{})
 	st.endMCP = sync.OnceFunc(func() { close(mcpEnding) })
+	// The dashboard's sessions hold for the token the server holds now: a
+	// rotation (SetToken) ends every session opened with the old one.
+	var srv *server.Server
+	dash := dashboard.New(dashboard.Options{
+		Service: in.svc, Token: func() string { return srv.Token() }, PublicURL: cfg.PublicURL, MaxBodyBytes: cfg.MaxBodyBytes, Logger: log,
+		Info: dashboard.Info{PID: os.Getpid(), Port: s.port, Version: version.Version, StartedAt: s.started},
+	})
 	st.api = server.New(server.Options{
 		Logger:         log,
 		Info:           server.Info{PID: os.Getpid(), Port: s.port, Version: version.Version, InstanceID: s.id, StartedAt: s.started},
@@ -438,7 +446,9 @@ func (s *session) up(ctx context.Context) (*stack, error) {
 		Metrics:       met.Handler(),
 		MetricsPublic: cfg.MetricsPublic,
 		Observer:      met,
+		Dashboard:     dash,
 	})
+	srv = st.api
 	st.http = &http.Server{
 		Handler:           st.api,
 		ReadHeaderTimeout: 5 * time.Second,

@@ -21,7 +21,7 @@ var lower = []string{"store", "worker", "patch", "workspace"}
 
 // doors are the ways in: each a thin adapter over api.Service, so none
 // of them depends, at any depth, on what the service stands on (below).
-var doors = []string{"server", "mcpserver", "apiclient"}
+var doors = []string{"server", "mcpserver", "apiclient", "dashboard"}
 
 // behindService are the packages a door reaches only through api.Service.
 var behindService = append(slices.Clone(lower), "patchsvc", "daemon")

@@ -68,6 +68,8 @@ type Service struct {
 	parse   patch.ParseOptions
 	private []Private
 	sumDir  string
+	// recent counts the outcomes of the last hour and day (Status).
+	recent recent
 }
 
 var _ api.Service = (*Service)(nil)
@@ -297,8 +299,10 @@ func (s *Service) Drop(ctx context.Context, id string) (api.PatchView, error) {
 
 // Status implements api.Service.
 func (s *Service) Status(context.Context) (api.Status, error) {
+	s.recent.start(s)
 	st := s.st.Stats()
 	return api.Status{
+		Recent: s.recent.counts(time.Now()),
 		Queue: api.QueueStats{
 			Queued: st.Queued, Applying: st.Applying, Applied: st.Applied, Failed: st.Failed,
 			Reverted: st.Reverted, Total: st.Total, JournalBytes: st.JournalBytes,
@@ -306,6 +310,20 @@ func (s *Service) Status(context.Context) (api.Status, error) {
 		},
 		LastEventID: s.st.LastEventID(),
 	}, nil
+}
+
+var _ api.Bodies = (*Service)(nil)
+
+// Body implements api.Bodies: the body the patch was last sent with.
+func (s *Service) Body(_ context.Context, id string) ([]byte, error) {
+	b, err := s.st.Body(id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, s.notFound(id)
+	}
+	if err != nil {
+		return nil, api.Errorf(api.KindInternal, api.CodeInternal, "", "read the body of %q: %s", id, s.hide(err.Error()))
+	}
+	return b, nil
 }
 
 // codeOf is the code ErrorOf gives err.

@@ -84,6 +84,17 @@ type Options struct {
 	// Observer is told of every request answered (package metrics
 	// counts them); nil: none.
 	Observer RequestObserver
+	// Dashboard serves the web dashboard at / and under /ui/ (package
+	// dashboard), behind the Host and Origin guard; its session cookie
+	// also admits GET /events (Authenticated). nil serves none.
+	Dashboard Dashboard
+}
+
+// Dashboard is the web dashboard's handler, and whether a request carries
+// the cookie of one of its sessions.
+type Dashboard interface {
+	http.Handler
+	Authenticated(r *http.Request) bool
 }
 
 // Server is the HTTP handler.
@@ -146,6 +157,10 @@ func New(opts Options) *Server {
 	}
 	if opts.Metrics != nil {
 		s.mux.HandleFunc("GET /metrics", s.handleMetrics)
+	}
+	if opts.Dashboard != nil {
+		s.mux.Handle("GET /{$}", opts.Dashboard)
+		s.mux.Handle("/ui/", opts.Dashboard)
 	}
 	return s
 }

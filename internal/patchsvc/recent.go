@@ -1,0 +1,142 @@
+package patchsvc
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/patchd/patchd/internal/api"
+	"github.com/patchd/patchd/internal/store"
+)
+
+// recentSeed is how many events before the first Status the counts of
+// api.Recent start from: those the store still holds in memory, so that
+// seeding reads no file.
+const recentSeed = 1024
+
+// recentMinutes is the day the counts cover, in one-minute buckets.
+const recentMinutes = 24 * 60
+
+// recentBucket counts one minute's outcomes.
+type recentBucket struct {
+	minute          int64 // Unix minute this bucket holds; another means empty
+	applied, failed int
+}
+
+// recent counts applied and failed patches per minute over the last day,
+// from the events as the store commits them: no read of the history, a
+// fixed size whatever its length. It starts counting at the first Status
+// (start), from the last recentSeed events, and follows the events until
+// the store closes.
+type recent struct {
+	once    sync.Once
+	mu      sync.Mutex
+	since   time.Time
+	buckets [recentMinutes]recentBucket
+}
+
+// start begins counting, once: it reads the seed (the events up to the
+// latest, which the store holds in memory) before it returns, so that the
+// first Status counts them, then follows the new ones in the background.
+func (r *recent) start(s *Service) {
+	r.once.Do(func() {
+		last := s.st.LastEventID()
+		after := uint64(0)
+		if last > recentSeed {
+			after = last - recentSeed
+		}
+		sub, err := s.st.Subscribe(context.Background(), after)
+		if err != nil {
+			s.log.Warn("recent counts: cannot follow the events", "err", err)
+			return
+		}
+		since, seen := time.Now(), after
+		for seen < last {
+			e, ok := <-sub.C
+			if !ok {
+				break
+			}
+			if seen == after && e.Time.Before(since) {
+				since = e.Time
+			}
+			seen = e.EventID
+			r.count(e)
+		}
+		r.mu.Lock()
+		r.since = since
+		r.mu.Unlock()
+		go r.follow(s, sub, seen)
+	})
+}
+
+// count counts e if it is an outcome.
+func (r *recent) count(e store.Event) {
+	switch e.Event {
+	case "patch.applied":
+		r.add(e.Time, true)
+	case "patch.failed":
+		r.add(e.Time, false)
+	}
+}
+
+// follow counts the events of sub after last, and of the subscriptions
+// after it when it falls behind, until the store closes.
+func (r *recent) follow(s *Service, sub *store.Subscription, last uint64) {
+	for {
+		for e := range sub.C {
+			last = e.EventID
+			r.count(e)
+		}
+		err := sub.Err()
+		switch {
+		case errors.Is(err, store.ErrSlowSubscriber):
+		case errors.Is(err, store.ErrEventsLost):
+			last = s.st.LastEventID()
+		default:
+			return // the store closed
+		}
+		if sub, err = s.st.Subscribe(context.Background(), last); err != nil {
+			return
+		}
+	}
+}
+
+func (r *recent) add(t time.Time, applied bool) {
+	m := t.Unix() / 60
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	b := &r.buckets[m%recentMinutes]
+	if b.minute != m {
+		*b = recentBucket{minute: m}
+	}
+	if applied {
+		b.applied++
+	} else {
+		b.failed++
+	}
+}
+
+// counts sums the buckets of the last hour and day before now.
+func (r *recent) counts(now time.Time) *api.Recent {
+	m := now.Unix() / 60
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.since.IsZero() {
+		return nil
+	}
+	out := &api.Recent{Since: r.since}
+	for _, b := range r.buckets {
+		age := m - b.minute
+		if age < 0 || age >= recentMinutes {
+			continue
+		}
+		out.AppliedDay += b.applied
+		out.FailedDay += b.failed
+		if age < 60 {
+			out.AppliedHour += b.applied
+			out.FailedHour += b.failed
+		}
+	}
+	return out
+}
