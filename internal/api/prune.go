@@ -46,7 +46,7 @@ type PruneResult struct {
 	Protected int `json:"protected"`
 	// BytesFreed is the size of the blobs and summaries deleted.
 	BytesFreed int64 `json:"bytes_freed"`
-	// JournalBytes is what the expired patches took in the journal,
-	// reclaimed when the journal is next compacted (at a start).
+	// JournalBytes is what the expired patches' records take in the
+	// journal (the store says when that space is given back).
 	JournalBytes int64 `json:"journal_bytes"`
 }

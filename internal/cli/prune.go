@@ -118,7 +118,7 @@ func printPrune(w io.Writer, a daemon.PruneAnswer) {
 		fmt.Fprintf(w, "%s: no patches\n", verb)
 	} else {
 		fmt.Fprintf(w, "%s: %d patches, received %s to %s\n", verb, a.Expired, stampOf(a.OldestExpired), stampOf(a.NewestExpired))
-		fmt.Fprintf(w, "freed: %s of blobs and summaries now, %s of journal at the next start\n", sizeOf(a.BytesFreed), sizeOf(a.JournalBytes))
+		fmt.Fprintf(w, "freed: %s of blobs and summaries; the expired patches' records hold %s of the journal\n", sizeOf(a.BytesFreed), sizeOf(a.JournalBytes))
 	}
 	kept := fmt.Sprintf("kept: %d patches", a.Kept)
 	if a.Kept > 0 {

@@ -144,7 +144,7 @@
 // first, except those queued or applying and those a revert of a file
 // needs: for each file, the newest patch that changed it and, if that one
 // was reverted or failed, every older one back to the newest still
-// applied. Each chunk of up to 4096 expired patches is one expire record,
+// applied. Each batch of up to 1024 expired patches is one expire record,
 // written through the committer like any other: once Prune has it back
 // the expiry is durable, the patches are gone from the index and their
 // blob directories (dir/blobs/<id>) are removed. The index keeps a

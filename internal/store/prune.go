@@ -80,8 +80,12 @@ type ExpiredPatch struct {
 }
 
 // pruneChunk bounds the patches Prune looks at under the store's mutex at
-// once, and the patches one expire record carries.
-const pruneChunk = 4096
+// once; expireBatch bounds the patches one expire record carries, and so
+// the work of checking and applying it under the mutex.
+const (
+	pruneChunk  = 4096
+	expireBatch = 1024
+)
 
 // candidate is a patch selection found expired and not kept, with what
 // made that so, checked again before its record is written.
@@ -137,7 +141,7 @@ func (s *Store) Prune(ctx context.Context, pol PrunePolicy, dryRun bool) (PruneR
 	res.BlobBytes += s.sweepBlobs()
 	kept := res.Kept
 	for len(cands) > 0 {
-		n := min(len(cands), pruneChunk)
+		n := min(len(cands), expireBatch)
 		chunk := cands[:n]
 		cands = cands[n:]
 		done, err := s.expireChunk(ctx, chunk, pol.Now)
@@ -285,17 +289,27 @@ func (s *Store) expireChunk(ctx context.Context, chunk []candidate, now time.Tim
 		s.mu.Unlock()
 		return nil, nil
 	}
-	at := normTime(now)
-	meta, err := json.Marshal(diskExpire{At: nanos(at), IDs: ids})
-	if err != nil {
-		s.mu.Unlock()
-		return nil, fmt.Errorf("prune: encode: %w", err)
-	}
-	o := &op{kind: kindExpire, expire: &expireOp{at: nanos(at)}, done: make(chan struct{})}
-	o.rec, o.bodyAt = encodeRecord(kindExpire, maxSeq, meta, nil)
+	// The ids are reserved (as an Update reserves its id) while the
+	// record is encoded outside the mutex: nothing changes them meanwhile.
+	at := nanos(normTime(now))
+	o := &op{kind: kindExpire, expire: &expireOp{at: at}, done: make(chan struct{})}
 	for _, c := range done {
 		o.expire.ps = append(o.expire.ps, c.ExpiredPatch)
 		s.inflight[c.ID] = o
+	}
+	s.mu.Unlock()
+	meta, err := json.Marshal(diskExpire{At: at, IDs: ids})
+	if err == nil {
+		o.rec, o.bodyAt = encodeRecord(kindExpire, maxSeq, meta, nil)
+	}
+	s.mu.Lock()
+	if err == nil && s.closing {
+		err = ErrClosed
+	}
+	if err != nil {
+		s.releaseLocked(o, err)
+		s.mu.Unlock()
+		return nil, fmt.Errorf("prune: %w", err)
 	}
 	s.pending = append(s.pending, o)
 	s.work.Signal()
@@ -379,7 +393,7 @@ func (x *index) expire(ids []string, at int64, maxSeq uint64) {
 	}
 	x.expiredSeq = max(x.expiredSeq, maxSeq)
 	gone := false
-	lowest := uint64(math.MaxUint64)
+	lowest, highest := uint64(math.MaxUint64), uint64(0)
 	for _, id := range ids {
 		x.expired[id] = at
 		e, ok := x.patches[id]
@@ -390,16 +404,21 @@ func (x *index) expire(ids []string, at int64, maxSeq uint64) {
 		x.counts[e.p.State]--
 		e.gone = true
 		gone = true
-		lowest = min(lowest, e.p.Seq)
+		lowest, highest = min(lowest, e.p.Seq), max(highest, e.p.Seq)
 	}
 	if !gone {
 		return
 	}
-	i := sort.Search(len(x.bySeq), func(i int) bool { return x.bySeq[i].p.Seq >= lowest })
-	// DeleteFunc clears the tail it leaves, so no expired entry stays
-	// reachable.
-	kept := slices.DeleteFunc(x.bySeq[i:], func(e *entry) bool { return e.gone })
-	x.bySeq = x.bySeq[:i+len(kept)]
+	// Only the span of Seqs the record names is looked at; the patches
+	// after it move down in one copy.
+	n := len(x.bySeq)
+	i := sort.Search(n, func(i int) bool { return x.bySeq[i].p.Seq >= lowest })
+	j := sort.Search(n, func(j int) bool { return x.bySeq[j].p.Seq > highest })
+	kept := slices.DeleteFunc(x.bySeq[i:j], func(e *entry) bool { return e.gone })
+	end := i + len(kept)
+	end += copy(x.bySeq[end:], x.bySeq[j:])
+	clear(x.bySeq[end:]) // no expired entry stays reachable
+	x.bySeq = x.bySeq[:end]
 }
 
 // Expired reports whether retention removed the patch with this id, and
