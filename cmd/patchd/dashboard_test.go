@@ -206,6 +206,13 @@ func TestDashboardBrowser(t *testing.T) {
 		t.Errorf("a preview wrote a.txt: %q", data)
 	}
 
+	// A text that would be refused: the refusal, with the closest lines.
+	p.do("paste a patch that would fail", chromedp.SetValue(chromedp.CSS("#p-text"), `{"id":"X1","role":"pad","target_file":"b.txt","patch":{"search":"third lin\n","replace":"3\n"}}`),
+		chromedp.Click(chromedp.CSS(`#preview-form button[type="submit"]`)))
+	p.until("the preview's refusal", `document.getElementById("p-out").textContent.includes("closest") && document.getElementById("p-msg").textContent.includes("refused")`)
+	p.do("scroll to the pad", chromedp.Evaluate[chromedp.Void](`document.getElementById("preview").scrollIntoView()`))
+	p.shot("preview-refused")
+
 	p.do("the dark theme", chromedp.Click(chromedp.CSS("#theme")))
 	p.until("the dark theme on", `document.documentElement.dataset.theme === "dark"`)
 	p.shot("dark")
