@@ -35,8 +35,10 @@ type histRow struct {
 	takeover timedRuns
 	restart  restartWaits
 	idleRSS  int64
+	idleAnon int64  // its anonymous part
 	idleNote string // how the idle size was taken
 	loadRSS  int64
+	loadAnon int64
 	loadRate float64
 	loadFail int
 	gets     []getResult
@@ -188,6 +190,7 @@ func (b *bench) historyRow(ctx context.Context, row *histRow) error {
 	}
 
 	row.idleRSS, row.idleNote = settledRSS(d.pid, 30*time.Second)
+	row.idleAnon = rssAnon(d.pid)
 	logf("history %d: idle %s (%s)", n, mib(row.idleRSS), row.idleNote)
 
 	if err := b.historyGets(ctx, d, row); err != nil {
@@ -483,7 +486,7 @@ func (b *bench) historyTakeovers(ctx context.Context, ws string, row *histRow) e
 			warmup: 500 * time.Millisecond, dur: b.opts.histLoad, rssPID: active.cmd.Process.Pid,
 			body: func(c, k int) []byte { return body.make(patchID(fmt.Sprintf("hl%d", n), c, k)) },
 		})
-		row.loadRSS, row.loadRate, row.loadFail = l.maxRSS, l.rate(), l.failed
+		row.loadRSS, row.loadAnon, row.loadRate, row.loadFail = l.maxRSS, l.maxAnon, l.rate(), l.failed
 	}()
 	for i := range b.opts.histRuns {
 		logf("history %d: takeover %d of %d", n, i+1, b.opts.histRuns)

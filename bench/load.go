@@ -45,6 +45,7 @@ type loadResult struct {
 	window  time.Duration
 	lat     []time.Duration // of the successful requests, sorted
 	maxRSS  int64
+	maxAnon int64         // the largest anonymous part of the resident size
 	cpu     time.Duration // CPU time of rssPID during the window
 	errs    []string      // the first few failures
 }
@@ -132,7 +133,7 @@ func runLoad(ctx context.Context, l load) loadResult {
 		})
 	}
 
-	var maxRSS int64
+	var maxRSS, maxAnon int64
 	var cpuFrom time.Duration
 	done := make(chan struct{})
 	var sampler sync.WaitGroup
@@ -154,6 +155,7 @@ func runLoad(ctx context.Context, l load) loadResult {
 				case now := <-t.C:
 					if now.After(from) {
 						maxRSS = max(maxRSS, rss(l.rssPID))
+						maxAnon = max(maxAnon, rssAnon(l.rssPID))
 					}
 				}
 			}
@@ -171,7 +173,7 @@ func runLoad(ctx context.Context, l load) loadResult {
 	if stopped.After(end) {
 		stopped = end
 	}
-	res := loadResult{clients: l.clients, maxRSS: maxRSS, window: stopped.Sub(from)}
+	res := loadResult{clients: l.clients, maxRSS: maxRSS, maxAnon: maxAnon, window: stopped.Sub(from)}
 	if cpuFrom > 0 && cpuTo > cpuFrom {
 		res.cpu = cpuTo - cpuFrom
 	}

@@ -85,13 +85,22 @@ func cleanEnv() []string {
 }
 
 // rss is the resident set size of pid in bytes (VmRSS), 0 if unknown.
-func rss(pid int) int64 {
+func rss(pid int) int64 { return procStatus(pid, "VmRSS:") }
+
+// rssAnon is the anonymous part of pid's resident set (RssAnon: heap and
+// stacks); the rest is file pages mapped in (the binary, an mmapped
+// database), which the kernel can drop and read again.
+func rssAnon(pid int) int64 { return procStatus(pid, "RssAnon:") }
+
+// procStatus is a field of /proc/<pid>/status given in kB, in bytes; 0 if
+// unknown.
+func procStatus(pid int, field string) int64 {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
 	}
 	for line := range strings.SplitSeq(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(line, field); ok {
 			f := strings.Fields(rest)
 			if len(f) > 0 {
 				kb, _ := strconv.ParseInt(f[0], 10, 64)
