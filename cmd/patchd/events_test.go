@@ -92,7 +92,8 @@ func (s *eventStream) next() (sseEvent, error) {
 // TestEventsResumeProcess: with the real binary, a client reading GET
 // /events that disconnects, misses patches sent meanwhile and a `patchd
 // restart`, and reconnects with Last-Event-ID gets every event it missed,
-// numbered in a row, then live ones. A stream open during a restart ends
+// numbered in a row, then live ones; one that asks for events the store
+// does not have gets an "event: reset". A stream open during a restart ends
 // at once (the restart does not wait for it), and a stream without the
 // token is refused.
 func TestEventsResumeProcess(t *testing.T) {
@@ -175,6 +176,12 @@ func TestEventsResumeProcess(t *testing.T) {
 		}
 		want++
 		got = append(got, ev.Patch+" "+ev.State)
+	}
+	// A start the store does not have: an event: reset with the latest
+	// id, not silence.
+	gone := openEvents(t, st.Address, e.token(), "999999")
+	if ev, err := gone.next(); err != nil || ev.Name != "reset" || ev.ID != strconv.FormatUint(want-1, 10) {
+		t.Errorf("GET /events after 999999: %+v %v, want an event reset with id %d", ev, err, want-1)
 	}
 	// Each patch's events in order; p2's may interleave with p1's.
 	per := map[string][]string{}

@@ -237,16 +237,13 @@ func TestEventsOutliveTimeouts(t *testing.T) {
 	ts.Start()
 	t.Cleanup(ts.Close)
 	c := openEvents(t, ts.URL, "", nil)
-	// Heartbeats until well past both timeouts.
-	deadline := time.Now().Add(600 * time.Millisecond)
-	pings := 0
-	for time.Now().Before(deadline) {
+	// Heartbeats (three at least) until well past both timeouts; under
+	// load they may come late, never not at all (next fails after 10 s).
+	opened := time.Now()
+	for pings := 0; pings < 3 || time.Since(opened) < 600*time.Millisecond; {
 		if m := c.next(); m.comment == "ping" {
 			pings++
 		}
-	}
-	if pings < 5 {
-		t.Errorf("%d heartbeats in 600ms at one per 50ms", pings)
 	}
 	f.submit(t, "late")
 	if _, e := c.nextEvent(); e.ID != "late" {
