@@ -425,6 +425,12 @@ func (s *session) up(ctx context.Context) (*stack, error) {
 	dash := dashboard.New(dashboard.Options{
 		Service: in.svc, Token: func() string { return srv.Token() }, PublicURL: cfg.PublicURL, MaxBodyBytes: cfg.MaxBodyBytes, Logger: log,
 		Info: dashboard.Info{PID: os.Getpid(), Port: s.port, Version: version.Version, StartedAt: s.started},
+		Standbys: func() int {
+			if cur := s.current(); cur != nil && cur.ctl != nil {
+				return len(cur.ctl.Standbys())
+			}
+			return 0
+		},
 	})
 	st.api = server.New(server.Options{
 		Logger:         log,

@@ -48,6 +48,9 @@ type Options struct {
 	// Ready reports whether the daemon serves (the store is open and the
 	// worker runs); nil means it does.
 	Ready func() bool
+	// Standbys counts the processes standing by to take over (patchd run
+	// --if-running=standby); nil means none are counted.
+	Standbys func() int
 	// PublicURL (--public-url): its origin may send state-changing
 	// requests, and an https one makes the cookie Secure.
 	PublicURL string

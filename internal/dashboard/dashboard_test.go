@@ -158,3 +158,27 @@ func TestPageIsStatic(t *testing.T) {
 		t.Errorf("the page weighs %d bytes, over 64 KiB", total)
 	}
 }
+
+// TestCookieSecure: the cookie is Secure when the page was reached through
+// an https --public-url (or over TLS), and not on the local http address,
+// where a browser would drop a Secure cookie.
+func TestCookieSecure(t *testing.T) {
+	d := New(Options{Service: fakeService{}, Token: func() string { return "tok" }, PublicURL: "https://patchd.example.com/"})
+	for _, tt := range []struct {
+		url, origin string
+		secure      bool
+	}{
+		{"http://127.0.0.1:5555/ui/login", "http://127.0.0.1:5555", false},
+		{"http://127.0.0.1:5555/ui/login", "https://patchd.example.com", true},
+		{"https://patchd.example.com/ui/login", "https://patchd.example.com", true},
+	} {
+		req := httptest.NewRequest("POST", tt.url, strings.NewReader(`{"token":"tok"}`))
+		req.Header.Set("Origin", tt.origin)
+		rec := httptest.NewRecorder()
+		d.ServeHTTP(rec, req)
+		cs := rec.Result().Cookies()
+		if rec.Code != http.StatusOK || len(cs) != 1 || cs[0].Secure != tt.secure {
+			t.Errorf("login at %s from %s = %d, cookies %v; want one cookie, Secure %v", tt.url, tt.origin, rec.Code, cs, tt.secure)
+		}
+	}
+}

@@ -83,6 +83,7 @@ type statusAnswer struct {
 	StartedAt     time.Time      `json:"started_at"`
 	Queue         api.QueueStats `json:"queue"`
 	Recent        *api.Recent    `json:"recent,omitempty"`
+	Standbys      int            `json:"standbys"` // processes standing by to take over
 	LastEventID   uint64         `json:"last_event_id"`
 }
 
@@ -98,6 +99,9 @@ func (d *Dashboard) handleStatus(w http.ResponseWriter, r *http.Request) {
 	i := d.opts.Info
 	a := statusAnswer{Status: "up", UptimeSeconds: d.now().Sub(i.StartedAt).Seconds(), PID: i.PID, Port: i.Port,
 		Version: i.Version, StartedAt: i.StartedAt, Queue: st.Queue, Recent: st.Recent, LastEventID: st.LastEventID}
+	if d.opts.Standbys != nil {
+		a.Standbys = d.opts.Standbys()
+	}
 	if d.opts.Ready != nil && !d.opts.Ready() {
 		a.Status = "starting"
 	}

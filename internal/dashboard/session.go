@@ -168,9 +168,17 @@ func publicOrigin(public string) string {
 }
 
 // secure reports whether the cookie must be Secure: the request came over
-// TLS, or patchd is reached at an https --public-url (a tunnel).
+// TLS, or through an https --public-url (a tunnel: the page's Origin, or
+// the Host, is the public one). A browser on http://127.0.0.1 of the same
+// daemon gets a cookie it keeps (a Secure one over http would be dropped).
 func (d *Dashboard) secure(r *http.Request) bool {
-	return r.TLS != nil || strings.HasPrefix(d.publicOrigin, "https://")
+	if r.TLS != nil {
+		return true
+	}
+	if !strings.HasPrefix(d.publicOrigin, "https://") {
+		return false
+	}
+	return strings.EqualFold(r.Header.Get("Origin"), d.publicOrigin) || strings.EqualFold("https://"+r.Host, d.publicOrigin)
 }
 
 func (d *Dashboard) setCookie(w http.ResponseWriter, r *http.Request, id string, maxAge int) {

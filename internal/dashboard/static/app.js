@@ -123,7 +123,8 @@
     try {
       const s = await call("GET", "/ui/api/status");
       const st = $("h-status");
-      st.textContent = s.status; st.className = "big " + (s.status === "up" ? "good" : "bad");
+      st.textContent = s.status + (s.standbys ? " · " + s.standbys + " standing by" : "");
+      st.className = "big " + (s.status === "up" ? "good" : "bad");
       $("h-uptime").textContent = duration(s.uptime_seconds);
       const q = s.queue;
       $("h-queue").textContent = q.queued + " queued · " + q.applying + " applying";
