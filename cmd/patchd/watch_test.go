@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -125,6 +126,10 @@ func TestWatchProcess(t *testing.T) {
 	if r := e.run("restart"); r.code != 0 {
 		t.Fatalf("restart: %s", r)
 	}
+	// The old daemon closed the keep-alive connections it handed over
+	// idle; a POST on one the client had not seen closed yet is not
+	// retried by net/http: start afresh.
+	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 	post("p1", "f1.txt")
 	post("p2", "f2.txt")
 	read("p2 applied")
