@@ -112,6 +112,9 @@ type Status struct {
 	// Recent counts the patches applied and failed in the last hour and
 	// day; nil when the service does not count them.
 	Recent *Recent `json:"recent,omitempty"`
+	// Notify is each notification receiver's outbox and deliveries; nil
+	// when none is configured.
+	Notify []NotifyStatus `json:"notify,omitempty"`
 }
 
 // QueueStats counts patches by state, with the journal's size and how well

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/patchd/patchd/internal/config"
@@ -58,6 +59,14 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 		if st.Queue != nil {
 			q, _ := json.Marshal(st.Queue)
 			fmt.Fprintf(env.Stdout, "queue: %s\n", q)
+		}
+		for _, n := range st.Notify {
+			line := fmt.Sprintf("notify: %s (%s, %s) pending=%d delivered=%d failed=%d gave_up=%d dropped=%d",
+				n.Receiver, n.Kind, strings.Join(n.Events, ","), n.Pending, n.Delivered, n.Failed, n.GaveUp, n.Dropped)
+			if n.LastError != "" {
+				line += fmt.Sprintf(" last_error=%q at %s", n.LastError, n.LastErrorAt.Format(time.RFC3339))
+			}
+			fmt.Fprintln(env.Stdout, line)
 		}
 	} else {
 		fmt.Fprintf(env.Stdout, "patchd not running (%s)\n", notRunning(cfg)["reason"])

@@ -77,6 +77,9 @@ type Config struct {
 	// Retain is the retention policy (--retain).
 	Retain Retain
 
+	// Notify are the notification receivers (--notify).
+	Notify []Notify
+
 	// Checks run after a patch is written; only the config file defines
 	// them, never a payload or a flag.
 	Checks []Check
@@ -152,7 +155,7 @@ type setting struct {
 	// notArgs, when not "", says why Args leaves the setting out, and so
 	// why no service definition carries it: a setting only the client
 	// reads, or a secret, which the daemon must find in its own place.
-	// Every setting today is one the daemon reads, and none is a secret.
+	// Today only --notify is left out: its URLs and keys are secrets.
 	notArgs string
 	// pin makes Args write the setting even at its default: service
 	// definitions are built around its value (the systemd socket's
@@ -163,7 +166,7 @@ type setting struct {
 
 // settings is the single definition of every common setting and its default.
 func settings() []setting {
-	return append(append(baseSettings(), httpSettings()...), retainSettings()...)
+	return append(append(append(baseSettings(), httpSettings()...), retainSettings()...), notifySettings()...)
 }
 
 func baseSettings() []setting {
@@ -526,6 +529,10 @@ func readFile(path string, explicit bool) (map[string][]string, []byte, error) {
 		s, ok := known[key]
 		if !ok {
 			return nil, nil, fmt.Errorf("config file %s: unknown setting %q", path, key)
+		}
+		fileValue := fileValue
+		if key == SettingNotify {
+			fileValue = notifyFileValue
 		}
 		vals, err := fileValue(v)
 		if err != nil {

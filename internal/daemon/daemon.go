@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/patchd/patchd/internal/api"
 	"github.com/patchd/patchd/internal/config"
 	"github.com/patchd/patchd/internal/control"
 	"github.com/patchd/patchd/internal/instance"
@@ -53,6 +54,9 @@ type Status struct {
 	// Standbys counts the processes waiting to take over (a keeper left
 	// by a restart included).
 	Standbys int `json:"standbys"`
+	// Notify is each notification receiver's outbox (--notify), its URL
+	// redacted; nil without receivers.
+	Notify []api.NotifyStatus `json:"notify,omitempty"`
 }
 
 // Run runs the daemon in the foreground until ctx is done or a stop arrives

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/patchd/patchd/internal/alert"
 	"github.com/patchd/patchd/internal/auth"
 	"github.com/patchd/patchd/internal/config"
 	"github.com/patchd/patchd/internal/control"
@@ -292,6 +293,7 @@ func (s *session) status() Status {
 	if cur := s.current(); cur != nil {
 		if qs, err := cur.in.svc.Status(context.Background()); err == nil {
 			st.Queue = qs.Queue
+			st.Notify = qs.Notify
 		}
 		st.Standbys = len(cur.ctl.Standbys())
 	}
@@ -387,6 +389,8 @@ type stack struct {
 	// endRetention stops the scheduled prunes and waits for the one
 	// running (retention.go); nil when --retain is forever.
 	endRetention func()
+	// alerts is the notification outbox (alerts.go); nil without --notify.
+	alerts *alert.Outbox
 }
 
 // up builds and starts a stack on the session's sockets.
@@ -415,6 +419,12 @@ func (s *session) up(ctx context.Context) (*stack, error) {
 		return nil, err
 	}
 	st := &stack{in: in, served: make(chan error, 1), worked: make(chan error, 1), conns: server.NewConns(server.ConnLimits{Max: maxConns, PerClient: perClient, Logger: log})}
+	if err := st.openAlerts(cfg, log); err != nil {
+		in.close()
+		httpLn.Close()
+		ctlLn.Close()
+		return nil, err
+	}
 	// Prometheus metrics on a registry of this stack's own.
 	met := metrics.New(metrics.Options{Service: in.svc, Version: version.Version, Logger: log})
 	mcpEnding := make(chan struct{})
@@ -547,6 +557,7 @@ func (st *stack) down(log *slog.Logger, drain, grace time.Duration) {
 	if st.endRetention != nil {
 		st.endRetention()
 	}
+	st.closeAlerts(log)
 	st.in.close()
 }
 

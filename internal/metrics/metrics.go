@@ -179,6 +179,7 @@ type statusCollector struct {
 	svc                     api.Service
 	log                     *slog.Logger
 	patches, queue, journal *prometheus.Desc
+	deliveries, pending     *prometheus.Desc
 }
 
 func newStatusCollector(svc api.Service, log *slog.Logger) *statusCollector {
@@ -190,6 +191,11 @@ func newStatusCollector(svc api.Service, log *slog.Logger) *statusCollector {
 			"Patches queued, waiting for the worker (the one being applied is counted in patchd_patches_total{state=\"applying\"}).", nil, nil),
 		journal: prometheus.NewDesc("patchd_journal_bytes",
 			"The durable size of the store's journal, in bytes.", nil, nil),
+		deliveries: prometheus.NewDesc("patchd_notify_deliveries_total",
+			"Notification attempts since the daemon started, by receiver (its URL redacted) and result: delivered, failed (retried later), gave_up, dropped (the outbox was full).",
+			[]string{"receiver", "result"}, nil),
+		pending: prometheus.NewDesc("patchd_notify_pending",
+			"Notifications waiting in the durable outbox, by receiver (its URL redacted).", []string{"receiver"}, nil),
 	}
 }
 
@@ -197,6 +203,8 @@ func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.patches
 	ch <- c.queue
 	ch <- c.journal
+	ch <- c.deliveries
+	ch <- c.pending
 }
 
 func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
@@ -217,4 +225,13 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.queue, prometheus.GaugeValue, float64(q.Queued))
 	ch <- prometheus.MustNewConstMetric(c.journal, prometheus.GaugeValue, float64(q.JournalBytes))
+	for _, n := range st.Notify {
+		for _, r := range []struct {
+			result string
+			n      uint64
+		}{{"delivered", n.Delivered}, {"failed", n.Failed}, {"gave_up", n.GaveUp}, {"dropped", n.Dropped}} {
+			ch <- prometheus.MustNewConstMetric(c.deliveries, prometheus.CounterValue, float64(r.n), n.Receiver, r.result)
+		}
+		ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(n.Pending), n.Receiver)
+	}
 }

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/patchd/patchd/internal/api"
@@ -70,6 +71,19 @@ type Service struct {
 	sumDir  string
 	// recent counts the outcomes of the last hour and day (Status).
 	recent recent
+	// notify reports the notification receivers (Status.Notify); set
+	// once the daemon has opened their outbox (SetNotify).
+	notify atomic.Pointer[func() []api.NotifyStatus]
+}
+
+// SetNotify makes Status report the notification receivers as f tells
+// them (the daemon's outbox, built over this service); nil reports none.
+func (s *Service) SetNotify(f func() []api.NotifyStatus) {
+	if f == nil {
+		s.notify.Store(nil)
+		return
+	}
+	s.notify.Store(&f)
 }
 
 var _ api.Service = (*Service)(nil)
@@ -301,7 +315,12 @@ func (s *Service) Drop(ctx context.Context, id string) (api.PatchView, error) {
 func (s *Service) Status(context.Context) (api.Status, error) {
 	s.recent.start(s)
 	st := s.st.Stats()
+	var notify []api.NotifyStatus
+	if f := s.notify.Load(); f != nil {
+		notify = (*f)()
+	}
 	return api.Status{
+		Notify: notify,
 		Recent: s.recent.counts(time.Now()),
 		Queue: api.QueueStats{
 			Queued: st.Queued, Applying: st.Applying, Applied: st.Applied, Failed: st.Failed,
