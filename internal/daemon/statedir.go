@@ -28,6 +28,7 @@ func checkStateDir(dir string) error {
 		{"queue", "queue dir"},
 		{filepath.Join("queue", "journal"), "journal"},
 		{filepath.Join("queue", "seg"), "journal segment dir"},
+		{filepath.Join("queue", "index.db"), "index"},
 		{filepath.Join("queue", "blobs"), "blob dir"},
 		{"summaries", "summaries dir"},
 	}

@@ -36,13 +36,10 @@ func (s *Store) PutBlob(id, name string, data []byte) error {
 // Blob returns a blob stored with PutBlob or inline with UpdateBlobs (the
 // inline one first); a missing one is ErrNotFound.
 func (s *Store) Blob(id, name string) ([]byte, error) {
-	s.mu.Lock()
-	e, ok := s.idx.patches[id]
-	var probe entry
-	if ok {
-		probe = entry{blob: e.blob, blobs: e.blobs}
+	probe, _, err := s.find(id)
+	if err != nil {
+		return nil, err
 	}
-	s.mu.Unlock()
 	if at, n, ok := probe.inlineBlob(name); ok {
 		return s.read(at, n, "blob "+id+"/"+name)
 	}

@@ -3,8 +3,10 @@ package store
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"time"
 
@@ -19,6 +21,7 @@ type op struct {
 	rec    []byte     // encoded record; sealed by the committer for a put
 	bodyAt int        // offset of the body in rec
 	prev   State      // state before an update, for the event log
+	base   *entry     // the patch before an update or retry, as found
 	event  string     // the event's name when not told by the state change
 	expire *expireOp  // the patches of an expire record (prune.go)
 
@@ -75,6 +78,7 @@ func (s *Store) Submit(ctx context.Context, p Patch, body []byte) (rec Patch, cr
 	o.rec, o.bodyAt = encodeRecord(kindPut, 0, meta, body)
 
 	forgot := false
+	hint := s.prefind(np.ID)
 	s.mu.Lock()
 	for {
 		if s.closing {
@@ -89,12 +93,21 @@ func (s *Store) Submit(ctx context.Context, p Patch, body []byte) (rec Patch, cr
 			}
 			continue
 		}
-		if err := s.expiredLocked(np.ID); err != nil {
+		e, ok, expiredAt, err := s.findHintLocked(np.ID, hint)
+		hint.gen = ^uint64(0) // once: after a wait, look again
+		if err != nil {
 			s.mu.Unlock()
 			return Patch{}, false, fmt.Errorf("submit %s: %w", np.ID, err)
 		}
-		if e, ok := s.idx.patches[np.ID]; ok {
-			cur, d := e.p.clone(), e.diff
+		if s.closing || s.inflight[np.ID] != nil {
+			continue // changed while index.db was read
+		}
+		if expiredAt != 0 {
+			s.mu.Unlock()
+			return Patch{}, false, fmt.Errorf("submit %s: %w", np.ID, &ExpiredError{ID: np.ID, At: fromNanos(expiredAt)})
+		}
+		if ok {
+			cur, d := e.p, e.diff
 			if cur.Hash == np.Hash {
 				s.mu.Unlock()
 				return s.loaded(cur, d), false, nil
@@ -117,6 +130,7 @@ func (s *Store) Submit(ctx context.Context, p Patch, body []byte) (rec Patch, cr
 				s.mu.Unlock()
 				return Patch{}, false, fmt.Errorf("submit %s: %w", np.ID, err)
 			}
+			o.base = &e
 		}
 		break
 	}
@@ -191,6 +205,11 @@ func (s *Store) UpdateBlobs(ctx context.Context, id string, blobs []Blob, fn fun
 // log instead of its state change ("" for that).
 func (s *Store) update(ctx context.Context, id string, blobs []Blob, event string, fn func(*Patch) error) (Patch, error) {
 	s.mu.Lock()
+	var (
+		e   entry
+		ok  bool
+		err error
+	)
 	for {
 		if s.closing {
 			s.mu.Unlock()
@@ -202,21 +221,27 @@ func (s *Store) update(ctx context.Context, id string, blobs []Blob, event strin
 			}
 			continue
 		}
+		if e, ok, _, err = s.findLocked(id); err != nil {
+			s.mu.Unlock()
+			return Patch{}, fmt.Errorf("update %s: %w", id, err)
+		}
+		if s.closing || s.inflight[id] != nil {
+			continue // changed while index.db was read
+		}
 		break
 	}
-	e, ok := s.idx.patches[id]
 	if !ok {
 		s.mu.Unlock()
 		return Patch{}, fmt.Errorf("patch %s: %w", id, ErrNotFound)
 	}
-	cur, d := e.p.clone(), e.diff
-	o := &op{kind: kindUpdate, patch: Patch{ID: id}, prev: cur.State, event: event, done: make(chan struct{})}
+	cur, d := e.p, e.diff
+	o := &op{kind: kindUpdate, patch: Patch{ID: id}, prev: cur.State, event: event, base: &e, done: make(chan struct{})}
 	// Reserve the id so that fn sees the latest record and no other
 	// change slips in between.
 	s.inflight[id] = o
 	s.mu.Unlock()
 	// The new record is written whole, the diff included.
-	cur, err := s.withDiff(cur, d)
+	cur, err = s.withDiff(cur, d)
 	if err != nil {
 		s.mu.Lock()
 		s.releaseLocked(o, err)
@@ -462,35 +487,38 @@ func (s *Store) commit(batch []*op) (outstanding int, ok bool) {
 			continue
 		}
 		var e *entry
+		body := ref{seg, bodyOff[i]}
+		bodyLen := int64(len(o.rec) - o.bodyAt)
 		switch o.kind {
 		case kindPut:
-			e, _ = s.idx.put(o.patch, ref{seg, bodyOff[i]}, int64(len(o.rec)-o.bodyAt))
+			e = s.idx.put(o.patch, body, bodyLen)
 			became = true
 		case kindRetry:
-			e = s.idx.reattempt(o.patch, ref{seg, bodyOff[i]}, int64(len(o.rec)-o.bodyAt))
+			e = s.idx.reattempt(o.patch, body, bodyLen, o.base)
 			became = true
 		case kindUpdate:
-			e, _, _ = s.idx.update(o.patch)
-			if e != nil {
-				e.setBlobs(ref{seg, bodyOff[i]}, o.blobs)
-			}
+			e, _ = s.idx.update(o.patch, o.base)
+			e.setBlobs(body, o.blobs)
 			became = became || (o.patch.State == StateQueued && o.prev != StateQueued)
 		}
-		if e == nil {
-			// Cannot happen: the id was reserved for o. The record is on
-			// disk all the same, and replay will settle it.
-			s.log.Error("committed record has no patch in the index", "id", o.patch.ID, "kind", o.kind)
-		} else {
-			// The record starts o.bodyAt before its body.
-			recAt := bodyOff[i] - int64(o.bodyAt)
-			e.setDiff(ref{seg, recAt + metaOffset}, o.rec[metaOffset:o.bodyAt], span{})
+		if o.event != "" || eventName(o.prev, o.patch.State) != "" {
+			s.idxEventID++
 		}
+		// The record starts o.bodyAt before its body.
+		recAt := bodyOff[i] - int64(o.bodyAt)
+		e.meta, e.metaLen = ref{seg, recAt + metaOffset}, int64(o.bodyAt-metaOffset)
+		e.metaCRC = crc32.Checksum(o.rec[metaOffset:o.bodyAt], castagnoli())
+		e.setDiff(e.meta, o.rec[metaOffset:o.bodyAt], span{})
+		s.wm, s.wmLast = ref{seg, recAt + int64(len(o.rec))}, ref{seg, recAt}
+		s.wmCRC = binary.LittleEndian.Uint32(o.rec[8:])
 		// The caller gets the whole record, diff included.
 		o.result = o.patch.clone()
 		o.rec = nil
 		delete(s.inflight, o.patch.ID)
 	}
 	s.size = s.tail
+	s.idxNextSeq = s.nextSeq
+	s.kickCheckpointLocked()
 	s.batches++
 	s.records += uint64(len(batch))
 	s.publishStatsLocked()

@@ -109,7 +109,7 @@ func checkJournalClean(t *testing.T, dir string, wantRecords int) {
 	f, _ := os.Open(path)
 	defer f.Close()
 	fi, _ := f.Stat()
-	res, _ := scanJournal(f, fi.Size(), "journal", testLogger(t), func(record, int64) error { return nil })
+	res, _ := scanJournal(f, int64(len(fileHeader)), fi.Size(), "journal", testLogger(t), func(record, int64) error { return nil })
 	if res.end != fi.Size() && !res.zeroTail {
 		t.Errorf("journal is %d bytes but its records end at %d, and not only zeros follow", fi.Size(), res.end)
 	}

@@ -30,7 +30,7 @@ func TestDiffStaysOnDisk(t *testing.T) {
 		t.Helper()
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if e := s.idx.patches["D1"]; e.p.Diff != "" || e.diff.n == 0 {
+		if e := s.idx.patches["D1"]; e != nil && (e.p.Diff != "" || e.diff.n == 0) {
 			t.Errorf("%s: the index holds %d bytes of D1's diff (ref %+v), want none", when, len(e.p.Diff), e.diff)
 		}
 	}

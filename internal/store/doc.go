@@ -14,6 +14,9 @@
 //	dir/seg/00000001.jnl     the journal, append-only, the source of truth,
 //	dir/seg/00000002.jnl     in segments; the highest-numbered one is the
 //	...                      active one, the only one written to
+//	dir/index.db             the index's checkpoint (go.etcd.io/bbolt)
+//	dir/index.db.bad         an index.db Open could not trust, kept for
+//	                         inspection (one, the latest)
 //	dir/blobs/<id>/<name>    large content (file backups), one file each;
 //	                         small content travels inline in the journal
 //
@@ -82,9 +85,79 @@
 // acknowledged, durably, until they have used them (up to 1 MiB), and
 // only then does Submit report the full disk.
 //
+// # Index and checkpoint
+//
+// The store does not hold its history in memory. index.db (bbolt, its
+// freelist synced so that opening it reads no more than its meta pages)
+// holds every patch as of its watermark, the end of the last record it
+// took in. Its buckets:
+//
+//	meta          "v": format version (1); "ck": the watermark (segment,
+//	              offset), where the last record taken in starts and its
+//	              CRC, the next Seq, the last event's number there, the
+//	              first segment the index refers to, counts by state
+//	ids           id → entry: seq, state, received/finished/reverted at,
+//	              where the newest record's meta is (segment, offset,
+//	              length, CRC-32C), where the body and the inline blobs are
+//	              (with their names and lengths), the paths of the files
+//	              the patch changed
+//	seq           seq (8 bytes big-endian) → id, every patch by arrival
+//	state/<s>     seq → id, the patches in state s (a filtered page of
+//	              List reads a page's worth)
+//	fin           finished-or-reverted at (8 bytes) + seq → id
+//	              (FinishedSince)
+//	files         file path → id of the latest patch that changed it
+//	expired       id → when it expired (tombstones, see Retention)
+//
+// The patch itself is not copied into index.db: Get and List read its
+// newest record's meta back from its segment (one pread) and check its
+// CRC-32C, so damage there is reported (the patch is logged and left
+// out), never returned. In memory are only the overlay (the live patches,
+// queued and applying, which the worker's queue needs, and every patch
+// changed since the last checkpoint) and the counts by state. Readers take
+// the overlay's entry where it has one and index.db's otherwise, and never
+// read index.db with the store's mutex held.
+//
+// The checkpointer writes every Options.CheckpointInterval (1 s) when
+// anything changed, at once when 20,000 patches did, and at Close: under
+// the mutex it only copies the changed entries and the watermark (work in
+// proportion to what changed), then writes them in one bbolt transaction
+// (fsynced at its commit) without the mutex, then drops from memory the
+// entries not changed since and not live. Intake never waits for it. A
+// checkpoint that fails is logged and tried again; the journal has
+// everything meanwhile, and Open replays more of it.
+//
+// Open reads index.db's meta and checks it against the segments: the
+// watermark's segment is there and long enough, and the whole last
+// record the checkpoint took in is at its place with its CRC. Then it
+// replays only the records after the watermark (usually none after a
+// clean Close), and reads the live patches from state/queued and
+// state/applying. The work does not grow with the history. An index.db
+// that does not open, is of an unknown format, is shorter than its pages
+// say (torn), faults when read, or whose watermark does not match the
+// segments (another journal, an older copy of it, a last record damaged)
+// is logged with the reason, moved aside to index.db.bad, and the index is
+// rebuilt by replaying every segment: the one path whose work grows with
+// the history (logged as such), writing a checkpoint every 20,000 patches
+// so that memory stays bounded. An older copy of index.db (stale, but
+// matching the segments) is simply replayed forward from its watermark.
+//
+// A segment the index needs and that is not there fails Open with an
+// error naming it, rather than losing the patches stored in it: a gap in
+// the segments' numbers, a first segment after the one index.db's meta
+// names as the first it refers to, a watermark in a segment after the
+// last one there. Only index.db tells which segments are needed; without
+// it (rebuilt), segments missing before the first one there are logged,
+// and the patches stored only in them are not in the rebuilt index.
+// Damage inside a segment that index.db has already taken in is not
+// looked for at Open (that would read the history): it is found when the
+// record is read (CRC-32C of the meta), and the patch is logged and left
+// out of Get and List; a live patch whose record is damaged is left out of
+// the queue, logged.
+//
 // # Damage
 //
-// On Open the segments are scanned. A record that is short, has a bad
+// On Open the segments after the watermark are scanned. A record that is short, has a bad
 // magic, length or CRC ends the scan at that point. If no valid record
 // follows, it is a torn tail (a write cut by a crash): in the active
 // segment the file is truncated there and fsynced; that record was never
@@ -193,15 +266,18 @@
 // start; and the compression never delays the committer. A stop cuts a
 // compression short; the next Open does it again.
 //
-// Numbering continues after a restart from the last numbered line of the
-// event log, found by reading the file back from its end (at most 1 MiB,
-// whatever the history's length), or, when the file has none (a rotation
-// just emptied it), from the newest rotated file's name; a line a crash
-// cut short is skipped, and the next write starts a line of its own (a
-// rotated file may end with one). Without an event log numbering
-// starts at 1 at each Open. Numbers can be given twice only if the event
-// log lost its last lines: a power failure before the page cache reached
-// the disk, or a disk that stayed full until the daemon stopped.
+// Numbering is kept by the journal, not by the event log: which records
+// are events is decided by the records alone (a put, a retry, an expired
+// patch, an update that changes the state), index.db's meta keeps the
+// last event's number at its watermark, and Open counts the events of the
+// records it replays after it. So numbers go on after a restart even when
+// the event log lost its last lines (a power failure before the page
+// cache reached the disk, a full disk) or there is none. An event log
+// numbered further than that (written by a patchd that numbered from its
+// log) keeps its numbers going: the higher of the two is taken. A line a
+// crash cut short is skipped, and the next write starts a line of its own.
+// When events.jsonl has no numbered line (a rotation just emptied it),
+// the newest rotated file's name gives its last number, taken as above.
 //
 // Subscribe follows the events from a given number on: the latest 1024 are
 // kept in memory; older ones (up to 100,000 back) are read from the event

@@ -3,13 +3,13 @@ package store
 import (
 	"container/heap"
 	"slices"
-	"sort"
 	"strconv"
+	"sync/atomic"
 )
 
-// entry is the in-memory record of one patch. The body stays in the
-// journal, at body, and so do its inline blobs, one after the other from
-// blob.
+// entry is the record of one patch as the store works with it. The body
+// stays in the journal, at body, and so do its inline blobs, one after the
+// other from blob, and the newest record's meta, at meta.
 type entry struct {
 	p       Patch
 	body    ref
@@ -17,7 +17,18 @@ type entry struct {
 	blob    ref
 	blobs   []diskBlob
 	diff    diffRef // where p.Diff is in the journal (p.Diff is then "")
-	gone    bool    // expired: no longer in the index
+	meta    ref     // the newest record's meta
+	metaLen int64
+	metaCRC uint32 // CRC-32C of the meta, checked when it is read back
+	gen     uint64 // the index's generation when the entry last changed
+	gone    bool   // expired: removed from index.db at the next checkpoint
+}
+
+// copyEntry returns a copy of e that shares no memory the index changes.
+func (e *entry) copyEntry() entry {
+	c := *e
+	c.p = e.p.clone()
+	return c
 }
 
 // blobsLen is the length of inline blobs together.
@@ -42,51 +53,72 @@ func (e *entry) setBlobs(at ref, blobs []diskBlob) {
 	}
 }
 
-// index holds the durable state of every patch. It does no locking; the
-// Store guards it with its mutex.
+// live reports whether the worker has yet to finish with the patch: such
+// entries always stay in memory.
+func (e *entry) live() bool { return e.p.State == StateQueued || e.p.State == StateApplying }
+
+// index is the in-memory part of the store's index, the overlay over
+// index.db: the live patches (queued, applying) and every patch changed
+// since the last checkpoint, and the counts of all patches by state. It
+// does no locking; the Store guards it with its mutex. What is not here
+// is in index.db as the last checkpoint wrote it.
 type index struct {
 	patches map[string]*entry
-	bySeq   []*entry // ascending Seq
 	queued  seqHeap  // queued patches, lazily cleaned
 	recover []*entry // left applying by the previous process (ascending Seq) or by a failed Update
 	counts  map[State]int
-	// expired are the tombstones of expired patches: id → when (Unix
+	total   int
+	gen     uint64              // counts changes
+	dirty   map[string]struct{} // changed since the last checkpoint's copy
+	dropGen atomic.Uint64       // counts the checkpoints that dropped entries; changed under the mutex
+	// expired are the tombstones of patches expired since the last
+	// checkpoint (index.db has the older ones): id → when (Unix
 	// nanoseconds); expiredSeq is the highest Seq an expired patch had.
 	expired    map[string]int64
 	expiredSeq uint64
 }
 
 func newIndex() *index {
-	return &index{patches: make(map[string]*entry), counts: make(map[State]int)}
+	return &index{patches: make(map[string]*entry), counts: make(map[State]int), dirty: make(map[string]struct{})}
 }
 
-// put adds a new patch; it reports false if the id exists.
-func (x *index) put(p Patch, body ref, bodyLen int64) (*entry, bool) {
-	if _, ok := x.patches[p.ID]; ok {
-		return nil, false
-	}
+// touch marks e changed.
+func (x *index) touch(e *entry) {
+	x.gen++
+	e.gen = x.gen
+	x.dirty[e.p.ID] = struct{}{}
+}
+
+// put adds a new patch, which the caller made sure is not in the store.
+func (x *index) put(p Patch, body ref, bodyLen int64) *entry {
 	e := &entry{p: p, body: body, bodyLen: bodyLen}
 	x.patches[p.ID] = e
-	if n := len(x.bySeq); n > 0 && x.bySeq[n-1].p.Seq > p.Seq {
-		// Only a damaged journal replays out of order.
-		i := sort.Search(n, func(i int) bool { return x.bySeq[i].p.Seq > p.Seq })
-		x.bySeq = slices.Insert(x.bySeq, i, e)
-	} else {
-		x.bySeq = append(x.bySeq, e)
-	}
 	x.counts[p.State]++
+	x.total++
 	if p.State == StateQueued {
 		heap.Push(&x.queued, e)
 	}
-	return e, true
+	x.touch(e)
+	return e
 }
 
-// update replaces a patch's record and returns the state it had.
-func (x *index) update(p Patch) (*entry, State, bool) {
-	e, ok := x.patches[p.ID]
-	if !ok {
-		return nil, "", false
+// adopt returns the overlay's entry for base's patch, bringing base (read
+// from index.db) into the overlay if it is not there.
+func (x *index) adopt(base *entry) *entry {
+	if e := x.patches[base.p.ID]; e != nil {
+		return e
 	}
+	e := new(entry)
+	*e = base.copyEntry()
+	x.patches[e.p.ID] = e
+	return e
+}
+
+// update replaces a patch's record; base is the patch as found before
+// (used when the overlay no longer holds it). It returns the state it
+// had.
+func (x *index) update(p Patch, base *entry) (*entry, State) {
+	e := x.adopt(base)
 	prev := e.p.State
 	x.counts[prev]--
 	x.counts[p.State]++
@@ -94,42 +126,36 @@ func (x *index) update(p Patch) (*entry, State, bool) {
 	if p.State == StateQueued && prev != StateQueued {
 		heap.Push(&x.queued, e)
 	}
-	return e, prev, true
+	x.touch(e)
+	return e, prev
 }
 
 // reattempt replaces a failed patch's record by its new attempt p (a new
-// Seq, queued, with a new body): its place in Seq order moves to p's, and
-// the inline blobs of the failed attempt are dropped. A patch the index
-// does not hold (a damaged journal lost its put) is added as put adds it.
-func (x *index) reattempt(p Patch, body ref, bodyLen int64) *entry {
-	e, ok := x.patches[p.ID]
-	if !ok {
-		e, _ = x.put(p, body, bodyLen)
-		return e
+// Seq, queued, with a new body); the inline blobs of the failed attempt
+// are dropped. base is the failed patch, or nil if the store does not
+// hold it (a damaged journal lost its put): then p is added as put adds
+// it.
+func (x *index) reattempt(p Patch, body ref, bodyLen int64, base *entry) *entry {
+	if base == nil && x.patches[p.ID] == nil {
+		return x.put(p, body, bodyLen)
 	}
-	i := sort.Search(len(x.bySeq), func(i int) bool { return x.bySeq[i].p.Seq >= e.p.Seq })
-	if i == len(x.bySeq) || x.bySeq[i] != e {
-		i = slices.Index(x.bySeq, e)
+	var old State
+	if e := x.patches[p.ID]; e != nil {
+		old = e.p.State
+	} else {
+		old = base.p.State
 	}
-	if i >= 0 {
-		x.bySeq = slices.Delete(x.bySeq, i, i+1)
-	}
-	x.counts[e.p.State]--
+	x.counts[old]--
 	// A new entry: the old one may still sit in the queue's heap (a patch
 	// dropped while queued), where its Seq must not change; failed, it is
 	// cleaned from there as any other.
-	e = &entry{p: p, body: body, bodyLen: bodyLen}
+	e := &entry{p: p, body: body, bodyLen: bodyLen}
 	x.patches[p.ID] = e
 	x.counts[p.State]++
-	n := len(x.bySeq)
-	if j := sort.Search(n, func(j int) bool { return x.bySeq[j].p.Seq > p.Seq }); j < n {
-		x.bySeq = slices.Insert(x.bySeq, j, e)
-	} else {
-		x.bySeq = append(x.bySeq, e)
-	}
 	if p.State == StateQueued {
 		heap.Push(&x.queued, e)
 	}
+	x.touch(e)
 	return e
 }
 
@@ -137,11 +163,22 @@ func (x *index) reattempt(p Patch, body ref, bodyLen int64) *entry {
 // worker gets them first.
 func (x *index) markRecovery() {
 	x.recover = x.recover[:0]
-	for _, e := range x.bySeq {
+	for _, e := range x.patches {
 		if e.p.State == StateApplying {
 			x.recover = append(x.recover, e)
 		}
 	}
+	slices.SortFunc(x.recover, func(a, b *entry) int { return cmpSeq(a.p.Seq, b.p.Seq) })
+}
+
+func cmpSeq(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
 
 // retry makes next return the patch again if it is applying: the Update
@@ -156,13 +193,13 @@ func (x *index) retry(id string) {
 // next returns the patch the worker should handle now, or nil.
 func (x *index) next() *entry {
 	for len(x.recover) > 0 {
-		if e := x.recover[0]; e.p.State == StateApplying {
+		if e := x.recover[0]; e.p.State == StateApplying && x.patches[e.p.ID] == e {
 			return e
 		}
 		x.recover = x.recover[1:]
 	}
 	for x.queued.Len() > 0 {
-		if e := x.queued[0]; e.p.State == StateQueued {
+		if e := x.queued[0]; e.p.State == StateQueued && x.patches[e.p.ID] == e {
 			return e
 		}
 		heap.Pop(&x.queued)
@@ -176,33 +213,9 @@ type listed struct {
 	diff diffRef
 }
 
-// list implements Store.List.
 // CursorAfter is the cursor of the page that follows p in a listing:
 // the patches before it, newest first.
 func CursorAfter(p Patch) string { return strconv.FormatUint(p.Seq, 10) }
-
-func (x *index) list(cursor string, limit int, state State) ([]listed, string) {
-	end := len(x.bySeq)
-	if cursor != "" {
-		seq, err := strconv.ParseUint(cursor, 10, 64)
-		if err != nil {
-			return nil, ""
-		}
-		end = sort.Search(len(x.bySeq), func(i int) bool { return x.bySeq[i].p.Seq >= seq })
-	}
-	var out []listed
-	for i := end - 1; i >= 0; i-- {
-		e := x.bySeq[i]
-		if state != "" && e.p.State != state {
-			continue
-		}
-		if len(out) == limit {
-			return out, strconv.FormatUint(out[len(out)-1].p.Seq, 10)
-		}
-		out = append(out, listed{e.p.clone(), e.diff})
-	}
-	return out, ""
-}
 
 // seqHeap is a min-heap of entries by Seq.
 type seqHeap []*entry

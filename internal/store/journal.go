@@ -100,11 +100,11 @@ type scanResult struct {
 	zeroTail bool
 }
 
-// scanJournal calls fn for every good record, in file order, with the
-// record's offset. It skips damaged stretches that are followed by good
+// scanJournal calls fn for every good record from offset from on, in file
+// order, with the record's offset. It skips damaged stretches that are followed by good
 // records and stops at a bad tail, which it reports through end.
-func scanJournal(f io.ReaderAt, size int64, name string, log *slog.Logger, fn func(r record, off int64) error) (scanResult, error) {
-	res := scanResult{end: int64(len(fileHeader))}
+func scanJournal(f io.ReaderAt, from, size int64, name string, log *slog.Logger, fn func(r record, off int64) error) (scanResult, error) {
+	res := scanResult{end: from}
 	off := res.end
 	br := bufio.NewReaderSize(io.NewSectionReader(f, off, size-off), 1<<20)
 	var hdr [recHeaderLen]byte

@@ -21,7 +21,7 @@ func scanFile(t *testing.T, path string, fn func(r record, off int64) error) sca
 	}
 	defer f.Close()
 	fi, _ := f.Stat()
-	res, err := scanJournal(f, fi.Size(), "journal", slog.New(slog.DiscardHandler), fn)
+	res, err := scanJournal(f, int64(len(fileHeader)), fi.Size(), "journal", slog.New(slog.DiscardHandler), fn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,53 +161,68 @@ func TestTornTail(t *testing.T) {
 }
 
 func TestMidFileDamage(t *testing.T) {
-	dir := t.TempDir()
-	s, err := Open(dir, Options{Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 1; i <= 5; i++ {
-		mustSubmit(t, s, fmt.Sprintf("p%d", i), strings.Repeat("x", 100*i))
-	}
-	mustUpdate(t, s, "p4", setState(StateFailed))
-	s.Close()
-	path := activeSegment(t, dir)
-	offs := recordOffsets(t, path)
-	flipByte(t, path, offs[1]+recHeaderLen+payloadFixed+50) // inside p2's record
+	// replayed: the damage is in records Open replays (no checkpoint has
+	// them); checkpointed: index.db has them, and the damage is found when
+	// the record is read back.
+	for _, replayed := range []bool{true, false} {
+		t.Run(map[bool]string{true: "replayed", false: "checkpointed"}[replayed], func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := Open(dir, Options{Logger: testLogger(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 1; i <= 5; i++ {
+				mustSubmit(t, s, fmt.Sprintf("p%d", i), strings.Repeat("x", 100*i))
+			}
+			mustUpdate(t, s, "p4", setState(StateFailed))
+			s.Close()
+			if replayed {
+				os.Remove(filepath.Join(dir, "index.db"))
+			}
+			path := activeSegment(t, dir)
+			offs := recordOffsets(t, path)
+			flipByte(t, path, offs[1]+recHeaderLen+payloadFixed+50) // inside p2's record
 
-	s = openTest(t, dir, Options{})
-	got, _ := s.List("", 10, "")
-	if want := []string{"p5", "p4", "p3", "p1"}; !reflect.DeepEqual(ids(got), want) {
-		t.Fatalf("List = %v, want %v", ids(got), want)
-	}
-	if p, _ := s.Get("p4"); p.State != StateFailed {
-		t.Errorf("p4 state = %q, want failed (its update follows the damage)", p.State)
-	}
-	for _, p := range got {
-		if body, err := s.Body(p.ID); err != nil || len(body) != 100*int(p.Seq) {
-			t.Errorf("Body(%s) = %d bytes, %v; want %d", p.ID, len(body), err, 100*p.Seq)
-		}
-	}
-	mustSubmit(t, s, "p6", "six")
-	s.Close()
-	// The damaged segment stays as it was (records are found by their
-	// offsets); new records went to a new segment.
-	if got := activeSegment(t, dir); filepath.Base(got) != "00000002.jnl" {
-		t.Errorf("active segment after damage = %s, want 00000002.jnl", got)
-	}
-	if n := len(recordOffsets(t, filepath.Join(dir, "seg", "00000001.jnl"))); n != 5 {
-		t.Errorf("damaged segment holds %d good records, want 5 (kept as it was)", n)
-	}
+			s = openTest(t, dir, Options{})
+			got, _ := s.List("", 10, "")
+			if want := []string{"p5", "p4", "p3", "p1"}; !reflect.DeepEqual(ids(got), want) {
+				t.Fatalf("List = %v, want %v", ids(got), want)
+			}
+			if p, _ := s.Get("p4"); p.State != StateFailed {
+				t.Errorf("p4 state = %q, want failed (its update follows the damage)", p.State)
+			}
+			if _, ok := s.Get("p2"); ok {
+				t.Errorf("Get(p2) found a patch whose record is damaged")
+			}
+			for _, p := range got {
+				if body, err := s.Body(p.ID); err != nil || len(body) != 100*int(p.Seq) {
+					t.Errorf("Body(%s) = %d bytes, %v; want %d", p.ID, len(body), err, 100*p.Seq)
+				}
+			}
+			mustSubmit(t, s, "p6", "six")
+			s.Close()
+			// The damaged segment stays as it was (records are found by
+			// their offsets); when Open replayed it, new records went to a
+			// new segment.
+			want := map[bool]string{true: "00000002.jnl", false: "00000001.jnl"}[replayed]
+			if got := activeSegment(t, dir); filepath.Base(got) != want {
+				t.Errorf("active segment after damage = %s, want %s", got, want)
+			}
+			if n := len(recordOffsets(t, filepath.Join(dir, "seg", "00000001.jnl"))); n < 5 {
+				t.Errorf("damaged segment holds %d good records, want at least 5 (kept as it was)", n)
+			}
 
-	// Nothing lost at the next Open, and no new segment for the old damage.
-	s = openTest(t, dir, Options{})
-	got, _ = s.List("", 10, "")
-	if want := []string{"p6", "p5", "p4", "p3", "p1"}; !reflect.DeepEqual(ids(got), want) {
-		t.Errorf("after second reopen List = %v, want %v", ids(got), want)
-	}
-	s.Close()
-	if got := activeSegment(t, dir); filepath.Base(got) != "00000002.jnl" {
-		t.Errorf("active segment after a second reopen = %s, want 00000002.jnl", got)
+			// Nothing lost at the next Open, and no new segment for the old damage.
+			s = openTest(t, dir, Options{})
+			got, _ = s.List("", 10, "")
+			if want := []string{"p6", "p5", "p4", "p3", "p1"}; !reflect.DeepEqual(ids(got), want) {
+				t.Errorf("after second reopen List = %v, want %v", ids(got), want)
+			}
+			s.Close()
+			if got := activeSegment(t, dir); filepath.Base(got) != want {
+				t.Errorf("active segment after a second reopen = %s, want %s", got, want)
+			}
+		})
 	}
 }
 
@@ -335,7 +350,7 @@ func FuzzScanJournal(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		file := append([]byte(fileHeader), data...)
 		r := bytes.NewReader(file)
-		_, err := scanJournal(r, int64(len(file)), "fuzz", slog.New(slog.DiscardHandler), func(rec record, off int64) error {
+		_, err := scanJournal(r, int64(len(fileHeader)), int64(len(file)), "fuzz", slog.New(slog.DiscardHandler), func(rec record, off int64) error {
 			if off+rec.size > int64(len(file)) {
 				t.Fatalf("record at %d of size %d beyond file of %d", off, rec.size, len(file))
 			}

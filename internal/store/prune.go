@@ -11,8 +11,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // Retention: Prune expires old patches (see doc.go, Retention).
@@ -157,26 +158,29 @@ func (s *Store) Prune(ctx context.Context, pol PrunePolicy, dryRun bool) (PruneR
 		res.Protected += len(chunk) - len(done)
 	}
 	s.mu.Lock()
-	res.Kept = len(s.idx.patches)
-	res.OldestKept = time.Time{}
-	if len(s.idx.bySeq) > 0 {
-		res.OldestKept = s.oldestLocked()
-	}
+	res.Kept = s.idx.total
 	s.mu.Unlock()
+	res.OldestKept = time.Time{}
+	if res.Kept > 0 {
+		if res.OldestKept, err = s.oldest(); err != nil {
+			return res, err
+		}
+	}
 	return res, nil
 }
 
-// oldestLocked is the earliest ReceivedAt of the patches held. Seq order
-// is arrival order but for patches sent again, so it looks at the first
+// oldest is the earliest ReceivedAt of the patches held. Seq order is
+// arrival order but for patches sent again, so it looks at the first
 // chunk and takes the least.
-func (s *Store) oldestLocked() time.Time {
+func (s *Store) oldest() (time.Time, error) {
+	items, err := s.walk(0, true, pruneChunk)
 	var t time.Time
-	for _, e := range s.idx.bySeq[:min(len(s.idx.bySeq), pruneChunk)] {
-		if t.IsZero() || e.p.ReceivedAt.Before(t) {
-			t = e.p.ReceivedAt
+	for _, it := range items {
+		if t.IsZero() || it.p.ReceivedAt.Before(t) {
+			t = it.p.ReceivedAt
 		}
 	}
-	return t
+	return t, err
 }
 
 // selectExpired walks the patches newest first, a chunk at a time, and
@@ -195,31 +199,20 @@ func (s *Store) selectExpired(ctx context.Context, pol PrunePolicy) ([]candidate
 	if pol.MaxAge > 0 {
 		cutoff = pol.Now.Add(-pol.MaxAge)
 	}
-	type seen struct {
-		p    ExpiredPatch
-		live int64
-		// files are the paths the patch changed (strings shared with the
-		// index's copy, which never changes them).
-		files []string
-	}
+	type seen = walkItem
 	var batch []seen
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, PruneResult{}, err
 		}
-		batch = batch[:0]
-		s.mu.Lock()
-		bySeq := s.idx.bySeq
-		end := sort.Search(len(bySeq), func(i int) bool { return bySeq[i].p.Seq >= cursor })
-		for i := end - 1; i >= 0 && i >= end-pruneChunk; i-- {
-			e := bySeq[i]
-			sn := seen{p: ExpiredPatch{ID: e.p.ID, Seq: e.p.Seq, State: e.p.State, ReceivedAt: e.p.ReceivedAt}, live: journalBytes(e)}
-			for _, f := range e.p.Files {
-				sn.files = append(sn.files, f.Path)
-			}
-			batch = append(batch, sn)
+		items, err := s.walk(cursor, false, pruneChunk)
+		if err != nil {
+			return nil, PruneResult{}, err
 		}
-		s.mu.Unlock()
+		batch = batch[:0]
+		for _, it := range items {
+			batch = append(batch, seen(it))
+		}
 		if len(batch) == 0 {
 			break
 		}
@@ -267,7 +260,28 @@ func (s *Store) selectExpired(ctx context.Context, pol PrunePolicy) ([]candidate
 // expireChunk checks the candidates again under the mutex and writes one
 // expire record for those that still qualify. It returns them.
 func (s *Store) expireChunk(ctx context.Context, chunk []candidate, now time.Time) ([]candidate, error) {
-	s.mu.Lock()
+	var ids0 []string
+	for _, c := range chunk {
+		ids0 = append(ids0, c.ID)
+		for _, g := range c.guards {
+			ids0 = append(ids0, g.id)
+		}
+	}
+	var known map[string]seqState
+	for {
+		s.mu.Lock()
+		gen := s.idx.dropGen.Load()
+		s.mu.Unlock()
+		var err error
+		if known, err = s.dbStates(ids0); err != nil {
+			return nil, fmt.Errorf("prune: %w", err)
+		}
+		s.mu.Lock()
+		if s.idx.dropGen.Load() == gen {
+			break // what index.db said is what holds for ids not in memory
+		}
+		s.mu.Unlock()
+	}
 	if s.closing {
 		s.mu.Unlock()
 		return nil, ErrClosed
@@ -278,7 +292,7 @@ func (s *Store) expireChunk(ctx context.Context, chunk []candidate, now time.Tim
 		maxSeq uint64
 	)
 	for _, c := range chunk {
-		if !s.stillExpiredLocked(c) {
+		if !s.stillExpiredLocked(c, known) {
 			continue
 		}
 		done = append(done, c)
@@ -323,18 +337,49 @@ func (s *Store) expireChunk(ctx context.Context, chunk []candidate, now time.Tim
 // stillExpiredLocked reports whether a candidate may still expire: it is
 // the same patch (same Seq), not live, not being changed, and every newer
 // applied patch that made it unneeded is still applied.
-func (s *Store) stillExpiredLocked(c candidate) bool {
-	e, ok := s.idx.patches[c.ID]
-	if !ok || e.p.Seq != c.Seq || e.p.State == StateQueued || e.p.State == StateApplying || s.inflight[c.ID] != nil {
+func (s *Store) stillExpiredLocked(c candidate, known map[string]seqState) bool {
+	now := func(id string) (seqState, bool) {
+		if e := s.idx.patches[id]; e != nil {
+			return seqState{e.p.Seq, e.p.State}, !e.gone
+		}
+		st, ok := known[id]
+		return st, ok
+	}
+	cur, ok := now(c.ID)
+	if !ok || cur.seq != c.Seq || cur.state == StateQueued || cur.state == StateApplying || s.inflight[c.ID] != nil {
 		return false
 	}
 	for _, g := range c.guards {
-		ge, ok := s.idx.patches[g.id]
-		if !ok || ge.p.Seq != g.seq || ge.p.State != StateApplied || s.inflight[g.id] != nil {
+		gs, ok := now(g.id)
+		if !ok || gs.seq != g.seq || gs.state != StateApplied || s.inflight[g.id] != nil {
 			return false
 		}
 	}
 	return true
+}
+
+// seqState is a patch's Seq and state.
+type seqState struct {
+	seq   uint64
+	state State
+}
+
+// dbStates reads the Seq and state index.db has for each id.
+func (s *Store) dbStates(ids []string) (map[string]seqState, error) {
+	out := make(map[string]seqState, len(ids))
+	err := s.view(func(tx *bolt.Tx) error {
+		for _, id := range ids {
+			e, ok, err := getEntry(tx, id)
+			if err != nil {
+				return err
+			}
+			if ok {
+				out[id] = seqState{e.seq, e.state}
+			}
+		}
+		return nil
+	})
+	return out, err
 }
 
 // expireOp is what an op of kind expire carries: when, and the patches.
@@ -355,12 +400,15 @@ func (s *Store) releaseExpireLocked(o *op) {
 // applyExpireLocked applies a committed expire op to the index.
 func (s *Store) applyExpireLocked(o *op) {
 	s.releaseExpireLocked(o)
-	ids := make([]string, len(o.expire.ps))
 	var maxSeq uint64
-	for i, x := range o.expire.ps {
-		ids[i], maxSeq = x.ID, max(maxSeq, x.Seq)
+	for _, x := range o.expire.ps {
+		maxSeq = max(maxSeq, x.Seq)
+		// Checked under the mutex with the id reserved: the patch is
+		// still what it was found to be.
+		s.idx.expireOne(x.ID, o.expire.at, &entry{p: Patch{ID: x.ID, Seq: x.Seq, State: x.State}})
 	}
-	s.idx.expire(ids, o.expire.at, maxSeq)
+	s.idx.expiredSeq = max(s.idx.expiredSeq, maxSeq)
+	s.idxEventID += uint64(len(o.expire.ps))
 	o.rec = nil
 }
 
@@ -373,7 +421,7 @@ type diskExpire struct {
 }
 
 // applyExpireRecord replays an expire record.
-func applyExpireRecord(idx *index, r record) error {
+func (s *Store) applyExpireRecord(r record) error {
 	var d diskExpire
 	if err := json.Unmarshal(r.meta, &d); err != nil {
 		return fmt.Errorf("expire record: %w", err)
@@ -381,44 +429,46 @@ func applyExpireRecord(idx *index, r record) error {
 	if d.At == 0 || slices.Contains(d.IDs, "") {
 		return errors.New("expire record without a time or with an empty id")
 	}
-	idx.expire(d.IDs, d.At, r.seq)
+	for _, id := range d.IDs {
+		base, found, err := s.base(id)
+		if err != nil {
+			return err
+		}
+		var bp *entry
+		if found {
+			bp = &base
+		}
+		s.idx.expireOne(id, d.At, bp)
+	}
+	s.idx.expiredSeq = max(s.idx.expiredSeq, r.seq)
+	s.idxNextSeq = max(s.idxNextSeq, r.seq+1)
+	s.idxEventID += uint64(len(d.IDs))
 	return nil
 }
 
-// expire removes the patches from the index and leaves tombstones: id →
-// when it expired (Unix nanoseconds). maxSeq is the record's seq.
-func (x *index) expire(ids []string, at int64, maxSeq uint64) {
+// expireOne removes a patch from the index and leaves its tombstone (id →
+// when it expired, Unix nanoseconds). base is the patch as found, nil if
+// the store does not hold it. The entry stays in memory, gone, until a
+// checkpoint has removed it from index.db.
+func (x *index) expireOne(id string, at int64, base *entry) {
 	if x.expired == nil {
 		x.expired = make(map[string]int64)
 	}
-	x.expiredSeq = max(x.expiredSeq, maxSeq)
-	gone := false
-	lowest, highest := uint64(math.MaxUint64), uint64(0)
-	for _, id := range ids {
-		x.expired[id] = at
-		e, ok := x.patches[id]
-		if !ok {
-			continue
+	x.expired[id] = at
+	e := x.patches[id]
+	if e == nil {
+		if base == nil {
+			return
 		}
-		delete(x.patches, id)
-		x.counts[e.p.State]--
-		e.gone = true
-		gone = true
-		lowest, highest = min(lowest, e.p.Seq), max(highest, e.p.Seq)
+		e = x.adopt(base)
 	}
-	if !gone {
+	if e.gone {
 		return
 	}
-	// Only the span of Seqs the record names is looked at; the patches
-	// after it move down in one copy.
-	n := len(x.bySeq)
-	i := sort.Search(n, func(i int) bool { return x.bySeq[i].p.Seq >= lowest })
-	j := sort.Search(n, func(j int) bool { return x.bySeq[j].p.Seq > highest })
-	kept := slices.DeleteFunc(x.bySeq[i:j], func(e *entry) bool { return e.gone })
-	end := i + len(kept)
-	end += copy(x.bySeq[end:], x.bySeq[j:])
-	clear(x.bySeq[end:]) // no expired entry stays reachable
-	x.bySeq = x.bySeq[:end]
+	x.counts[e.p.State]--
+	x.total--
+	e.gone = true
+	x.touch(e)
 }
 
 // Expired reports whether retention removed the patch with this id, and
@@ -426,19 +476,11 @@ func (x *index) expire(ids []string, at int64, maxSeq uint64) {
 func (s *Store) Expired(id string) (time.Time, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	at, ok := s.idx.expired[id]
-	if !ok {
+	_, ok, at, err := s.findLocked(id)
+	if ok || at == 0 || err != nil {
 		return time.Time{}, false
 	}
 	return fromNanos(at), true
-}
-
-// expiredLocked is the refusal of a submission of an expired id, or nil.
-func (s *Store) expiredLocked(id string) error {
-	if at, ok := s.idx.expired[id]; ok {
-		return &ExpiredError{ID: id, At: fromNanos(at)}
-	}
-	return nil
 }
 
 // expireEvents appends one patch.expired event per patch of an expire op.
@@ -451,9 +493,10 @@ func expireEvents(evs []Event, o *op, after uint64, now time.Time) ([]Event, uin
 }
 
 // journalBytes is about what a patch's current state takes in the
-// journal: its body, inline blobs and diff plus a record's framing.
-func journalBytes(e *entry) int64 {
-	return e.bodyLen + blobsLen(e.blobs) + e.diff.n + recHeaderLen + payloadFixed
+// journal: its body, inline blobs and newest record plus a record's
+// framing.
+func journalBytes(bodyLen int64, blobs []diskBlob, metaLen int64) int64 {
+	return bodyLen + blobsLen(blobs) + metaLen + recHeaderLen + payloadFixed
 }
 
 // blobBytes is the size of a patch's blob files.
@@ -493,11 +536,8 @@ func (s *Store) sweepBlobs() int64 {
 		if esc, err := escapeName(id); err != nil || esc != name {
 			continue
 		}
-		s.mu.Lock()
-		_, expired := s.idx.expired[id]
-		_, held := s.idx.patches[id]
-		s.mu.Unlock()
-		if expired && !held {
+		// Expired answers only for a patch the store no longer holds.
+		if _, expired := s.Expired(id); expired {
 			n += s.removeBlobs(id)
 		}
 	}

@@ -189,6 +189,7 @@ type record struct {
 	bodyAt  int64 // offset of the body from the start of the record
 	bodyLen int64
 	size    int64 // whole record, header included
+	crc     uint32
 }
 
 // parseHeader checks a record header against the bytes left in the file
@@ -219,6 +220,7 @@ func parsePayload(h, payload []byte) (record, error) {
 		kind: payload[0],
 		seq:  binary.LittleEndian.Uint64(payload[1:]),
 		size: recHeaderLen + int64(len(payload)),
+		crc:  binary.LittleEndian.Uint32(h[8:]),
 	}
 	metaLen := int64(binary.LittleEndian.Uint32(payload[9:]))
 	if metaLen > int64(len(payload))-payloadFixed {

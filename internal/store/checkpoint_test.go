@@ -1,0 +1,456 @@
+package store
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+const ckCrashEnv = "PATCHD_TEST_CHECKPOINT_CRASH_DIR"
+
+// TestCheckpointCrash kills, three times over, a process that submits and
+// moves patches on from 16 goroutines while checkpoints are written every
+// few milliseconds and segments roll every 64 KiB, and checks after each
+// kill that every acknowledged patch is there, in at least the state
+// acknowledged, with its body.
+func TestCheckpointCrash(t *testing.T) {
+	if dir := os.Getenv(ckCrashEnv); dir != "" {
+		ckCrashChild(dir)
+		return
+	}
+	if testing.Short() {
+		t.Skip("starts child processes")
+	}
+	dir := t.TempDir()
+	acked := make(map[string]string) // id → the furthest state acknowledged
+	rank := map[string]int{"queued": 1, "applying": 2, "applied": 3}
+	for round := range 3 {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestCheckpointCrash$", "-test.count=1")
+		cmd.Env = append(os.Environ(), ckCrashEnv+"="+dir, "PATCHD_TEST_ROUND="+fmt.Sprint(round))
+		cmd.Stderr = tlogWriter{t}
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		lines := make(chan string)
+		go func() {
+			defer close(lines)
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				lines <- sc.Text()
+			}
+		}()
+		n := 0
+		record := func(line string) {
+			f := strings.Fields(line)
+			if len(f) == 3 && f[0] == "ACK" {
+				n++
+				if rank[f[2]] > rank[acked[f[1]]] {
+					acked[f[1]] = f[2]
+				}
+			}
+		}
+		timeout := time.After(2 * time.Minute)
+		// Enough for many checkpoints and segments; the kill then lands
+		// anywhere in the child's work, a checkpoint included.
+		for n < 3000 {
+			select {
+			case line, ok := <-lines:
+				if !ok {
+					t.Fatalf("round %d: child exited after %d acknowledgements: %v", round, n, cmd.Wait())
+				}
+				record(line)
+			case <-timeout:
+				cmd.Process.Kill()
+				t.Fatalf("round %d: child acknowledged only %d in time", round, n)
+			}
+		}
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		for line := range lines {
+			record(line)
+		}
+		cmd.Wait()
+
+		s := openTest(t, dir, Options{SegmentBytes: 64 << 10})
+		t.Logf("round %d: %d acknowledged in all, store holds %d", round, len(acked), s.Stats().Total)
+		for id, state := range acked {
+			p, ok := s.Get(id)
+			if !ok {
+				t.Errorf("round %d: acknowledged patch %s missing after kill -9", round, id)
+				continue
+			}
+			if rank[string(p.State)] < rank[state] {
+				t.Errorf("round %d: patch %s is %s, acknowledged %s", round, id, p.State, state)
+			}
+			if body, err := s.Body(id); err != nil || string(body) != crashBody(id) {
+				t.Errorf("round %d: Body(%s) = %q, %v", round, id, body, err)
+			}
+		}
+		if st := s.Stats(); st.Total < len(acked) {
+			t.Errorf("round %d: Stats().Total = %d, want at least %d", round, st.Total, len(acked))
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// ckCrashChild submits patches and moves most of them to applied, until
+// killed, printing each acknowledgement as soon as it has it.
+func ckCrashChild(dir string) {
+	s, err := Open(dir, Options{CheckpointInterval: 3 * time.Millisecond, SegmentBytes: 64 << 10})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "open:", err)
+		os.Exit(2)
+	}
+	time.AfterFunc(time.Minute, func() { os.Exit(3) })
+	var mu sync.Mutex
+	ack := func(id, state string) {
+		mu.Lock()
+		os.Stdout.WriteString("ACK " + id + " " + state + "\n")
+		mu.Unlock()
+	}
+	round := os.Getenv("PATCHD_TEST_ROUND")
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Go(func() {
+			ctx := context.Background()
+			for i := 0; ; i++ {
+				id := fmt.Sprintf("r%s-g%d-%d", round, g, i)
+				if _, _, err := s.Submit(ctx, Patch{ID: id}, []byte(crashBody(id))); err != nil {
+					fmt.Fprintln(os.Stderr, "submit:", err)
+					os.Exit(2)
+				}
+				ack(id, "queued")
+				if i%4 == 0 {
+					continue
+				}
+				for _, st := range []State{StateApplying, StateApplied} {
+					if _, err := s.Update(ctx, id, func(p *Patch) error { p.State = st; return nil }); err != nil {
+						fmt.Fprintln(os.Stderr, "update:", err)
+						os.Exit(2)
+					}
+					ack(id, string(st))
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// ckHistory builds a store with patches in every state over several
+// segments, closes it (a checkpoint) and returns what List and Get give.
+func ckHistory(t *testing.T, dir string, from, n int) []Patch {
+	t.Helper()
+	s := openTest(t, dir, Options{NoSync: true, SegmentBytes: 8 << 10})
+	ctx := context.Background()
+	for i := from; i < from+n; i++ {
+		id := fmt.Sprint("k", i)
+		mustSubmit(t, s, id, crashBody(id))
+		switch i % 5 {
+		case 0:
+			continue
+		case 1:
+			mustUpdate(t, s, id, setState(StateFailed))
+			if _, created, err := s.Submit(ctx, Patch{ID: id}, []byte(ckBody(id))); err != nil || !created {
+				t.Fatal(created, err) // a new attempt: a new Seq
+			}
+			continue
+		}
+		mustUpdate(t, s, id, setState(StateApplying))
+		if _, err := s.UpdateBlobs(ctx, id, []Blob{{"b", []byte("blob " + id)}}, func(p *Patch) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		mustUpdate(t, s, id, func(p *Patch) {
+			p.State, p.Diff = StateApplied, "diff of "+id
+			p.Files = []FileChange{{Path: fmt.Sprint("f", i%7), Existed: true}}
+		})
+		if i%5 == 4 {
+			mustUpdate(t, s, id, setState(StateReverted))
+		}
+	}
+	want := listAll(t, s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return want
+}
+
+// listAll lists every patch, page by page.
+func listAll(t *testing.T, s *Store) []Patch {
+	t.Helper()
+	var all []Patch
+	cursor := ""
+	for {
+		ps, next := s.List(cursor, 7, "")
+		all = append(all, ps...)
+		if next == "" {
+			return all
+		}
+		cursor = next
+	}
+}
+
+// checkHistory checks that s holds exactly want, with bodies and blobs.
+func checkHistory(t *testing.T, when string, s *Store, want []Patch) {
+	t.Helper()
+	got := listAll(t, s)
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("%s: List differs:\ngot  %d patches %v\nwant %d patches %v", when, len(got), ids(got), len(want), ids(want))
+	}
+	for _, p := range want {
+		if g, ok := s.Get(p.ID); !ok || !reflect.DeepEqual(g, p) {
+			t.Errorf("%s: Get(%s) = %+v, %v\nwant %+v", when, p.ID, g, ok, p)
+		}
+		if body, err := s.Body(p.ID); err != nil || string(body) != ckBody(p.ID) {
+			t.Errorf("%s: Body(%s) = %q, %v", when, p.ID, body, err)
+		}
+		if p.State == StateApplied || p.State == StateReverted {
+			wantBlob(t, s, when, p.ID, "b", []byte("blob "+p.ID))
+		}
+	}
+	for _, st := range States() {
+		ps, _ := s.List("", 1000, st)
+		n := 0
+		for _, p := range want {
+			if p.State == st {
+				n++
+			}
+		}
+		if len(ps) != n {
+			t.Errorf("%s: List(%s) = %d patches, want %d", when, st, len(ps), n)
+		}
+	}
+}
+
+// TestTornCheckpoint: an index.db cut short at any point, or with garbage
+// in its meta pages, is found out at Open, moved aside to index.db.bad and
+// rebuilt from the segments; nothing is lost.
+func TestTornCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	want := ckHistory(t, dir, 0, 60)
+	path := filepath.Join(dir, "index.db")
+	good, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := 4096
+	garbage := func(b []byte, pages ...int) []byte {
+		b = bytes.Clone(b)
+		for _, p := range pages {
+			for i := p*page + 16; i < p*page+200; i++ {
+				b[i] ^= 0x5a
+			}
+		}
+		return b
+	}
+	cases := map[string][]byte{
+		"empty":                      {},
+		"cut at 100":                 good[:100],
+		"cut after the meta pages":   good[:2*page],
+		"cut in the middle":          good[:len(good)/2/page*page+123],
+		"cut one byte short":         good[:pagesEnd(t, path)-1],
+		"garbage in both meta pages": garbage(good, 0, 1),
+		"not a bbolt file":           bytes.Repeat([]byte("patchd "), 2000),
+	}
+	for name, content := range cases {
+		t.Run(name, func(t *testing.T) {
+			if err := os.WriteFile(path, content, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var logs bytes.Buffer
+			s := openTest(t, dir, Options{Logger: logTo(t, &logs)})
+			checkHistory(t, name, s, want)
+			if !strings.Contains(logs.String(), "index checkpoint not usable") {
+				t.Errorf("no warning that index.db was not used; log:\n%s", logs.String())
+			}
+			if _, err := os.Stat(path + ".bad"); err != nil {
+				t.Errorf("index.db.bad not kept: %v", err)
+			}
+			s.Close()
+			// The rebuilt index is used as it is at the next Open.
+			logs.Reset()
+			s = openTest(t, dir, Options{Logger: logTo(t, &logs)})
+			checkHistory(t, name+", reopened", s, want)
+			if strings.Contains(logs.String(), "not usable") {
+				t.Errorf("the rebuilt index.db was not used; log:\n%s", logs.String())
+			}
+			s.Close()
+		})
+	}
+	// Garbage in one meta page only: bbolt takes the other, an older
+	// transaction: a stale checkpoint, replayed forward.
+	t.Run("garbage in one meta page", func(t *testing.T) {
+		b, _ := os.ReadFile(path)
+		for p := range 2 {
+			if err := os.WriteFile(path, garbage(b, p), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			s := openTest(t, dir, Options{})
+			checkHistory(t, fmt.Sprint("meta page ", p), s, want)
+			s.Close()
+		}
+	})
+}
+
+// pagesEnd is where the pages of the bbolt file at path end, by its meta.
+func pagesEnd(t *testing.T, path string) int {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int64
+	db.View(func(tx *bolt.Tx) error { n = tx.Size(); return nil })
+	return int(n)
+}
+
+// logTo is a logger writing to buf (and the test log).
+func logTo(t *testing.T, buf *bytes.Buffer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(io.MultiWriter(buf, tlogWriter{t}), nil))
+}
+
+// ckBody is the body ckHistory gives a patch: a new attempt's for those
+// it failed and sent again.
+func ckBody(id string) string {
+	var n int
+	if _, err := fmt.Sscanf(id, "k%d", &n); err == nil && n%5 == 1 {
+		return crashBody(id) + "2"
+	}
+	return crashBody(id)
+}
+
+// TestStaleCheckpoint: an index.db from an earlier moment (a copy, a
+// restored backup) is replayed forward from its watermark: every change
+// since, in every state, the expiry of patches and the event numbers.
+func TestStaleCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	ckHistory(t, dir, 0, 40)
+	stale, err := os.ReadFile(filepath.Join(dir, "index.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ckHistory(t, dir, 40, 40)
+	s := openTest(t, dir, Options{NoSync: true})
+	// Changes to patches the stale checkpoint has.
+	mustUpdate(t, s, "k2", setState(StateReverted))
+	mustSubmit(t, s, "k0-dropped", "x")
+	if _, err := s.Drop(context.Background(), "k0-dropped"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Prune(context.Background(), PrunePolicy{MaxCount: 30}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Expired) == 0 {
+		t.Fatal("Prune expired nothing")
+	}
+	want := listAll(t, s)
+	lastEvent := s.LastEventID()
+	s.Close()
+	if err := os.WriteFile(filepath.Join(dir, "index.db"), stale, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	s = openTest(t, dir, Options{Logger: logTo(t, &logs)})
+	if strings.Contains(logs.String(), "not usable") {
+		t.Errorf("a stale index.db was not used; log:\n%s", logs.String())
+	}
+	if got := listAll(t, s); !reflect.DeepEqual(got, want) {
+		t.Fatalf("after a stale checkpoint List = %v\nwant %v", ids(got), ids(want))
+	}
+	for _, x := range res.Expired {
+		if _, ok := s.Expired(x.ID); !ok {
+			t.Errorf("%s expired, not after a stale checkpoint", x.ID)
+		}
+		if _, ok := s.Get(x.ID); ok {
+			t.Errorf("expired %s back after a stale checkpoint", x.ID)
+		}
+	}
+	if got := s.LastEventID(); got != lastEvent {
+		t.Errorf("LastEventID after a stale checkpoint = %d, want %d", got, lastEvent)
+	}
+	if p := mustSubmit(t, s, "next", "x"); p.Seq <= want[0].Seq {
+		t.Errorf("Seq after a stale checkpoint = %d, want after %d", p.Seq, want[0].Seq)
+	}
+}
+
+// TestMissingSegment: a segment the index needs and that is not there
+// fails Open with an error naming it; no patch is silently lost.
+func TestMissingSegment(t *testing.T) {
+	for _, which := range []string{"first", "middle", "last"} {
+		t.Run(which, func(t *testing.T) {
+			dir := t.TempDir()
+			ckHistory(t, dir, 0, 40)
+			segs, _ := listSegments(filepath.Join(dir, "seg"))
+			if len(segs) < 3 {
+				t.Fatalf("segments = %v, want at least 3", segs)
+			}
+			gone := map[string]uint32{"first": segs[0], "middle": segs[len(segs)/2], "last": segs[len(segs)-1]}[which]
+			if err := os.Remove(filepath.Join(dir, "seg", segName(gone))); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Open(dir, Options{Logger: testLogger(t)})
+			if err == nil || !strings.Contains(err.Error(), segName(gone)) || !strings.Contains(err.Error(), "missing") {
+				t.Errorf("Open without %s = %v; want an error naming it missing", segName(gone), err)
+			}
+		})
+	}
+}
+
+// TestEventNumbersDurable: event numbers go on after a restart even when
+// the event log lost its last lines; before, they were taken from the
+// log's last line and given again.
+func TestEventNumbersDurable(t *testing.T) {
+	dir := t.TempDir()
+	events := filepath.Join(dir, "events.jsonl")
+	s := openTest(t, dir, Options{EventsPath: events})
+	for i := range 5 {
+		mustSubmit(t, s, fmt.Sprint("e", i), "x")
+		mustUpdate(t, s, fmt.Sprint("e", i), setState(StateApplying))
+	}
+	last := s.LastEventID()
+	if last != 10 {
+		t.Fatalf("LastEventID = %d, want 10", last)
+	}
+	s.Close()
+	// A power failure took the log's last lines.
+	b, _ := os.ReadFile(events)
+	lines := strings.SplitAfter(string(b), "\n")
+	os.WriteFile(events, []byte(strings.Join(lines[:4], "")), 0o600)
+	s = openTest(t, dir, Options{EventsPath: events})
+	if got := s.LastEventID(); got != last {
+		t.Errorf("LastEventID after the log lost lines = %d, want %d", got, last)
+	}
+	mustSubmit(t, s, "after", "x")
+	if got := s.LastEventID(); got != last+1 {
+		t.Errorf("the next event is %d, want %d", got, last+1)
+	}
+	s.Close()
+	// Without index.db (rebuilt from the journal), the same.
+	os.Remove(filepath.Join(dir, "index.db"))
+	s = openTest(t, dir, Options{EventsPath: events})
+	if got := s.LastEventID(); got != last+1 {
+		t.Errorf("LastEventID after a rebuild = %d, want %d", got, last+1)
+	}
+}

@@ -1,0 +1,410 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// index.db (go.etcd.io/bbolt) is the index's checkpoint: doc.go describes
+// what it holds. These are its buckets and the binary form of its values.
+
+var (
+	bMeta  = []byte("meta")  // "v": format version; "ck": the checkpoint's ckMeta
+	bIDs   = []byte("ids")   // id → dbEntry
+	bSeq   = []byte("seq")   // seq (8 bytes, big-endian) → id
+	bFin   = []byte("fin")   // finished or reverted at (8 bytes) + seq (8 bytes) → id
+	bFiles = []byte("files") // file path → id of the latest patch that changed it
+	// bExpired holds the tombstones of expired patches: id → when (Unix
+	// nanoseconds, 8 bytes big-endian).
+	bExpired = []byte("tombstones")
+)
+
+// bState is the bucket of the patches in a state: seq → id.
+func bState(st State) []byte { return []byte("state/" + string(st)) }
+
+// indexVersion is the format of index.db; another one is rebuilt.
+const indexVersion = 1
+
+// dbEntry is what index.db keeps of a patch: enough to list and filter
+// it, and where its newest record's meta, its body and its inline blobs
+// are in the journal. The patch itself is read from the meta.
+type dbEntry struct {
+	seq                          uint64
+	state                        State
+	received, finished, reverted int64
+	meta                         ref
+	metaLen                      int64
+	metaCRC                      uint32
+	body                         ref
+	bodyLen                      int64
+	blob                         ref
+	blobs                        []diskBlob
+	files                        []string
+}
+
+// toDB is what index.db keeps of e.
+func (e *entry) toDB() dbEntry {
+	d := dbEntry{
+		seq: e.p.Seq, state: e.p.State,
+		received: nanos(e.p.ReceivedAt), finished: nanos(e.p.FinishedAt), reverted: nanos(e.p.RevertedAt),
+		meta: e.meta, metaLen: e.metaLen, metaCRC: e.metaCRC, body: e.body, bodyLen: e.bodyLen, blob: e.blob, blobs: e.blobs,
+	}
+	for _, f := range e.p.Files {
+		d.files = append(d.files, f.Path)
+	}
+	return d
+}
+
+func stateCode(st State) byte {
+	for i, s := range States() {
+		if s == st {
+			return byte(i + 1)
+		}
+	}
+	return 0
+}
+
+func appendRef(b []byte, r ref) []byte {
+	b = binary.AppendUvarint(b, uint64(r.seg))
+	return binary.AppendVarint(b, r.off)
+}
+
+func (d *dbEntry) encode() []byte {
+	b := make([]byte, 0, 64)
+	b = append(b, 1, stateCode(d.state))
+	b = binary.AppendUvarint(b, d.seq)
+	b = binary.AppendVarint(b, d.received)
+	b = binary.AppendVarint(b, d.finished)
+	b = binary.AppendVarint(b, d.reverted)
+	b = appendRef(b, d.meta)
+	b = binary.AppendVarint(b, d.metaLen)
+	b = binary.AppendUvarint(b, uint64(d.metaCRC))
+	b = appendRef(b, d.body)
+	b = binary.AppendVarint(b, d.bodyLen)
+	b = appendRef(b, d.blob)
+	b = binary.AppendUvarint(b, uint64(len(d.blobs)))
+	for _, bl := range d.blobs {
+		b = binary.AppendUvarint(b, uint64(len(bl.Name)))
+		b = append(b, bl.Name...)
+		b = binary.AppendVarint(b, bl.Len)
+	}
+	b = binary.AppendUvarint(b, uint64(len(d.files)))
+	for _, f := range d.files {
+		b = binary.AppendUvarint(b, uint64(len(f)))
+		b = append(b, f...)
+	}
+	return b
+}
+
+var errBadEntry = errors.New("index entry damaged")
+
+// dec reads the varints of an encoded value; the first failure sticks.
+type dec struct {
+	b   []byte
+	err error
+}
+
+func (d *dec) u() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err, d.b = errBadEntry, nil
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *dec) i() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.err, d.b = errBadEntry, nil
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *dec) ref() ref { return ref{uint32(d.u()), d.i()} }
+
+func (d *dec) str() string {
+	n := d.u()
+	if n > uint64(len(d.b)) {
+		d.err, d.b = errBadEntry, nil
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}
+
+func decodeEntry(b []byte) (dbEntry, error) {
+	var e dbEntry
+	if len(b) < 2 || b[0] != 1 || b[1] == 0 || int(b[1]) > len(States()) {
+		return e, errBadEntry
+	}
+	e.state = States()[b[1]-1]
+	d := dec{b: b[2:]}
+	e.seq = d.u()
+	e.received, e.finished, e.reverted = d.i(), d.i(), d.i()
+	e.meta, e.metaLen = d.ref(), d.i()
+	e.metaCRC = uint32(d.u())
+	e.body, e.bodyLen = d.ref(), d.i()
+	e.blob = d.ref()
+	n := d.u()
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		e.blobs = append(e.blobs, diskBlob{Name: d.str(), Len: d.i()})
+	}
+	n = d.u()
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		e.files = append(e.files, d.str())
+	}
+	return e, d.err
+}
+
+// ckMeta is the checkpoint's own record: up to where the journal is in
+// index.db, and what replay needs to go on from there.
+type ckMeta struct {
+	// wm is the watermark: the end of the last record in index.db.
+	wm ref
+	// last is where that record starts, and crc its CRC: a journal that
+	// does not have that record there is not the one index.db was made
+	// from. last.seg == 0: no record yet.
+	last     ref
+	crc      uint32
+	nextSeq  uint64
+	eventID  uint64 // the number of the last event at the watermark
+	firstSeg uint32 // the lowest segment the index refers to
+	total    uint64
+	counts   [5]uint64 // by state, in the order of States
+}
+
+func (m *ckMeta) encode() []byte {
+	b := []byte{1}
+	b = appendRef(b, m.wm)
+	b = appendRef(b, m.last)
+	b = binary.AppendUvarint(b, uint64(m.crc))
+	b = binary.AppendUvarint(b, m.nextSeq)
+	b = binary.AppendUvarint(b, m.eventID)
+	b = binary.AppendUvarint(b, uint64(m.firstSeg))
+	b = binary.AppendUvarint(b, m.total)
+	for _, c := range m.counts {
+		b = binary.AppendUvarint(b, c)
+	}
+	return b
+}
+
+func decodeCkMeta(b []byte) (ckMeta, error) {
+	var m ckMeta
+	if len(b) < 1 || b[0] != 1 {
+		return m, errBadEntry
+	}
+	d := dec{b: b[1:]}
+	m.wm, m.last = d.ref(), d.ref()
+	m.crc = uint32(d.u())
+	m.nextSeq, m.eventID = d.u(), d.u()
+	m.firstSeg = uint32(d.u())
+	m.total = d.u()
+	for i := range m.counts {
+		m.counts[i] = d.u()
+	}
+	return m, d.err
+}
+
+func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
+
+func finKey(at int64, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, uint64(at)), seq)
+}
+
+// ckItem is one patch a checkpoint writes, or removes (gone).
+type ckItem struct {
+	id   string
+	e    dbEntry
+	gone bool
+}
+
+// tomb is the tombstone of an expired patch.
+type tomb struct {
+	id string
+	at int64
+}
+
+// writeCheckpoint writes the changed entries and the checkpoint's record in
+// one bbolt transaction (fsynced at its commit unless NoSync). Each
+// bucket's keys are written in their order: bbolt splits nodes only at
+// commit, so keys put in random order into one node cost a copy each.
+func writeCheckpoint(db *bolt.DB, items []ckItem, tombs []tomb, m ckMeta) error {
+	slices.SortFunc(items, func(a, b ckItem) int { return strings.Compare(a.id, b.id) })
+	slices.SortFunc(tombs, func(a, b tomb) int { return strings.Compare(a.id, b.id) })
+	return db.Update(func(tx *bolt.Tx) error {
+		bk := map[string]*bolt.Bucket{}
+		names := [][]byte{bMeta, bIDs, bSeq, bFin, bFiles, bExpired}
+		for _, st := range States() {
+			names = append(names, bState(st))
+		}
+		for _, name := range names {
+			b, err := tx.CreateBucketIfNotExists(name)
+			if err != nil {
+				return err
+			}
+			b.FillPercent = 0.9
+			bk[string(name)] = b
+		}
+		ids, files := bk[string(bIDs)], bk[string(bFiles)]
+		for _, t := range tombs {
+			if err := bk[string(bExpired)].Put([]byte(t.id), binary.BigEndian.AppendUint64(nil, uint64(t.at))); err != nil {
+				return err
+			}
+		}
+		var dels, puts []kv // by bucket name, then key
+		fileOf := map[string]string{}
+		for _, it := range items {
+			if v := ids.Get([]byte(it.id)); v != nil {
+				old, err := decodeEntry(v)
+				if err != nil {
+					return fmt.Errorf("index entry of %s: %w", it.id, err)
+				}
+				cur := it.e
+				if it.gone {
+					cur = dbEntry{}
+					for _, f := range old.files {
+						if string(files.Get([]byte(f))) == it.id {
+							dels = append(dels, kv{string(bFiles), []byte(f), nil})
+						}
+					}
+				}
+				dels = unindex(dels, old, cur)
+			}
+			if it.gone {
+				if err := ids.Delete([]byte(it.id)); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := ids.Put([]byte(it.id), it.e.encode()); err != nil {
+				return err
+			}
+			k, id := seqKey(it.e.seq), []byte(it.id)
+			puts = append(puts, kv{string(bSeq), k, id}, kv{string(bState(it.e.state)), k, id})
+			for _, at := range []int64{it.e.finished, it.e.reverted} {
+				if at != 0 {
+					puts = append(puts, kv{string(bFin), finKey(at, it.e.seq), id})
+				}
+			}
+			for _, f := range it.e.files {
+				if f == "" {
+					continue
+				}
+				cur, ok := fileOf[f]
+				if !ok {
+					cur = string(files.Get([]byte(f)))
+				}
+				if cur != "" && cur != it.id {
+					if v := ids.Get([]byte(cur)); v != nil {
+						if other, err := decodeEntry(v); err == nil && other.seq > it.e.seq {
+							continue
+						}
+					}
+				}
+				fileOf[f] = it.id
+			}
+		}
+		for f, id := range fileOf {
+			puts = append(puts, kv{string(bFiles), []byte(f), []byte(id)})
+		}
+		sortKV(dels)
+		for _, d := range dels {
+			if err := bk[d.bucket].Delete(d.k); err != nil {
+				return err
+			}
+		}
+		sortKV(puts)
+		for _, p := range puts {
+			if err := bk[p.bucket].Put(p.k, p.v); err != nil {
+				return err
+			}
+		}
+		if err := bk[string(bMeta)].Put([]byte("v"), []byte{indexVersion}); err != nil {
+			return err
+		}
+		return bk[string(bMeta)].Put([]byte("ck"), m.encode())
+	})
+}
+
+// kv is a key of a bucket, and its value for a put.
+type kv struct {
+	bucket string
+	k, v   []byte
+}
+
+func sortKV(s []kv) {
+	slices.SortFunc(s, func(a, b kv) int {
+		if c := strings.Compare(a.bucket, b.bucket); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.k, b.k)
+	})
+}
+
+// unindex adds the keys of a patch's previous entry that its new one does
+// not have (or, for a patch gone, all of them) to dels.
+func unindex(dels []kv, old, cur dbEntry) []kv {
+	k := seqKey(old.seq)
+	if old.seq != cur.seq {
+		dels = append(dels, kv{string(bSeq), k, nil})
+	}
+	if old.seq != cur.seq || old.state != cur.state {
+		dels = append(dels, kv{string(bState(old.state)), k, nil})
+	}
+	for _, at := range []int64{old.finished, old.reverted} {
+		if at == 0 || old.seq == cur.seq && (at == cur.finished || at == cur.reverted) {
+			continue
+		}
+		dels = append(dels, kv{string(bFin), finKey(at, old.seq), nil})
+	}
+	return dels
+}
+
+// readCkMeta reads the checkpoint's record; ok is false for an index.db
+// without one (new, or of an unknown format: why says which).
+func readCkMeta(tx *bolt.Tx) (m ckMeta, why string) {
+	b := tx.Bucket(bMeta)
+	if b == nil {
+		return m, "it holds no checkpoint"
+	}
+	if v := b.Get([]byte("v")); len(v) != 1 || v[0] != indexVersion {
+		return m, fmt.Sprintf("its format version %v is not %d", v, indexVersion)
+	}
+	m, err := decodeCkMeta(b.Get([]byte("ck")))
+	if err != nil {
+		return m, "its checkpoint record is damaged"
+	}
+	return m, ""
+}
+
+// dbGet reads a patch's entry from index.db.
+func dbGet(db *bolt.DB, id string) (e dbEntry, ok bool, err error) {
+	err = db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bIDs)
+		if b == nil {
+			return nil
+		}
+		v := b.Get([]byte(id))
+		if v == nil {
+			return nil
+		}
+		ok = true
+		e, err = decodeEntry(v)
+		if err != nil {
+			return fmt.Errorf("index entry of %s: %w", id, err)
+		}
+		return nil
+	})
+	return e, ok, err
+}
