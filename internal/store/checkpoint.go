@@ -86,16 +86,27 @@ func (s *Store) tryIndex(path string, segs []uint32, sizes map[uint32]int64) (db
 	if err != nil {
 		return nil, m, fmt.Sprintf("it does not open: %v", err), nil
 	}
+	dropped := map[uint32]bool{}
 	err = db.View(func(tx *bolt.Tx) error {
 		if tx.Size() > fi.Size() {
 			why = fmt.Sprintf("it is cut short (%d bytes, its pages end at %d)", fi.Size(), tx.Size())
 			return nil
 		}
-		m, why = readCkMeta(tx)
+		if m, why = readCkMeta(tx); why != "" {
+			return nil
+		}
+		if b := tx.Bucket(bDropped); b != nil {
+			return b.ForEach(func(k, _ []byte) error {
+				if len(k) == 4 {
+					dropped[binary.BigEndian.Uint32(k)] = true
+				}
+				return nil
+			})
+		}
 		return nil
 	})
 	if err == nil && why == "" {
-		why, err = s.checkWatermark(m, segs, sizes)
+		why, err = s.checkWatermark(m, segs, sizes, dropped)
 	}
 	if err != nil || why != "" {
 		db.Close()
@@ -108,18 +119,24 @@ func (s *Store) tryIndex(path string, segs []uint32, sizes map[uint32]int64) (db
 // made from: the watermark's segment is there and long enough, and it has
 // the last record the checkpoint took in at its place, with its CRC. A
 // segment the checkpoint needs and that is not there is an error.
-func (s *Store) checkWatermark(m ckMeta, segs []uint32, sizes map[uint32]int64) (why string, err error) {
+func (s *Store) checkWatermark(m ckMeta, segs []uint32, sizes map[uint32]int64, dropped map[uint32]bool) (why string, err error) {
 	first, last := segs[0], segs[len(segs)-1]
-	if m.firstSeg != 0 && m.firstSeg < first {
-		return "", fmt.Errorf("open %s: journal segment %s is missing: the index refers to patches stored in it; restore it from a backup",
-			filepath.Base(s.dir), s.segLabel(m.firstSeg))
+	// Every segment from the first the index refers to on is there,
+	// unless it was dropped because no patch kept referred to it.
+	for n := min(max(m.firstSeg, 1), first); n < last; n++ {
+		if _, ok := sizes[n]; !ok && !dropped[n] {
+			return "", fmt.Errorf("open %s: journal segment %s is missing: the patches stored in it would be lost; restore it from a backup "+
+				"(or, if this %s is an older copy and retention dropped the segment since, move it aside: the index is then rebuilt from the segments there are)",
+				filepath.Base(s.dir), s.segLabel(n), indexName)
+		}
 	}
 	if m.wm.seg > last {
 		return "", fmt.Errorf("open %s: journal segment %s is missing: the index took in records from it, which would be lost; restore it from a backup",
 			filepath.Base(s.dir), s.segLabel(m.wm.seg))
 	}
-	if m.wm.seg < first {
-		return fmt.Sprintf("its watermark is in segment %s, before the first there is", segName(m.wm.seg)), nil
+	if _, ok := sizes[m.wm.seg]; !ok {
+		return "", fmt.Errorf("open %s: journal segment %s is missing: the index took in records from it; restore it from a backup",
+			filepath.Base(s.dir), s.segLabel(m.wm.seg))
 	}
 	if sizes[m.wm.seg] < m.wm.off {
 		return fmt.Sprintf("segment %s is %d bytes, shorter than its watermark %d", segName(m.wm.seg), sizes[m.wm.seg], m.wm.off), nil
@@ -202,6 +219,9 @@ func (s *Store) checkpoint() error {
 	s.ckLast = m
 	dropped := false
 	for _, it := range items {
+		if it.gone {
+			s.expiredSinceDrop = true
+		}
 		if e := s.idx.patches[it.id]; e != nil && e.gen <= gen && !e.live() {
 			delete(s.idx.patches, it.id)
 			dropped = true
@@ -236,9 +256,26 @@ func (s *Store) checkpointLoop() {
 				s.log.Error("index checkpoint failed; the journal has everything, Open replays more of it until one succeeds", "err", err)
 			}
 			failing = true
-		} else {
-			failing = false
+			continue
 		}
+		failing = false
+		s.maybeDropSegments()
+	}
+}
+
+// maybeDropSegments drops segments after a checkpoint that removed
+// expired patches from index.db; a failure is logged (the next one tries
+// again).
+func (s *Store) maybeDropSegments() {
+	s.mu.Lock()
+	due := s.expiredSinceDrop
+	s.expiredSinceDrop = false
+	s.mu.Unlock()
+	if !due {
+		return
+	}
+	if _, err := s.dropSegments(); err != nil {
+		s.log.Warn("could not drop journal segments no patch refers to; trying again after the next expiry", "err", err)
 	}
 }
 
@@ -250,4 +287,74 @@ func (s *Store) kickCheckpointLocked() {
 		default:
 		}
 	}
+}
+
+// dropSegments removes the segments no patch in index.db refers to any
+// more (retention expired them all) and that the checkpoint has taken in
+// whole: those before the watermark's segment. Records written since the
+// checkpoint all lie at or after the watermark, and an entry changed since
+// refers to the segments its index.db entry does or to later ones, so
+// nothing in memory refers to them either. Each is listed as dropped in
+// index.db first, then removed: a crash between leaves a file the next
+// drop removes. It returns how many were dropped.
+func (s *Store) dropSegments() (int, error) {
+	s.ckMu.Lock()
+	defer s.ckMu.Unlock()
+	s.mu.Lock()
+	wm := s.ckLast.wm.seg
+	s.mu.Unlock()
+	segs, err := listSegments(filepath.Join(s.dir, segDirName))
+	if err != nil {
+		return 0, ioFailure("read", filepath.Join(filepath.Base(s.dir), segDirName), err)
+	}
+	var drop []uint32
+	err = s.view(func(tx *bolt.Tx) error {
+		refs := tx.Bucket(bSegRefs)
+		if refs == nil {
+			return nil
+		}
+		for _, n := range segs {
+			if n < wm && refs.Get(binary.BigEndian.AppendUint32(nil, n)) == nil {
+				drop = append(drop, n)
+			}
+		}
+		return nil
+	})
+	if err != nil || len(drop) == 0 {
+		return 0, err
+	}
+	now := binary.BigEndian.AppendUint64(nil, uint64(time.Now().UnixNano()))
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bDropped)
+		if err != nil {
+			return err
+		}
+		for _, n := range drop {
+			if err := b.Put(binary.BigEndian.AppendUint32(nil, n), now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("record dropped segments in %s: %w", indexName, err)
+	}
+	var freed int64
+	for _, n := range drop {
+		s.readers.forget(n)
+		if fi, err := os.Stat(s.segPath(n)); err == nil {
+			freed += fi.Size()
+		}
+		if err := os.Remove(s.segPath(n)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return 0, ioFailure("remove", s.segLabel(n), err)
+		}
+		s.log.Info("journal segment dropped: no patch kept refers to it", "segment", s.segLabel(n))
+	}
+	if err := syncDir(filepath.Join(s.dir, segDirName)); err != nil {
+		return 0, ioFailure("sync", filepath.Join(filepath.Base(s.dir), segDirName), err)
+	}
+	s.mu.Lock()
+	s.oldBytes -= freed
+	s.mu.Unlock()
+	return len(drop), nil
 }

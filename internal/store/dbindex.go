@@ -23,13 +23,20 @@ var (
 	// bExpired holds the tombstones of expired patches: id → when (Unix
 	// nanoseconds, 8 bytes big-endian).
 	bExpired = []byte("tombstones")
+	// bSegRefs counts, per segment (4 bytes big-endian), the patches whose
+	// entry refers to it (meta, body or inline blobs), 8 bytes big-endian;
+	// a segment with none is absent.
+	bSegRefs = []byte("segrefs")
+	// bDropped lists the segments dropped because no patch referred to
+	// them any more: segment → when (Unix nanoseconds).
+	bDropped = []byte("dropped-segments")
 )
 
 // bState is the bucket of the patches in a state: seq → id.
 func bState(st State) []byte { return []byte("state/" + string(st)) }
 
 // indexVersion is the format of index.db; another one is rebuilt.
-const indexVersion = 1
+const indexVersion = 2
 
 // dbEntry is what index.db keeps of a patch: enough to list and filter
 // it, and where its newest record's meta, its body and its inline blobs
@@ -46,6 +53,18 @@ type dbEntry struct {
 	blob                         ref
 	blobs                        []diskBlob
 	files                        []string
+}
+
+// segs are the segments an entry refers to, each once.
+func (d *dbEntry) segs() []uint32 {
+	out := []uint32{d.meta.seg}
+	if d.body.seg != d.meta.seg {
+		out = append(out, d.body.seg)
+	}
+	if len(d.blobs) > 0 && !slices.Contains(out, d.blob.seg) {
+		out = append(out, d.blob.seg)
+	}
+	return out
 }
 
 // toDB is what index.db keeps of e.
@@ -244,7 +263,7 @@ func writeCheckpoint(db *bolt.DB, items []ckItem, tombs []tomb, m ckMeta) error 
 	slices.SortFunc(tombs, func(a, b tomb) int { return strings.Compare(a.id, b.id) })
 	return db.Update(func(tx *bolt.Tx) error {
 		bk := map[string]*bolt.Bucket{}
-		names := [][]byte{bMeta, bIDs, bSeq, bFin, bFiles, bExpired}
+		names := [][]byte{bMeta, bIDs, bSeq, bFin, bFiles, bExpired, bSegRefs, bDropped}
 		for _, st := range States() {
 			names = append(names, bState(st))
 		}
@@ -264,11 +283,20 @@ func writeCheckpoint(db *bolt.DB, items []ckItem, tombs []tomb, m ckMeta) error 
 		}
 		var dels, puts []kv // by bucket name, then key
 		fileOf := map[string]string{}
+		refs := map[uint32]int64{} // change of each segment's count
 		for _, it := range items {
+			if !it.gone {
+				for _, n := range it.e.segs() {
+					refs[n]++
+				}
+			}
 			if v := ids.Get([]byte(it.id)); v != nil {
 				old, err := decodeEntry(v)
 				if err != nil {
 					return fmt.Errorf("index entry of %s: %w", it.id, err)
+				}
+				for _, n := range old.segs() {
+					refs[n]--
 				}
 				cur := it.e
 				if it.gone {
@@ -317,6 +345,22 @@ func writeCheckpoint(db *bolt.DB, items []ckItem, tombs []tomb, m ckMeta) error 
 		}
 		for f, id := range fileOf {
 			puts = append(puts, kv{string(bFiles), []byte(f), []byte(id)})
+		}
+		sr := bk[string(bSegRefs)]
+		for n, d := range refs {
+			if d == 0 {
+				continue
+			}
+			k := binary.BigEndian.AppendUint32(nil, n)
+			c := int64(0)
+			if v := sr.Get(k); len(v) == 8 {
+				c = int64(binary.BigEndian.Uint64(v))
+			}
+			if c += d; c > 0 {
+				puts = append(puts, kv{string(bSegRefs), k, binary.BigEndian.AppendUint64(nil, uint64(c))})
+			} else {
+				dels = append(dels, kv{string(bSegRefs), k, nil})
+			}
 		}
 		sortKV(dels)
 		for _, d := range dels {

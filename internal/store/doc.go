@@ -107,7 +107,9 @@
 //	fin           finished-or-reverted at (8 bytes) + seq → id
 //	              (FinishedSince)
 //	files         file path → id of the latest patch that changed it
-//	expired       id → when it expired (tombstones, see Retention)
+//	segrefs       segment → how many patches refer to it; dropped-segments:
+//	              the segments removed since none did (see Retention)
+//	tombstones    id → when it expired (see Retention)
 //
 // The patch itself is not copied into index.db: Get and List read its
 // newest record's meta back from its segment (one pread) and check its
@@ -225,8 +227,24 @@
 // so that Expired can tell an expired id from
 // one never seen, and a submission of an expired id is refused
 // (ErrExpired). Seqs of expired patches are never given again: Open
-// starts numbering after the highest expire record's seq too. The journal
-// space of expired patches is not reclaimed yet (their segments stay).
+// starts numbering after the highest expire record's seq too.
+//
+// The journal's space is reclaimed a segment at a time: index.db counts,
+// per segment, the patches whose entry refers to it (its newest record's
+// meta, its body, its inline blobs; bucket segrefs). After a checkpoint
+// that removed expired patches, every segment before the watermark's with
+// no patch referring to it is listed as dropped in index.db (bucket
+// dropped-segments), then removed. Records written since the checkpoint lie at or
+// after the watermark, and a patch changed since refers to its index.db
+// entry's segments or to later ones, so nothing refers to a dropped
+// segment. Open accepts the gap a dropped segment leaves, and only that
+// one. A segment that still holds one kept patch (the newest patch of a
+// file, say) stays whole: copying such patches forward, so that one cannot
+// keep a 64 MiB segment, is not done yet. A rebuild of index.db (lost or
+// damaged) reads the segments there are: a tombstone whose expire record
+// was in a dropped segment is then not known, and a patch it expired that
+// shares a segment with a kept one comes back.
+//
 // Prune looks
 // at the patches a chunk at a time under the store's mutex, newest first,
 // and checks each candidate again under the mutex before writing its

@@ -63,13 +63,6 @@ func (s *Store) segments() ([]uint32, error) {
 		f.Close()
 		return []uint32{1}, nil
 	}
-	for i := 1; i < len(segs); i++ {
-		if segs[i] != segs[i-1]+1 {
-			return nil, fmt.Errorf("open %s: journal segment %s is missing (%s and %s are there): "+
-				"the patches stored in it would be lost; restore it from a backup",
-				filepath.Base(s.dir), s.segLabel(segs[i-1]+1), segName(segs[i-1]), segName(segs[i]))
-		}
-	}
 	return segs, nil
 }
 
@@ -132,9 +125,11 @@ func (s *Store) load() error {
 		if err := s.loadLive(); err != nil {
 			return err
 		}
-	} else if segs[0] > 1 {
-		s.log.Warn("the journal's first segments are not there; patches stored only in them are not in the rebuilt index",
-			"first", s.segLabel(segs[0]))
+	} else if gaps := segs[0] > 1 || int(segs[len(segs)-1]-segs[0])+1 != len(segs); gaps {
+		// Dropped by retention, or lost: without the index, which said
+		// which, the rebuild takes what is there.
+		s.log.Warn("journal segments are missing (dropped by retention, or lost); patches stored only in them are not in the rebuilt index",
+			"first", s.segLabel(segs[0]), "segments", len(segs), "last", s.segLabel(segs[len(segs)-1]))
 	}
 	start := time.Now()
 	for i, n := range segs {

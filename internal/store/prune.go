@@ -64,9 +64,10 @@ type PruneResult struct {
 	// Protected counts the patches the policy would expire but Prune kept:
 	// queued or applying, or needed to revert a file (see Prune).
 	Protected int
-	// JournalBytes is what the expired patches' records take in the
-	// journal. The journal keeps them for now: its segments are not yet
-	// dropped when only expired patches' records are left in them.
+	// JournalBytes is about what the expired patches' current records
+	// take in the journal. It is freed when every patch stored in their
+	// segments has expired: the segment is then removed (see doc.go,
+	// Retention); a segment that still holds one kept patch stays.
 	JournalBytes int64
 	// BlobBytes is the size of the expired patches' blob files, removed.
 	BlobBytes int64

@@ -111,6 +111,9 @@ type Store struct {
 	ckKick chan struct{}
 	ckStop chan struct{}
 	ckDone chan struct{}
+	// expiredSinceDrop: a checkpoint removed expired patches from index.db
+	// since segments were last dropped. Guarded by mu.
+	expiredSinceDrop bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -205,6 +208,8 @@ func (s *Store) Close() error {
 		// The last checkpoint: the next Open replays nothing.
 		if err := s.checkpoint(); err != nil {
 			errs = append(errs, err)
+		} else {
+			s.maybeDropSegments()
 		}
 		if err := s.db.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close %s: %w", indexName, err))
