@@ -66,27 +66,80 @@ type Env struct {
 	Getenv func(string) string
 	// Exe is the path of this binary, for commands that spawn the daemon.
 	Exe string
+	// describe, when set, receives a command's flags instead of its help
+	// being printed (flagsOf: the completion reads them so).
+	describe func(fs *flag.FlagSet, own map[string]bool)
 }
 
+// command is one entry of the command table: the dispatcher, the help and
+// the shell completion all read it, so they cannot drift apart. Its flags
+// are the ones its run function registers (see flagsOf).
 type command struct {
 	summary string
-	run     func(ctx context.Context, env *Env, args []string) error
+	// usage follows "patchd NAME" in its help: its arguments.
+	usage string
+	// example is one or more command lines, shown by its help.
+	example string
+	// common names the common settings this command uses, which its help
+	// shows (every command accepts all of them); everyCommon for the
+	// commands that run a daemon or describe one: all of them.
+	common      []string
+	everyCommon bool
+	// args are the words its first argument can be, for completion.
+	args []string
+	// subs are its subcommands (patches).
+	subs []subcommand
+	// files says its arguments are files, for completion.
+	files bool
+	// hidden keeps it out of the help and the suggestions.
+	hidden bool
+	run    func(ctx context.Context, env *Env, args []string) error
+}
+
+// subcommand is a verb of a command (patches list, show ...): own names
+// the flags of the command that apply to it.
+type subcommand struct {
+	name, summary, usage, example string
+	own                           []string
+}
+
+// where are the settings every command uses to find the instance.
+func where(more ...string) []string {
+	return append([]string{"workspace", "state-dir", "config"}, more...)
 }
 
 func commands() map[string]command {
 	return map[string]command{
-		"run":     {"run the daemon in the foreground (for PM2, systemd, launchd, a terminal)", runRun},
-		"start":   {"start the daemon in the background; exit 0 once it answers /health", runStart},
-		"stop":    {"stop the running daemon gracefully and wait until it is gone", runStop},
-		"restart": {"replace the running daemon with the binary on disk, without dropping a request", runRestart},
-		"status":  {"show whether the daemon runs, its pid, address and uptime", runStatus},
-		"health":  {"probe /health, for watchdogs and monitors", runHealth},
-		"version": {"print the version", runVersion},
-		"send":    {"submit a patch (FILE or - for stdin) to the running daemon", runSend},
-		"patches": {"the patch history: list, show ID, revert ID, drop ID (a queued patch, also with no daemon running), prune (retention now, --dry-run), watch (events as they happen)", runPatches},
-		"token":   {"print the webhook bearer token (--rotate: a new one, in force at once)", runToken},
-		"mcp":     {"serve MCP on stdin/stdout through the workspace's daemon (started if none runs)", runMCP},
-		"service": {"print a PM2, systemd or launchd definition that runs patchd", runService},
+		"run": {summary: "run the daemon in the foreground (for PM2, systemd, launchd, a terminal)", usage: "[flags]",
+			example: "patchd run --port 5555 --git", everyCommon: true, run: runRun},
+		"start": {summary: "start the daemon in the background; exit 0 once it answers /health", usage: "[flags]",
+			example: "patchd start --workspace ~/project --port 5555", everyCommon: true, run: runStart},
+		"stop": {summary: "stop the running daemon gracefully and wait until it is gone", usage: "[flags]",
+			example: "patchd stop --workspace ~/project", common: where("drain-timeout"), run: runStop},
+		"restart": {summary: "replace the running daemon with the binary on disk, without dropping a request", usage: "[flags]",
+			example: "patchd restart", everyCommon: true, run: runRestart},
+		"status": {summary: "show whether the daemon runs, its pid, address and uptime", usage: "[--json] [flags]",
+			example: "patchd status --json", common: where(), run: runStatus},
+		"health": {summary: "probe /health, for watchdogs and monitors", usage: "[--json] [flags]",
+			example: "patchd health || patchd restart", common: where(), run: runHealth},
+		"version": {summary: "print the version (also patchd --version)", usage: "",
+			example: "patchd version", run: runVersion},
+		"send": {summary: "submit a patch (FILE or - for stdin) to the running daemon", usage: "[--wait[=DURATION]] [--dry-run] [--json] [flags] FILE|-",
+			example: "patchd send --wait patch.json\ngit diff | patchd send --dry-run -", common: where(), files: true, run: runSend},
+		"patches": {summary: "the patch history: list, show, revert, drop, prune, watch", usage: "list|show ID|revert ID|drop ID|prune|watch [flags]",
+			example: "patchd patches list --state failed --limit 5\npatchd help patches list", common: where(), subs: patchesSubs(), run: runPatches},
+		"token": {summary: "print the webhook bearer token (--rotate: a new one, in force at once)", usage: "[--rotate] [--json] [flags]",
+			example: "curl -H \"Authorization: Bearer $(patchd token)\" http://127.0.0.1:5555/patches", common: where("no-auth"), run: runToken},
+		"mcp": {summary: "serve MCP on stdin/stdout through the workspace's daemon (started if none runs)", usage: "[flags]",
+			example: "claude mcp add patchd -- patchd mcp --workspace \"$PWD\"", everyCommon: true, run: runMCP},
+		"service": {summary: "print a PM2, systemd or launchd definition that runs patchd", usage: "pm2|systemd|launchd [--out DIR] [flags]",
+			example: "patchd service systemd --out ~/.config/systemd/user --port 5555", everyCommon: true, args: []string{"pm2", "systemd", "launchd"}, run: runService},
+		"completion": {summary: "print a shell completion script: bash, zsh or fish", usage: "bash|zsh|fish",
+			example: "source <(patchd completion bash)     # in ~/.bashrc\npatchd completion zsh > \"${fpath[1]}/_patchd\"\npatchd completion fish > ~/.config/fish/completions/patchd.fish",
+			args:    shells(), run: runCompletion},
+		"help": {summary: "show a command's usage, its flags and an example", usage: "[COMMAND [SUBCOMMAND]]",
+			example: "patchd help send\npatchd help patches list", run: runHelp},
+		completeCommand: {hidden: true, run: runComplete},
 	}
 }
 
@@ -95,43 +148,73 @@ func Run(ctx context.Context, env *Env, args []string) error {
 	if env.Getenv == nil {
 		env.Getenv = os.Getenv
 	}
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 {
 		usage(env.Stdout)
-		if len(args) == 0 {
-			return quiet(ExitUsage)
-		}
-		return nil
+		return quiet(ExitUsage)
+	}
+	switch args[0] {
+	case "-h", "-help", "--help":
+		return runHelp(ctx, env, args[1:])
+	case "-v", "-version", "--version":
+		return runVersion(ctx, env, args[1:])
 	}
 	cmd, ok := commands()[args[0]]
 	if !ok {
-		return exit(ExitUsage, "unknown command %q (run 'patchd help' for the list)", args[0])
+		return unknownCommand(args[0])
 	}
 	return cmd.run(ctx, env, args[1:])
+}
+
+// unknownCommand refuses a command name in one line, with the closest
+// command when there is one.
+func unknownCommand(name string) error {
+	if strings.HasPrefix(name, "-") {
+		return exit(ExitUsage, "unknown flag %s before the command: flags follow it (patchd <command> %s); see 'patchd help'", name, name)
+	}
+	hint := ""
+	if s := closest(name, commandNames()); s != "" {
+		hint = fmt.Sprintf(" (did you mean %s?)", s)
+	}
+	return exit(ExitUsage, "unknown command %q%s; see 'patchd help'", name, hint)
+}
+
+// commandNames are the commands a person can be offered, sorted.
+func commandNames() []string {
+	var names []string
+	for n, c := range commands() {
+		if !c.hidden {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return names
 }
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "patchd receives code patches from AI agents over HTTP and applies them safely.")
 	fmt.Fprintln(w, "\nUsage: patchd <command> [flags]\n\nCommands:")
 	cmds := commands()
-	names := make([]string, 0, len(cmds))
-	for n := range cmds {
-		names = append(names, n)
+	for _, n := range commandNames() {
+		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].summary)
 	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-9s %s\n", n, cmds[n].summary)
-	}
-	fmt.Fprintln(w, "\nRun 'patchd <command> -h' for its flags. Every flag also reads PATCHD_<NAME>.")
+	fmt.Fprintln(w, "\nRun 'patchd help <command>' (or 'patchd <command> --help') for its flags and an example;")
+	fmt.Fprintln(w, "'patchd --version' for the version. Every flag also reads PATCHD_<NAME>.")
 }
 
 // parse parses the common settings plus the command's own flags (added by
 // extra) and returns the resolved configuration and remaining arguments.
+// --help (or -h) prints the command's help and exits 0; a flag mistake is
+// one line with the closest flag and where the help is, exit 2.
 func parse(env *Env, name string, args []string, extra func(fs *flag.FlagSet)) (*config.Config, []string, error) {
 	fs := flag.NewFlagSet("patchd "+name, flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
+	// The flag package would print the whole usage at every mistake.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	if extra != nil {
 		extra(fs)
 	}
+	own := map[string]bool{}
+	fs.VisitAll(func(f *flag.Flag) { own[f.Name] = true })
 	f := config.Register(fs)
 	// Flags may come before or after the positional arguments
 	// (`patchd service pm2 --out dir`, `patchd send p.json --port 5566`).
@@ -139,9 +222,9 @@ func parse(env *Env, name string, args []string, extra func(fs *flag.FlagSet)) (
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				return nil, nil, quiet(ExitOK)
+				return nil, nil, help(env, name, positional, fs, own)
 			}
-			return nil, nil, quiet(ExitUsage)
+			return nil, nil, flagError(name, positional, fs, err)
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {

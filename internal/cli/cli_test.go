@@ -94,7 +94,7 @@ func TestHelp(t *testing.T) {
 	if none.code != ExitUsage || help.code != ExitOK || none.stdout != help.stdout {
 		t.Errorf("no command: %s; help: %s; want exits 2 and 0, the same usage", none, help)
 	}
-	for name := range commands() {
+	for _, name := range commandNames() {
 		if !regexp.MustCompile(`(?m)^  ` + name + ` +\S`).MatchString(help.stdout) {
 			t.Errorf("help does not list %q: %s", name, help.stdout)
 		}
@@ -102,7 +102,7 @@ func TestHelp(t *testing.T) {
 	if r := run(t.Context(), nil, "", "frobnicate"); r.code != ExitUsage || !strings.Contains(r.stderr, `unknown command "frobnicate"`) {
 		t.Errorf("frobnicate: %s, want exit 2 naming it", r)
 	}
-	if r := run(t.Context(), nil, "", "status", "-h"); r.code != ExitOK || !strings.Contains(r.stderr, "-json") || !strings.Contains(r.stderr, "-workspace") {
+	if r := run(t.Context(), nil, "", "status", "-h"); r.code != ExitOK || !strings.Contains(r.stdout, "--json") || !strings.Contains(r.stdout, "--workspace") {
 		t.Errorf("status -h: %s, want exit 0 and the flags, its own and the common ones", r)
 	}
 }
@@ -192,6 +192,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"send"}, "send: want one FILE (or - for standard input), got 0 arguments"},
 		{[]string{"send", "a.json", "b.json"}, "got 2 arguments"},
 		{[]string{"patches"}, "patches: want list, show ID, revert ID, drop ID, prune or watch"},
+		{[]string{"patches", "lsit"}, `unknown subcommand "lsit" (did you mean list?)`},
 		{[]string{"patches", "show"}, `not "show"`},
 		{[]string{"patches", "list", "extra"}, `not "list extra"`},
 		{[]string{"patches", "list", "--limit", "many"}, "-limit"},

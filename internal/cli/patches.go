@@ -18,32 +18,61 @@ import (
 	"github.com/patchd/patchd/internal/store"
 )
 
+// patchesSubs are the verbs of `patchd patches`, each with the flags
+// that apply to it (one FlagSet parses them all; a flag of another verb
+// is refused).
+func patchesSubs() []subcommand {
+	return []subcommand{
+		{name: "list", summary: "the patches, newest first", usage: "[--state STATE] [--limit N] [--cursor C] [--json] [flags]",
+			example: "patchd patches list --state failed --limit 5\npatchd patches list --json | jq -r '.patches[].id'", own: []string{"json", "limit", "state", "cursor"}},
+		{name: "show", summary: "one patch with its diff and its earlier attempts", usage: "ID [--json] [flags]",
+			example: "patchd patches show P1", own: []string{"json"}},
+		{name: "revert", summary: "undo an applied patch", usage: "ID [--wait DURATION] [--json] [flags]",
+			example: "patchd patches revert P1 --wait 20s", own: []string{"json", "wait"}},
+		{name: "drop", summary: "drop a queued patch (also with no daemon running)", usage: "ID [--json] [flags]",
+			example: "patchd patches drop P1", own: []string{"json"}},
+		{name: "prune", summary: "apply retention now: expire what the policy selects", usage: "[--dry-run] [--retain POLICY] [--json] [flags]",
+			example: "patchd patches prune --dry-run --retain 30d", own: []string{"json", "dry-run", "retain"}},
+		{name: "watch", summary: "follow the events as they happen, until interrupted", usage: "[--json] [--after N] [flags]",
+			example: "patchd patches watch\npatchd patches watch --json --after 0 | jq .", own: []string{"json", "after"}},
+	}
+}
+
 // runPatches is `patchd patches list|show ID|revert ID|drop ID|prune|watch`.
 func runPatches(ctx context.Context, env *Env, args []string) error {
 	var asJSON, dryRun bool
 	var limit int
 	var after int64
-	var state string
+	var state, cursor string
 	var wait time.Duration
+	var fset *flag.FlagSet
 	cfg, rest, err := parse(env, "patches", args, func(fs *flag.FlagSet) {
-		fs.DurationVar(&wait, "wait", 0, "revert: how long to wait for a worker busy applying a patch (default and at most 20s)")
+		fset = fs
+		fs.DurationVar(&wait, "wait", 0, "how long to wait for a worker busy applying a patch (default and at most 20s)")
 		fs.BoolVar(&asJSON, "json", false, "print JSON")
-		fs.IntVar(&limit, "limit", 20, "list: how many patches")
-		fs.StringVar(&state, "state", "", "list: only patches in this state")
-		fs.BoolVar(&dryRun, "dry-run", false, "prune: say what would expire, change nothing")
-		fs.Int64Var(&after, "after", -1, "watch: start after this event_id (0: every event kept); default: the next event")
+		fs.IntVar(&limit, "limit", 20, "how many patches")
+		fs.StringVar(&state, "state", "", "only patches in this state (queued, applying, applied, failed, reverted, dropped)")
+		fs.StringVar(&cursor, "cursor", "", "the page after this one: the next_cursor of the previous page")
+		fs.BoolVar(&dryRun, "dry-run", false, "say what would expire, change nothing")
+		fs.Int64Var(&after, "after", -1, "start after this event_id (0: every event kept); default: the next event")
 	})
 	if err != nil {
 		return err
 	}
 	if len(rest) == 0 {
-		return exit(ExitUsage, "patches: want list, show ID, revert ID, drop ID, prune or watch")
+		return exit(ExitUsage, "patches: want list, show ID, revert ID, drop ID, prune or watch; see 'patchd help patches'")
 	}
 	verb, rest := rest[0], rest[1:]
 	wantArgs := map[string]int{"list": 0, "show": 1, "revert": 1, "drop": 1, "prune": 0, "watch": 0}
 	n, ok := wantArgs[verb]
+	if !ok && len(rest) == 0 {
+		return unknownSub("patches", commands()["patches"], verb)
+	}
 	if !ok || len(rest) != n {
-		return exit(ExitUsage, "patches: want list, show ID, revert ID, drop ID, prune or watch, not %q", strings.Join(append([]string{verb}, rest...), " "))
+		return exit(ExitUsage, "patches: want list, show ID, revert ID, drop ID, prune or watch, not %q; see 'patchd help patches'", strings.Join(append([]string{verb}, rest...), " "))
+	}
+	if err := verbFlags(fset, verb); err != nil {
+		return err
 	}
 	if verb == "prune" {
 		return runPrune(ctx, env, cfg, args, dryRun, asJSON)
@@ -67,6 +96,9 @@ func runPatches(ctx context.Context, env *Env, args []string) error {
 		q := url.Values{"limit": {fmt.Sprint(limit)}}
 		if state != "" {
 			q.Set("state", state)
+		}
+		if cursor != "" {
+			q.Set("cursor", cursor)
 		}
 		code, body, err = c.do(ctx, "GET", "/patches?"+q.Encode(), nil)
 	case "show":
@@ -95,8 +127,13 @@ func runPatches(ctx context.Context, env *Env, args []string) error {
 	case "list":
 		var l api.PatchList
 		json.Unmarshal(body, &l)
+		color := useColor(env)
 		for _, p := range l.Patches {
-			line := fmt.Sprintf("%-24s %-9s %-40s %s", p.ID, p.State, p.TargetFile, p.ReceivedAt.Local().Format(time.DateTime))
+			st := fmt.Sprintf("%-9s", p.State)
+			if color {
+				st = eventColor(p.State) + st + "\x1b[0m"
+			}
+			line := fmt.Sprintf("%-24s %s %-40s %s", p.ID, st, p.TargetFile, p.ReceivedAt.Local().Format(time.DateTime))
 			if p.Error != "" {
 				line += "  " + p.Error
 			}
@@ -104,6 +141,10 @@ func runPatches(ctx context.Context, env *Env, args []string) error {
 		}
 		if len(l.Patches) == 0 {
 			fmt.Fprintln(env.Stdout, "no patches")
+		}
+		if l.NextCursor != "" {
+			// On stderr, so that the lines on stdout stay one a patch.
+			fmt.Fprintf(env.Stderr, "more: patchd patches list --cursor %s\n", l.NextCursor)
 		}
 	case "show":
 		var p api.PatchView
@@ -150,6 +191,32 @@ func runPatches(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(env.Stdout, "dropped: id=%s\n", rest[0])
 	}
 	return nil
+}
+
+// verbFlags refuses a flag of patches given to a verb it does not apply
+// to (--after to list), in one line naming the verbs it is for.
+func verbFlags(fs *flag.FlagSet, verb string) error {
+	sub, _ := findSub(commands()["patches"], verb)
+	own := map[string]bool{}
+	for _, s := range patchesSubs() {
+		for _, f := range s.own {
+			own[f] = true
+		}
+	}
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		if err != nil || !own[f.Name] || f.Name == config.SettingRetain || contains(sub.own, f.Name) {
+			return
+		}
+		var verbs []string
+		for _, s := range patchesSubs() {
+			if contains(s.own, f.Name) {
+				verbs = append(verbs, s.name)
+			}
+		}
+		err = exit(ExitUsage, "patches %s: --%s is a flag of patches %s, not of %s; see 'patchd help patches %s'", verb, f.Name, strings.Join(verbs, ", "), verb, verb)
+	})
+	return err
 }
 
 // dropOffline drops a queued patch while no daemon runs: it takes the
