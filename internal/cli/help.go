@@ -187,7 +187,10 @@ func contains(l []string, s string) bool {
 // the closest flag for an unknown one, and where the help is.
 func flagError(name string, positional []string, fs *flag.FlagSet, err error) error {
 	topic := helpTopic(name, positional)
-	msg := err.Error()
+	// The flags as a person writes them: --wait (a duration or alone)
+	// was "invalid boolean value ... for -wait".
+	msg := strings.NewReplacer("invalid boolean value", "invalid value", "for flag -", "for --", "for -", "for --",
+		"needs an argument: -", "needs an argument: --").Replace(err.Error())
 	if n, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
 		var names []string
 		fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
