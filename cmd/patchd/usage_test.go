@@ -111,6 +111,19 @@ func TestCompletionProcess(t *testing.T) {
 	if got := bash("patchd send " + filepath.Join(dir, "fi")); got != filepath.Join(dir, "fix.json")+"\n" {
 		t.Errorf("bash: patchd send FILE<TAB> = %q, want the file", got)
 	}
+	if _, err := exec.LookPath("zsh"); err != nil {
+		t.Log("zsh is not installed: its completion is not driven")
+	} else {
+		// compinit's functions stubbed: _describe prints what it was given.
+		prog := `compdef() { :; }; _files() { print files; }; _describe() { print -l -- "${(@P)argv[-1]}"; }
+source "$1"; words=(${=2}); [[ $2 == *" " ]] && words+=(""); CURRENT=${#words}; _patchd`
+		cmd := exec.Command("zsh", "-f", "-c", prog, "zsh", filepath.Join(dir, "patchd.zsh"), "patchd patches w")
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.HasPrefix(string(out), "watch:follow the events") {
+			t.Errorf("zsh: patchd patches w<TAB>: %v %q, want watch with its summary", err, out)
+		}
+	}
 	if _, err := exec.LookPath("fish"); err != nil {
 		t.Log("fish is not installed: its completion is not driven")
 		return
