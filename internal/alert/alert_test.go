@@ -347,3 +347,36 @@ func TestNoRedirectElsewhere(t *testing.T) {
 		t.Errorf("last error %q", e)
 	}
 }
+
+// TestOutboxTornEnd: an outbox whose last line a crash tore (half a
+// record, no newline) opens, cuts the torn end, and still delivers what
+// was pending before it.
+func TestOutboxTornEnd(t *testing.T) {
+	s := newSvc(t)
+	r := newReceiver(t)
+	r.setDown(true)
+	n := notifyOf(t, r.URL+"/x")
+	o := open(t, s, n)
+	s.submit(t, "bad1", "f1.txt", "x", false)
+	waitFor(t, "an attempt", func() bool { return r.attempts() >= 1 })
+	o.Close()
+	path := filepath.Join(s.state, "outbox.jsonl")
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"op":"add","event_id":999,"msgs":[{"key":"999/x`)
+	f.Close()
+	r.setDown(false)
+	o2 := open(t, s, n)
+	waitFor(t, "the delivery", func() bool { return len(r.deliveries()) == 1 })
+	waitFor(t, "nothing pending", func() bool { return o2.Status()[0].Pending == 0 })
+	o2.Close()
+	data, _ := os.ReadFile(path)
+	if strings.Contains(string(data), `"event_id":999`) {
+		t.Errorf("the torn line is still in the outbox:\n%s", data)
+	}
+	if info, _ := os.Stat(path); info.Mode().Perm() != 0o600 {
+		t.Errorf("outbox mode %v, want 0600", info.Mode().Perm())
+	}
+}
