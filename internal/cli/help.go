@@ -87,8 +87,10 @@ func writeHelp(w io.Writer, name string, cmd command, sub *subcommand, fs *flag.
 	mine = append(mine, &flag.Flag{Name: "help", Usage: "show this help", Value: boolValue{}})
 	fmt.Fprintln(w, "\nFlags:")
 	writeFlags(w, mine)
-	fmt.Fprintln(w, "\nSettings (every command takes them; each also reads PATCHD_<NAME>):")
-	writeFlags(w, common)
+	if len(common) > 0 {
+		fmt.Fprintln(w, "\nSettings (every command takes them; each also reads PATCHD_<NAME>):")
+		writeFlags(w, common)
+	}
 	if example != "" {
 		fmt.Fprintln(w, "\nExample:")
 		for _, l := range strings.Split(example, "\n") {
@@ -98,7 +100,7 @@ func writeHelp(w io.Writer, name string, cmd command, sub *subcommand, fs *flag.
 	switch {
 	case sub == nil && len(cmd.subs) > 0:
 		fmt.Fprintf(w, "\nRun 'patchd help %s SUBCOMMAND' for its flags.\n", name)
-	case !cmd.everyCommon:
+	case !cmd.everyCommon && name != "help":
 		fmt.Fprintln(w, "\nIt also accepts the daemon's settings ('patchd help run'), so one set of flags serves every command.")
 	}
 }
