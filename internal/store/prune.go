@@ -127,6 +127,12 @@ func (s *Store) Prune(ctx context.Context, pol PrunePolicy, dryRun bool) (PruneR
 	if pol.Now.IsZero() {
 		pol.Now = time.Now()
 	}
+	if res, due, err := s.due(pol); err != nil || !due {
+		if err == nil && !dryRun {
+			res.BlobBytes = s.sweepBlobs()
+		}
+		return res, err
+	}
 	cands, res, err := s.selectExpired(ctx, pol)
 	if err != nil {
 		return PruneResult{}, err
@@ -168,6 +174,28 @@ func (s *Store) Prune(ctx context.Context, pol PrunePolicy, dryRun bool) (PruneR
 		}
 	}
 	return res, nil
+}
+
+// due reports whether the policy can expire anything, reading one chunk
+// of the oldest patches and the count the index keeps: the hourly prune
+// of a store whose oldest patch is within the age and whose count is
+// within the limit then costs nothing in proportion to the history,
+// where the selection walks all of it (to find which patches a revert of
+// a file still needs). When nothing is due, res has Kept and OldestKept.
+func (s *Store) due(pol PrunePolicy) (res PruneResult, due bool, err error) {
+	s.mu.Lock()
+	res.Kept = s.idx.total
+	s.mu.Unlock()
+	if res.Kept == 0 {
+		return res, false, nil
+	}
+	if pol.MaxCount > 0 && res.Kept > pol.MaxCount {
+		return res, true, nil
+	}
+	if res.OldestKept, err = s.oldest(); err != nil {
+		return res, false, err
+	}
+	return res, pol.MaxAge > 0 && res.OldestKept.Before(pol.Now.Add(-pol.MaxAge)), nil
 }
 
 // oldest is the earliest ReceivedAt of the patches held. Seq order is

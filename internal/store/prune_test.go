@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -333,5 +334,50 @@ func TestPruneSweepsLeftBlobs(t *testing.T) {
 	}
 	if _, err := s.Blob("keep", "backup"); err != nil {
 		t.Errorf("blob of the patch kept: %v", err)
+	}
+}
+
+// TestPruneNothingDueReadsOneChunk: the daemon prunes every hour; when
+// nothing is old enough and the count is within the limit, that prune
+// must not read the whole history (it used to walk every patch to find
+// which ones a revert needs, whatever the policy).
+func TestPruneNothingDueReadsOneChunk(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	const n = 3*pruneChunk + 10
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Go(func() {
+			for i := w; i < n; i += 16 {
+				if _, _, err := s.Submit(ctx, Patch{ID: fmt.Sprintf("p%05d", i)}, []byte("b")); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	before := s.walked.Load()
+	res, err := s.Prune(ctx, PrunePolicy{MaxAge: 90 * 24 * time.Hour, MaxCount: 2 * n}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Kept != n || len(res.Expired) != 0 || res.OldestKept.IsZero() {
+		t.Fatalf("Prune = kept %d, expired %d, oldest kept %v; want %d kept, none expired, an oldest", res.Kept, len(res.Expired), res.OldestKept, n)
+	}
+	if walked := s.walked.Load() - before; walked > pruneChunk {
+		t.Fatalf("a prune with nothing due read %d patches of %d; want at most one chunk (%d)", walked, n, pruneChunk)
+	}
+	// Something due: it is still found.
+	res, err = s.Prune(ctx, PrunePolicy{MaxCount: n - 5}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Kept != n {
+		t.Fatalf("dry run kept %d, want %d", res.Kept, n)
 	}
 }

@@ -101,8 +101,9 @@ type Store struct {
 	eventID uint64  // the last event's number
 	evs     []Event // the events of the batch being published
 
-	attempt attempts   // BeginAttempt, EndAttempt
-	pruneMu sync.Mutex // one Prune at a time
+	attempt attempts     // BeginAttempt, EndAttempt
+	pruneMu sync.Mutex   // one Prune at a time
+	walked  atomic.Int64 // patches walk has handed out since Open (tests)
 
 	// The checkpoint (checkpoint.go).
 	db     *bolt.DB

@@ -37,6 +37,7 @@ func (s *Store) walk(from uint64, asc bool, n int) ([]walkItem, error) {
 	for {
 		items, ok, err := s.walkOnce(from, asc, n)
 		if err != nil || ok {
+			s.walked.Add(int64(len(items)))
 			return items, err
 		}
 	}
