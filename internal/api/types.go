@@ -26,22 +26,25 @@ func Finished(state string) bool {
 
 // PatchView is a patch as the API shows it (GET /patches/{id}).
 type PatchView struct {
-	ID          string       `json:"id"`
-	Seq         uint64       `json:"seq"`
-	State       string       `json:"state"`
-	Role        string       `json:"role"`
-	TargetFile  string       `json:"target_file"`
-	Description string       `json:"description,omitempty"`
-	Error       string       `json:"error,omitempty"`
-	Code        string       `json:"code,omitempty"` // why it failed, for programs (see Error codes in the README)
-	Notes       []string     `json:"notes,omitempty"`
-	ReceivedAt  time.Time    `json:"received_at"`
-	StartedAt   time.Time    `json:"started_at,omitzero"`
-	FinishedAt  time.Time    `json:"finished_at,omitzero"`
-	RevertedAt  time.Time    `json:"reverted_at,omitzero"`
-	DurationMS  float64      `json:"duration_ms,omitempty"`
-	Files       []FileChange `json:"files,omitempty"`
-	Diff        string       `json:"diff,omitempty"`
+	ID          string   `json:"id"`
+	Seq         uint64   `json:"seq"`
+	State       string   `json:"state"`
+	Role        string   `json:"role"`
+	TargetFile  string   `json:"target_file"`
+	Description string   `json:"description,omitempty"`
+	Error       string   `json:"error,omitempty"`
+	Code        string   `json:"code,omitempty"` // why it failed, for programs (see Error codes in the README)
+	Notes       []string `json:"notes,omitempty"`
+	// Commit is the short hash of the git commit that recorded the
+	// applied patch (--git).
+	Commit     string       `json:"commit,omitempty"`
+	ReceivedAt time.Time    `json:"received_at"`
+	StartedAt  time.Time    `json:"started_at,omitzero"`
+	FinishedAt time.Time    `json:"finished_at,omitzero"`
+	RevertedAt time.Time    `json:"reverted_at,omitzero"`
+	DurationMS float64      `json:"duration_ms,omitempty"`
+	Files      []FileChange `json:"files,omitempty"`
+	Diff       string       `json:"diff,omitempty"`
 	// Attempt numbers this attempt at the id from the second on (a patch
 	// that failed, sent again with another body); 0 for the first.
 	Attempt int `json:"attempt,omitempty"`

@@ -386,7 +386,7 @@ func attemptOf(p store.Patch) int {
 func (s *Service) view(p store.Patch, withDiff bool) api.PatchView {
 	v := api.PatchView{
 		ID: p.ID, Seq: p.Seq, State: string(p.State), Role: p.Role, TargetFile: p.Target,
-		Description: p.Description, Error: s.hide(p.Error), Code: p.Code, Notes: p.Notes,
+		Description: p.Description, Error: s.hide(p.Error), Code: p.Code, Notes: p.Notes, Commit: p.Commit,
 		ReceivedAt: p.ReceivedAt, StartedAt: p.StartedAt, FinishedAt: p.FinishedAt, RevertedAt: p.RevertedAt,
 	}
 	if !p.StartedAt.IsZero() && !p.FinishedAt.IsZero() {

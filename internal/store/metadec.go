@@ -42,6 +42,8 @@ func decodeMetaFast(meta []byte) (d diskPatch, diff span, ok bool) {
 			diff = span{at, at + len(v)}
 		case "n":
 			d.Notes, good = jsonStrings(v)
+		case "gc":
+			d.Commit, good = jsonscan.String(v)
 		case "ra":
 			d.ReceivedAt, good = jsonInt(v)
 		case "sa":
@@ -86,7 +88,7 @@ func members(data []byte, fn func(key, value []byte, at int) bool) bool {
 
 // metaKeys are the members of diskPatch, diskFile, diskBlob and
 // diskAttempt.
-var metaKeys = []string{"id", "h", "r", "t", "d", "s", "e", "c", "diff", "n", "ra", "sa", "fa", "va", "f", "ib", "p", "oh", "nh", "om", "ex", "del", "l", "at"}
+var metaKeys = []string{"id", "h", "r", "t", "d", "s", "e", "c", "diff", "n", "gc", "ra", "sa", "fa", "va", "f", "ib", "p", "oh", "nh", "om", "ex", "del", "l", "at"}
 
 // metaKeyBit is a key's bit among metaKeys, 0 for any other key.
 func metaKeyBit(key []byte) uint32 {

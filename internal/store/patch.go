@@ -87,7 +87,10 @@ type Patch struct {
 	Diff        string       `json:"diff,omitempty"`
 	Files       []FileChange `json:"files,omitempty"`
 	// Notes say how edits were fitted when they did not match exactly.
-	Notes      []string  `json:"notes,omitempty"`
+	Notes []string `json:"notes,omitempty"`
+	// Commit is the short hash of the git commit that recorded the
+	// applied patch (--git); "" without git.
+	Commit     string    `json:"commit,omitempty"`
 	ReceivedAt time.Time `json:"received_at,omitzero"`
 	StartedAt  time.Time `json:"started_at,omitzero"`
 	FinishedAt time.Time `json:"finished_at,omitzero"`

@@ -71,6 +71,7 @@ type diskPatch struct {
 	Files       []diskFile `json:"f,omitempty"`
 	Blobs       []diskBlob `json:"ib,omitempty"` // the record's body, in this order
 	Notes       []string   `json:"n,omitempty"`
+	Commit      string     `json:"gc,omitempty"`
 	ReceivedAt  int64      `json:"ra,omitempty"`
 	StartedAt   int64      `json:"sa,omitempty"`
 	FinishedAt  int64      `json:"fa,omitempty"`
@@ -99,7 +100,7 @@ func encodeMeta(p Patch, blobs []diskBlob) ([]byte, error) {
 		Blobs: blobs,
 		ID:    p.ID, Hash: p.Hash, Role: p.Role, Target: p.Target,
 		Description: p.Description, State: p.State, Error: p.Error, Code: p.Code,
-		Diff: p.Diff, Notes: p.Notes,
+		Diff: p.Diff, Notes: p.Notes, Commit: p.Commit,
 		ReceivedAt: nanos(p.ReceivedAt), StartedAt: nanos(p.StartedAt),
 		FinishedAt: nanos(p.FinishedAt), RevertedAt: nanos(p.RevertedAt),
 	}
@@ -124,7 +125,7 @@ func decodeMeta(meta []byte, seq uint64) (Patch, []diskBlob, span, error) {
 	p := Patch{
 		ID: d.ID, Seq: seq, Hash: d.Hash, Role: d.Role, Target: d.Target,
 		Description: d.Description, State: d.State, Error: d.Error, Code: d.Code,
-		Diff: d.Diff, Notes: d.Notes,
+		Diff: d.Diff, Notes: d.Notes, Commit: d.Commit,
 		ReceivedAt: fromNanos(d.ReceivedAt), StartedAt: fromNanos(d.StartedAt),
 		FinishedAt: fromNanos(d.FinishedAt), RevertedAt: fromNanos(d.RevertedAt),
 	}

@@ -51,8 +51,14 @@ func TestGitPathsAreLiteral(t *testing.T) {
 	f := gitFixture(t, "*", "star\n", "b.txt", "b\n", "src/app.py", "x = 1\n")
 	f.submit("S1", "*", "star", "moon")
 	f.run()
-	if p := f.settle("S1"); p.State != store.StateApplied {
+	p := f.settle("S1")
+	if p.State != store.StateApplied {
 		t.Fatalf("S1: %s %s, want applied", p.State, p.Error)
+	}
+	// The patch records the commit that holds it (the dashboard and the
+	// API show it).
+	if head := gitCmd(t, f.ws, "rev-parse", "--short", "HEAD"); p.Commit == "" || p.Commit != head {
+		t.Errorf("S1's commit = %q, want HEAD %q", p.Commit, head)
 	}
 	// The user goes on working: an unfinished edit and a secrets file.
 	f.write("b.txt", "b, half done\n", 0o644)

@@ -366,7 +366,7 @@ func (w *Worker) process(ctx context.Context, p store.Patch) error {
 // one that passes. Only if even the files cannot be put back does it stay
 // applying, to be settled by its files on the next try.
 func (w *Worker) record(ctx context.Context, id string, t *txn, rev string, notes []string) error {
-	err := w.finish(ctx, id, t.diff(), notes)
+	err := w.finish(ctx, id, t.diff(), rev, notes)
 	if err == nil {
 		return nil
 	}
@@ -466,12 +466,12 @@ func blockTargets(blk *patch.Block) []string {
 	return paths
 }
 
-func (w *Worker) finish(ctx context.Context, id, diff string, notes []string) error {
+func (w *Worker) finish(ctx context.Context, id, diff, rev string, notes []string) error {
 	p, err := w.opts.Store.Update(ctx, id, func(q *store.Patch) error {
 		if err := w.sameAttempt(q); err != nil {
 			return err
 		}
-		q.State, q.Diff, q.FinishedAt, q.Error, q.Code = store.StateApplied, diff, time.Now(), "", ""
+		q.State, q.Diff, q.FinishedAt, q.Error, q.Code, q.Commit = store.StateApplied, diff, time.Now(), "", "", rev
 		if notes != nil {
 			q.Notes = notes
 		}

@@ -288,6 +288,7 @@
     metaRow(dl, "Reverted", p.reverted_at && new Date(p.reverted_at).toLocaleString());
     if (p.duration_ms) metaRow(dl, "Took", p.duration_ms.toFixed(1) + " ms");
     if (p.attempt) metaRow(dl, "Attempt", p.attempt);
+    metaRow(dl, "Git commit", p.commit);
     if (p.files && p.files.length) metaRow(dl, "Files", p.files.map((f) => f.path + (f.deleted ? " (deleted)" : f.existed ? "" : " (new)")).join(", "));
     const notes = $("d-notes"); notes.replaceChildren();
     for (const n of p.notes || []) notes.appendChild(el("li", "", n));
