@@ -182,3 +182,42 @@ func TestCookieSecure(t *testing.T) {
 		}
 	}
 }
+
+// notifyService reports one receiver whose deliveries fail.
+type notifyService struct{ api.Service }
+
+func (notifyService) Status(context.Context) (api.Status, error) {
+	return api.Status{Notify: []api.NotifyStatus{{Receiver: "https://hooks.slack.com/… #1a2b3c4d", Kind: "slack", Pending: 2, Failed: 3, LastError: "503 Service Unavailable"}}}, nil
+}
+
+// TestStatusShowsNotifyFailures: the health card's answer carries each
+// receiver's pending messages and last error (issue 14: failed
+// deliveries visible on the dashboard), and the page has a place for
+// them that app.js fills.
+func TestStatusShowsNotifyFailures(t *testing.T) {
+	r := newRig(t)
+	r.d = New(Options{Service: notifyService{}, Token: func() string { return *r.token.Load() }, Now: func() time.Time { return *r.now.Load() }})
+	c, _, code := r.login(t, "secret-token")
+	if c == nil {
+		t.Fatalf("login: %d, no cookie", code)
+	}
+	rec := r.do("GET", "/ui/api/status", "", nil, c)
+	var a statusAnswer
+	if err := json.Unmarshal(rec.Body.Bytes(), &a); err != nil || rec.Code != http.StatusOK {
+		t.Fatalf("status: %d %s", rec.Code, rec.Body)
+	}
+	if len(a.Notify) != 1 || a.Notify[0].Pending != 2 || a.Notify[0].LastError == "" {
+		t.Fatalf("status notify = %+v, want the receiver with 2 pending and its last error", a.Notify)
+	}
+	page, err := fs.ReadFile(staticFiles, "static/index.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := fs.ReadFile(staticFiles, "static/app.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(page), `id="h-notify"`) || !strings.Contains(string(js), "last_error") {
+		t.Fatal("the page has no notifications card filled from the status")
+	}
+}

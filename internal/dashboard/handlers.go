@@ -85,6 +85,10 @@ type statusAnswer struct {
 	Recent        *api.Recent    `json:"recent,omitempty"`
 	Standbys      int            `json:"standbys"` // processes standing by to take over
 	LastEventID   uint64         `json:"last_event_id"`
+	// Notify is each notification receiver's outbox (redacted URL,
+	// pending, delivered, failed, the last error): failed deliveries are
+	// seen on the health card.
+	Notify []api.NotifyStatus `json:"notify,omitempty"`
 }
 
 func (d *Dashboard) handleStatus(w http.ResponseWriter, r *http.Request) {
@@ -98,7 +102,7 @@ func (d *Dashboard) handleStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	i := d.opts.Info
 	a := statusAnswer{Status: "up", UptimeSeconds: d.now().Sub(i.StartedAt).Seconds(), PID: i.PID, Port: i.Port,
-		Version: i.Version, StartedAt: i.StartedAt, Queue: st.Queue, Recent: st.Recent, LastEventID: st.LastEventID}
+		Version: i.Version, StartedAt: i.StartedAt, Queue: st.Queue, Recent: st.Recent, LastEventID: st.LastEventID, Notify: st.Notify}
 	if d.opts.Standbys != nil {
 		a.Standbys = d.opts.Standbys()
 	}

@@ -137,6 +137,14 @@
       }
       $("h-total").textContent = q.applied + " applied · " + q.failed + " failed · " + q.reverted + " reverted";
       $("h-instance").textContent = "v" + s.version + " · pid " + s.pid + " · port " + s.port;
+      const nl = $("h-notify"); nl.replaceChildren();
+      for (const n of s.notify || []) {
+        let line = n.receiver + ": " + n.delivered + " sent · " + n.pending + " pending";
+        if (n.failed || n.gave_up) line += " · " + n.failed + " failed · " + n.gave_up + " given up";
+        if (n.last_error) line += " · last error: " + n.last_error;
+        nl.appendChild(el("div", n.last_error && n.pending ? "bad" : "", line));
+      }
+      $("h-notify-card").hidden = !(s.notify && s.notify.length);
     } catch (e) {
       $("h-status").textContent = "unreachable"; $("h-status").className = "big bad";
     }
