@@ -25,6 +25,38 @@ const (
 	KindInternal      Kind = "internal"      // 500: patchd's fault
 )
 
+// HTTPStatus is the HTTP status of a refusal of this kind, the one
+// mapping every HTTP door (server, dashboard) answers with, as
+// cmd/patchd's daemonExit picks exit codes. The numbers are net/http's
+// Status constants: api imports no transport.
+func (k Kind) HTTPStatus() int {
+	switch k {
+	case KindInvalid:
+		return 400
+	case KindUnauthorized:
+		return 401
+	case KindForbidden:
+		return 403
+	case KindNotFound:
+		return 404
+	case KindConflict:
+		return 409
+	case KindGone:
+		return 410
+	case KindTooLarge:
+		return 413
+	case KindUnsupported:
+		return 415
+	case KindUnprocessable:
+		return 422
+	case KindRateLimited:
+		return 429
+	case KindUnavailable:
+		return 503
+	}
+	return 500
+}
+
 // Codes: machine-readable reasons, snake_case, stable across versions; an
 // agent branches on them. A lower package's error may carry its own code
 // (a Code() string method); these are the ones patchd's mapping produces.

@@ -195,7 +195,7 @@ func refusal(status int, body []byte) *api.Error {
 }
 
 // kindOf is the Kind an HTTP status of the daemon stands for: the inverse
-// of the server's httpStatus.
+// of api.Kind.HTTPStatus.
 func kindOf(status int) api.Kind {
 	switch status {
 	case http.StatusBadRequest:

@@ -20,7 +20,7 @@ func TestRefusal(t *testing.T) {
 	}
 }
 
-// TestKindOf: each Kind's status (as the server's httpStatus gives it)
+// TestKindOf: each Kind's status (as api.Kind.HTTPStatus gives it)
 // maps back to that Kind.
 func TestKindOf(t *testing.T) {
 	for status, kind := range map[int]api.Kind{

@@ -143,41 +143,11 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 // status its Kind maps to.
 func (d *Dashboard) refuse(w http.ResponseWriter, err error) {
 	e := api.ErrorOf(err)
-	writeJSON(w, httpStatus(e.Kind), errorBody{Error: api.FitMessage(e.Message), Code: e.Code, Field: e.Field})
+	writeJSON(w, e.Kind.HTTPStatus(), errorBody{Error: api.FitMessage(e.Message), Code: e.Code, Field: e.Field})
 }
 
 func (d *Dashboard) refusef(w http.ResponseWriter, kind api.Kind, code, format string, args ...any) {
 	d.refuse(w, api.Errorf(kind, code, "", format, args...))
-}
-
-// httpStatus picks the status of a refusal from its Kind, as the server's
-// function of that name does.
-func httpStatus(k api.Kind) int {
-	switch k {
-	case api.KindInvalid:
-		return http.StatusBadRequest
-	case api.KindUnauthorized:
-		return http.StatusUnauthorized
-	case api.KindForbidden:
-		return http.StatusForbidden
-	case api.KindNotFound:
-		return http.StatusNotFound
-	case api.KindConflict:
-		return http.StatusConflict
-	case api.KindGone:
-		return http.StatusGone
-	case api.KindTooLarge:
-		return http.StatusRequestEntityTooLarge
-	case api.KindUnsupported:
-		return http.StatusUnsupportedMediaType
-	case api.KindUnprocessable:
-		return http.StatusUnprocessableEntity
-	case api.KindRateLimited:
-		return http.StatusTooManyRequests
-	case api.KindUnavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
 }
 
 // reader checks that r comes with a valid session; otherwise it answers 401.

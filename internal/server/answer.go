@@ -30,36 +30,6 @@ type answer struct {
 	Result result `json:"result"`
 }
 
-// httpStatus is the one place that picks an HTTP status for a refusal,
-// from its Kind (as cmd/patchd's daemonExit picks exit codes).
-func httpStatus(k api.Kind) int {
-	switch k {
-	case api.KindInvalid:
-		return http.StatusBadRequest
-	case api.KindUnauthorized:
-		return http.StatusUnauthorized
-	case api.KindForbidden:
-		return http.StatusForbidden
-	case api.KindNotFound:
-		return http.StatusNotFound
-	case api.KindConflict:
-		return http.StatusConflict
-	case api.KindGone:
-		return http.StatusGone
-	case api.KindTooLarge:
-		return http.StatusRequestEntityTooLarge
-	case api.KindUnsupported:
-		return http.StatusUnsupportedMediaType
-	case api.KindUnprocessable:
-		return http.StatusUnprocessableEntity
-	case api.KindRateLimited:
-		return http.StatusTooManyRequests
-	case api.KindUnavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
 // retryAfter is the Retry-After of a refusal worth retrying, in seconds
 // ("" for none): a rate limit passes within a second; a busy worker or a
 // store that cannot write are given a few.
@@ -79,7 +49,7 @@ func retryAfter(k api.Kind) string {
 // are logged (rate-limited); the service logs its own failures.
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	e := api.ErrorOf(err)
-	code := httpStatus(e.Kind)
+	code := e.Kind.HTTPStatus()
 	if loggedStatus(code) {
 		s.refusals.refused(code, s.clientAddr(r), r.Method, r.URL.Path, e.Message)
 	}

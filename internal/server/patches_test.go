@@ -105,8 +105,8 @@ func TestStatusOfKind(t *testing.T) {
 		api.KindConflict: 409, api.KindGone: 410, api.KindTooLarge: 413, api.KindUnsupported: 415,
 		api.KindUnprocessable: 422, api.KindRateLimited: 429, api.KindInternal: 500, api.KindUnavailable: 503,
 	} {
-		if got := httpStatus(kind); got != want {
-			t.Errorf("httpStatus(%s) = %d, want %d", kind, got, want)
+		if got := kind.HTTPStatus(); got != want {
+			t.Errorf("%s.HTTPStatus() = %d, want %d", kind, got, want)
 		}
 	}
 }

@@ -4,7 +4,7 @@
 // It is a thin door over api.Service: it authenticates, guards Host and
 // Origin, limits the rate and the body, reads it, makes one call to the
 // service and writes the answer, or the refusal in the seed's shape with
-// its code and field and the status its Kind maps to (httpStatus).
+// its code and field and the status its Kind maps to (api.Kind.HTTPStatus).
 //
 // The handler holds no globals: everything it needs comes in Options, so
 // tests build as many independent servers as they like.
