@@ -26,7 +26,10 @@ func Finished(state string) bool {
 
 // PatchView is a patch as the API shows it (GET /patches/{id}).
 type PatchView struct {
-	ID          string   `json:"id"`
+	ID string `json:"id"`
+	// Workspace names the workspace the patch is for, behind a NATS
+	// gateway (patchd gateway); "" from a single daemon.
+	Workspace   string   `json:"workspace,omitempty"`
 	Seq         uint64   `json:"seq"`
 	State       string   `json:"state"`
 	Role        string   `json:"role"`
@@ -104,6 +107,9 @@ type Event struct {
 	State string `json:"state"`
 	Error string `json:"error,omitempty"`
 	Code  string `json:"code,omitempty"` // a failed patch's code
+	// Workspace names the patch's workspace, behind a NATS gateway;
+	// "" from a single daemon.
+	Workspace string `json:"workspace,omitempty"`
 }
 
 // Status is the state of the patch pipeline: what /health and `patchd

@@ -55,9 +55,20 @@ var noDirect = []struct{ from, to, why string }{
 
 // onlyIn are imports only one patchd package may make itself: the others
 // take what it builds as plain Go and net/http interfaces.
-var onlyIn = []struct{ prefix, pkg, why string }{
-	{"github.com/prometheus", "metrics", "the Prometheus client lives in internal/metrics; the server takes its handler and its RequestObserver"},
+var onlyIn = []struct {
+	prefix string
+	pkgs   []string // the packages that may (and those under them)
+	why    string
+}{
+	{"github.com/prometheus", []string{"metrics"}, "the Prometheus client lives in internal/metrics; the server takes its handler and its RequestObserver"},
+	{"github.com/nats-io", []string{"jetq", "gateway", "natsrun", "natsconf"}, "NATS lives in the gateway, the runner and their plumbing (jetq, natsconf); the others take an api.Service"},
 }
+
+// noNATS are the packages that depend on NATS at no depth (besides the
+// lower ones, which depend on no transport): the doors the gateway
+// reuses unchanged, the service and api, and the packages with fuzz
+// targets (fuzzing instruments every dependency).
+var noNATS = []string{"api", "server", "mcpserver", "dashboard", "apiclient", "patchsvc", "jsonscan", "pathmatch", "service"}
 
 // platforms are the GOOS values the import graph is read for: files
 // chosen by build constraints import different packages on each.
@@ -84,7 +95,7 @@ func TestDeps(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the go command is needed to read the import graph (go list): %v", err)
 	}
-	roots := slices.Concat(lower, []string{"api", "cli", "metrics", "daemon"}, doors)
+	roots := slices.Concat(lower, []string{"api", "cli", "metrics", "daemon", "patchsvc", "jsonscan", "pathmatch", "service", "jetq"}, doors)
 	for _, goos := range platforms {
 		t.Run(goos, func(t *testing.T) {
 			graph := list(t, goCmd, goos, roots)
@@ -130,13 +141,21 @@ func TestDeps(t *testing.T) {
 			}
 			for _, o := range onlyIn {
 				for _, p := range slices.Sorted(maps.Keys(graph)) {
-					if !strings.HasPrefix(p, module) || p == module+o.pkg {
+					if !strings.HasPrefix(p, module) || slices.ContainsFunc(o.pkgs, func(q string) bool { return under(p, module+q) }) {
 						continue
 					}
 					for _, imp := range graph[p].Imports {
 						if under(imp, o.prefix) {
-							t.Errorf("%s imports %s, and only %s may: %s", p, imp, o.pkg, o.why)
+							t.Errorf("%s imports %s, and only %s may: %s", p, imp, strings.Join(o.pkgs, ", "), o.why)
 						}
+					}
+				}
+			}
+			for _, p := range noNATS {
+				chains := reach(graph, module+p)
+				for _, dep := range slices.Sorted(maps.Keys(chains)) {
+					if chain := chains[dep]; under(dep, "github.com/nats-io") && !under(chain[len(chain)-2], "github.com/nats-io") {
+						t.Errorf("%s depends on %s (NATS belongs to the gateway and the runner): %s", p, dep, strings.Join(chain, " → "))
 					}
 				}
 			}

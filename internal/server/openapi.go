@@ -139,6 +139,7 @@ func openAPISchemas() obj {
 				"diff":             obj{"type": "string", "description": "Unified diff applied; of a long diff, the part from diff_offset (at most 50,000 characters)."},
 				"notes":            obj{"type": "array", "items": strSchema(), "description": "How edits were fitted, what a long answer left out and how to fetch it."},
 				"commit":           obj{"type": "string", "description": "With --git: the short hash of the commit that recorded the applied patch."},
+				"workspace":        obj{"type": "string", "description": "Behind a NATS gateway (patchd gateway): the workspace the patch is for."},
 				"diff_size":        obj{"type": "integer", "description": "Set when diff is a part: the whole diff's length in bytes."},
 				"diff_offset":      obj{"type": "integer", "description": "Set when diff is a part: where it starts, in bytes."},
 				"diff_next_offset": obj{"type": "integer", "description": "Set when more of the diff follows: pass it as diff_offset."},

@@ -1,0 +1,25 @@
+package jetq
+
+import (
+	"net/url"
+	"strings"
+)
+
+// redactURL drops any user information from a list of server URLs, for
+// messages: a URL may carry a password.
+func redactURL(s string) string {
+	if s == "" {
+		return "the in-process server"
+	}
+	parts := strings.Split(s, ",")
+	for i, p := range parts {
+		u, err := url.Parse(strings.TrimSpace(p))
+		if err != nil {
+			parts[i] = "(a server URL that does not parse)"
+			continue
+		}
+		u.User = nil
+		parts[i] = u.String()
+	}
+	return strings.Join(parts, ",")
+}
