@@ -221,3 +221,43 @@ func TestStatusShowsNotifyFailures(t *testing.T) {
 		t.Fatal("the page has no notifications card filled from the status")
 	}
 }
+
+// workspaceService lists a patch of a workspace, as a NATS gateway does.
+type workspaceService struct{ api.Service }
+
+func (workspaceService) List(context.Context, api.ListOptions) (api.PatchList, error) {
+	return api.PatchList{Patches: []api.PatchView{{ID: "p1", Workspace: "web", State: api.StateQueued}}}, nil
+}
+
+// TestWorkspaceColumn: behind a gateway the list answer carries each
+// patch's workspace, and the page shows a Workspace column when any
+// listed patch has one (and the workspace in a patch's details).
+func TestWorkspaceColumn(t *testing.T) {
+	r := newRig(t)
+	r.d = New(Options{Service: workspaceService{}, Token: func() string { return *r.token.Load() }, Now: func() time.Time { return *r.now.Load() }})
+	c, _, code := r.login(t, "secret-token")
+	if c == nil {
+		t.Fatalf("login: %d, no cookie", code)
+	}
+	rec := r.do("GET", "/ui/api/patches", "", nil, c)
+	var l api.PatchList
+	if err := json.Unmarshal(rec.Body.Bytes(), &l); err != nil || rec.Code != http.StatusOK || len(l.Patches) != 1 || l.Patches[0].Workspace != "web" {
+		t.Fatalf("list: %d %s", rec.Code, rec.Body)
+	}
+	js, err := fs.ReadFile(staticFiles, "static/app.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	css, err := fs.ReadFile(staticFiles, "static/app.css")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`el("span", "ws", p.workspace`, `"with-ws"`, `metaRow(dl, "Workspace", p.workspace)`} {
+		if !strings.Contains(string(js), want) {
+			t.Errorf("app.js has no %s", want)
+		}
+	}
+	if !strings.Contains(string(css), ".list.with-ws button") {
+		t.Error("app.css has no Workspace column")
+	}
+}

@@ -14,7 +14,7 @@ import (
 
 // codePackages are the packages whose errors carry codes (a Code() string
 // method), each listing its codes as Code* constants in its codes.go.
-var codePackages = []string{"../patch", "../workspace", "../store", "."}
+var codePackages = []string{"../patch", "../workspace", "../store", ".", "../gateway"}
 
 // TestCodesCatalogue: every code the lower packages give is a constant of
 // a codes.go, spelled nowhere else, snake_case, and listed in the README's

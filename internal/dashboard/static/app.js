@@ -154,11 +154,15 @@
   function matches(p, text) {
     if (!text) return true;
     text = text.toLowerCase();
-    return [p.id, p.role, p.target_file, p.description, p.error, p.state].some((v) => v && String(v).toLowerCase().includes(text));
+    return [p.id, p.workspace, p.role, p.target_file, p.description, p.error, p.state].some((v) => v && String(v).toLowerCase().includes(text));
   }
   function renderList(fresh) {
     const ul = $("list"), text = $("f-text").value.trim();
     ul.replaceChildren();
+    // Behind patchd gateway patches name their workspace: a Workspace
+    // column, when any loaded patch has one.
+    const withWS = state.items.some((p) => p.workspace);
+    ul.classList.toggle("with-ws", withWS);
     let shown = 0;
     for (const p of state.items) {
       if (!matches(p, text)) continue;
@@ -172,7 +176,9 @@
       const bd = el("span"); badge(bd, p.state);
       const when = el("span", "when", ago(p.received_at));
       when.title = p.received_at;
-      b.append(bd, el("span", "id", p.id), when,
+      b.append(bd);
+      if (withWS) b.append(el("span", "ws", p.workspace || ""));
+      b.append(el("span", "id", p.id), when,
         el("span", "sub", [p.role, p.target_file, (p.description || "").split("\n")[0]].filter(Boolean).join(" · ")));
       b.addEventListener("click", () => { location.hash = "patch=" + encodeURIComponent(p.id); });
       li.appendChild(b);
@@ -283,6 +289,7 @@
     section("d-error-h", $("d-error"), !!p.error);
     $("d-error").textContent = p.error ? (p.code ? "[" + p.code + "] " : "") + p.error : "";
     const dl = $("d-meta"); dl.replaceChildren();
+    metaRow(dl, "Workspace", p.workspace);
     metaRow(dl, "Role", p.role);
     if (a.metadata) {
       let m = a.metadata;

@@ -1,0 +1,176 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/patchd/patchd/internal/api"
+	"github.com/patchd/patchd/internal/jetq"
+	"github.com/patchd/patchd/internal/patch"
+	"github.com/patchd/patchd/internal/workspace"
+)
+
+// publishTimeout bounds how long a Submit waits for JetStream's PubAck
+// once it publishes (the sender deserves the answer even if its ctx
+// ends: the message may be stored anyway).
+const publishTimeout = 10 * time.Second
+
+// stateDirName is the daemon's state directory inside a workspace by
+// default; a patch to it is refused at the gateway as the daemon would.
+const stateDirName = ".patchd"
+
+// Submit implements api.Service: it checks the block as the daemon would,
+// publishes it to its workspace's work subject and answers queued once
+// JetStream has stored it (a resend within the dedup window answers
+// Duplicate with the patch's state). Whether the id was used before with
+// another body is the runner's daemon's to decide (id_conflict shows in
+// the patch's view and events, not here).
+func (s *Service) Submit(ctx context.Context, req api.SubmitRequest) (api.SubmitResult, error) {
+	blk, ws, err := s.intake(ctx, req.Body)
+	if err != nil {
+		return api.SubmitResult{}, err
+	}
+	now := time.Now().UTC()
+	msg := jetq.NewWorkMsg(jetq.Work{Workspace: ws, ID: blk.ID, Received: now, Body: req.Body})
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
+	defer cancel()
+	ack, err := s.js.PublishMsg(pctx, msg, jetstream.WithExpectStream(jetq.StreamWork))
+	if err != nil {
+		return api.SubmitResult{}, unavailable(err, fmt.Sprintf("queue patch %q of workspace %s", blk.ID, ws))
+	}
+	res := api.SubmitResult{PatchID: blk.ID, State: api.StateQueued, Duplicate: ack.Duplicate, Wait: blk.Wait}
+	key := jetq.PatchKey(ws, blk.ID)
+	if ack.Duplicate {
+		if e, err := s.patches.Get(pctx, key); err == nil {
+			if v, err := jetq.DecodeView(e.Value()); err == nil {
+				res.State, res.Attempt = v.State, v.Attempt
+			}
+		}
+		return res, nil
+	}
+	view := api.PatchView{ID: blk.ID, Workspace: ws, State: api.StateQueued, Role: blk.Role,
+		TargetFile: blk.TargetFile, Description: blk.Description, ReceivedAt: now}
+	b, err := jetq.EncodeView(view)
+	if err == nil {
+		// Create, never Put: the runner's view, newer, must win.
+		_, err = s.patches.Create(pctx, key, b)
+	}
+	switch {
+	case err == nil, errors.Is(err, jetstream.ErrKeyExists):
+	default:
+		// The patch is queued; its runner puts its view.
+		s.log.Warn("gateway: record the queued patch's view", "workspace", ws, "id", blk.ID, "err", err)
+	}
+	return res, nil
+}
+
+// intake parses and checks a block and finds its workspace: the body's
+// "workspace" field, or the one s is bound to (both: they must agree).
+func (s *Service) intake(ctx context.Context, body []byte) (*patch.Block, string, error) {
+	blk, err := patch.ParseWith(body, s.parse)
+	if err != nil {
+		return nil, "", refusal(api.KindInvalid, api.CodeFieldInvalid, "", err)
+	}
+	ws, err := s.workspaceOf(body)
+	if err != nil {
+		return nil, "", err
+	}
+	for _, target := range blk.Targets() {
+		field := "target_file"
+		if target != blk.TargetFile {
+			field = "path"
+		}
+		if err := checkPath(target); err != nil {
+			return nil, "", &api.Error{Kind: api.KindInvalid, Code: codeOr(err, api.CodePathInvalid), Field: field,
+				Message: fmt.Sprintf("Invalid field: %s: %v", field, err), Err: err}
+		}
+	}
+	if err := s.exists(ctx, ws); err != nil {
+		return nil, "", err
+	}
+	return blk, ws, nil
+}
+
+// workspaceOf reads a body's "workspace" member (exactly that name) and
+// reconciles it with the workspace s is bound to.
+func (s *Service) workspaceOf(body []byte) (string, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		// patch's parser accepted it: not reached.
+		return "", refusal(api.KindInvalid, api.CodeMalformedJSON, "", err)
+	}
+	raw, ok := fields["workspace"]
+	var named string
+	if ok && string(raw) != "null" {
+		if err := json.Unmarshal(raw, &named); err != nil {
+			return "", api.Errorf(api.KindInvalid, api.CodeFieldInvalid, "workspace", "Invalid field: workspace: must be a string")
+		}
+	}
+	switch {
+	case named == "" && s.ws == "":
+		return "", api.Errorf(api.KindInvalid, api.CodeFieldMissing, "workspace",
+			"Missing required field: workspace (the name of the workspace the patch is for; or post to /ws/<name>/webhook)")
+	case named == "":
+		return s.ws, nil
+	case s.ws != "" && named != s.ws:
+		return "", api.Errorf(api.KindInvalid, api.CodeFieldInvalid, "workspace",
+			"Invalid field: workspace: %q, and the patch was sent to workspace %s's address", named, s.ws)
+	}
+	if err := jetq.CheckWorkspace(named); err != nil {
+		return "", err
+	}
+	return named, nil
+}
+
+// checkPath checks a patch's path lexically, as the daemon's workspace
+// does before touching a file: a clean relative path, nothing under .git
+// and not the daemon's state directory by its default name. What only
+// the workspace's files can tell (symbolic links, a state directory
+// elsewhere) the runner's daemon refuses when it takes the patch.
+func checkPath(p string) error {
+	clean, err := workspace.CleanPath(p)
+	if err != nil {
+		return err
+	}
+	first, _, _ := strings.Cut(clean, "/")
+	if strings.EqualFold(first, stateDirName) {
+		return &pathError{path: p}
+	}
+	return nil
+}
+
+// pathError refuses the state directory's default name.
+type pathError struct{ path string }
+
+func (e *pathError) Error() string {
+	return fmt.Sprintf("path %q: refers to patchd's state directory %q", e.path, stateDirName)
+}
+
+// Code is the refusal's code.
+func (e *pathError) Code() string { return api.CodePathProtected }
+
+// codeOr is err's own code, or def.
+func codeOr(err error, def string) string {
+	if c := api.CodeOf(err); c != "" {
+		return c
+	}
+	return def
+}
+
+// refusal is err as an *api.Error of kind, with err's own code and field
+// where it names them (patch's errors do), else code and field.
+func refusal(kind api.Kind, code, field string, err error) *api.Error {
+	if e, ok := errors.AsType[*api.Error](err); ok {
+		return e
+	}
+	if f := api.FieldOf(err); f != "" {
+		field = f
+	}
+	return &api.Error{Kind: kind, Code: codeOr(err, code), Field: field, Message: err.Error(), Err: err}
+}
