@@ -30,6 +30,10 @@ type Options struct {
 	// InProcess, when set, connects to an embedded server in this
 	// process without a socket (nats.InProcessServer).
 	InProcess nats.InProcessConnProvider
+	// InboxPrefix, when set, replaces "_INBOX" in the connection's reply
+	// subjects: a runner's is RunnerInbox(ws), the only inbox natsconf's
+	// permissions let it subscribe to.
+	InboxPrefix string
 }
 
 // Connect connects to NATS and returns the connection and its JetStream
@@ -48,6 +52,9 @@ func Connect(ctx context.Context, o Options) (*nats.Conn, jetstream.JetStream, e
 		timeout = max(time.Until(dl), time.Millisecond)
 	}
 	opts = append(opts, nats.Timeout(timeout))
+	if o.InboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(o.InboxPrefix))
+	}
 	switch {
 	case o.CredsFile != "" && (o.NKeyFile != "" || o.User != ""):
 		return nil, nil, errors.New("nats: credentials: give one of a user, a creds file or an nkey seed file")

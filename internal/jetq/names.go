@@ -81,6 +81,12 @@ func ConsumerName(ws string) string { return ConsumerPrefix + ws }
 // DeadConsumerName is a workspace runner's consumer of the advisories.
 func DeadConsumerName(ws string) string { return DeadConsumerPrefix + ws }
 
+// RunnerInbox is the inbox prefix of a workspace's runner
+// (Options.InboxPrefix): under natsconf's permissions a runner may
+// subscribe only below it, so that no runner reads the replies (fetched
+// patches among them) another asked for.
+func RunnerInbox(ws string) string { return "_INBOX_" + ws }
+
 // AdvisorySubject is the max-deliveries advisory subject of a workspace's
 // consumer.
 func AdvisorySubject(ws string) string {

@@ -38,7 +38,7 @@ func RunnerUser(ws string) string { return RunnerUserPrefix + ws }
 // with (nats.CustomInboxPrefix): it may subscribe only under it, so no
 // runner can read the replies (fetched messages among them) another
 // runner asked for.
-func RunnerInbox(ws string) string { return "_INBOX_" + ws }
+func RunnerInbox(ws string) string { return jetq.RunnerInbox(ws) }
 
 // checkWorkspace refuses a name that is not one NATS subject token of
 // the allowed characters (jetq.CheckWorkspace): a "*" or ">" in a name

@@ -355,9 +355,24 @@ func testPermissions(t *testing.T, mode Mode) {
 	if e, err := gkv.Get(ctx, "b.p-b"); err != nil || string(e.Value()) != `{"state":"queued"}` {
 		t.Errorf("b's key = %v, %v; want it queued", e, err)
 	}
-	// The runner of b still gets it.
-	bv := newViolations()
-	_, bjs := connect(t, s, m.Runner("b"), bv)
+	// The runner of b still gets it, connected as natsrun does
+	// (jetq.Connect with its inbox prefix).
+	b := m.Runner("b")
+	co := jetq.Options{URL: s.ClientURL(), Name: b.Name, InboxPrefix: jetq.RunnerInbox("b")}
+	if b.Seed != nil {
+		dir := t.TempDir()
+		if err := (&Model{Gateway: *b}).Save(dir); err != nil {
+			t.Fatal(err)
+		}
+		co.NKeyFile = filepath.Join(dir, b.File())
+	} else {
+		co.User, co.Password = b.Name, b.Password
+	}
+	bnc, bjs, err := jetq.Connect(ctx, co)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bnc.Close()
 	bcons, err := bjs.Consumer(ctx, jetq.StreamWork, jetq.ConsumerName("b"))
 	if err != nil {
 		t.Fatal(err)
@@ -369,7 +384,9 @@ func testPermissions(t *testing.T, mode Mode) {
 	if err := bmsg.DoubleAck(ctx); err != nil {
 		t.Fatal(err)
 	}
-	bv.none(t)
+	if lasterr := bnc.LastError(); lasterr != nil {
+		t.Fatalf("runner b: %v", lasterr)
+	}
 }
 
 // TestWrongPassword: a user with another's password, or none, is not let in.
