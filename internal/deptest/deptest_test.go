@@ -61,7 +61,7 @@ var onlyIn = []struct {
 	why    string
 }{
 	{"github.com/prometheus", []string{"metrics"}, "the Prometheus client lives in internal/metrics; the server takes its handler and its RequestObserver"},
-	{"github.com/nats-io", []string{"jetq", "gateway", "natsrun", "natsconf"}, "NATS lives in the gateway, the runner and their plumbing (jetq, natsconf); the others take an api.Service"},
+	{"github.com/nats-io", []string{"jetq", "gateway", "natsrun", "natsconf", "natstest"}, "NATS lives in the gateway, the runner and their plumbing (jetq, natsconf; natstest, the scale-out tests); the others take an api.Service"},
 }
 
 // noNATS are the packages that depend on NATS at no depth (besides the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -15,7 +16,9 @@ import (
 // Server is one nats-server's own settings: where it listens, where
 // JetStream keeps its files, TLS and, in a cluster, its routes.
 type Server struct {
-	// Name is the server's name, unique in a cluster (server_name).
+	// Name is the server's name, unique in a cluster (server_name); a
+	// name like $SERVER_NAME is written unquoted, a variable the server
+	// reads from its environment.
 	Name string
 	// Listen is the client address, HOST:PORT ("0.0.0.0:4222" if empty).
 	Listen string
@@ -53,6 +56,9 @@ type Cluster struct {
 	Routes []string
 }
 
+// envName is a server name that is an environment variable.
+var envName = regexp.MustCompile(`^\$[A-Z_][A-Z0-9_]*$`)
+
 // Render writes a nats-server configuration for srv with the model's
 // account and users: password hashes or public nkeys only, except in a
 // cluster, where the routes' URLs carry the route password (keep such a
@@ -61,7 +67,11 @@ func (m *Model) Render(w io.Writer, srv Server) error {
 	var b bytes.Buffer
 	b.WriteString("# nats-server configuration for patchd (patchd gateway --print-nats-config).\n")
 	b.WriteString("# Users: " + GatewayUser + " (the gateway) and " + RunnerUserPrefix + "<workspace> (one runner each); see \"Scale out\" in patchd's README.\n")
-	if srv.Name != "" {
+	if envName.MatchString(srv.Name) {
+		// A variable: one file serves every server of a cluster, each
+		// started with its own SERVER_NAME in its environment.
+		fmt.Fprintf(&b, "server_name: %s\n", srv.Name)
+	} else if srv.Name != "" {
 		fmt.Fprintf(&b, "server_name: %s\n", quote(srv.Name))
 	}
 	listen := srv.Listen

@@ -33,7 +33,7 @@ func TestRender(t *testing.T) {
 	dir := t.TempDir()
 	cert, key, ca := selfSigned(t, dir)
 	srv := Server{
-		Name: "n1", Listen: "0.0.0.0:4222", HTTP: "127.0.0.1:8222", StoreDir: filepath.Join(dir, `store "quoted" $HOME`),
+		Name: "$SERVER_NAME", Listen: "0.0.0.0:4222", HTTP: "127.0.0.1:8222", StoreDir: filepath.Join(dir, `store "quoted" $HOME`),
 		TLS:        &TLS{CertFile: cert, KeyFile: key, CAFile: ca, VerifyClients: true},
 		Cluster:    &Cluster{Name: "patchd", Listen: "0.0.0.0:6222", Routes: []string{"n2:6222", "n3:6222"}},
 		BcryptCost: 4,
@@ -52,6 +52,7 @@ func TestRender(t *testing.T) {
 	if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	t.Setenv("SERVER_NAME", "n1")
 	o, err := server.ProcessConfigFile(path)
 	if err != nil {
 		t.Fatalf("nats-server reads the configuration: %v\n%s", err, conf)
