@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/patchd/patchd/internal/api"
@@ -33,5 +34,48 @@ func (s *Server) handleMCP(w http.ResponseWriter, r *http.Request) {
 	live := time.Now().Add(mcpWriteTime)
 	rc.SetReadDeadline(live)
 	rc.SetWriteDeadline(live)
-	s.opts.MCP.ServeHTTP(w, r)
+	rw := &refusalWriter{ResponseWriter: w}
+	s.opts.MCP.ServeHTTP(rw, r)
+	if loggedStatus(rw.code) {
+		s.refusals.refused(rw.code, s.clientAddr(r), r.Method, r.URL.Path, rw.reason())
+	}
+}
+
+// refusalWriter records the status of an answer the MCP handler (the
+// SDK) writes itself, and when it is one a refusal log line is due for
+// (loggedStatus), the start of its text, so that the door's own
+// refusals are logged like the server's (finding 20). Unwrap lets
+// http.ResponseController reach the connection (flushes and deadlines).
+type refusalWriter struct {
+	http.ResponseWriter
+	code int
+	text []byte
+}
+
+func (w *refusalWriter) WriteHeader(code int) {
+	if w.code == 0 && code >= 200 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *refusalWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	if loggedStatus(w.code) && len(w.text) < refusalTextMax {
+		w.text = append(w.text, b[:min(len(b), refusalTextMax-len(w.text))]...)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush serves handlers that flush through the http.Flusher interface.
+func (w *refusalWriter) Flush() { http.NewResponseController(w.ResponseWriter).Flush() }
+
+func (w *refusalWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// reason is the first line of the refusal's text.
+func (w *refusalWriter) reason() string {
+	line, _, _ := strings.Cut(strings.TrimSpace(string(w.text)), "\n")
+	return line
 }
