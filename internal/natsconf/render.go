@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"golang.org/x/crypto/bcrypt"
@@ -26,6 +27,11 @@ type Server struct {
 	HTTP string
 	// StoreDir is JetStream's directory (store_dir).
 	StoreDir string
+	// SyncInterval is how often JetStream fsyncs its files; 0 is after
+	// every write ("always"), as the daemon syncs its journal before it
+	// answers 202: an acknowledged patch then survives a power loss of
+	// the server's machine. nats-server's own default is 2 minutes.
+	SyncInterval time.Duration
 	// TLS, when set, makes clients (and routes) speak TLS.
 	TLS *TLS
 	// Cluster, when set, joins the server to a JetStream cluster.
@@ -90,6 +96,11 @@ func (m *Model) Render(w io.Writer, srv Server) error {
 	}
 	b.WriteString("jetstream {\n")
 	fmt.Fprintf(&b, "  store_dir: %s\n", quote(srv.StoreDir))
+	if srv.SyncInterval > 0 {
+		fmt.Fprintf(&b, "  sync_interval: %s\n", quote(srv.SyncInterval.String()))
+	} else {
+		b.WriteString("  sync_interval: always\n")
+	}
 	b.WriteString("}\n")
 	if srv.TLS != nil {
 		if err := renderTLS(&b, "", srv.TLS, srv.TLS.VerifyClients); err != nil {

@@ -57,8 +57,12 @@ func TestRender(t *testing.T) {
 	if err != nil {
 		t.Fatalf("nats-server reads the configuration: %v\n%s", err, conf)
 	}
-	if o.ServerName != "n1" || o.Port != 4222 || o.HTTPPort != 8222 || o.StoreDir != srv.StoreDir || !o.JetStream {
-		t.Errorf("server: name %q port %d http %d store %q jetstream %v", o.ServerName, o.Port, o.HTTPPort, o.StoreDir, o.JetStream)
+	if o.ServerName != "n1" || o.Port != 4222 || o.HTTPPort != 8222 || o.StoreDir != srv.StoreDir || !o.JetStream || !o.SyncAlways {
+		t.Errorf("server: name %q port %d http %d store %q jetstream %v sync always %v", o.ServerName, o.Port, o.HTTPPort, o.StoreDir, o.JetStream, o.SyncAlways)
+	}
+	relaxed, err := m.Options(Server{StoreDir: dir, SyncInterval: time.Minute})
+	if err != nil || relaxed.SyncAlways || relaxed.SyncInterval != time.Minute {
+		t.Errorf("SyncInterval 1m: always %v interval %v, %v", relaxed.SyncAlways, relaxed.SyncInterval, err)
 	}
 	if o.TLSConfig == nil || o.TLSConfig.ClientAuth != tls.RequireAndVerifyClientCert {
 		t.Errorf("client TLS %v, want TLS verifying clients", o.TLSConfig)
