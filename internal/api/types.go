@@ -124,6 +124,9 @@ type Status struct {
 	// Notify is each notification receiver's outbox and deliveries; nil
 	// when none is configured.
 	Notify []NotifyStatus `json:"notify,omitempty"`
+	// NATS is the runner's link to NATS JetStream (--queue); nil
+	// without a queue.
+	NATS *NATSStatus `json:"nats,omitempty"`
 }
 
 // QueueStats counts patches by state, with the journal's size and how well

@@ -68,6 +68,13 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 			}
 			fmt.Fprintln(env.Stdout, line)
 		}
+		if n := st.NATS; n != nil {
+			line := fmt.Sprintf("nats: %s workspace=%s connected=%t", n.URL, n.Workspace, n.Connected)
+			if n.Error != "" {
+				line += fmt.Sprintf(" error=%q", n.Error)
+			}
+			fmt.Fprintln(env.Stdout, line)
+		}
 	} else {
 		fmt.Fprintf(env.Stdout, "patchd not running (%s)\n", notRunning(cfg)["reason"])
 	}

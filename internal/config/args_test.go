@@ -49,6 +49,14 @@ func argSamples(t *testing.T) map[string][]string {
 		"max-conns-per-client": {"10"},
 		"retain":               {"30d,50000"},
 		"notify":               {"https://hooks.slack.com/services/T0/B0/secret", "https://example.com/hook#events=all&secret=k"},
+		"queue":                {"nats://n1.example.com:4222,tls://n2.example.com:4443"},
+		"workspace-name":       {"api-server"},
+		"nats-user":            {"runner-api"},
+		"nats-password-file":   {filepath.Join(dir, "nats.pass")},
+		"nats-creds":           {filepath.Join(dir, "runner.creds")},
+		"nats-ca":              {filepath.Join(dir, "ca.pem")},
+		"max-deliver":          {"3"},
+		"ack-wait":             {"1500ms"},
 	}
 }
 
@@ -69,11 +77,18 @@ func TestArgsRoundTrip(t *testing.T) {
 		for _, v := range vals {
 			args = append(args, "--"+s.name+"="+v)
 		}
-		if s.notArgs == "" {
+		// --nats-creds is the other way to authenticate than the
+		// --nats-user the samples set: it goes alone.
+		if s.notArgs == "" && s.name != "nats-creds" {
 			all = append(all, args...)
 		}
 		t.Run(s.name, func(t *testing.T) {
-			c, err := load(t, append(slices.Clone(base), args...), nil)
+			with := slices.Clone(base)
+			if s.name == SettingQueue {
+				// --queue alone is refused: it needs a --workspace-name.
+				with = append(with, "--workspace-name=w")
+			}
+			c, err := load(t, append(with, args...), nil)
 			if err != nil {
 				t.Fatalf("load %v: %v", args, err)
 			}
@@ -152,10 +167,12 @@ func TestArgsFromEnvAndFile(t *testing.T) {
 
 // TestArgsNoSecrets: a setting whose name says it holds a secret must be
 // one the table leaves out of Args, which goes into service definitions.
+// One that names a file holding a secret (--nats-password-file) is a path,
+// which service definitions carry.
 func TestArgsNoSecrets(t *testing.T) {
 	for _, s := range settings() {
 		for _, w := range []string{"token", "secret", "password", "key"} {
-			if strings.Contains(s.name, w) && s.notArgs == "" {
+			if strings.Contains(s.name, w) && s.notArgs == "" && !strings.HasSuffix(s.name, "-file") {
 				t.Errorf("setting %s looks like a secret, but Args would write it into service definitions: give it a notArgs reason", s.name)
 			}
 		}

@@ -80,6 +80,9 @@ type Config struct {
 	// Notify are the notification receivers (--notify).
 	Notify []Notify
 
+	// Queue is the NATS JetStream a runner takes patches from (--queue).
+	Queue Queue
+
 	// Checks run after a patch is written; only the config file defines
 	// them, never a payload or a flag.
 	Checks []Check
@@ -166,7 +169,7 @@ type setting struct {
 
 // settings is the single definition of every common setting and its default.
 func settings() []setting {
-	return append(append(append(baseSettings(), httpSettings()...), retainSettings()...), notifySettings()...)
+	return append(append(append(append(baseSettings(), httpSettings()...), retainSettings()...), notifySettings()...), queueSettings()...)
 }
 
 func baseSettings() []setting {
@@ -489,6 +492,9 @@ func (c *Config) finish() error {
 	}
 	if c.Host == "" {
 		return errors.New("--host: must not be empty")
+	}
+	if err := c.checkQueue(); err != nil {
+		return err
 	}
 	if c.NoAuth && !IsLoopback(c.Host) {
 		return fmt.Errorf("--no-auth is refused with --host %s: without a token only a loopback host is allowed", c.Host)

@@ -57,6 +57,9 @@ type Status struct {
 	// Notify is each notification receiver's outbox (--notify), its URL
 	// redacted; nil without receivers.
 	Notify []api.NotifyStatus `json:"notify,omitempty"`
+	// NATS is the runner's link to NATS JetStream (--queue); nil without
+	// a queue.
+	NATS *api.NATSStatus `json:"nats,omitempty"`
 }
 
 // Run runs the daemon in the foreground until ctx is done or a stop arrives

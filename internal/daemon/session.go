@@ -23,6 +23,7 @@ import (
 	"github.com/patchd/patchd/internal/listen"
 	"github.com/patchd/patchd/internal/mcpserver"
 	"github.com/patchd/patchd/internal/metrics"
+	"github.com/patchd/patchd/internal/natsrun"
 	"github.com/patchd/patchd/internal/notify"
 	"github.com/patchd/patchd/internal/server"
 	"github.com/patchd/patchd/internal/sysinfo"
@@ -294,6 +295,7 @@ func (s *session) status() Status {
 		if qs, err := cur.in.svc.Status(context.Background()); err == nil {
 			st.Queue = qs.Queue
 			st.Notify = qs.Notify
+			st.NATS = qs.NATS
 		}
 		st.Standbys = len(cur.ctl.Standbys())
 	}
@@ -391,6 +393,8 @@ type stack struct {
 	endRetention func()
 	// alerts is the notification outbox (alerts.go); nil without --notify.
 	alerts *alert.Outbox
+	// runner is the NATS runner (natsrun.go); nil without --queue.
+	runner *natsrun.Runner
 }
 
 // up builds and starts a stack on the session's sockets.
@@ -491,6 +495,11 @@ func (s *session) up(ctx context.Context) (*stack, error) {
 	go func() { st.served <- st.http.Serve(st.conns.Listener(httpLn)) }()
 	st.ctl = control.NewServer(ctlLn, s.handleControl, log)
 	go st.ctl.Serve(ctx)
+	if err := st.startRunner(cfg, s.id, log); err != nil {
+		// Not serving what it was asked to serve: say so, stop.
+		st.down(log, cfg.DrainTimeout, 0)
+		return nil, err
+	}
 	s.mu.Lock()
 	s.stack = st
 	s.mu.Unlock()
@@ -518,6 +527,13 @@ func (st *stack) workerRunning() bool {
 // begun; connections not yet accepted wait in the kernel's backlog for the
 // successor.
 func (st *stack) down(log *slog.Logger, drain, grace time.Duration) {
+	// No patch is taken from the queue from now on; the one waited for
+	// goes back to it for the successor, while the requests drain.
+	runnerStopped := make(chan struct{})
+	go func() {
+		defer close(runnerStopped)
+		st.stopRunner()
+	}()
 	// Senders waiting for an outcome get the patch's state now: the
 	// patch is stored, and the drain must not wait for their waits.
 	st.api.EndWaits()
@@ -552,6 +568,7 @@ func (st *stack) down(log *slog.Logger, drain, grace time.Duration) {
 		log.Warn("requests still in flight at the drain timeout were cut", "err", err)
 		st.http.Close()
 	}
+	<-runnerStopped
 	st.stopWork()
 	<-st.worked
 	if st.endRetention != nil {

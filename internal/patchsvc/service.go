@@ -74,6 +74,19 @@ type Service struct {
 	// notify reports the notification receivers (Status.Notify); set
 	// once the daemon has opened their outbox (SetNotify).
 	notify atomic.Pointer[func() []api.NotifyStatus]
+	// nats reports the runner's link to NATS (Status.NATS); set once
+	// the daemon has started the runner (SetNATS).
+	nats atomic.Pointer[func() *api.NATSStatus]
+}
+
+// SetNATS makes Status report the runner's link to NATS as f tells it
+// (--queue); nil reports none.
+func (s *Service) SetNATS(f func() *api.NATSStatus) {
+	if f == nil {
+		s.nats.Store(nil)
+		return
+	}
+	s.nats.Store(&f)
 }
 
 // SetNotify makes Status report the notification receivers as f tells
@@ -319,7 +332,12 @@ func (s *Service) Status(context.Context) (api.Status, error) {
 	if f := s.notify.Load(); f != nil {
 		notify = (*f)()
 	}
+	var nats *api.NATSStatus
+	if f := s.nats.Load(); f != nil {
+		nats = (*f)()
+	}
 	return api.Status{
+		NATS:   nats,
 		Notify: notify,
 		Recent: s.recent.counts(time.Now()),
 		Queue: api.QueueStats{

@@ -220,6 +220,9 @@ type Health struct {
 	StartedAt     time.Time       `json:"started_at"`
 	System        *sysinfo.System `json:"system,omitempty"`
 	Queue         *api.QueueStats `json:"queue,omitempty"`
+	// NATS is the runner's link to NATS JetStream (--queue): /health
+	// stays healthy while it is down, and says so here.
+	NATS *api.NATSStatus `json:"nats,omitempty"`
 }
 
 // healthBrief is GET /health for a caller without the token: whether we
@@ -265,6 +268,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	if s.opts.Service != nil {
 		if st, err := s.opts.Service.Status(r.Context()); err == nil {
 			h.Queue = &st.Queue
+			h.NATS = st.NATS
 		}
 	}
 	code := http.StatusOK

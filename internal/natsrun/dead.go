@@ -1,0 +1,150 @@
+package natsrun
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/patchd/patchd/internal/api"
+	"github.com/patchd/patchd/internal/jetq"
+)
+
+// CodeDeadLetter is the code of a patch the runner never brought to an
+// outcome in --max-deliver deliveries (every Submit refused it, or the
+// runner died each time): kept on patchd.dead.<ws>.
+const CodeDeadLetter = "dead_letter"
+
+// Headers a dead letter carries besides the work message's own.
+const (
+	HeaderDeliveries = "Patchd-Deliveries"
+	HeaderStreamSeq  = "Patchd-Stream-Seq"
+)
+
+// advisory is the part of the server's max-deliveries advisory read here
+// (io.nats.jetstream.advisory.v1.max_deliver).
+type advisory struct {
+	Stream     string `json:"stream"`
+	Consumer   string `json:"consumer"`
+	StreamSeq  uint64 `json:"stream_seq"`
+	Deliveries uint64 `json:"deliveries"`
+}
+
+// dead turns the workspace's max-deliveries advisories, which the
+// advisories stream keeps while no runner is there, into dead letters.
+func (r *Runner) dead(ctx context.Context, s *setup) {
+	for ctx.Err() == nil {
+		msg, err := s.dead.Next(jetstream.FetchMaxWait(pullWait))
+		if err != nil {
+			if !isTimeout(err) && !sleep(ctx, time.Second) {
+				return
+			}
+			continue
+		}
+		var adv advisory
+		if err := json.Unmarshal(msg.Data(), &adv); err != nil || adv.Stream != jetq.StreamWork || adv.Consumer != jetq.ConsumerName(r.ws) || adv.StreamSeq == 0 {
+			r.log.Warn("nats: an advisory that is not this workspace's max-deliveries advisory; dropped", "subject", msg.Subject())
+			msg.Term()
+			continue
+		}
+		if err := r.bury(ctx, s, adv); err != nil {
+			if ctx.Err() == nil {
+				r.log.Warn("nats: dead letter; trying again", "stream_seq", adv.StreamSeq, "err", err)
+				msg.NakWithDelay(time.Second)
+			} else {
+				msg.Nak()
+			}
+			continue
+		}
+		msg.Ack()
+	}
+}
+
+// bury copies the message to patchd.dead.<ws>, removes it from the work
+// queue, and says so: the patch's view failed with code dead_letter, and
+// its event. Each step may be done again (after a crash) to no harm: the
+// copy has the work message's dedup id, a removed message is gone.
+func (r *Runner) bury(ctx context.Context, s *setup, adv advisory) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	raw, err := s.work.GetMsg(ctx, adv.StreamSeq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		// Buried before, or acknowledged in the end.
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read message %d of %s: %w", adv.StreamSeq, jetq.StreamWork, err)
+	}
+	dl := nats.NewMsg(jetq.DeadSubject(r.ws))
+	dl.Data = raw.Data
+	for k, vs := range raw.Header {
+		for _, v := range vs {
+			dl.Header.Add(k, v)
+		}
+	}
+	if dl.Header.Get(nats.MsgIdHdr) == "" {
+		dl.Header.Set(nats.MsgIdHdr, r.ws+":seq:"+strconv.FormatUint(adv.StreamSeq, 10))
+	}
+	dl.Header.Set(HeaderDeliveries, strconv.FormatUint(adv.Deliveries, 10))
+	dl.Header.Set(HeaderStreamSeq, strconv.FormatUint(adv.StreamSeq, 10))
+	if _, err := s.js.PublishMsg(ctx, dl); err != nil {
+		return fmt.Errorf("publish the dead letter: %w", err)
+	}
+	if err := s.work.DeleteMsg(ctx, adv.StreamSeq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		return fmt.Errorf("remove message %d from %s: %w", adv.StreamSeq, jetq.StreamWork, err)
+	}
+	id := patchID(raw)
+	msg := fmt.Sprintf("delivered %d times without an outcome; kept on %s", adv.Deliveries, jetq.DeadSubject(r.ws))
+	r.log.Error("nats: dead letter: "+msg, "id", id, "stream_seq", adv.StreamSeq)
+	if id == "" {
+		return nil
+	}
+	now := time.Now().UTC()
+	v := api.PatchView{ID: id, State: api.StateFailed, Code: CodeDeadLetter, Error: msg, FinishedAt: now}
+	if t, err := time.Parse(time.RFC3339Nano, raw.Header.Get(jetq.HeaderReceived)); err == nil {
+		v.ReceivedAt = t
+	} else {
+		v.ReceivedAt = raw.Time
+	}
+	var blk struct {
+		Role        string `json:"role"`
+		TargetFile  string `json:"target_file"`
+		Description string `json:"description"`
+	}
+	if json.Unmarshal(raw.Data, &blk) == nil {
+		v.Role, v.TargetFile, v.Description = blk.Role, blk.TargetFile, blk.Description
+	}
+	if !r.putView(ctx, s, v) {
+		return ctx.Err()
+	}
+	e := api.Event{Time: now, Event: "patch.failed", ID: id, State: api.StateFailed, Error: msg, Code: CodeDeadLetter, Workspace: r.ws}
+	data, _ := json.Marshal(e)
+	em := nats.NewMsg(jetq.EventsSubject(r.ws))
+	em.Data = data
+	em.Header.Set(nats.MsgIdHdr, r.ws+":dead:"+strconv.FormatUint(adv.StreamSeq, 10))
+	if _, err := s.js.PublishMsg(ctx, em); err != nil {
+		return fmt.Errorf("publish the dead letter's event: %w", err)
+	}
+	r.askStatus()
+	return nil
+}
+
+// patchID is the id of the patch a work message carries: its header, or
+// the body's "id" when a publisher left the header out.
+func patchID(m *jetstream.RawStreamMsg) string {
+	if id := m.Header.Get(jetq.HeaderID); id != "" {
+		return id
+	}
+	var blk struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(m.Data, &blk) == nil {
+		return blk.ID
+	}
+	return ""
+}

@@ -1,0 +1,160 @@
+package natsrun
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/patchd/patchd/internal/api"
+)
+
+// pullWait bounds one pull: a stop waits for it to end, and a message it
+// brings then is handed back at once.
+const pullWait = time.Second
+
+// work takes the workspace's patches one at a time (the consumer's
+// MaxAckPending is 1: the order of the queue is the order applied).
+func (r *Runner) work(ctx context.Context, s *setup) {
+	delay := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		// Not bound to ctx: a pull cancelled halfway could still be
+		// served by the server, and its message would wait a whole
+		// AckWait for the next runner.
+		msg, err := s.cons.Next(jetstream.FetchMaxWait(pullWait))
+		if err != nil {
+			if !isTimeout(err) {
+				r.log.Debug("nats: pull", "err", err)
+				if !sleep(ctx, delay) {
+					return
+				}
+				delay = min(2*delay, 2*time.Second)
+			}
+			continue
+		}
+		delay = 50 * time.Millisecond
+		if ctx.Err() != nil {
+			// Stopping: the next runner takes it now, not after AckWait.
+			msg.Nak()
+			return
+		}
+		r.handle(ctx, msg)
+	}
+}
+
+func isTimeout(err error) bool {
+	return errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoMessages) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// handle carries one message to an outcome: Submit (a Duplicate is the
+// same patch received before: its outcome is waited for), Wait with
+// progress signals, then the ack. A refusal or an error is a negative
+// ack with a backoff; the message comes back, and after MaxDeliver times
+// becomes a dead letter.
+func (r *Runner) handle(ctx context.Context, msg jetstream.Msg) {
+	md, err := msg.Metadata()
+	if err != nil {
+		r.log.Warn("nats: a message without metadata; handing it back", "err", err)
+		msg.NakWithDelay(r.backoff(1))
+		return
+	}
+	log := r.log.With("stream_seq", md.Sequence.Stream, "delivery", md.NumDelivered)
+	// Progress signals from now on: Submit may wait for a busy store.
+	stopBeat := r.heartbeat(msg)
+	defer stopBeat()
+	err = r.checkSize(msg.Data())
+	var res api.SubmitResult
+	if err == nil {
+		res, err = r.svc.Submit(ctx, api.SubmitRequest{Body: msg.Data()})
+	}
+	if err != nil && ctx.Err() != nil {
+		msg.Nak()
+		return
+	}
+	if err != nil {
+		e := api.ErrorOf(err)
+		delay := r.backoff(md.NumDelivered)
+		log.Warn("nats: the patch was refused; handing it back", "code", e.Code, "field", e.Field, "err", e.Message, "retry_in", delay.String(), "max_deliver", r.opts.Queue.MaxDeliver)
+		msg.NakWithDelay(delay)
+		return
+	}
+	log = log.With("id", res.PatchID)
+	if res.Duplicate {
+		log.Info("nats: a patch received before was delivered again; waiting for its outcome", "state", res.State)
+	} else {
+		log.Debug("nats: patch received", "state", res.State)
+	}
+	v, err := r.svc.Wait(ctx, res.PatchID)
+	if err != nil {
+		if ctx.Err() != nil {
+			// Stopping: handed back for the next runner, whose journal
+			// knows it (it waits for the outcome, never applies twice).
+			msg.Nak()
+			return
+		}
+		delay := r.backoff(md.NumDelivered)
+		log.Warn("nats: waiting for the patch failed; handing it back", "err", err, "retry_in", delay.String())
+		msg.NakWithDelay(delay)
+		return
+	}
+	stopBeat()
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := msg.DoubleAck(actx); err != nil {
+		// Delivered again later: a Duplicate, acknowledged then.
+		log.Warn("nats: the ack was not confirmed; the message will come again and be acknowledged", "state", v.State, "err", err)
+		return
+	}
+	log.Debug("nats: patch done", "state", v.State)
+}
+
+// heartbeat tells JetStream every AckWait/3 that the message is still
+// being worked on, until the returned function is called.
+func (r *Runner) heartbeat(msg jetstream.Msg) func() {
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(max(r.opts.Queue.AckWait/3, 10*time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if err := msg.InProgress(); err != nil {
+					r.log.Debug("nats: progress signal", "err", err)
+				}
+			}
+		}
+	}()
+	var once bool
+	return func() {
+		if !once {
+			once = true
+			close(done)
+			<-stopped
+		}
+	}
+}
+
+// backoff is the delay before a message handed back for the n-th time
+// comes again: from a thirtieth of AckWait (1 s by default), doubling,
+// at most 5 minutes.
+func (r *Runner) backoff(n uint64) time.Duration {
+	d := max(r.opts.Queue.AckWait/30, 10*time.Millisecond)
+	for i := uint64(1); i < n && d < 5*time.Minute; i++ {
+		d *= 2
+	}
+	return min(d, 5*time.Minute)
+}
+
+// checkSize refuses a patch block over --max-body, as the webhook does.
+func (r *Runner) checkSize(body []byte) error {
+	if n := r.opts.MaxBodyBytes; n > 0 && int64(len(body)) > n {
+		return api.Errorf(api.KindTooLarge, api.CodeBodyTooLarge, "", "the patch block is %d bytes, over the limit of %d (--max-body)", len(body), n)
+	}
+	return nil
+}
