@@ -24,7 +24,8 @@ type Queue struct {
 	Workspace string
 	// User and PasswordFile authenticate with a user and password (the
 	// password read from the file, never given on the command line);
-	// Creds with a NATS credentials file (JWT and nkey seed) instead.
+	// Creds with a NATS credentials file (JWT and nkey seed), or an nkey
+	// seed file, instead.
 	User         string
 	PasswordFile string
 	Creds        string
@@ -134,7 +135,7 @@ func queueSettings() []setting {
 			usage: "a file holding the NATS user's password (its first line)",
 			apply: path(func(q *Queue, p string) { q.PasswordFile = p })},
 		{name: "nats-creds", def: "", format: text(func(c *Config) string { return c.Queue.Creds }),
-			usage: "a NATS credentials file (JWT and nkey seed) the runner connects with, instead of a user and password",
+			usage: "a NATS credentials file (JWT and nkey seed), or an nkey seed file as patchd gateway generates, the runner connects with instead of a user and password",
 			apply: path(func(q *Queue, p string) { q.Creds = p })},
 		{name: "nats-ca", def: "", format: text(func(c *Config) string { return c.Queue.CA }),
 			usage: "a PEM file of the CA that signed the NATS servers' certificates",

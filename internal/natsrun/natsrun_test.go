@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -79,6 +81,37 @@ func startRunner(t *testing.T, l *local, url, ws string, maxDeliver int, ackWait
 		r.Stop(ctx)
 	})
 	return r
+}
+
+// syncLog keeps a runner's log for the test to read, and shows it.
+type syncLog struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (l *syncLog) logger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(io.MultiWriter(l, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func containsAny(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
 }
 
 type testWriter struct{ t *testing.T }

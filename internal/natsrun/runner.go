@@ -142,8 +142,22 @@ func (r *Runner) setErr(s string) { r.lastErr.Store(&s) }
 // connectOptions reads the credentials the settings name.
 func connectOptions(opts Options) (jetq.Options, error) {
 	q := opts.Queue
-	co := jetq.Options{URL: strings.Join(q.URLs, ","), User: q.User, CredsFile: q.Creds, CAFile: q.CA,
-		Name: "patchd runner " + q.Workspace}
+	// The only inbox a runner's NATS permissions let it read (natsconf).
+	co := jetq.Options{URL: strings.Join(q.URLs, ","), User: q.User, CAFile: q.CA,
+		Name: "patchd runner " + q.Workspace, InboxPrefix: jetq.RunnerInbox(q.Workspace)}
+	if q.Creds != "" {
+		// A credentials file (JWT and seed), or only an nkey seed, as
+		// `patchd gateway` generates for each runner.
+		b, err := os.ReadFile(q.Creds)
+		if err != nil {
+			return co, fmt.Errorf("--nats-creds: %w", err)
+		}
+		if strings.Contains(string(b), "BEGIN NATS USER JWT") {
+			co.CredsFile = q.Creds
+		} else {
+			co.NKeyFile = q.Creds
+		}
+	}
 	if q.PasswordFile != "" {
 		b, err := os.ReadFile(q.PasswordFile)
 		if err != nil {
@@ -188,6 +202,11 @@ func (r *Runner) main(ctx context.Context, co jetq.Options) {
 		}
 		r.setErr("disconnected: " + err.Error())
 		r.log.Warn("nats: connection lost; reconnecting", "err", err)
+	})
+	nc.SetErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+		// A permission violation among them: the runner's NATS user
+		// lacks a grant it needs.
+		r.log.Warn("nats: asynchronous error", "err", err)
 	})
 	nc.SetReconnectHandler(func(c *nats.Conn) {
 		r.log.Info("nats: reconnected", "server", c.ConnectedUrlRedacted())
