@@ -195,7 +195,10 @@ func (s *Store) checkpoint() error {
 	items := make([]ckItem, 0, len(s.idx.dirty))
 	for id := range s.idx.dirty {
 		if e := s.idx.patches[id]; e != nil {
-			items = append(items, ckItem{id, e.toDB(), e.gone})
+			items = append(items, ckItem{id, e.toDB(), e.gone, e.fresh})
+			// From this copy on index.db may have it (if the write below
+			// fails, the next checkpoint looks for it to no harm).
+			e.fresh = false
 		}
 	}
 	tombs := make([]tomb, 0, len(s.idx.expired))
@@ -205,6 +208,10 @@ func (s *Store) checkpoint() error {
 	clear(s.idx.dirty)
 	gen := s.idx.gen
 	s.mu.Unlock()
+	if len(tombs) > 0 {
+		// Before index.db can have them: lookups then look for them.
+		s.dbTombs.Store(true)
+	}
 
 	err := writeCheckpoint(s.db, items, tombs, m)
 

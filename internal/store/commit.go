@@ -130,7 +130,8 @@ func (s *Store) Submit(ctx context.Context, p Patch, body []byte) (rec Patch, cr
 				s.mu.Unlock()
 				return Patch{}, false, fmt.Errorf("submit %s: %w", np.ID, err)
 			}
-			o.base = &e
+			base := e // a copy: e itself stays on the stack for every other Submit
+			o.base = &base
 		}
 		break
 	}
@@ -491,7 +492,10 @@ func (s *Store) commit(batch []*op) (outstanding int, ok bool) {
 		bodyLen := int64(len(o.rec) - o.bodyAt)
 		switch o.kind {
 		case kindPut:
+			// Submit found the id neither here nor in index.db, and held
+			// it reserved since: index.db cannot have it.
 			e = s.idx.put(o.patch, body, bodyLen)
+			e.fresh = true
 			became = true
 		case kindRetry:
 			e = s.idx.reattempt(o.patch, body, bodyLen, o.base)

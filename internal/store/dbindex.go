@@ -80,11 +80,20 @@ func (e *entry) toDB() dbEntry {
 	return d
 }
 
+// stateCode is st's number in index.db: its place in States from 1, 0
+// for no known state.
 func stateCode(st State) byte {
-	for i, s := range States() {
-		if s == st {
-			return byte(i + 1)
-		}
+	switch st {
+	case StateQueued:
+		return 1
+	case StateApplying:
+		return 2
+	case StateApplied:
+		return 3
+	case StateFailed:
+		return 4
+	case StateReverted:
+		return 5
 	}
 	return 0
 }
@@ -241,11 +250,14 @@ func finKey(at int64, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, uint64(at)), seq)
 }
 
-// ckItem is one patch a checkpoint writes, or removes (gone).
+// ckItem is one patch a checkpoint writes, or removes (gone). fresh says
+// index.db cannot have it: the patch was put since the last checkpoint's
+// copy, so there is no older entry of it to find and unindex.
 type ckItem struct {
-	id   string
-	e    dbEntry
-	gone bool
+	id    string
+	e     dbEntry
+	gone  bool
+	fresh bool
 }
 
 // tomb is the tombstone of an expired patch.
@@ -253,6 +265,23 @@ type tomb struct {
 	id string
 	at int64
 }
+
+// The buckets a checkpoint writes, by number (kv.bucket): the state
+// buckets follow bkState, in the order of States.
+const (
+	bkMeta = iota
+	bkIDs
+	bkSeq
+	bkFin
+	bkFiles
+	bkExpired
+	bkSegRefs
+	bkDropped
+	bkState
+)
+
+// bkOfState is the number of the bucket of the patches in st.
+func bkOfState(st State) int { return bkState + int(stateCode(st)) - 1 }
 
 // writeCheckpoint writes the changed entries and the checkpoint's record in
 // one bbolt transaction (fsynced at its commit unless NoSync). Each
@@ -262,27 +291,38 @@ func writeCheckpoint(db *bolt.DB, items []ckItem, tombs []tomb, m ckMeta) error 
 	slices.SortFunc(items, func(a, b ckItem) int { return strings.Compare(a.id, b.id) })
 	slices.SortFunc(tombs, func(a, b tomb) int { return strings.Compare(a.id, b.id) })
 	return db.Update(func(tx *bolt.Tx) error {
-		bk := map[string]*bolt.Bucket{}
 		names := [][]byte{bMeta, bIDs, bSeq, bFin, bFiles, bExpired, bSegRefs, bDropped}
 		for _, st := range States() {
 			names = append(names, bState(st))
 		}
-		for _, name := range names {
+		bk := make([]*bolt.Bucket, len(names))
+		for i, name := range names {
 			b, err := tx.CreateBucketIfNotExists(name)
 			if err != nil {
 				return err
 			}
 			b.FillPercent = 0.9
-			bk[string(name)] = b
+			bk[i] = b
 		}
-		ids, files := bk[string(bIDs)], bk[string(bFiles)]
+		ids, files := bk[bkIDs], bk[bkFiles]
 		for _, t := range tombs {
-			if err := bk[string(bExpired)].Put([]byte(t.id), binary.BigEndian.AppendUint64(nil, uint64(t.at))); err != nil {
+			if err := bk[bkExpired].Put([]byte(t.id), binary.BigEndian.AppendUint64(nil, uint64(t.at))); err != nil {
 				return err
 			}
 		}
-		var dels, puts []kv // by bucket name, then key
-		fileOf := map[string]string{}
+		// By bucket, then key. A patch has at most four keys besides its
+		// entry (seq, state, finished and reverted at) and as many to
+		// remove.
+		dels := make([]kv, 0, 2*len(items))
+		puts := make([]kv, 0, 3*len(items))
+		// latest is the newest patch found to have changed a file: index.db's,
+		// or one of this checkpoint's (changed: to be written).
+		type latest struct {
+			id      string
+			seq     uint64
+			changed bool
+		}
+		fileOf := map[string]latest{}
 		refs := map[uint32]int64{} // change of each segment's count
 		for _, it := range items {
 			if !it.gone {
@@ -290,7 +330,9 @@ func writeCheckpoint(db *bolt.DB, items []ckItem, tombs []tomb, m ckMeta) error 
 					refs[n]++
 				}
 			}
-			if v := ids.Get([]byte(it.id)); v != nil {
+			if it.fresh {
+				// Nothing of it in index.db to find or remove.
+			} else if v := ids.Get([]byte(it.id)); v != nil {
 				old, err := decodeEntry(v)
 				if err != nil {
 					return fmt.Errorf("index entry of %s: %w", it.id, err)
@@ -303,7 +345,7 @@ func writeCheckpoint(db *bolt.DB, items []ckItem, tombs []tomb, m ckMeta) error 
 					cur = dbEntry{}
 					for _, f := range old.files {
 						if string(files.Get([]byte(f))) == it.id {
-							dels = append(dels, kv{string(bFiles), []byte(f), nil})
+							dels = append(dels, kv{bkFiles, []byte(f), nil})
 						}
 					}
 				}
@@ -315,15 +357,19 @@ func writeCheckpoint(db *bolt.DB, items []ckItem, tombs []tomb, m ckMeta) error 
 				}
 				continue
 			}
+			if stateCode(it.e.state) == 0 {
+				return fmt.Errorf("index entry of %s: unknown state %q", it.id, it.e.state)
+			}
 			if err := ids.Put([]byte(it.id), it.e.encode()); err != nil {
 				return err
 			}
 			k, id := seqKey(it.e.seq), []byte(it.id)
-			puts = append(puts, kv{string(bSeq), k, id}, kv{string(bState(it.e.state)), k, id})
-			for _, at := range []int64{it.e.finished, it.e.reverted} {
-				if at != 0 {
-					puts = append(puts, kv{string(bFin), finKey(at, it.e.seq), id})
-				}
+			puts = append(puts, kv{bkSeq, k, id}, kv{bkOfState(it.e.state), k, id})
+			if at := it.e.finished; at != 0 {
+				puts = append(puts, kv{bkFin, finKey(at, it.e.seq), id})
+			}
+			if at := it.e.reverted; at != 0 {
+				puts = append(puts, kv{bkFin, finKey(at, it.e.seq), id})
 			}
 			for _, f := range it.e.files {
 				if f == "" {
@@ -331,22 +377,27 @@ func writeCheckpoint(db *bolt.DB, items []ckItem, tombs []tomb, m ckMeta) error 
 				}
 				cur, ok := fileOf[f]
 				if !ok {
-					cur = string(files.Get([]byte(f)))
-				}
-				if cur != "" && cur != it.id {
-					if v := ids.Get([]byte(cur)); v != nil {
-						if other, err := decodeEntry(v); err == nil && other.seq > it.e.seq {
-							continue
+					// The latest patch index.db has for the file, and its
+					// Seq (0: none, or its entry is not there or damaged).
+					cur.id = string(files.Get([]byte(f)))
+					if v := ids.Get([]byte(cur.id)); cur.id != "" && v != nil {
+						if other, err := decodeEntry(v); err == nil {
+							cur.seq = other.seq
 						}
 					}
 				}
-				fileOf[f] = it.id
+				if cur.id != "" && cur.id != it.id && cur.seq > it.e.seq {
+					continue
+				}
+				fileOf[f] = latest{it.id, it.e.seq, cur.changed || cur.id != it.id}
 			}
 		}
-		for f, id := range fileOf {
-			puts = append(puts, kv{string(bFiles), []byte(f), []byte(id)})
+		for f, l := range fileOf {
+			if l.changed {
+				puts = append(puts, kv{bkFiles, []byte(f), []byte(l.id)})
+			}
 		}
-		sr := bk[string(bSegRefs)]
+		sr := bk[bkSegRefs]
 		for n, d := range refs {
 			if d == 0 {
 				continue
@@ -357,9 +408,9 @@ func writeCheckpoint(db *bolt.DB, items []ckItem, tombs []tomb, m ckMeta) error 
 				c = int64(binary.BigEndian.Uint64(v))
 			}
 			if c += d; c > 0 {
-				puts = append(puts, kv{string(bSegRefs), k, binary.BigEndian.AppendUint64(nil, uint64(c))})
+				puts = append(puts, kv{bkSegRefs, k, binary.BigEndian.AppendUint64(nil, uint64(c))})
 			} else {
-				dels = append(dels, kv{string(bSegRefs), k, nil})
+				dels = append(dels, kv{bkSegRefs, k, nil})
 			}
 		}
 		sortKV(dels)
@@ -374,26 +425,36 @@ func writeCheckpoint(db *bolt.DB, items []ckItem, tombs []tomb, m ckMeta) error 
 				return err
 			}
 		}
-		if err := bk[string(bMeta)].Put([]byte("v"), []byte{indexVersion}); err != nil {
+		if err := bk[bkMeta].Put([]byte("v"), []byte{indexVersion}); err != nil {
 			return err
 		}
-		return bk[string(bMeta)].Put([]byte("ck"), m.encode())
+		return bk[bkMeta].Put([]byte("ck"), m.encode())
 	})
 }
 
-// kv is a key of a bucket, and its value for a put.
+// kv is a key of a bucket (bkIDs, ...), and its value for a put.
 type kv struct {
-	bucket string
+	bucket int
 	k, v   []byte
 }
 
 func sortKV(s []kv) {
 	slices.SortFunc(s, func(a, b kv) int {
-		if c := strings.Compare(a.bucket, b.bucket); c != 0 {
+		if c := cmpInt(a.bucket, b.bucket); c != 0 {
 			return c
 		}
 		return bytes.Compare(a.k, b.k)
 	})
+}
+
+func cmpInt(a, b int) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
 
 // unindex adds the keys of a patch's previous entry that its new one does
@@ -401,16 +462,16 @@ func sortKV(s []kv) {
 func unindex(dels []kv, old, cur dbEntry) []kv {
 	k := seqKey(old.seq)
 	if old.seq != cur.seq {
-		dels = append(dels, kv{string(bSeq), k, nil})
+		dels = append(dels, kv{bkSeq, k, nil})
 	}
 	if old.seq != cur.seq || old.state != cur.state {
-		dels = append(dels, kv{string(bState(old.state)), k, nil})
+		dels = append(dels, kv{bkOfState(old.state), k, nil})
 	}
-	for _, at := range []int64{old.finished, old.reverted} {
+	for _, at := range [2]int64{old.finished, old.reverted} {
 		if at == 0 || old.seq == cur.seq && (at == cur.finished || at == cur.reverted) {
 			continue
 		}
-		dels = append(dels, kv{string(bFin), finKey(at, old.seq), nil})
+		dels = append(dels, kv{bkFin, finKey(at, old.seq), nil})
 	}
 	return dels
 }

@@ -22,6 +22,9 @@ type entry struct {
 	metaCRC uint32 // CRC-32C of the meta, checked when it is read back
 	gen     uint64 // the index's generation when the entry last changed
 	gone    bool   // expired: removed from index.db at the next checkpoint
+	// fresh: put by the committer since the last checkpoint's copy, so
+	// index.db has no entry of it (the checkpoint need not look for one).
+	fresh bool
 }
 
 // copyEntry returns a copy of e that shares no memory the index changes.

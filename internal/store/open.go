@@ -122,6 +122,15 @@ func (s *Store) load() error {
 	}
 	if ok {
 		s.ckLast = m
+		if err := s.view(func(tx *bolt.Tx) error {
+			if b := tx.Bucket(bExpired); b != nil {
+				k, _ := b.Cursor().First()
+				s.dbTombs.Store(k != nil)
+			}
+			return nil
+		}); err != nil {
+			return fmt.Errorf("open %s: %w", filepath.Join(filepath.Base(s.dir), indexName), err)
+		}
 		if err := s.loadLive(); err != nil {
 			return err
 		}

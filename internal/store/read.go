@@ -35,20 +35,28 @@ func (s *Store) view(fn func(tx *bolt.Tx) error) error {
 // journal. With keepDiff the patch holds its diff; else the entry says
 // where it is, as the overlay's entries do.
 // expiredAt is when it expired, if retention removed it (0 if not).
+//
+// Every Submit of a new id comes here to learn that index.db does not have
+// it, so the transaction is begun directly rather than through view's
+// closure, and the tombstones are looked at only if index.db has any.
 func (s *Store) fromDB(id string) (e entry, ok bool, expiredAt int64, err error) {
-	var de dbEntry
-	err = s.view(func(tx *bolt.Tx) error {
-		var err error
-		if de, ok, err = getEntry(tx, id); err != nil || ok {
-			return err
+	tx, err := s.db.Begin(false)
+	if err != nil {
+		if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+			err = ErrClosed
 		}
+		return entry{}, false, 0, err
+	}
+	de, ok, err := getEntry(tx, id)
+	if err == nil && !ok && s.dbTombs.Load() {
 		if b := tx.Bucket(bExpired); b != nil {
 			if v := b.Get([]byte(id)); len(v) == 8 {
 				expiredAt = int64(binary.BigEndian.Uint64(v))
 			}
 		}
-		return nil
-	})
+	}
+	// A read transaction's rollback only releases it.
+	_ = tx.Rollback()
 	if err != nil || !ok {
 		return entry{}, false, expiredAt, err
 	}

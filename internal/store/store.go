@@ -109,9 +109,13 @@ type Store struct {
 	db     *bolt.DB
 	ckMu   sync.Mutex // one checkpoint at a time
 	ckLast ckMeta     // the record of the last checkpoint written
-	ckKick chan struct{}
-	ckStop chan struct{}
-	ckDone chan struct{}
+	// dbTombs: index.db may hold tombstones (bExpired), so a lookup of an
+	// id it does not have looks there too. Set before a checkpoint writes
+	// the first.
+	dbTombs atomic.Bool
+	ckKick  chan struct{}
+	ckStop  chan struct{}
+	ckDone  chan struct{}
 	// expiredSinceDrop: a checkpoint removed expired patches from index.db
 	// since segments were last dropped. Guarded by mu.
 	expiredSinceDrop bool
