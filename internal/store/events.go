@@ -206,13 +206,17 @@ func (l *eventLog) append(evs []Event) {
 	if l.torn {
 		l.buf = append(l.buf, '\n')
 	}
-	for _, e := range evs {
-		line, err := json.Marshal(e)
-		if err != nil {
-			l.log.Error("encode event", "id", e.ID, "err", err)
-			continue
+	for i := range evs {
+		var ok bool
+		if l.buf, ok = appendEvent(l.buf, &evs[i]); !ok {
+			line, err := json.Marshal(evs[i])
+			if err != nil {
+				l.log.Error("encode event", "id", evs[i].ID, "err", err)
+				continue
+			}
+			l.buf = append(l.buf, line...)
 		}
-		l.buf = append(append(l.buf, line...), '\n')
+		l.buf = append(l.buf, '\n')
 	}
 	n, err := l.f.Write(l.buf)
 	l.size += int64(n)

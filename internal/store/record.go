@@ -96,6 +96,12 @@ func fromNanos(n int64) time.Time {
 }
 
 func encodeMeta(p Patch, blobs []diskBlob) ([]byte, error) {
+	d := toDisk(p, blobs)
+	return appendMeta(make([]byte, 0, 256+len(d.Diff)+len(d.Description)), &d), nil
+}
+
+// toDisk is the journal's form of p, with the inline blobs of its record.
+func toDisk(p Patch, blobs []diskBlob) diskPatch {
 	d := diskPatch{
 		Blobs: blobs,
 		ID:    p.ID, Hash: p.Hash, Role: p.Role, Target: p.Target,
@@ -111,7 +117,7 @@ func encodeMeta(p Patch, blobs []diskBlob) ([]byte, error) {
 		d.Attempts = append(d.Attempts, diskAttempt{Number: a.Number, Hash: a.Hash, Error: a.Error, Code: a.Code,
 			ReceivedAt: nanos(a.ReceivedAt), FinishedAt: nanos(a.FinishedAt)})
 	}
-	return json.Marshal(d)
+	return d
 }
 
 func decodeMeta(meta []byte, seq uint64) (Patch, []diskBlob, span, error) {
