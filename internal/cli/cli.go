@@ -134,6 +134,8 @@ func commands() map[string]command {
 			example: "claude mcp add patchd -- patchd mcp --workspace \"$PWD\"", everyCommon: true, run: runMCP},
 		"service": {summary: "print a PM2, systemd or launchd definition that runs patchd", usage: "pm2|systemd|launchd [--out DIR] [flags]",
 			example: "patchd service systemd --out ~/.config/systemd/user --port 5555", everyCommon: true, args: []string{"pm2", "systemd", "launchd"}, run: runService},
+		"gateway": {summary: "serve the API over NATS JetStream for runners of many workspaces (foreground)", usage: "--nats URL|--embedded-nats [--workspaces a,b] [flags]",
+			example: "patchd gateway --embedded-nats --workspaces web,api --port 5555\npatchd gateway --nats nats://10.0.0.5:4222 --replicas 3", common: gatewayCommon, run: runGateway},
 		"completion": {summary: "print a shell completion script: bash, zsh or fish", usage: "bash|zsh|fish",
 			example: "source <(patchd completion bash)     # in ~/.bashrc\npatchd completion zsh > \"${fpath[1]}/_patchd\"\npatchd completion fish > ~/.config/fish/completions/patchd.fish",
 			args:    shells(), run: runCompletion},

@@ -20,7 +20,8 @@ func TestCommandHelp(t *testing.T) {
 	for _, name := range commandNames() {
 		cmd := commands()[name]
 		tp := topic{args: []string{name}, want: []string{"Usage: patchd " + name, "Example:\n  ", "--help"}}
-		if !cmd.everyCommon && name != "help" {
+		// The gateway serves HTTP: it uses the port, not the daemon's others.
+		if !cmd.everyCommon && name != "help" && name != "gateway" {
 			tp.not = append(tp.not, "--metrics-public", "--port", "--check-sandbox")
 		}
 		topics = append(topics, tp)
@@ -34,6 +35,7 @@ func TestCommandHelp(t *testing.T) {
 	}
 	topics = append(topics,
 		topic{args: []string{"send"}, want: []string{"--wait", "--dry-run", "--json", "--workspace", "--state-dir", "FILE|-"}},
+		topic{args: []string{"gateway"}, want: []string{"--nats", "--embedded-nats", "--workspaces", "--port", "--state-dir"}, not: []string{"--check-sandbox", "--git", "--retain"}},
 		topic{args: []string{"run"}, want: []string{"--port", "--metrics-public", "--retain", "--if-running"}},
 		topic{args: []string{"patches", "list"}, want: []string{"--state", "--limit", "--cursor"}, not: []string{"--wait", "--after", "--dry-run"}},
 		topic{args: []string{"patches", "watch"}, want: []string{"--after"}, not: []string{"--limit", "--wait"}},

@@ -95,7 +95,7 @@ func TestDeps(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the go command is needed to read the import graph (go list): %v", err)
 	}
-	roots := slices.Concat(lower, []string{"api", "cli", "metrics", "daemon", "patchsvc", "jsonscan", "pathmatch", "service", "jetq", "gateway"}, doors)
+	roots := slices.Concat(lower, []string{"api", "cli", "metrics", "daemon", "patchsvc", "jsonscan", "pathmatch", "service", "jetq", "gateway", "gatewayd"}, doors)
 	for _, goos := range platforms {
 		t.Run(goos, func(t *testing.T) {
 			graph := list(t, goCmd, goos, roots)

@@ -156,3 +156,12 @@ func unavailable(err error, what string) *api.Error {
 	return &api.Error{Kind: api.KindUnavailable, Code: CodeQueueUnavailable,
 		Message: fmt.Sprintf("%s: NATS: %v; try again", what, err), Err: err}
 }
+
+// Exists reports (nil) whether workspace ws exists: listed, or
+// registered by a runner; else the refusal naming those that do.
+func (s *Service) Exists(ctx context.Context, ws string) error {
+	if err := jetq.CheckWorkspace(ws); err != nil {
+		return err
+	}
+	return s.exists(ctx, ws)
+}

@@ -104,10 +104,10 @@ func Connect(ctx context.Context, o Options) (*nats.Conn, jetstream.JetStream, e
 				r.nc.Close()
 			}
 		}()
-		return nil, nil, fmt.Errorf("nats: connect to %s: %w", redactURL(url), ctx.Err())
+		return nil, nil, fmt.Errorf("nats: connect to %s: %w", Redact(url), ctx.Err())
 	}
 	if r.err != nil {
-		return nil, nil, fmt.Errorf("nats: connect to %s: %w", redactURL(url), r.err)
+		return nil, nil, fmt.Errorf("nats: connect to %s: %w", Redact(url), r.err)
 	}
 	js, err := jetstream.New(r.nc)
 	if err != nil {

@@ -5,9 +5,9 @@ import (
 	"strings"
 )
 
-// redactURL drops any user information from a list of server URLs, for
+// Redact drops any user information from a list of server URLs, for
 // messages: a URL may carry a password.
-func redactURL(s string) string {
+func Redact(s string) string {
 	if s == "" {
 		return "the in-process server"
 	}
