@@ -18,8 +18,8 @@ import (
 // stream after sequence after (of s's workspace when bound), in order,
 // each numbered by its sequence there (Event.EventID) and naming its
 // workspace, then the new ones as runners publish them. A start the
-// stream no longer holds (it keeps events jetq.EventsMaxAge) is Kind
-// gone, code events_lost.
+// stream no longer holds (it keeps events jetq.EventsMaxAge), or one past
+// its last event, is Kind gone, code events_lost.
 func (s *Service) Subscribe(ctx context.Context, after uint64) (api.Subscription, error) {
 	info, err := s.events.Info(ctx)
 	if err != nil {
@@ -28,6 +28,10 @@ func (s *Service) Subscribe(ctx context.Context, after uint64) (api.Subscription
 	if after > 0 && info.State.FirstSeq > after+1 {
 		return nil, &api.Error{Kind: api.KindGone, Code: api.CodeEventsLost,
 			Message: fmt.Sprintf("events after %d are no longer kept (the oldest kept is %d): list the patches again and subscribe after the last event id", after, info.State.FirstSeq)}
+	}
+	if after > info.State.LastSeq {
+		return nil, &api.Error{Kind: api.KindGone, Code: api.CodeEventsLost,
+			Message: fmt.Sprintf("event %d is after the last one, %d (was the events stream replaced?): list the patches again and subscribe after the last event id", after, info.State.LastSeq)}
 	}
 	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
 	if after > 0 {

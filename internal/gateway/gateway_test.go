@@ -364,6 +364,8 @@ func TestEventsAndWait(t *testing.T) {
 	if e := <-bsub.Events(); e.EventID != 4 || e.Workspace != "api" {
 		t.Fatalf("bound subscription: %+v", e)
 	}
+	_, err = s.Subscribe(ctx, 5)
+	apiErr(t, err, api.KindGone, api.CodeEventsLost, "")
 	st, err := s.Status(ctx)
 	if err != nil || st.LastEventID != 4 {
 		t.Fatalf("Status = %+v, %v", st, err)
