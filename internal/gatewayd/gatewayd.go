@@ -121,6 +121,11 @@ func Run(ctx context.Context, o Options, console io.Writer) error {
 	g := newHTTP(cfg, svc, token, ln, log)
 	served := make(chan error, 1)
 	go func() { served <- g.http.Serve(ln) }()
+	// /metrics times the applies from the runners' events, as the
+	// daemon's does from its own.
+	followCtx, stopFollow := context.WithCancel(ctx)
+	defer stopFollow()
+	go g.met.Follow(followCtx)
 	log.Info("gateway serving", "address", ln.Addr().String(), "pid", os.Getpid(), "version", version.Version,
 		"nats", natsDescribe(o, nats), "workspaces", fmt.Sprint(o.Workspaces), "state_dir", cfg.StateDir)
 	select {
@@ -138,6 +143,7 @@ type gw struct {
 	http    *http.Server
 	root    *server.Server
 	ending  func()
+	met     *metrics.Metrics
 	mu      sync.Mutex
 	servers []*server.Server
 }
@@ -155,6 +161,7 @@ func newHTTP(cfg *config.Config, svc *gateway.Service, token string, ln net.List
 	info := server.Info{PID: os.Getpid(), Port: port, Version: version.Version, StartedAt: started}
 	sampler := sysinfo.NewSampler(cfg.StateDir)
 	met := metrics.New(metrics.Options{Service: svc, Version: version.Version, Logger: log})
+	g.met = met
 	opts := func(s *gateway.Service) server.Options {
 		return server.Options{
 			Logger: log, Info: info, Sampler: sampler, Address: ln.Addr().String(),

@@ -5,16 +5,20 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/patchd/patchd/internal/api"
 	"github.com/patchd/patchd/internal/config"
 	"github.com/patchd/patchd/internal/gateway"
 	"github.com/patchd/patchd/internal/jetq"
@@ -128,6 +132,8 @@ func TestPerWorkspacePath(t *testing.T) {
 // gateway on the same state dir is refused.
 func TestEmbeddedRun(t *testing.T) {
 	cfg := testConfig(t)
+	cfg.Port, _ = strconv.Atoi(freePort(t))
+	cfg.FallbackPorts = nil
 	port := freePort(t)
 	o := Options{Config: cfg, Workspaces: []string{"web"},
 		Embedded: Embedded{On: true, Listen: net.JoinHostPort("127.0.0.1", port)}}
@@ -167,6 +173,36 @@ func TestEmbeddedRun(t *testing.T) {
 		case err := <-done:
 			t.Fatalf("Run ended: %v", err)
 		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	// The runner's events time the applies in /metrics (from the events
+	// after the gateway began following them: a pair is sent until one
+	// is counted).
+	tok, err := os.ReadFile(cfg.TokenPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	counted := regexp.MustCompile(`patchd_patch_apply_duration_seconds_count\{state="applied"\} [1-9]`)
+	for i, metrics := 0, ""; !counted.MatchString(metrics); i++ {
+		if time.Now().After(deadline.Add(20 * time.Second)) {
+			t.Fatalf("/metrics never counted an applied patch:\n%s", metrics)
+		}
+		now := time.Now()
+		for _, ev := range []api.Event{
+			{Event: "patch.applying", ID: fmt.Sprint("m", i), State: api.StateApplying, Time: now},
+			{Event: "patch.applied", ID: fmt.Sprint("m", i), State: api.StateApplied, Time: now.Add(250 * time.Millisecond)},
+		} {
+			b, _ := json.Marshal(ev)
+			if _, err := link.JS.Publish(ctx, jetq.EventsSubject("web"), b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		req, _ := http.NewRequest("GET", "http://127.0.0.1:"+fmt.Sprint(cfg.Port)+"/metrics", nil)
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			metrics = string(b)
 		}
 	}
 	link.Close()
