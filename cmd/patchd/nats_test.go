@@ -28,8 +28,9 @@ import (
 // and the view applied. A poison message (a body Submit refuses,
 // published around the gateway) becomes after --max-deliver deliveries a
 // dead letter on patchd.dead.<ws>, gone from PATCHD, its view failed with
-// code dead_letter. /health stays healthy when NATS goes down, and says
-// the queue is not connected.
+// code dead_letter. After patchd restart the new daemon's runner takes
+// the next patch. /health stays healthy when NATS goes down, and says the
+// queue is not connected; a stop then is clean.
 func TestRunnerProcess(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -129,6 +130,25 @@ func TestRunnerProcess(t *testing.T) {
 	if n, _ := h["nats"].(map[string]any); err != nil || code != 200 || n["connected"] != true || n["workspace"] != "w" || n["url"] != url {
 		t.Errorf("/health = %d %v %v, want 200 with nats connected to %s", code, h["nats"], err, url)
 	}
+
+	// patchd restart: the old daemon's runner stops, the new one's takes
+	// the next patch.
+	if r := e.run("restart"); r.code != 0 {
+		t.Fatalf("restart: %s", r)
+	}
+	st2 := e.waitRunning(15 * time.Second)
+	if st2.PID == st.PID {
+		t.Fatalf("restart: still pid %d", st.PID)
+	}
+	os.WriteFile(filepath.Join(e.ws, "after.txt"), []byte("seed\n"), 0o644)
+	pub("S2", seedBlock("S2", "after.txt"), true)
+	waitFor(t, 20*time.Second, "a patch applied by the new daemon's runner", func() bool {
+		b, _ := os.ReadFile(filepath.Join(e.ws, "after.txt"))
+		v := viewOf("S2")
+		return string(b) == "seed+S2\n" && left() == 0 && v != nil && v["state"] == "applied"
+	})
+	st = st2
+
 	srv.Shutdown()
 	waitFor(t, 20*time.Second, "/health to say NATS is not connected", func() bool {
 		code, h, err := getHealthAuth(st.Address, e.token())
@@ -141,5 +161,9 @@ func TestRunnerProcess(t *testing.T) {
 	}
 	if r := e.run("status"); !strings.Contains(r.stdout, "nats: "+url+" workspace=w connected=false error=") {
 		t.Errorf("status = %s, want a line saying the queue is not connected and why", r)
+	}
+	// A stop with NATS down is clean.
+	if r := e.run("stop"); r.code != 0 {
+		t.Errorf("stop: %s", r)
 	}
 }

@@ -155,27 +155,27 @@ func (r *Runner) forward(ctx context.Context, s *setup) {
 	}
 }
 
-// publishEvent publishes e and puts its patch's view, retrying until
+// publishEvent puts e's patch's view and publishes e, retrying until
 // both are done; false when the runner stopped first.
 func (r *Runner) publishEvent(ctx context.Context, s *setup, e api.Event) bool {
+	// The view first: whoever learns of the event from the stream finds
+	// a view at least as new.
+	v, err := r.svc.Get(ctx, e.ID)
+	if err != nil {
+		// Removed since (retention): the event says what it was.
+		r.log.Debug("nats: no view to put", "id", e.ID, "err", err)
+	} else if !r.putView(ctx, s, v) {
+		return false
+	}
 	e.Workspace = r.ws
 	data, _ := json.Marshal(e)
 	m := nats.NewMsg(jetq.EventsSubject(r.ws))
 	m.Data = data
 	m.Header.Set(nats.MsgIdHdr, r.ws+":"+r.cursor.journal()+":"+strconv.FormatUint(e.EventID, 10))
-	if !r.retry(ctx, "publish event", func(ctx context.Context) error {
+	return r.retry(ctx, "publish event", func(ctx context.Context) error {
 		_, err := s.js.PublishMsg(ctx, m)
 		return err
-	}) {
-		return false
-	}
-	v, err := r.svc.Get(ctx, e.ID)
-	if err != nil {
-		// Removed since (retention): the event says what it was.
-		r.log.Debug("nats: no view to put", "id", e.ID, "err", err)
-		return true
-	}
-	return r.putView(ctx, s, v)
+	})
 }
 
 // putView puts a patch's view in the KV bucket, retrying until it is.

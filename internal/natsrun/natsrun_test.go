@@ -274,9 +274,19 @@ func TestAppliesInOrderOnce(t *testing.T) {
 		json.Unmarshal(e.Value(), &rec)
 		return rec.Name == "api" && rec.Status.Queue.Applied == n, string(e.Value())
 	})
-	if st := r.Status(); !st.Connected || st.Workspace != "api" || st.URL != srv.ClientURL() {
+	if st := r.Status(); !st.Connected || st.Workspace != "api" || st.URL != srv.ClientURL() || st.Error != "" {
 		t.Errorf("Status() = %+v, want connected to %s for api", st, srv.ClientURL())
 	}
+
+	// The consumer removed by hand: the runner makes it again.
+	if err := js.DeleteConsumer(context.Background(), jetq.StreamWork, jetq.ConsumerName("api")); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, js, "api", "P-after", block("P-after", fmt.Sprintf("v%d\n", n), "done\n"))
+	eventually(t, "a patch applied after the consumer was removed", func() (bool, string) {
+		b, _ := os.ReadFile(filepath.Join(l.ws, "f.txt"))
+		return string(b) == "done\n", string(b)
+	})
 }
 
 // TestPoisonDeadLetter: a message the runner's Submit refuses every time

@@ -131,7 +131,7 @@ func (r *Runner) Status() *api.NATSStatus {
 	if nc := r.nc.Load(); nc != nil && nc.IsConnected() {
 		st.Connected = true
 	}
-	if e := r.lastErr.Load(); e != nil && !st.Connected {
+	if e := r.lastErr.Load(); e != nil {
 		st.Error = *e
 	}
 	return st
@@ -196,6 +196,7 @@ func (r *Runner) main(ctx context.Context, co jetq.Options) {
 		}
 	}
 	r.nc.Store(nc)
+	r.setErr("setting up the streams and consumers")
 	nc.SetDisconnectErrHandler(func(_ *nats.Conn, err error) {
 		if err == nil {
 			return // our own drain at stop
@@ -209,6 +210,7 @@ func (r *Runner) main(ctx context.Context, co jetq.Options) {
 		r.log.Warn("nats: asynchronous error", "err", err)
 	})
 	nc.SetReconnectHandler(func(c *nats.Conn) {
+		r.setErr("")
 		r.log.Info("nats: reconnected", "server", c.ConnectedUrlRedacted())
 	})
 	r.log.Info("nats: connected", "server", nc.ConnectedUrlRedacted())
@@ -227,6 +229,7 @@ func (r *Runner) main(ctx context.Context, co jetq.Options) {
 		p, err := r.setup(ctx, js)
 		if err == nil {
 			parts = p
+			r.setErr("")
 			break
 		}
 		if ctx.Err() != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/patchd/patchd/internal/api"
+	"github.com/patchd/patchd/internal/jetq"
 )
 
 // pullWait bounds one pull: a stop waits for it to end, and a message it
@@ -19,11 +20,32 @@ const pullWait = time.Second
 // MaxAckPending is 1: the order of the queue is the order applied).
 func (r *Runner) work(ctx context.Context, s *setup) {
 	delay := 50 * time.Millisecond
+	remake := false
 	for ctx.Err() == nil {
 		// Not bound to ctx: a pull cancelled halfway could still be
 		// served by the server, and its message would wait a whole
 		// AckWait for the next runner.
+		if remake {
+			// Removed by hand, or lost with a stream that was made
+			// again: made again, with the runner's settings.
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			c, err := jetq.EnsureConsumer(cctx, s.js, r.ws, jetq.ConsumerOptions{MaxDeliver: r.opts.Queue.MaxDeliver, AckWait: r.opts.Queue.AckWait})
+			cancel()
+			if err != nil {
+				r.log.Warn("nats: make the workspace's consumer again", "err", err)
+				if !sleep(ctx, time.Second) {
+					return
+				}
+				continue
+			}
+			s.cons, remake = c, false
+		}
 		msg, err := s.cons.Next(jetstream.FetchMaxWait(pullWait))
+		if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrConsumerDeleted) {
+			r.log.Warn("nats: the workspace's consumer is gone; making it again", "consumer", jetq.ConsumerName(r.ws), "err", err)
+			remake = true
+			continue
+		}
 		if err != nil {
 			if !isTimeout(err) {
 				r.log.Debug("nats: pull", "err", err)
