@@ -214,7 +214,12 @@ func newHTTP(cfg *config.Config, svc *gateway.Service, token string, ln net.List
 				g.mu.Unlock()
 			}
 		}
-		http.StripPrefix("/ws/"+name, s).ServeHTTP(w, r)
+		h := http.StripPrefix("/ws/"+name, s)
+		if r.Method == http.MethodGet && r.URL.Path == "/ws/"+name+"/openapi.json" {
+			serveOpenAPI(w, r, h, "/ws/"+name)
+			return
+		}
+		h.ServeHTTP(w, r)
 	})
 	g.http = &http.Server{
 		Handler:           mux,

@@ -114,6 +114,20 @@ func TestPerWorkspacePath(t *testing.T) {
 	if info, _ := st.Info(ctx); info.State.Msgs != 2 {
 		t.Fatalf("%d work messages, want 2", info.State.Msgs)
 	}
+	// A workspace's OpenAPI document sends its client to the workspace's
+	// routes; the root's to the root.
+	for path, want := range map[string]string{"/ws/web/openapi.json": base + "/ws/web", "/openapi.json": base} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct{ Servers []struct{ URL string } }
+		err = json.NewDecoder(resp.Body).Decode(&doc)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 || len(doc.Servers) != 1 || doc.Servers[0].URL != want {
+			t.Fatalf("GET %s: %d servers %+v, %v; want %s", path, resp.StatusCode, doc.Servers, err, want)
+		}
+	}
 	req, _ := http.NewRequest("GET", base+"/ws/web/patches/p1", nil)
 	req.Header.Set("Authorization", "Bearer tok")
 	resp, err := http.DefaultClient.Do(req)
