@@ -150,14 +150,14 @@ func TestEmbeddedRun(t *testing.T) {
 	cfg.FallbackPorts = nil
 	port := freePort(t)
 	o := Options{Config: cfg, Workspaces: []string{"web"},
-		Embedded: Embedded{On: true, Listen: net.JoinHostPort("127.0.0.1", port)}}
+		Embedded: Embedded{On: true, Listen: net.JoinHostPort("127.0.0.1", port), BcryptCost: 4}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, o, io.Discard) }()
 	// A runner connects over TCP with its generated password.
 	dir := natsconf.CredentialsDir(cfg.StateDir)
 	var link *jetq.Link
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(45 * time.Second)
 	for {
 		// Written last by the gateway: the others are there.
 		_, err := os.Stat(filepath.Join(dir, "route.password"))

@@ -24,6 +24,9 @@ type Embedded struct {
 	StoreDir string
 	// Auth is how its users prove who they are.
 	Auth natsconf.Mode
+	// BcryptCost is the cost of the password hashes (bcrypt's default
+	// when 0); tests lower it.
+	BcryptCost int
 }
 
 // DefaultNATSListen is where the embedded server listens for runners.
@@ -62,7 +65,8 @@ func connect(ctx context.Context, o Options, log *slog.Logger) (*jetq.Link, erro
 	if err != nil {
 		return nil, err
 	}
-	srv, err := m.Options(natsconf.Server{Name: "patchd-gateway", Listen: o.Embedded.listen(), StoreDir: o.Embedded.storeDir(o.Config.StateDir)})
+	srv, err := m.Options(natsconf.Server{Name: "patchd-gateway", Listen: o.Embedded.listen(),
+		StoreDir: o.Embedded.storeDir(o.Config.StateDir), BcryptCost: o.Embedded.BcryptCost})
 	if err != nil {
 		return nil, err
 	}
