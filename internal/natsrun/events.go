@@ -50,19 +50,22 @@ type cursorState struct {
 
 // openCursor reads the cursor, or starts one after the service's last
 // event (what came before was never the queue's): on a first start, for
-// another workspace, or from a file a crash left unreadable.
+// another workspace, from a file a crash left unreadable, or past the
+// journal's last event.
 func openCursor(dir, ws string, svc api.Service) (*cursor, error) {
 	c := &cursor{path: filepath.Join(dir, CursorFile)}
+	st, err := svc.Status(context.Background())
+	if err != nil {
+		return nil, fmt.Errorf("runner: the service's status: %w", err)
+	}
 	b, err := os.ReadFile(c.path)
-	if err == nil && json.Unmarshal(b, &c.st) == nil && c.st.Workspace == ws && c.st.Journal != "" {
+	// A cursor past the journal's last event is another journal's (the
+	// queue was removed): this one's events are numbered anew.
+	if err == nil && json.Unmarshal(b, &c.st) == nil && c.st.Workspace == ws && c.st.Journal != "" && c.st.Published <= st.LastEventID {
 		return c, nil
 	}
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("read %s: %w", c.path, err)
-	}
-	st, err := svc.Status(context.Background())
-	if err != nil {
-		return nil, fmt.Errorf("runner: the service's status: %w", err)
 	}
 	id := make([]byte, 8)
 	rand.Read(id)

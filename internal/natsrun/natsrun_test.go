@@ -300,6 +300,9 @@ func TestPoisonDeadLetter(t *testing.T) {
 	startRunner(t, l, srv.ClientURL(), "w1", 2, 300*time.Millisecond)
 	poison := []byte(`{"id": "bad-1", "target_file": "f.txt", "patch": {"search": "v0\n", "replace": "x\n"}}`) // no role
 	publish(t, js, "w1", "bad-1", poison)
+	// Another workspace's block, published around the gateway.
+	other := []byte(`{"workspace": "w2", "id": "bad-2", "role": "r", "target_file": "f.txt", "patch": {"search": "v0\n", "replace": "x\n"}}`)
+	publish(t, js, "w1", "bad-2", other)
 	publish(t, js, "w1", "good-1", block("good-1", "v0\n", "v1\n"))
 
 	dead, err := js.Stream(context.Background(), jetq.StreamDead)
@@ -307,9 +310,12 @@ func TestPoisonDeadLetter(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "the dead letter", func() (bool, string) {
-		m, err := dead.GetLastMsgForSubject(context.Background(), jetq.DeadSubject("w1"))
+		m, err := dead.GetMsg(context.Background(), 1)
 		if err != nil {
 			return false, err.Error()
+		}
+		if m.Subject != jetq.DeadSubject("w1") {
+			return false, "dead letter on " + m.Subject
 		}
 		if string(m.Data) != string(poison) || m.Header.Get(jetq.HeaderID) != "bad-1" || m.Header.Get(HeaderDeliveries) != "2" {
 			return false, fmt.Sprintf("dead letter %q %v", m.Data, m.Header)
@@ -328,12 +334,18 @@ func TestPoisonDeadLetter(t *testing.T) {
 		}
 		return false, "no dead_letter event"
 	})
+	eventually(t, "the other workspace's block buried", func() (bool, string) {
+		v, err := view(t, js, "w1", "bad-2")
+		return err == nil && v.Code == CodeDeadLetter, fmt.Sprintf("%+v %v", v, err)
+	})
 	eventually(t, "the patch behind it", func() (bool, string) {
 		b, _ := os.ReadFile(filepath.Join(l.ws, "f.txt"))
 		return string(b) == "v1\n", string(b)
 	})
-	if _, err := l.svc.Get(context.Background(), "bad-1"); err == nil {
-		t.Errorf("the refused patch is in the journal")
+	for _, id := range []string{"bad-1", "bad-2"} {
+		if _, err := l.svc.Get(context.Background(), id); err == nil {
+			t.Errorf("the refused patch %s is in the journal", id)
+		}
 	}
 }
 
@@ -409,4 +421,32 @@ func TestNATSDown(t *testing.T) {
 		b, _ := os.ReadFile(filepath.Join(l.ws, "f.txt"))
 		return string(b) == "v1\n" && r.Status().Connected, fmt.Sprintf("%q %+v", b, r.Status())
 	})
+}
+
+// TestCursorOfAnotherJournal: a cursor past the journal's last event (the
+// queue was removed, natsrun.json kept) starts after the journal's last
+// event with a new journal id, so its events are neither skipped nor taken
+// for the old ones by JetStream's dedup.
+func TestCursorOfAnotherJournal(t *testing.T) {
+	l := newLocal(t)
+	path := filepath.Join(l.state, CursorFile)
+	if err := os.WriteFile(path, []byte(`{"workspace":"w","journal":"old","published":999}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := openCursor(l.state, "w", l.svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.published() != 0 || c.journal() == "old" {
+		t.Errorf("cursor = %+v, want published 0 and a new journal", c.st)
+	}
+	c.set(0)
+	c2, err := openCursor(l.state, "w", l.svc)
+	if err != nil || c2.journal() != c.journal() {
+		t.Errorf("reopened cursor = %+v, %v; want journal %s kept", c2.st, err, c.journal())
+	}
+	c3, err := openCursor(l.state, "other", l.svc)
+	if err != nil || c3.journal() == c.journal() {
+		t.Errorf("cursor for another workspace = %+v, %v; want a new journal", c3.st, err)
+	}
 }

@@ -2,6 +2,7 @@ package natsrun
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -87,6 +88,9 @@ func (r *Runner) handle(ctx context.Context, msg jetstream.Msg) {
 	stopBeat := r.heartbeat(msg)
 	defer stopBeat()
 	err = r.checkSize(msg.Data())
+	if err == nil {
+		err = r.checkWorkspace(msg.Data())
+	}
 	var res api.SubmitResult
 	if err == nil {
 		res, err = r.svc.Submit(ctx, api.SubmitRequest{Body: msg.Data()})
@@ -177,6 +181,26 @@ func (r *Runner) backoff(n uint64) time.Duration {
 func (r *Runner) checkSize(body []byte) error {
 	if n := r.opts.MaxBodyBytes; n > 0 && int64(len(body)) > n {
 		return api.Errorf(api.KindTooLarge, api.CodeBodyTooLarge, "", "the patch block is %d bytes, over the limit of %d (--max-body)", len(body), n)
+	}
+	return nil
+}
+
+// checkWorkspace refuses a block that names another workspace than this
+// runner's ("workspace", which the gateway routes by and the local parser
+// ignores): only a message published around the gateway carries one.
+func (r *Runner) checkWorkspace(body []byte) error {
+	var blk struct {
+		Workspace any `json:"workspace"`
+	}
+	if json.Unmarshal(body, &blk) != nil || blk.Workspace == nil {
+		return nil // the intake says what is wrong with the body
+	}
+	ws, ok := blk.Workspace.(string)
+	if !ok {
+		return api.Errorf(api.KindInvalid, api.CodeFieldInvalid, "workspace", "Invalid field: workspace: must be a string")
+	}
+	if ws != r.ws {
+		return api.Errorf(api.KindInvalid, api.CodeFieldInvalid, "workspace", "Invalid field: workspace: the block names workspace %q, and this runner serves %s", api.CutJSON(ws, 80), r.ws)
 	}
 	return nil
 }
