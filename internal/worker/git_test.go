@@ -358,3 +358,42 @@ func TestGitIgnoresGlobalAttributesInWorkspace(t *testing.T) {
 		t.Errorf("committed a.py = %q, want the work tree's text", got)
 	}
 }
+
+// Finding 1 (4a10c0a): git reads a relative core.attributesFile from the
+// top of the work tree. With the workspace below the repository's top,
+// one there (outside the workspace) is the user's and is read; one whose
+// path leads into the workspace, which a patch can write, is not.
+func TestGitRelativeAttributesFile(t *testing.T) {
+	for _, tt := range []struct {
+		name, attrs string
+		patchWrites bool
+		want        string
+	}{
+		{name: "outside the workspace", attrs: "attrs", want: "x = 1 # $Id$"},
+		{name: "inside the workspace", attrs: "ws/attrs", patchWrites: true, want: "x = 1 # $Id: kept $"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := gitFixtureAt(t, true, "a.py", "x = 1\n")
+			if filepath.Base(f.ws) != "ws" {
+				t.Fatalf("the workspace is %s, want it named ws", f.ws)
+			}
+			gitCmd(t, f.dir, "config", "core.attributesFile", tt.attrs)
+			edits := []string{"a.py", "x = 1", "x = 1 # $Id: kept $"}
+			if tt.patchWrites {
+				edits = append([]string{"attrs", "", "*.py ident\n"}, edits...)
+			} else {
+				if err := os.WriteFile(filepath.Join(f.dir, tt.attrs), []byte("*.py ident\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			f.submitBody("P1", fileEdits("P1", nil, edits...))
+			f.run()
+			if p := f.settle("P1"); p.State != store.StateApplied {
+				t.Fatalf("P1: %s %q, want applied", p.State, p.Error)
+			}
+			if got := gitCmd(t, f.dir, "-c", "core.attributesFile=/dev/null", "show", "HEAD:ws/a.py"); got != tt.want {
+				t.Errorf("committed ws/a.py = %q, want %q (core.attributesFile %s)", got, tt.want, tt.attrs)
+			}
+		})
+	}
+}
