@@ -36,7 +36,9 @@ type advisory struct {
 }
 
 // dead turns the workspace's max-deliveries advisories, which the
-// advisories stream keeps while no runner is there, into dead letters.
+// advisories stream keeps while no runner is there, into dead letters:
+// the backstop for a message whose last delivery found no runner to bury
+// it (one killed while it held it, each time).
 func (r *Runner) dead(ctx context.Context, s *setup) {
 	for ctx.Err() == nil {
 		msg, err := s.dead.Next(jetstream.FetchMaxWait(pullWait))
@@ -52,7 +54,7 @@ func (r *Runner) dead(ctx context.Context, s *setup) {
 			msg.Term()
 			continue
 		}
-		if err := r.bury(ctx, s, adv); err != nil {
+		if err := r.buryAdvised(ctx, s, adv); err != nil {
 			if ctx.Err() == nil {
 				r.log.Warn("nats: dead letter; trying again", "stream_seq", adv.StreamSeq, "err", err)
 				msg.NakWithDelay(time.Second)
@@ -65,11 +67,9 @@ func (r *Runner) dead(ctx context.Context, s *setup) {
 	}
 }
 
-// bury copies the message to patchd.dead.<ws>, removes it from the work
-// queue, and says so: the patch's view failed with code dead_letter, and
-// its event. Each step may be done again (after a crash) to no harm: the
-// copy has the work message's dedup id, a removed message is gone.
-func (r *Runner) bury(ctx context.Context, s *setup, adv advisory) error {
+// buryAdvised makes the message an advisory names a dead letter: read
+// from the work queue by its sequence, buried, removed.
+func (r *Runner) buryAdvised(ctx context.Context, s *setup, adv advisory) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	raw, err := s.work.GetMsg(ctx, adv.StreamSeq)
@@ -80,6 +80,23 @@ func (r *Runner) bury(ctx context.Context, s *setup, adv advisory) error {
 	if err != nil {
 		return fmt.Errorf("read message %d of %s: %w", adv.StreamSeq, jetq.StreamWork, err)
 	}
+	if err := r.bury(ctx, s, raw, adv.Deliveries, ""); err != nil {
+		return err
+	}
+	if err := s.work.DeleteMsg(ctx, adv.StreamSeq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		return fmt.Errorf("remove message %d from %s: %w", adv.StreamSeq, jetq.StreamWork, err)
+	}
+	return nil
+}
+
+// bury copies a work message to patchd.dead.<ws> with its headers and
+// says so: the patch's view failed with code dead_letter (why, the last
+// refusal, when known), and its event. Each step may be done again (after
+// a crash) to no harm: the copy has the work message's dedup id, the view
+// and the event the same content and dedup id.
+func (r *Runner) bury(ctx context.Context, s *setup, raw *jetstream.RawStreamMsg, deliveries uint64, why string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
 	dl := nats.NewMsg(jetq.DeadSubject(r.ws))
 	dl.Data = raw.Data
 	for k, vs := range raw.Header {
@@ -88,19 +105,20 @@ func (r *Runner) bury(ctx context.Context, s *setup, adv advisory) error {
 		}
 	}
 	if dl.Header.Get(nats.MsgIdHdr) == "" {
-		dl.Header.Set(nats.MsgIdHdr, r.ws+":seq:"+strconv.FormatUint(adv.StreamSeq, 10))
+		dl.Header.Set(nats.MsgIdHdr, r.ws+":seq:"+strconv.FormatUint(raw.Sequence, 10))
 	}
-	dl.Header.Set(HeaderDeliveries, strconv.FormatUint(adv.Deliveries, 10))
-	dl.Header.Set(HeaderStreamSeq, strconv.FormatUint(adv.StreamSeq, 10))
+	dl.Header.Set(HeaderDeliveries, strconv.FormatUint(deliveries, 10))
+	dl.Header.Set(HeaderStreamSeq, strconv.FormatUint(raw.Sequence, 10))
 	if _, err := s.js.PublishMsg(ctx, dl); err != nil {
 		return fmt.Errorf("publish the dead letter: %w", err)
 	}
-	if err := s.work.DeleteMsg(ctx, adv.StreamSeq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-		return fmt.Errorf("remove message %d from %s: %w", adv.StreamSeq, jetq.StreamWork, err)
-	}
 	id := patchID(raw)
-	msg := fmt.Sprintf("delivered %d times without an outcome; kept on %s", adv.Deliveries, jetq.DeadSubject(r.ws))
-	r.log.Error("nats: dead letter: "+msg, "id", id, "stream_seq", adv.StreamSeq)
+	msg := fmt.Sprintf("delivered %d times without an outcome", deliveries)
+	if why != "" {
+		msg += " (the last refusal: " + api.CutJSON(why, 2000) + ")"
+	}
+	msg += "; kept on " + jetq.DeadSubject(r.ws)
+	r.log.Error("nats: dead letter: "+msg, "id", id, "stream_seq", raw.Sequence)
 	if id == "" {
 		return nil
 	}
@@ -126,7 +144,7 @@ func (r *Runner) bury(ctx context.Context, s *setup, adv advisory) error {
 	data, _ := json.Marshal(e)
 	em := nats.NewMsg(jetq.EventsSubject(r.ws))
 	em.Data = data
-	em.Header.Set(nats.MsgIdHdr, r.ws+":dead:"+strconv.FormatUint(adv.StreamSeq, 10))
+	em.Header.Set(nats.MsgIdHdr, r.ws+":dead:"+strconv.FormatUint(raw.Sequence, 10))
 	if _, err := s.js.PublishMsg(ctx, em); err != nil {
 		return fmt.Errorf("publish the dead letter's event: %w", err)
 	}

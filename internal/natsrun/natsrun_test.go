@@ -290,9 +290,10 @@ func TestAppliesInOrderOnce(t *testing.T) {
 }
 
 // TestPoisonDeadLetter: a message the runner's Submit refuses every time
-// becomes, after MaxDeliver deliveries, a dead letter: on patchd.dead.<ws>
-// with its headers, gone from the work queue, its view failed with code
-// dead_letter, and its event published; the queue goes on behind it.
+// becomes, on its MaxDeliver-th delivery, a dead letter: on
+// patchd.dead.<ws> with its headers, gone from the work queue, its view
+// failed with code dead_letter and the last refusal, and its event
+// published; the queue goes on behind it.
 func TestPoisonDeadLetter(t *testing.T) {
 	srv := jetqtest.Server(t)
 	_, js := jetqtest.Connect(t, srv)
@@ -324,7 +325,7 @@ func TestPoisonDeadLetter(t *testing.T) {
 	})
 	eventually(t, "the view and the event", func() (bool, string) {
 		v, err := view(t, js, "w1", "bad-1")
-		if err != nil || v.State != api.StateFailed || v.Code != CodeDeadLetter || !strings.Contains(v.Error, "delivered 2 times") {
+		if err != nil || v.State != api.StateFailed || v.Code != CodeDeadLetter || !strings.Contains(v.Error, "delivered 2 times") || !strings.Contains(v.Error, "the last refusal: Missing required field: role") {
 			return false, fmt.Sprintf("%+v %v", v, err)
 		}
 		for _, e := range events(t, js, "w1") {
@@ -448,5 +449,50 @@ func TestCursorOfAnotherJournal(t *testing.T) {
 	c3, err := openCursor(l.state, "other", l.svc)
 	if err != nil || c3.journal() == c.journal() {
 		t.Errorf("cursor for another workspace = %+v, %v; want a new journal", c3.st, err)
+	}
+}
+
+// TestDeadLetterBackstop: a message whose every delivery found a runner
+// that died holding it (fetched, never acknowledged) is made a dead
+// letter by the next runner from the max-deliveries advisory the stream
+// PATCHD_ADVISORIES kept: copied, removed from the work queue, its view
+// failed with code dead_letter.
+func TestDeadLetterBackstop(t *testing.T) {
+	srv := jetqtest.Server(t)
+	_, js := jetqtest.Connect(t, srv)
+	ctx := context.Background()
+	cons, err := jetq.EnsureConsumer(ctx, js, "b", jetq.ConsumerOptions{MaxDeliver: 2, AckWait: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(t, js, "b", "held", block("held", "v0\n", "v1\n"))
+	for i := range 2 {
+		// A runner that takes the message and dies.
+		eventually(t, fmt.Sprintf("delivery %d", i+1), func() (bool, string) {
+			m, err := cons.Next(jetstream.FetchMaxWait(300 * time.Millisecond))
+			if err != nil {
+				return false, err.Error()
+			}
+			md, _ := m.Metadata()
+			return md.NumDelivered == uint64(i+1), fmt.Sprint(md.NumDelivered)
+		})
+	}
+	time.Sleep(300 * time.Millisecond) // the last delivery's AckWait
+	l := newLocal(t)
+	startRunner(t, l, srv.ClientURL(), "b", 2, 200*time.Millisecond)
+	eventually(t, "the dead letter from the advisory", func() (bool, string) {
+		v, err := view(t, js, "b", "held")
+		return err == nil && v.Code == CodeDeadLetter && strings.Contains(v.Error, "delivered 2 times") && workLeft(t, js) == 0,
+			fmt.Sprintf("%+v %v, %d left", v, err, workLeft(t, js))
+	})
+	dead, err := js.Stream(ctx, jetq.StreamDead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := dead.GetLastMsgForSubject(ctx, jetq.DeadSubject("b")); err != nil || m.Header.Get(jetq.HeaderID) != "held" {
+		t.Errorf("dead letter = %v, %v; want the held patch", m, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(l.ws, "f.txt")); string(b) != "v0\n" {
+		t.Errorf("f.txt = %q: the dead letter was applied", b)
 	}
 }

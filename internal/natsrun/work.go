@@ -63,7 +63,7 @@ func (r *Runner) work(ctx context.Context, s *setup) {
 			msg.Nak()
 			return
 		}
-		r.handle(ctx, msg)
+		r.handle(ctx, s, msg)
 	}
 }
 
@@ -74,9 +74,10 @@ func isTimeout(err error) bool {
 // handle carries one message to an outcome: Submit (a Duplicate is the
 // same patch received before: its outcome is waited for), Wait with
 // progress signals, then the ack. A refusal or an error is a negative
-// ack with a backoff; the message comes back, and after MaxDeliver times
-// becomes a dead letter.
-func (r *Runner) handle(ctx context.Context, msg jetstream.Msg) {
+// ack with a backoff; the message comes back, and on its MaxDeliver-th
+// delivery is made a dead letter here (the max-deliveries advisory is the
+// backstop, for a runner that died on that delivery: dead.go).
+func (r *Runner) handle(ctx context.Context, s *setup, msg jetstream.Msg) {
 	md, err := msg.Metadata()
 	if err != nil {
 		r.log.Warn("nats: a message without metadata; handing it back", "err", err)
@@ -97,6 +98,23 @@ func (r *Runner) handle(ctx context.Context, msg jetstream.Msg) {
 	}
 	if err != nil && ctx.Err() != nil {
 		msg.Nak()
+		return
+	}
+	if err != nil && md.NumDelivered >= uint64(r.opts.Queue.MaxDeliver) {
+		e := api.ErrorOf(err)
+		log.Warn("nats: the patch was refused on its last delivery", "code", e.Code, "field", e.Field, "err", e.Message, "max_deliver", r.opts.Queue.MaxDeliver)
+		raw := &jetstream.RawStreamMsg{Subject: msg.Subject(), Sequence: md.Sequence.Stream, Header: msg.Headers(), Data: msg.Data(), Time: md.Timestamp}
+		if berr := r.bury(ctx, s, raw, md.NumDelivered, e.Message); berr != nil {
+			// The next delivery is past MaxDeliver: the advisory's.
+			log.Warn("nats: dead letter; handing it back", "err", berr)
+			msg.NakWithDelay(r.backoff(md.NumDelivered))
+			return
+		}
+		// Acknowledged as done with, never delivered again: out of the
+		// work queue.
+		if err := msg.TermWithReason("dead letter: " + e.Message); err != nil {
+			log.Warn("nats: end a dead letter's deliveries", "err", err)
+		}
 		return
 	}
 	if err != nil {
