@@ -201,8 +201,8 @@ func (m *Model) renderAccounts(b *bytes.Buffer, cost int) error {
 			fmt.Fprintf(b, "        password: %s\n", quote(h))
 		}
 		b.WriteString("        permissions: {\n")
-		fmt.Fprintf(b, "          publish: { allow: %s }\n", list(u.Permissions.Publish))
-		fmt.Fprintf(b, "          subscribe: { allow: %s }\n", list(u.Permissions.Subscribe))
+		fmt.Fprintf(b, "          publish: { allow: %s }\n", list(u.Permissions.Publish, "          "))
+		fmt.Fprintf(b, "          subscribe: { allow: %s }\n", list(u.Permissions.Subscribe, "          "))
 		if u.Permissions.AllowResponses {
 			b.WriteString("          allow_responses: true\n")
 		}
@@ -254,13 +254,16 @@ func quote(s string) string {
 	return b.String()
 }
 
-// list writes subjects as a configuration array.
-func list(subjects []string) string {
-	q := make([]string, len(subjects))
-	for i, s := range subjects {
-		q[i] = quote(s)
+// list writes subjects as a configuration array, one a line below
+// indent.
+func list(subjects []string, indent string) string {
+	var b strings.Builder
+	b.WriteString("[\n")
+	for _, s := range subjects {
+		b.WriteString(indent + "  " + quote(s) + "\n")
 	}
-	return "[" + strings.Join(q, ", ") + "]"
+	b.WriteString(indent + "]")
+	return b.String()
 }
 
 // Options returns the server options of srv for an embedded server: the
@@ -281,4 +284,23 @@ func (m *Model) Options(srv Server) (*server.Options, error) {
 // HostPort joins a host and a port for Server.Listen.
 func HostPort(host string, port int) string {
 	return net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+// ClusterName is the name of the cluster ClusterNode configures.
+const ClusterName = "patchd"
+
+// ClusterNode is the configuration every server of a cluster can share:
+// clients on listen, JetStream in storeDir, routes listened for on all
+// interfaces at the port of the first of routes (HOST:PORT each, the
+// server's own included: a server ignores its route to itself), its
+// name from $SERVER_NAME.
+func ClusterNode(listen, storeDir string, routes []string) Server {
+	port := "6222"
+	if len(routes) > 0 {
+		if _, p, err := net.SplitHostPort(routes[0]); err == nil {
+			port = p
+		}
+	}
+	return Server{Name: "$SERVER_NAME", Listen: listen, StoreDir: storeDir,
+		Cluster: &Cluster{Name: ClusterName, Listen: net.JoinHostPort("0.0.0.0", port), Routes: routes}}
 }
