@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -25,8 +26,10 @@ var gatewayCommon = []string{"state-dir", "config", "host", "port", "fallback-po
 type gatewayFlags struct {
 	nats, listen, store, workspaces, auth string
 	embedded, print                       bool
-	replicas                              int
-	dedup                                 time.Duration
+	// routes are --nats-routes: with --print-nats-config, the cluster's.
+	routes   []string
+	replicas int
+	dedup    time.Duration
 }
 
 func (g *gatewayFlags) register(fs *flag.FlagSet) {
@@ -39,6 +42,19 @@ func (g *gatewayFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&g.replicas, "replicas", jetq.DefaultReplicas, "replicas of each stream and bucket: 1 on one server, 3 in a cluster of three")
 	fs.DurationVar(&g.dedup, "dedup-window", jetq.DefaultDedupWindow, "how long a resent patch (same id and body) is recognised as a duplicate by the queue")
 	fs.BoolVar(&g.print, "print-nats-config", false, "print a nats-server configuration with the gateway's and the runners' users (generated under the state dir if none are) and exit")
+	fs.Func("nats-routes", "with --print-nats-config: the route addresses (HOST:PORT, comma-separated) of the servers of a JetStream cluster; the configuration printed then serves each of them (its name from $SERVER_NAME, routes listened for on that port)", func(s string) error {
+		g.routes = g.routes[:0]
+		for _, r := range strings.Split(s, ",") {
+			if r = strings.TrimSpace(r); r == "" {
+				continue
+			}
+			if _, port, err := net.SplitHostPort(r); err != nil || port == "" {
+				return fmt.Errorf("%q is not HOST:PORT", r)
+			}
+			g.routes = append(g.routes, r)
+		}
+		return nil
+	})
 }
 
 // runGateway is `patchd gateway`: the HTTP API, MCP and the dashboard
@@ -62,7 +78,11 @@ func runGateway(ctx context.Context, env *Env, args []string) error {
 		if err != nil {
 			return exit(ExitFailed, "gateway: %v", err)
 		}
-		if err := m.Render(env.Stdout, natsconf.Server{Listen: g.listen, StoreDir: o.Embedded.StoreDir}); err != nil {
+		srv := natsconf.Server{Listen: g.listen, StoreDir: o.Embedded.StoreDir}
+		if len(g.routes) > 0 {
+			srv = natsconf.ClusterNode(g.listen, o.Embedded.StoreDir, g.routes)
+		}
+		if err := m.Render(env.Stdout, srv); err != nil {
 			return exit(ExitFailed, "gateway: %v", err)
 		}
 		fmt.Fprintf(env.Stderr, "the users' secrets are in %s (0600): give each runner its own\n", natsconf.CredentialsDir(cfg.StateDir))
@@ -109,6 +129,8 @@ func (g *gatewayFlags) options(cfg *config.Config) (gatewayd.Options, error) {
 		return o, nil
 	}
 	switch {
+	case len(g.routes) > 0:
+		return o, errors.New("--nats-routes: only with --print-nats-config")
 	case g.embedded && g.nats != "":
 		return o, errors.New("--nats and --embedded-nats: give one")
 	case !g.embedded && g.nats == "":

@@ -47,3 +47,34 @@ func TestGatewayFlags(t *testing.T) {
 		t.Fatalf("options = %+v, %v", o, err)
 	}
 }
+
+// TestPrintNATSConfigCluster: --print-nats-config with --nats-routes
+// prints the one configuration the servers of a cluster share: routes to
+// each, the name from $SERVER_NAME, the users of --workspaces; the
+// secrets stay under the state dir and out of the output. A route that
+// is not HOST:PORT is refused naming the flag.
+func TestPrintNATSConfigCluster(t *testing.T) {
+	state := t.TempDir()
+	v := vars{"HOME": t.TempDir()}
+	r := run(t.Context(), v, "", "gateway", "--state-dir", state, "--print-nats-config", "--workspaces", "api,web",
+		"--nats-listen", "0.0.0.0:4222", "--nats-store", "/data/jetstream", "--nats-routes", "n1:6222, n2:6222,n3:6222")
+	if r.code != ExitOK {
+		t.Fatalf("print: %s", r)
+	}
+	for _, want := range []string{"server_name: $SERVER_NAME\n", `listen: "0.0.0.0:4222"`, `store_dir: "/data/jetstream"`,
+		`listen: "0.0.0.0:6222"`, `@n1:6222"`, `@n2:6222"`, `@n3:6222"`, `user: "run-api"`, `user: "run-web"`} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("the configuration lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	pw, err := os.ReadFile(state + "/nats-credentials/run-api.password")
+	if err != nil || strings.Contains(r.stdout, strings.TrimSpace(string(pw))) {
+		t.Errorf("run-api's password: %v, or in the output", err)
+	}
+	if r := run(t.Context(), v, "", "gateway", "--state-dir", state, "--print-nats-config", "--nats-routes", "n1"); r.code != ExitUsage || !strings.Contains(r.stderr, "--nats-routes") {
+		t.Errorf("a route without a port: %s, want exit 2 naming --nats-routes", r)
+	}
+	if r := run(t.Context(), v, "", "gateway", "--state-dir", state, "--embedded-nats", "--nats-routes", "n1:6222"); r.code != ExitUsage || !strings.Contains(r.stderr, "--nats-routes") {
+		t.Errorf("--nats-routes without --print-nats-config: %s, want exit 2 naming it", r)
+	}
+}
