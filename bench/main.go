@@ -99,7 +99,7 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.noFlask, "no-flask", false, "skip the Flask reference")
 	fs.StringVar(&o.patchdBin, "patchd-bin", "", "measure this patchd binary instead of building one (to compare builds)")
 	fs.StringVar(&o.baseline, "baseline", "", "also measure this patchd binary (an older build) in the same ingest rounds and 1 MiB patch runs, as extra rows")
-	only := fs.String("only", "", "run only these steps, comma-separated: disk, ingest, e2e, startup, takeover, restarts, history, go")
+	only := fs.String("only", "", "run only these steps, comma-separated: disk, ingest, gateway, e2e, startup, takeover, restarts, history, go")
 	history := fs.String("history", "0,100000,1000000", "patches in the histories of the history step, comma-separated (each built through the store API)")
 	fs.DurationVar(&o.histTimeout, "history-timeout", time.Minute, "history step: cut each start, takeover, restart and series of GETs after this long and report it timed out")
 	fs.IntVar(&o.histRuns, "history-runs", 3, "history step: starts and takeovers per size")
@@ -209,6 +209,7 @@ func run(ctx context.Context, o options) error {
 	}{
 		{"disk", "disk", func(ctx context.Context, rep *report) error { return b.probeDisk(ctx, rep, "before the benchmarks") }},
 		{"ingest", "ingest", b.ingest},
+		{"gateway", "gateway ingest (NATS JetStream)", b.gatewayIngest},
 		{"e2e", "end to end", b.endToEnd},
 		{"startup", "start-up", b.startup},
 		{"takeover", "standby takeover", b.takeover},

@@ -31,6 +31,7 @@ type report struct {
 	stops    []stopRun
 	fsync    []fsyncProbe
 	history  []*histRow
+	gateway  []gatewayRow
 	// perPatch is patchd's resident growth per stored patch at the end
 	// of each round with the most clients; stored the most patches held.
 	perPatch []float64
@@ -337,6 +338,7 @@ func (r *report) markdown() string {
 		fmt.Fprintf(&sb, "\npatchd keeps the record of every patch it holds in memory (the bodies\nstay on disk): at the end of the rounds with the most clients, holding up\nto %d patches, its resident size had grown by a median %.1f KiB per\nstored patch over the idle size (GC slack included).\n", r.stored, v[len(v)/2]/1024)
 	}
 
+	r.gatewaySection(&sb)
 	r.historySection(&sb)
 
 	sb.WriteString("\n## Go benchmarks\n\nThe store's, the patch package's and the worker's own benchmarks, from this run:\n\n    go test -run=^$ -bench=. ./internal/store ./internal/patch ./internal/worker\n\n")
@@ -377,5 +379,6 @@ func (r *report) summary() string {
 	r.goalTable(&sb)
 	sb.WriteString("\nIngest\n\n")
 	r.ingestTable(&sb)
+	r.gatewaySection(&sb)
 	return sb.String()
 }
