@@ -121,11 +121,22 @@ func TestPerWorkspacePath(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var doc struct{ Servers []struct{ URL string } }
+		var doc struct {
+			Servers    []struct{ URL string }
+			Components struct {
+				Schemas struct {
+					PatchBlock struct{ Properties map[string]any }
+				}
+			}
+		}
 		err = json.NewDecoder(resp.Body).Decode(&doc)
 		resp.Body.Close()
 		if err != nil || resp.StatusCode != 200 || len(doc.Servers) != 1 || doc.Servers[0].URL != want {
 			t.Fatalf("GET %s: %d servers %+v, %v; want %s", path, resp.StatusCode, doc.Servers, err, want)
+		}
+		// A client built from it may name the workspace in the block.
+		if doc.Components.Schemas.PatchBlock.Properties["workspace"] == nil {
+			t.Errorf("GET %s: PatchBlock has no workspace property", path)
 		}
 	}
 	req, _ := http.NewRequest("GET", base+"/ws/web/patches/p1", nil)

@@ -80,6 +80,8 @@ func openAPISchemas() obj {
 				"expand":   obj{"type": "boolean", "description": "Same as patch.expand."},
 				"tag":      obj{"type": "string", "description": "With --git: tag the patch's commit. A plain tag name (1-128 of A-Z a-z 0-9 . _ / ( ) -, starting with a letter or digit, valid as refs/tags/<tag>, not starting with refs/, not HEAD).", "maxLength": 128},
 				"metadata": obj{"type": "object", "additionalProperties": true, "description": "metadata.author becomes the commit author with --git."},
+				"workspace": obj{"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$",
+					"description": "Behind patchd gateway: the workspace the patch is for (or post under /ws/<name>/, where it may be left out). A single daemon ignores it."},
 				"wait_seconds": obj{"type": "number", "exclusiveMinimum": 0, "maximum": api.MaxWait.Seconds(),
 					"description": "Wait up to this many seconds for the outcome, as the wait query parameter does (which wins)."},
 			},
