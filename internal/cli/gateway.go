@@ -19,7 +19,7 @@ import (
 // gatewayCommon are the common settings the gateway uses.
 var gatewayCommon = []string{"state-dir", "config", "host", "port", "fallback-port", "log-level", "drain-timeout",
 	"no-auth", "max-body", "rate-limit", "rate-burst", "allowed-host", "allowed-origin", "public-url", "trust-proxy",
-	"health-detail", "metrics-public", config.SettingMaxEdits,
+	"health-detail", "metrics-public", "max-conns", "max-conns-per-client", config.SettingMaxEdits,
 	"nats-user", "nats-password-file", "nats-creds", "nats-ca", config.SettingMaxDeliver, "ack-wait"}
 
 // gatewayFlags are the gateway's own flags.

@@ -120,7 +120,7 @@ func Run(ctx context.Context, o Options, console io.Writer) error {
 	}
 	g := newHTTP(cfg, svc, token, ln, log)
 	served := make(chan error, 1)
-	go func() { served <- g.http.Serve(ln) }()
+	go func() { served <- g.http.Serve(g.conns.Listener(ln)) }()
 	// /metrics times the applies from the runners' events, as the
 	// daemon's does from its own.
 	followCtx, stopFollow := context.WithCancel(ctx)
@@ -144,6 +144,7 @@ type gw struct {
 	root    *server.Server
 	ending  func()
 	met     *metrics.Metrics
+	conns   *server.Conns
 	mu      sync.Mutex
 	servers []*server.Server
 }
@@ -221,7 +222,9 @@ func newHTTP(cfg *config.Config, svc *gateway.Service, token string, ln net.List
 		}
 		h.ServeHTTP(w, r)
 	})
+	g.conns = server.NewConns(connLimits(cfg, log))
 	g.http = &http.Server{
+		ConnState:         g.conns.ConnState,
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -257,4 +260,23 @@ func natsDescribe(o Options, l *jetq.Link) string {
 		return "embedded " + l.ClientURL()
 	}
 	return jetq.Redact(o.NATS.URL)
+}
+
+// defaultMaxConns bounds the gateway's HTTP connections open at once when
+// --max-conns does not: a gateway holds no journal or workspace files,
+// so the file limit is left to the NATS connection and these.
+const defaultMaxConns = 4096
+
+// connLimits are --max-conns (defaultMaxConns) and --max-conns-per-client
+// (half of it), as the daemon's: one client never takes every place.
+func connLimits(cfg *config.Config, log *slog.Logger) server.ConnLimits {
+	l := server.ConnLimits{Max: cfg.MaxConns, PerClient: cfg.MaxConnsPerClient, Logger: log}
+	if l.Max <= 0 {
+		l.Max = defaultMaxConns
+	}
+	if l.PerClient <= 0 {
+		l.PerClient = max(1, l.Max/2)
+	}
+	l.PerClient = min(l.PerClient, l.Max)
+	return l
 }

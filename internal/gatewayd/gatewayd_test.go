@@ -258,3 +258,47 @@ func freePort(t *testing.T) string {
 	_, p, _ := net.SplitHostPort(ln.Addr().String())
 	return p
 }
+
+// TestConnLimit: the gateway bounds its HTTP connections as the daemon
+// does (--max-conns): one past the limit is answered 503
+// too_many_connections before a request is read.
+func TestConnLimit(t *testing.T) {
+	_, js := jetqtest.Connect(t, jetqtest.Server(t))
+	svc, err := gateway.New(context.Background(), gateway.Options{JS: js})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t)
+	cfg.MaxConns = 2
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newHTTP(cfg, svc, "tok", ln, slog.New(slog.DiscardHandler))
+	go g.http.Serve(g.conns.Listener(ln))
+	t.Cleanup(func() { g.down(time.Second, slog.New(slog.DiscardHandler)) })
+	// Two busy connections: each follows GET /events (an idle one
+	// would be closed to make room).
+	for range 2 {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer tok\r\n\r\n")
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Read(make([]byte, 64)); err != nil {
+			t.Fatalf("GET /events: %v", err)
+		}
+	}
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	b, _ := io.ReadAll(c)
+	if !strings.Contains(string(b), "503") || !strings.Contains(string(b), "too_many_connections") {
+		t.Fatalf("the third connection got %q", b)
+	}
+}
