@@ -425,3 +425,54 @@ func TestControl(t *testing.T) {
 	_, err = s.Drop(ctx, "nope")
 	apiErr(t, err, api.KindNotFound, api.CodePatchNotFound, "id")
 }
+
+// TestSubmitConflict: as the daemon, the gateway refuses an id sent again
+// with another body (409 id_conflict, nothing queued) unless the patch
+// failed, when it is a new attempt; the same body sent again once the
+// patch has a view is a Duplicate with its state, whatever the dedup
+// window. Before, the other body was queued, refused by the runner's
+// daemon on every delivery and made a dead letter, whose view replaced
+// the applied patch's.
+func TestSubmitConflict(t *testing.T) {
+	_, js := jetqtest.Connect(t, jetqtest.Server(t))
+	s := newService(t, js, "web")
+	ctx := ctxT(t)
+	other := []byte(`{"id":"c.1","role":"test","target_file":"src/b.txt","patch":{"search":"x","replace":"y"},"workspace":"web"}`)
+	if _, err := s.Submit(ctx, api.SubmitRequest{Body: block("web", "c.1")}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Submit(ctx, api.SubmitRequest{Body: other})
+	e := apiErr(t, err, api.KindConflict, api.CodeIDConflict, "id")
+	if !strings.Contains(e.Message, "state queued") {
+		t.Errorf("conflict: %q", e.Message)
+	}
+	if n := workMsgs(t, js); n != 1 {
+		t.Fatalf("%d messages queued, want 1", n)
+	}
+	// Applied (its runner put the view): the same body is a duplicate,
+	// another a conflict naming the state.
+	putView(t, js, api.PatchView{ID: "c.1", Workspace: "web", State: api.StateApplied, Role: "test"})
+	if r, err := s.Submit(ctx, api.SubmitRequest{Body: block("web", "c.1")}); err != nil || !r.Duplicate || r.State != api.StateApplied {
+		t.Fatalf("resend of the applied patch = %+v, %v", r, err)
+	}
+	_, err = s.Submit(ctx, api.SubmitRequest{Body: other})
+	if e := apiErr(t, err, api.KindConflict, api.CodeIDConflict, "id"); !strings.Contains(e.Message, "state applied") {
+		t.Errorf("conflict: %q", e.Message)
+	}
+	// Failed: another body is a new attempt, queued; then that body is
+	// the one a resend is compared with.
+	putView(t, js, api.PatchView{ID: "c.1", Workspace: "web", State: api.StateFailed, Role: "test"})
+	if r, err := s.Submit(ctx, api.SubmitRequest{Body: other}); err != nil || r.Duplicate || r.State != api.StateQueued || r.Attempt != 2 {
+		t.Fatalf("new attempt = %+v, %v", r, err)
+	}
+	if n := workMsgs(t, js); n != 2 {
+		t.Fatalf("%d messages queued, want 2", n)
+	}
+	_, err = s.Submit(ctx, api.SubmitRequest{Body: block("web", "c.1")})
+	apiErr(t, err, api.KindConflict, api.CodeIDConflict, "id")
+	// The body's record is not a patch: the listing passes over it.
+	l, err := s.List(ctx, api.ListOptions{})
+	if err != nil || len(l.Patches) != 1 || l.Patches[0].ID != "c.1" {
+		t.Fatalf("List = %+v, %v", l.Patches, err)
+	}
+}

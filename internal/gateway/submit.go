@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,24 +29,46 @@ const stateDirName = ".patchd"
 
 // Submit implements api.Service: it checks the block as the daemon would,
 // publishes it to its workspace's work subject and answers queued once
-// JetStream has stored it (a resend within the dedup window answers
-// Duplicate with the patch's state). Whether the id was used before with
-// another body is the runner's daemon's to decide (id_conflict shows in
-// the patch's view and events, not here).
+// JetStream has stored it. As the daemon, it answers a resend of the same
+// id and body Duplicate with the patch's state, and refuses the same id
+// with another body (id_conflict) unless the patch failed: then it is a
+// new attempt. It knows the body an id was queued with by its SHA-256,
+// kept under jetq.BodyKey (created before the patch is published, so that
+// of two bodies sent at once under one id only one is queued).
 func (s *Service) Submit(ctx context.Context, req api.SubmitRequest) (api.SubmitResult, error) {
 	blk, ws, err := s.intake(ctx, req.Body)
 	if err != nil {
 		return api.SubmitResult{}, err
 	}
 	now := time.Now().UTC()
-	msg := jetq.NewWorkMsg(jetq.Work{Workspace: ws, ID: blk.ID, Received: now, Body: req.Body})
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
 	defer cancel()
-	ack, err := s.js.PublishMsg(pctx, msg, jetstream.WithExpectStream(jetq.StreamWork))
-	if err != nil {
+	sum := sha256.Sum256(req.Body)
+	hash := hex.EncodeToString(sum[:])
+	bodyKey := jetq.BodyKey(ws, blk.ID)
+	attempt := 0
+	claimed, err := s.patches.Create(pctx, bodyKey, []byte(hash))
+	switch {
+	case err == nil:
+	case errors.Is(err, jetstream.ErrKeyExists):
+		res, done, err := s.resend(pctx, ws, blk, hash)
+		if done || err != nil {
+			return res, err
+		}
+		attempt = res.Attempt
+	default:
 		return api.SubmitResult{}, unavailable(err, fmt.Sprintf("queue patch %q of workspace %s", blk.ID, ws))
 	}
-	res := api.SubmitResult{PatchID: blk.ID, State: api.StateQueued, Duplicate: ack.Duplicate, Wait: blk.Wait}
+	msg := jetq.NewWorkMsg(jetq.Work{Workspace: ws, ID: blk.ID, Received: now, Body: req.Body})
+	ack, err := s.js.PublishMsg(pctx, msg, jetstream.WithExpectStream(jetq.StreamWork))
+	if err != nil {
+		if claimed > 0 {
+			// Not queued: the id is free again for any body.
+			s.patches.Delete(context.WithoutCancel(pctx), bodyKey, jetstream.LastRevision(claimed))
+		}
+		return api.SubmitResult{}, unavailable(err, fmt.Sprintf("queue patch %q of workspace %s", blk.ID, ws))
+	}
+	res := api.SubmitResult{PatchID: blk.ID, State: api.StateQueued, Duplicate: ack.Duplicate, Attempt: attempt, Wait: blk.Wait}
 	key := jetq.PatchKey(ws, blk.ID)
 	if ack.Duplicate {
 		if e, err := s.patches.Get(pctx, key); err == nil {
@@ -68,6 +92,70 @@ func (s *Service) Submit(ctx context.Context, req api.SubmitRequest) (api.Submit
 		s.log.Warn("gateway: record the queued patch's view", "workspace", ws, "id", blk.ID, "err", err)
 	}
 	return res, nil
+}
+
+// resend decides about an id queued before: the same body is a
+// Duplicate (answered here when the patch's view exists: nothing to
+// queue); another body is a new attempt if the patch failed (the body's
+// hash replaced, then queued), else a conflict naming its state. done
+// says the answer is res (or err), not a patch to queue.
+func (s *Service) resend(ctx context.Context, ws string, blk *patch.Block, hash string) (res api.SubmitResult, done bool, err error) {
+	bodyKey := jetq.BodyKey(ws, blk.ID)
+	e, err := s.patches.Get(ctx, bodyKey)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		// Freed since (a publish that failed): claim it again.
+		if _, err := s.patches.Create(ctx, bodyKey, []byte(hash)); err == nil {
+			return res, false, nil
+		}
+		return res, true, s.conflict(ctx, ws, blk.ID, "queued")
+	}
+	if err != nil {
+		return res, true, unavailable(err, fmt.Sprintf("queue patch %q of workspace %s", blk.ID, ws))
+	}
+	var v api.PatchView
+	ve, err := s.patches.Get(ctx, jetq.PatchKey(ws, blk.ID))
+	ok := err == nil
+	switch {
+	case ok:
+		if v, err = jetq.DecodeView(ve.Value()); err != nil {
+			ok = false
+		}
+	case !errors.Is(err, jetstream.ErrKeyNotFound):
+		return res, true, unavailable(err, fmt.Sprintf("queue patch %q of workspace %s", blk.ID, ws))
+	}
+	if string(e.Value()) == hash {
+		if !ok {
+			return res, false, nil // its view is not there yet: the dedup window answers
+		}
+		return api.SubmitResult{PatchID: blk.ID, State: v.State, Duplicate: true, Attempt: v.Attempt, Wait: blk.Wait}, true, nil
+	}
+	if !ok || v.State != api.StateFailed {
+		state := api.StateQueued
+		if ok {
+			state = v.State
+		}
+		return res, true, s.conflict(ctx, ws, blk.ID, state)
+	}
+	if _, err := s.patches.Update(ctx, bodyKey, []byte(hash), e.Revision()); err != nil {
+		// Another attempt was queued in between.
+		return res, true, s.conflict(ctx, ws, blk.ID, api.StateQueued)
+	}
+	// The view says queued again (unless its runner changed it since),
+	// so that the old body sent now is a conflict, as at the daemon.
+	v.State, v.Error, v.Code, v.Attempt = api.StateQueued, "", "", max(v.Attempt, 1)+1
+	v.StartedAt, v.FinishedAt, v.DurationMS, v.Diff, v.Files = time.Time{}, time.Time{}, 0, "", nil
+	v.ReceivedAt = time.Now().UTC()
+	if b, err := jetq.EncodeView(v); err == nil {
+		s.patches.Update(ctx, jetq.PatchKey(ws, blk.ID), b, ve.Revision())
+	}
+	return api.SubmitResult{Attempt: v.Attempt}, false, nil
+}
+
+// conflict is the refusal of an id used before with another body, in the
+// daemon's words.
+func (s *Service) conflict(_ context.Context, ws, id, state string) *api.Error {
+	return &api.Error{Kind: api.KindConflict, Code: api.CodeIDConflict, Field: "id",
+		Message: fmt.Sprintf("patch id %q was already used for a different body in workspace %s (state %s); use a new id (only a patch that failed takes another body under its id)", id, ws, state)}
 }
 
 // intake parses and checks a block and finds its workspace: the body's

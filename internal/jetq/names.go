@@ -122,6 +122,12 @@ var idUnescapes = strings.NewReplacer("=2E", ".", "=3A", ":")
 // a dot and the id with "." and ":" escaped as =2E and =3A.
 func PatchKey(ws, id string) string { return ws + "." + idEscapes.Replace(id) }
 
+// BodyKey is the key under which the gateway keeps the SHA-256 (hex) of
+// the body a patch id was last queued with: the view's key and ".body".
+// ParsePatchKey refuses it (a listing passes over it), and a runner's
+// permissions (its workspace's keys of one token) do not let it write it.
+func BodyKey(ws, id string) string { return PatchKey(ws, id) + ".body" }
+
 // PatchKeyPrefix is the key prefix of a workspace's views (a KV watch
 // filter is PatchKeyPrefix(ws)+"*").
 func PatchKeyPrefix(ws string) string { return ws + "." }
