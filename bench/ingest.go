@@ -150,6 +150,9 @@ func (b *bench) ingest(ctx context.Context, rep *report) error {
 		}
 		r := runLoad(ctx, loadFor("http://"+d.addr+"/webhook", d.token, clients, d.pid, ids))
 		pt.rounds = append(pt.rounds, r)
+		// Each round's figures, so that two builds can be compared round
+		// by round (their ratio moves less than either on a shared host).
+		logf("ingest: %d clients: %s %.0f req/s, %s CPU per request", clients, name, r.rate(), us(r.cpuPerReq()))
 		after, err := d.queue(ctx)
 		if err != nil {
 			return err
