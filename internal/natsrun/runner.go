@@ -219,8 +219,10 @@ func (r *Runner) main(ctx context.Context, co jetq.Options) {
 		if err := nc.Drain(); err != nil {
 			nc.Close()
 		}
-		for !nc.IsClosed() {
-			time.Sleep(5 * time.Millisecond)
+		for deadline := time.Now().Add(2 * time.Second); !nc.IsClosed(); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				nc.Close()
+			}
 		}
 	}()
 
