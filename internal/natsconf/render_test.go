@@ -2,6 +2,7 @@ package natsconf
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -9,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -19,6 +21,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	natstest "github.com/nats-io/nats-server/v2/test"
+
+	"github.com/patchd/patchd/internal/jetq"
 )
 
 // TestRender: the configuration file is read by nats-server's own parser
@@ -220,4 +225,45 @@ func selfSigned(t *testing.T, dir string) (cert, key, ca string) {
 		t.Fatal(err)
 	}
 	return cert, key, cert
+}
+
+// TestTLS: a server with natsconf's TLS block takes a runner's tls://
+// connection that trusts its CA (jetq.Options.CAFile, a runner's
+// --nats-ca) and runs JetStream over it; a client that does not trust
+// the CA is refused by its own certificate check.
+func TestTLS(t *testing.T) {
+	m, err := Generate(Password, []string{"a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key, ca := selfSigned(t, t.TempDir())
+	opts, err := m.Options(Server{Listen: "127.0.0.1:-1", StoreDir: t.TempDir(), BcryptCost: 4, TLS: &TLS{CertFile: cert, KeyFile: key, CAFile: ca}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := natstest.RunServer(opts)
+	t.Cleanup(s.Shutdown)
+	url := fmt.Sprintf("tls://127.0.0.1:%d", s.Addr().(*net.TCPAddr).Port)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	gw := m.Gateway
+	nc, js, err := jetq.Connect(ctx, jetq.Options{URL: url, User: gw.Name, Password: gw.Password, CAFile: ca})
+	if err != nil {
+		t.Fatalf("connect over TLS with the CA: %v", err)
+	}
+	defer nc.Close()
+	if !nc.TLSRequired() {
+		t.Error("the connection is not TLS")
+	}
+	if _, err := js.AccountInfo(ctx); err != nil {
+		t.Fatalf("JetStream over TLS: %v", err)
+	}
+	short, cancel2 := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel2()
+	if nc, _, err := jetq.Connect(short, jetq.Options{URL: url, User: gw.Name, Password: gw.Password}); err == nil {
+		nc.Close()
+		t.Error("a client without the CA connected")
+	} else if !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("without the CA: %v, want a certificate error", err)
+	}
 }
