@@ -153,8 +153,18 @@ type ConsumerOptions struct {
 	AckWait time.Duration
 }
 
+// PriorityGroup is the one priority group of a workspace's consumer:
+// runners pull in it, and the server pins it to one runner at a time.
+const PriorityGroup = "runners"
+
 // ConsumerConfig is the durable pull consumer of a workspace's patches:
-// one at a time (MaxAckPending 1), acked explicitly.
+// one at a time (MaxAckPending 1), acked explicitly, and pinned to one
+// runner (the priority group PriorityGroup, policy pinned_client): of two
+// runners of a workspace, the one that got a message first gets them all
+// while it pulls; the other's pulls wait until the pin lapses, AckWait
+// after the pinned runner's last pull (or at once when it stops and
+// unpins). A pull outside the group gets messages only while none is
+// pinned.
 func ConsumerConfig(ws string, o ConsumerOptions) jetstream.ConsumerConfig {
 	md := o.MaxDeliver
 	if md <= 0 {
@@ -173,6 +183,12 @@ func ConsumerConfig(ws string, o ConsumerOptions) jetstream.ConsumerConfig {
 		MaxAckPending: 1,
 		AckWait:       aw,
 		MaxDeliver:    md,
+		// AckWait is also how long a runner that died holding a message
+		// keeps it; the standby takes over no later than that message
+		// comes again.
+		PriorityPolicy: jetstream.PriorityPolicyPinned,
+		PriorityGroups: []string{PriorityGroup},
+		PinnedTTL:      aw,
 	}
 }
 

@@ -176,8 +176,29 @@ func TestEnsure(t *testing.T) {
 	if ci.Name != "run-web" || ci.Config.FilterSubject != "patchd.ws.web" || ci.Config.MaxAckPending != 1 || ci.Config.MaxDeliver != jetq.DefaultMaxDeliver || ci.Config.AckWait != jetq.DefaultAckWait || ci.Config.AckPolicy != jetstream.AckExplicitPolicy {
 		t.Errorf("consumer %+v", ci.Config)
 	}
+	if ci.Config.PriorityPolicy != jetstream.PriorityPolicyPinned || len(ci.Config.PriorityGroups) != 1 || ci.Config.PriorityGroups[0] != jetq.PriorityGroup || ci.Config.PinnedTTL != jetq.DefaultAckWait {
+		t.Errorf("consumer %+v: want pinned to one runner of group %s for AckWait", ci.Config, jetq.PriorityGroup)
+	}
 	if _, err := jetq.EnsureConsumer(ctx, js, "a.b", jetq.ConsumerOptions{}); err == nil {
 		t.Error("a consumer for an invalid workspace was made")
+	}
+
+	// A consumer made before runners were pinned (no priority group) is
+	// updated in place, its pending messages kept.
+	old := jetq.ConsumerConfig("old", jetq.ConsumerOptions{})
+	old.PriorityPolicy, old.PriorityGroups, old.PinnedTTL = jetstream.PriorityPolicyNone, nil, 0
+	if _, err := js.CreateOrUpdateConsumer(ctx, jetq.StreamWork, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.PublishMsg(ctx, jetq.NewWorkMsg(jetq.Work{Workspace: "old", ID: "p", Received: time.Now(), Body: []byte(`{"id":"p"}`)})); err != nil {
+		t.Fatal(err)
+	}
+	c, err = jetq.EnsureConsumer(ctx, js, "old", jetq.ConsumerOptions{AckWait: 5 * time.Second})
+	if err != nil {
+		t.Fatalf("EnsureConsumer over a consumer without a priority group: %v", err)
+	}
+	if ci := c.CachedInfo(); ci.Config.PriorityPolicy != jetstream.PriorityPolicyPinned || ci.Config.PinnedTTL != 5*time.Second || ci.NumPending != 1 {
+		t.Errorf("updated consumer %+v, %d pending; want pinned for 5 s, 1 pending", ci.Config, ci.NumPending)
 	}
 }
 
@@ -203,7 +224,7 @@ func TestDedupAndAdvisory(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 2 {
-		m, err := c.Next(jetstream.FetchMaxWait(5 * time.Second))
+		m, err := c.Next(jetstream.FetchMaxWait(5*time.Second), jetstream.FetchPriorityGroup(jetq.PriorityGroup))
 		if err != nil {
 			t.Fatalf("delivery %d: %v", i+1, err)
 		}
@@ -227,7 +248,7 @@ func TestDedupAndAdvisory(t *testing.T) {
 		}
 		// The server finds the message over its deliveries when it
 		// looks for the next one to deliver.
-		if m, err := c.Next(jetstream.FetchMaxWait(100 * time.Millisecond)); err == nil {
+		if m, err := c.Next(jetstream.FetchMaxWait(100*time.Millisecond), jetstream.FetchPriorityGroup(jetq.PriorityGroup)); err == nil {
 			t.Fatalf("delivered a third time: %s", m.Subject())
 		}
 	}

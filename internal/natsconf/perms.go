@@ -110,6 +110,8 @@ func RunnerPermissions(ws string) (Permissions, error) {
 		pub = append(pub, "$JS.API.STREAM.INFO."+s)
 	}
 	pub = append(pub, consumerGrants(jetq.StreamWork, run, jetq.SubjectWorkPrefix+ws)...)
+	// A runner that stops gives up its pin on run-<ws>, for a standby.
+	pub = append(pub, "$JS.API.CONSUMER.UNPIN."+jetq.StreamWork+"."+run)
 	pub = append(pub, consumerGrants(jetq.StreamAdvisories, dead, jetq.AdvisorySubject(ws))...)
 	pub = append(pub,
 		jetq.SubjectEventsPrefix+ws,

@@ -187,7 +187,7 @@ func testPermissions(t *testing.T, mode Mode) {
 	if err != nil {
 		t.Fatalf("runner a: its consumer: %v", err)
 	}
-	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second), jetstream.FetchPriorityGroup(jetq.PriorityGroup))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,6 +267,9 @@ func testPermissions(t *testing.T, mode Mode) {
 		}},
 		{"fetch from b's consumer", "$JS.API.CONSUMER.MSG.NEXT.PATCHD.run-b", func() error {
 			return anc.PublishRequest("$JS.API.CONSUMER.MSG.NEXT.PATCHD.run-b", anc.NewRespInbox(), []byte(`{"batch":1}`))
+		}},
+		{"unpin b's consumer", "$JS.API.CONSUMER.UNPIN.PATCHD.run-b", func() error {
+			return anc.PublishRequest("$JS.API.CONSUMER.UNPIN.PATCHD.run-b", anc.NewRespInbox(), []byte(`{"group":"runners"}`))
 		}},
 		{"create b's consumer", "$JS.API.CONSUMER.CREATE.PATCHD.run-b.patchd.ws.b", func() error {
 			c, cancel := short()
@@ -377,7 +380,7 @@ func testPermissions(t *testing.T, mode Mode) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bmsg, err := bcons.Next(jetstream.FetchMaxWait(5 * time.Second))
+	bmsg, err := bcons.Next(jetstream.FetchMaxWait(5*time.Second), jetstream.FetchPriorityGroup(jetq.PriorityGroup))
 	if err != nil || string(bmsg.Data()) != `{"id":"p-b"}` {
 		t.Fatalf("runner b: next = %v, %v", bmsg, err)
 	}

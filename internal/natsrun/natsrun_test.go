@@ -469,7 +469,7 @@ func TestDeadLetterBackstop(t *testing.T) {
 	for i := range 2 {
 		// A runner that takes the message and dies.
 		eventually(t, fmt.Sprintf("delivery %d", i+1), func() (bool, string) {
-			m, err := cons.Next(jetstream.FetchMaxWait(300 * time.Millisecond))
+			m, err := cons.Next(jetstream.FetchMaxWait(300*time.Millisecond), jetstream.FetchPriorityGroup(jetq.PriorityGroup))
 			if err != nil {
 				return false, err.Error()
 			}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,6 +97,16 @@ func TestUnderPermissions(t *testing.T) {
 			var ft api.FileText
 			if err != nil || jetq.DecodeReply(reply.Data, &ft) != nil || ft.TotalLines != 1 {
 				t.Errorf("read_file through the runner: %v %+v", err, ft)
+			}
+			// A stop gives the pin up (CONSUMER.UNPIN).
+			if !r.Status().Pinned {
+				t.Errorf("Status() = %+v, want pinned: the runner took the workspace's patches", r.Status())
+			}
+			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			r.Stop(sctx)
+			cancel()
+			if s := logs.String(); !strings.Contains(s, "this runner is the workspace's active one") || strings.Contains(s, "give up the pin") {
+				t.Errorf("the runner was not pinned, or did not give its pin up at stop:\n%s", s)
 			}
 			if s := logs.String(); containsAny(s, "Permissions Violation", "permissions violation", "Authorization Violation") {
 				t.Errorf("the runner hit its permissions:\n%s", s)

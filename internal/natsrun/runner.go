@@ -76,6 +76,12 @@ type Runner struct {
 	lastErr   atomic.Pointer[string]
 	cursor    *cursor
 	statusReq chan struct{}
+
+	// pinned: NATS gives the workspace's patches to this runner; standby:
+	// to another runner (pin.go). lastCheck is the pull loop's own.
+	pinned    atomic.Bool
+	standby   atomic.Bool
+	lastCheck time.Time
 }
 
 // Start starts the runner in the background and returns at once: the
@@ -131,6 +137,7 @@ func (r *Runner) Status() *api.NATSStatus {
 	if nc := r.nc.Load(); nc != nil && nc.IsConnected() {
 		st.Connected = true
 	}
+	st.Pinned, st.Standby = st.Connected && r.pinned.Load(), st.Connected && r.standby.Load()
 	if e := r.lastErr.Load(); e != nil {
 		st.Error = *e
 	}

@@ -22,14 +22,16 @@ func (r *Runner) askStatus() {
 }
 
 // statusLoop puts the workspace's record (jetq.WorkspaceRecord) at
-// start, every StatusEvery, and after events (debounced).
+// start, every StatusEvery, and after events (debounced); a standby puts
+// none.
 func (r *Runner) statusLoop(ctx context.Context, s *setup) {
 	host, _ := os.Hostname()
 	t := time.NewTicker(r.opts.StatusEvery)
 	defer t.Stop()
 	for {
 		st, err := r.svc.Status(ctx)
-		if err == nil {
+		// A standby's record would replace the active runner's.
+		if err == nil && !r.standby.Load() {
 			st.NATS = nil // the gateway knows how it reaches NATS
 			rec := jetq.WorkspaceRecord{Name: r.ws, Runner: jetq.RunnerInfo{Host: host, PID: os.Getpid(), Instance: r.opts.Instance},
 				Status: st, UpdatedAt: time.Now().UTC()}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -14,14 +15,39 @@ import (
 )
 
 // pullWait bounds one pull: a stop waits for it to end, and a message it
-// brings then is handed back at once.
+// brings then is handed back at once. Pulls go on while a patch is being
+// applied (nothing comes: MaxAckPending is 1), because each renews the
+// runner's pin (see jetq.ConsumerConfig): it is at most a third of the
+// pin's TTL.
 const pullWait = time.Second
 
 // work takes the workspace's patches one at a time (the consumer's
-// MaxAckPending is 1: the order of the queue is the order applied).
+// MaxAckPending is 1: the order of the queue is the order applied): pull
+// brings them, handle carries each to an outcome. At the end the pin is
+// given up, so that a standby takes over at once.
 func (r *Runner) work(ctx context.Context, s *setup) {
+	msgs := make(chan jetstream.Msg)
+	var wg sync.WaitGroup
+	wg.Go(func() { r.pull(ctx, s, msgs) })
+	for msg := range msgs {
+		if ctx.Err() != nil {
+			// Stopping: the next runner takes it now, not after AckWait.
+			msg.Nak()
+			continue
+		}
+		r.handle(ctx, s, msg)
+	}
+	wg.Wait()
+	r.unpin(s)
+}
+
+// pull pulls in the consumer's priority group until ctx ends, and hands
+// each message to work; it closes msgs when done.
+func (r *Runner) pull(ctx context.Context, s *setup, msgs chan<- jetstream.Msg) {
+	defer close(msgs)
 	delay := 50 * time.Millisecond
 	remake := false
+	wait := min(pullWait, max(r.opts.Queue.AckWait/3, 10*time.Millisecond))
 	for ctx.Err() == nil {
 		// Not bound to ctx: a pull cancelled halfway could still be
 		// served by the server, and its message would wait a whole
@@ -41,10 +67,18 @@ func (r *Runner) work(ctx context.Context, s *setup) {
 			}
 			s.cons, remake = c, false
 		}
-		msg, err := s.cons.Next(jetstream.FetchMaxWait(pullWait))
+		msg, err := s.cons.Next(jetstream.FetchMaxWait(wait), jetstream.FetchPriorityGroup(jetq.PriorityGroup))
 		if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrConsumerDeleted) {
 			r.log.Warn("nats: the workspace's consumer is gone; making it again", "consumer", jetq.ConsumerName(r.ws), "err", err)
 			remake = true
+			r.setPinned(false)
+			continue
+		}
+		if errors.Is(err, jetstream.ErrPinIDMismatch) {
+			// Our pin lapsed (a pull came too late) and the server
+			// pinned another runner, or none yet.
+			r.setPinned(false)
+			r.checkStandby(ctx, s, true)
 			continue
 		}
 		if err != nil {
@@ -54,16 +88,16 @@ func (r *Runner) work(ctx context.Context, s *setup) {
 					return
 				}
 				delay = min(2*delay, 2*time.Second)
+			} else if !r.pinned.Load() {
+				r.checkStandby(ctx, s, false)
 			}
 			continue
 		}
 		delay = 50 * time.Millisecond
-		if ctx.Err() != nil {
-			// Stopping: the next runner takes it now, not after AckWait.
-			msg.Nak()
-			return
+		if msg.Headers().Get(pinHeader) != "" {
+			r.setPinned(true)
 		}
-		r.handle(ctx, s, msg)
+		msgs <- msg
 	}
 }
 
