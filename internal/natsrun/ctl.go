@@ -19,6 +19,38 @@ const (
 	ctlParallel = 8
 )
 
+// ctlLoop answers the workspace's control requests while this runner is
+// not a standby: a standby's copy of the workspace is not the one the
+// gateway's previews, reverts and file reads are about, so it leaves the
+// queue group ctl-<ws> to the active runner.
+func (r *Runner) ctlLoop(ctx context.Context, nc *nats.Conn) {
+	var sub *nats.Subscription
+	defer func() {
+		if sub != nil {
+			sub.Unsubscribe()
+		}
+	}()
+	for {
+		switch standby := r.standby.Load(); {
+		case !standby && sub == nil:
+			var err error
+			if sub, err = r.serveCtl(ctx, nc); err != nil {
+				r.log.Error("nats: control requests are not answered", "err", err)
+			}
+		case standby && sub != nil:
+			if err := sub.Unsubscribe(); err != nil {
+				r.log.Warn("nats: a standby still answers control requests", "err", err)
+			}
+			sub = nil
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.roles:
+		}
+	}
+}
+
 // serveCtl answers the workspace's control requests (patchd.ctl.<ws>.<op>,
 // queue group ctl-<ws>) by calling the service; a request over the limit
 // of those answered at once is refused as busy.

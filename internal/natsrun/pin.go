@@ -18,7 +18,9 @@ func (r *Runner) setPinned(on bool) {
 		return
 	}
 	if on {
-		r.standby.Store(false)
+		if r.standby.Swap(false) {
+			r.rolesChanged()
+		}
 		r.log.Info("nats: this runner is the workspace's active one (pinned): the queue's patches come here")
 		r.askStatus()
 		return
@@ -52,6 +54,7 @@ func (r *Runner) checkStandby(ctx context.Context, s *setup, now bool) {
 	if r.standby.Swap(other) == other {
 		return
 	}
+	r.rolesChanged()
 	if other {
 		r.log.Info("nats: another runner of the workspace is active (pinned); this one is a standby and takes over when that one stops or stops pulling for --ack-wait")
 	} else {
@@ -72,4 +75,12 @@ func (r *Runner) unpin(s *setup) {
 		return
 	}
 	r.pinned.Store(false)
+}
+
+// rolesChanged tells ctlLoop that standby changed.
+func (r *Runner) rolesChanged() {
+	select {
+	case r.roles <- struct{}{}:
+	default:
+	}
 }

@@ -82,6 +82,8 @@ type Runner struct {
 	pinned    atomic.Bool
 	standby   atomic.Bool
 	lastCheck time.Time
+	// roles is signalled when standby changes (ctlLoop follows it).
+	roles chan struct{}
 }
 
 // Start starts the runner in the background and returns at once: the
@@ -106,7 +108,8 @@ func Start(opts Options) (*Runner, error) {
 		return nil, err
 	}
 	r := &Runner{opts: opts, svc: opts.Service, ws: opts.Queue.Workspace, done: make(chan struct{}),
-		log: opts.Logger.With("nats_workspace", opts.Queue.Workspace), statusReq: make(chan struct{}, 1)}
+		log: opts.Logger.With("nats_workspace", opts.Queue.Workspace), statusReq: make(chan struct{}, 1),
+		roles: make(chan struct{}, 1)}
 	// Taken before anything is consumed: what happens from now on is
 	// published even on the first start.
 	if r.cursor, err = openCursor(opts.StateDir, r.ws, r.svc); err != nil {
@@ -254,14 +257,8 @@ func (r *Runner) main(ctx context.Context, co jetq.Options) {
 	for _, loop := range []func(context.Context, *setup){r.work, r.dead, r.forward, r.statusLoop} {
 		wg.Go(func() { loop(ctx, parts) })
 	}
-	ctl, err := r.serveCtl(ctx, nc)
-	if err != nil {
-		r.log.Error("nats: control requests are not answered", "err", err)
-	}
+	wg.Go(func() { r.ctlLoop(ctx, nc) })
 	wg.Wait()
-	if ctl != nil {
-		ctl.Unsubscribe()
-	}
 	// The service is not called once Stop returns.
 	r.ctl.Wait()
 }

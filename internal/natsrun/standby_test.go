@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/patchd/patchd/internal/api"
 	"github.com/patchd/patchd/internal/config"
+	"github.com/patchd/patchd/internal/jetq"
 	"github.com/patchd/patchd/internal/jetq/jetqtest"
 )
 
@@ -55,7 +57,7 @@ func (h holdFirst) Submit(ctx context.Context, req api.SubmitRequest) (api.Submi
 // in flight again and every later one.
 func TestStandby(t *testing.T) {
 	srv := jetqtest.Server(t)
-	_, js := jetqtest.Connect(t, srv)
+	nc, js := jetqtest.Connect(t, srv)
 	const ackWait = time.Second
 	const n = 6
 	var once sync.Once
@@ -126,6 +128,21 @@ func TestStandby(t *testing.T) {
 		t.Fatalf("the standby %s took %d of the patches; want none (the active one is %s)", standby, k, active)
 	}
 	checkRoles(t, runners[active], runners[standby])
+	// The gateway's control requests are answered by the active runner
+	// only: a read of g0.txt shows its copy.
+	eventually(t, "control requests answered by the active runner", func() (bool, string) {
+		for range 30 {
+			reply, err := nc.Request(jetq.CtlSubject("api", jetq.OpReadFile), []byte(`{"Path": "g0.txt"}`), 5*time.Second)
+			if err != nil {
+				return false, err.Error()
+			}
+			var ft api.FileText
+			if err := jetq.DecodeReply(reply.Data, &ft); err != nil || !strings.Contains(ft.Text, "P0") {
+				return false, fmt.Sprintf("read_file answered %+v, %v: by the standby", ft, err)
+			}
+		}
+		return true, ""
+	})
 
 	// P3 held mid-apply at the active runner, whose connection is lost.
 	publish(t, js, "api", "P3", patch(3))
