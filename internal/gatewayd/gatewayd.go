@@ -1,6 +1,7 @@
 // Package gatewayd is the wiring of `patchd gateway`: it connects to NATS
 // (or starts the embedded server), ensures the streams and buckets,
-// builds the gateway's api.Service (internal/gateway) and serves it
+// builds the gateway's api.Service (internal/gateway), buries the dead
+// letters the max-deliveries advisories name, and serves the service
 // through the daemon's doors unchanged: internal/server (webhook, API,
 // OpenAPI, /events, /health), internal/mcpserver at /mcp, the dashboard,
 // and /metrics; and, for each workspace, the same API bound to it under
@@ -110,6 +111,12 @@ func Run(ctx context.Context, o Options, console io.Writer) error {
 		return err
 	}
 	cancel()
+	// Dead letters whose runner died on each delivery: no runner may
+	// read or remove a work message by its sequence (natsconf).
+	deadCtx, stopDead := context.WithCancel(ctx)
+	deadDone := make(chan struct{})
+	go func() { defer close(deadDone); svc.DeadLetters(deadCtx) }()
+	defer func() { stopDead(); <-deadDone }()
 
 	ln, busy, err := listen.Bind(cfg.Host, cfg.Ports(), log)
 	if err != nil {

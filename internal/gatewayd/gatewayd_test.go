@@ -231,6 +231,23 @@ func TestEmbeddedRun(t *testing.T) {
 		}
 	}
 	link.Close()
+	// The gateway consumes every workspace's max-deliveries advisories
+	// (its dead letters; no runner may).
+	m, err := natsconf.LoadOrGenerate(dir, natsconf.Password, []string{"web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gl, err := jetq.Dial(ctx, jetq.Options{URL: "nats://127.0.0.1:" + port, User: m.Gateway.Name, Password: m.Gateway.Password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, err := gl.JS.Consumer(ctx, jetq.StreamAdvisories, jetq.DeadConsumer); err != nil; _, err = gl.JS.Consumer(ctx, jetq.StreamAdvisories, jetq.DeadConsumer) {
+		if time.Now().After(deadline.Add(20 * time.Second)) {
+			t.Fatalf("the gateway's consumer %s: %v", jetq.DeadConsumer, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	gl.Close()
 	if err := Run(ctx, o, io.Discard); !errors.Is(err, ErrAlreadyRunning) {
 		t.Fatalf("second gateway: %v, want ErrAlreadyRunning", err)
 	}

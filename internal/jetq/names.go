@@ -44,9 +44,10 @@ const (
 	// ConsumerPrefix names a workspace's durable pull consumer of the
 	// work queue: ConsumerPrefix+<workspace>.
 	ConsumerPrefix = "run-"
-	// DeadConsumerPrefix names a runner's durable consumer of the
-	// advisories: DeadConsumerPrefix+<workspace>.
-	DeadConsumerPrefix = "dead-"
+	// DeadConsumer is the gateway's durable consumer of every
+	// workspace's max-deliveries advisories (StreamAdvisories): it makes
+	// the messages they name dead letters.
+	DeadConsumer = "dead"
 )
 
 // Defaults of the streams and consumers.
@@ -77,9 +78,6 @@ func DeadSubject(ws string) string { return SubjectDeadPrefix + ws }
 
 // ConsumerName is the durable consumer of a workspace's patches.
 func ConsumerName(ws string) string { return ConsumerPrefix + ws }
-
-// DeadConsumerName is a workspace runner's consumer of the advisories.
-func DeadConsumerName(ws string) string { return DeadConsumerPrefix + ws }
 
 // RunnerInbox is the inbox prefix of a workspace's runner
 // (Options.InboxPrefix): under natsconf's permissions a runner may

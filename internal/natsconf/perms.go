@@ -58,13 +58,19 @@ type Permissions struct {
 // control requests to any runner, run the JetStream API (streams,
 // buckets, consumers, direct gets, acks) of the PATCHD account, write the
 // KV buckets, and subscribe to its inbox, patchd's subjects and the
-// JetStream advisories. It may not publish events or dead letters: those
-// are the runners'.
+// JetStream advisories. It also publishes the dead letters (and their
+// events) of messages whose runner died on each delivery: reading and
+// removing a work message by its stream sequence cannot be granted to
+// one workspace, so no runner may do it.
 func GatewayPermissions() Permissions {
 	return Permissions{
 		Publish: []string{
 			jetq.SubjectWorkPrefix + "*",
 			jetq.SubjectCtlPrefix + "*.*",
+			// Dead letters whose runner died on each delivery
+			// (gateway.DeadLetters): the copy and its event.
+			jetq.SubjectDeadPrefix + "*",
+			jetq.SubjectEventsPrefix + "*",
 			"$JS.API.>",
 			"$JS.ACK.>",
 			"$JS.FC.>",
@@ -87,22 +93,22 @@ var streamsRunnerInfo = []string{
 }
 
 // RunnerPermissions are the runner of workspace ws's: create, look up,
-// fetch from and ack its consumer run-<ws> (filtered on patchd.ws.<ws>)
-// and its advisories consumer dead-<ws>; publish patchd.events.<ws> and
-// patchd.dead.<ws>; put and get its KV keys (<ws>.* in PATCHD_PATCHES, <ws>
-// in PATCHD_WORKSPACES); serve patchd.ctl.<ws>.* and reply; subscribe
-// only under RunnerInbox(ws).
+// fetch from and ack its consumer run-<ws> (filtered on patchd.ws.<ws>);
+// publish patchd.events.<ws> and patchd.dead.<ws>; put and get its KV
+// keys (<ws>.* in PATCHD_PATCHES, <ws> in PATCHD_WORKSPACES); serve
+// patchd.ctl.<ws>.* and reply; subscribe only under RunnerInbox(ws).
 //
-// One grant is wider than the workspace: reading and deleting a work
-// message by its stream sequence (STREAM.MSG.GET, DIRECT.GET and
-// STREAM.MSG.DELETE of PATCHD), which the dead-letter path needs and
-// which NATS cannot limit to a subject (the sequence is in the request's
-// body).
+// It may not read or delete a work message by its stream sequence
+// (STREAM.MSG.GET, DIRECT.GET, STREAM.MSG.DELETE of PATCHD): NATS cannot
+// limit those to a subject (the sequence is in the request's body), so
+// they would reach every workspace's patches. The runner buries a
+// dead letter from the message delivered to it; the gateway buries the
+// rest from the max-deliveries advisories.
 func RunnerPermissions(ws string) (Permissions, error) {
 	if err := checkWorkspace(ws); err != nil {
 		return Permissions{}, err
 	}
-	run, dead := jetq.ConsumerName(ws), jetq.DeadConsumerName(ws)
+	run := jetq.ConsumerName(ws)
 	kvPatches := "$KV." + jetq.BucketPatches + "." + ws + ".*"
 	kvWorkspace := "$KV." + jetq.BucketWorkspaces + "." + ws
 	pub := []string{"$JS.API.INFO"}
@@ -112,7 +118,6 @@ func RunnerPermissions(ws string) (Permissions, error) {
 	pub = append(pub, consumerGrants(jetq.StreamWork, run, jetq.SubjectWorkPrefix+ws)...)
 	// A runner that stops gives up its pin on run-<ws>, for a standby.
 	pub = append(pub, "$JS.API.CONSUMER.UNPIN."+jetq.StreamWork+"."+run)
-	pub = append(pub, consumerGrants(jetq.StreamAdvisories, dead, jetq.AdvisorySubject(ws))...)
 	pub = append(pub,
 		jetq.SubjectEventsPrefix+ws,
 		jetq.SubjectDeadPrefix+ws,
@@ -120,10 +125,6 @@ func RunnerPermissions(ws string) (Permissions, error) {
 		kvWorkspace,
 		"$JS.API.DIRECT.GET."+kvStreamPrefix+jetq.BucketPatches+"."+kvPatches,
 		"$JS.API.DIRECT.GET."+kvStreamPrefix+jetq.BucketWorkspaces+"."+kvWorkspace,
-		// The dead-letter path: the message an advisory names by sequence.
-		"$JS.API.STREAM.MSG.GET."+jetq.StreamWork,
-		"$JS.API.DIRECT.GET."+jetq.StreamWork,
-		"$JS.API.STREAM.MSG.DELETE."+jetq.StreamWork,
 	)
 	return Permissions{
 		Publish:        pub,

@@ -227,11 +227,6 @@ func testPermissions(t *testing.T, mode Mode) {
 	if _, err := wkv.Put(ctx, "a", []byte(`{"name":"a"}`)); err != nil {
 		t.Fatalf("runner a: workspace record: %v", err)
 	}
-	if _, err := ajs.CreateOrUpdateConsumer(ctx, jetq.StreamAdvisories, jetstream.ConsumerConfig{
-		Durable: jetq.DeadConsumerName("a"), FilterSubject: jetq.AdvisorySubject("a"), AckPolicy: jetstream.AckExplicitPolicy,
-	}); err != nil {
-		t.Fatalf("runner a: its advisories consumer: %v", err)
-	}
 	ctl, err := anc.QueueSubscribe(jetq.SubjectCtlPrefix+"a.*", "ctl-a", func(msg *nats.Msg) { _ = msg.Respond([]byte(`{"result":"ok"}`)) })
 	if err != nil {
 		t.Fatal(err)
@@ -249,6 +244,30 @@ func testPermissions(t *testing.T, mode Mode) {
 	}
 	if e, err := gkv.Get(ctx, "a.p-a"); err != nil || string(e.Value()) != `{"state":"applied"}` {
 		t.Fatalf("gateway: KV get = %v, %v", e, err)
+	}
+	// The gateway's dead-letter path (gateway.DeadLetters): its consumer
+	// of every workspace's advisories, a work message read and removed
+	// by sequence, the dead letter and its event published.
+	if _, err := gjs.CreateOrUpdateConsumer(ctx, jetq.StreamAdvisories, jetstream.ConsumerConfig{
+		Durable: jetq.DeadConsumer, FilterSubject: jetq.SubjectAdvisories, AckPolicy: jetstream.AckExplicitPolicy,
+	}); err != nil {
+		t.Fatalf("gateway: the advisories consumer: %v", err)
+	}
+	gwork, err := gjs.Stream(ctx, jetq.StreamWork)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gwork.GetMsg(ctx, 2); err != nil {
+		t.Fatalf("gateway: read work message 2: %v", err)
+	}
+	if _, err := gjs.Publish(ctx, jetq.SubjectDeadPrefix+"b", []byte(`{}`)); err != nil {
+		t.Fatalf("gateway: publish b's dead letter: %v", err)
+	}
+	if _, err := gjs.Publish(ctx, jetq.SubjectEventsPrefix+"b", []byte(`{"id":"p-b","state":"failed"}`)); err != nil {
+		t.Fatalf("gateway: publish b's event: %v", err)
+	}
+	if ev, err := events.Next(jetstream.FetchMaxWait(5 * time.Second)); err != nil || ev.Subject() != jetq.SubjectEventsPrefix+"b" {
+		t.Fatalf("gateway: next event = %v, %v", ev, err)
 	}
 	av.none(t)
 	gv.none(t)
@@ -328,6 +347,38 @@ func testPermissions(t *testing.T, mode Mode) {
 			c, cancel := short()
 			defer cancel()
 			_, err := ajs.UpdateStream(c, jetstream.StreamConfig{Name: jetq.StreamWork, Subjects: []string{">"}})
+			return err
+		}},
+		// b's patch is message 2 of the work stream: neither read nor
+		// removed by its sequence (the gateway buries dead letters).
+		{"read b's patch by sequence", "$JS.API.STREAM.MSG.GET.PATCHD", func() error {
+			c, cancel := short()
+			defer cancel()
+			st, err := ajs.Stream(c, jetq.StreamWork)
+			if err != nil {
+				return err
+			}
+			_, err = st.GetMsg(c, 2)
+			return err
+		}},
+		{"direct-get b's patch by sequence", "$JS.API.DIRECT.GET.PATCHD", func() error {
+			return anc.PublishRequest("$JS.API.DIRECT.GET.PATCHD", anc.NewRespInbox(), []byte(`{"seq":2}`))
+		}},
+		{"delete b's patch by sequence", "$JS.API.STREAM.MSG.DELETE.PATCHD", func() error {
+			c, cancel := short()
+			defer cancel()
+			st, err := ajs.Stream(c, jetq.StreamWork)
+			if err != nil {
+				return err
+			}
+			return st.DeleteMsg(c, 2)
+		}},
+		{"consume the advisories", "$JS.API.CONSUMER.CREATE.PATCHD_ADVISORIES.dead-a.$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.PATCHD.run-a", func() error {
+			c, cancel := short()
+			defer cancel()
+			_, err := ajs.CreateOrUpdateConsumer(c, jetq.StreamAdvisories, jetstream.ConsumerConfig{
+				Durable: "dead-a", FilterSubject: jetq.AdvisorySubject("a"), AckPolicy: jetstream.AckExplicitPolicy,
+			})
 			return err
 		}},
 		{"purge the work stream", "$JS.API.STREAM.PURGE.PATCHD", func() error {

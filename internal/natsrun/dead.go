@@ -3,9 +3,9 @@ package natsrun
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -16,8 +16,11 @@ import (
 )
 
 // CodeDeadLetter is the code of a patch the runner never brought to an
-// outcome in --max-deliver deliveries (every Submit refused it, or the
-// runner died each time): kept on patchd.dead.<ws>.
+// outcome in --max-deliver deliveries (every Submit refused it): kept on
+// patchd.dead.<ws>. One whose runner died on each delivery is buried by
+// the gateway, from the server's max-deliveries advisory (gateway
+// DeadLetters, same code, headers and event): that needs reading and
+// removing a work message by its sequence, which no runner may do.
 const CodeDeadLetter = "dead_letter"
 
 // Headers a dead letter carries besides the work message's own.
@@ -25,69 +28,6 @@ const (
 	HeaderDeliveries = "Patchd-Deliveries"
 	HeaderStreamSeq  = "Patchd-Stream-Seq"
 )
-
-// advisory is the part of the server's max-deliveries advisory read here
-// (io.nats.jetstream.advisory.v1.max_deliver).
-type advisory struct {
-	Stream     string `json:"stream"`
-	Consumer   string `json:"consumer"`
-	StreamSeq  uint64 `json:"stream_seq"`
-	Deliveries uint64 `json:"deliveries"`
-}
-
-// dead turns the workspace's max-deliveries advisories, which the
-// advisories stream keeps while no runner is there, into dead letters:
-// the backstop for a message whose last delivery found no runner to bury
-// it (one killed while it held it, each time).
-func (r *Runner) dead(ctx context.Context, s *setup) {
-	for ctx.Err() == nil {
-		msg, err := s.dead.Next(jetstream.FetchMaxWait(pullWait))
-		if err != nil {
-			if !isTimeout(err) && !sleep(ctx, time.Second) {
-				return
-			}
-			continue
-		}
-		var adv advisory
-		if err := json.Unmarshal(msg.Data(), &adv); err != nil || adv.Stream != jetq.StreamWork || adv.Consumer != jetq.ConsumerName(r.ws) || adv.StreamSeq == 0 {
-			r.log.Warn("nats: an advisory that is not this workspace's max-deliveries advisory; dropped", "subject", msg.Subject())
-			msg.Term()
-			continue
-		}
-		if err := r.buryAdvised(ctx, s, adv); err != nil {
-			if ctx.Err() == nil {
-				r.log.Warn("nats: dead letter; trying again", "stream_seq", adv.StreamSeq, "err", err)
-				msg.NakWithDelay(time.Second)
-			} else {
-				msg.Nak()
-			}
-			continue
-		}
-		msg.Ack()
-	}
-}
-
-// buryAdvised makes the message an advisory names a dead letter: read
-// from the work queue by its sequence, buried, removed.
-func (r *Runner) buryAdvised(ctx context.Context, s *setup, adv advisory) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	raw, err := s.work.GetMsg(ctx, adv.StreamSeq)
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		// Buried before, or acknowledged in the end.
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("read message %d of %s: %w", adv.StreamSeq, jetq.StreamWork, err)
-	}
-	if err := r.bury(ctx, s, raw, adv.Deliveries, ""); err != nil {
-		return err
-	}
-	if err := s.work.DeleteMsg(ctx, adv.StreamSeq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-		return fmt.Errorf("remove message %d from %s: %w", adv.StreamSeq, jetq.StreamWork, err)
-	}
-	return nil
-}
 
 // bury copies a work message to patchd.dead.<ws> with its headers and
 // says so: the patch's view failed with code dead_letter (why, the last
@@ -100,6 +40,11 @@ func (r *Runner) bury(ctx context.Context, s *setup, raw *jetstream.RawStreamMsg
 	dl := nats.NewMsg(jetq.DeadSubject(r.ws))
 	dl.Data = raw.Data
 	for k, vs := range raw.Header {
+		// Not the publisher's expectations (the gateway's
+		// Nats-Expected-Stream: PATCHD would refuse the copy).
+		if strings.HasPrefix(k, "Nats-Expected-") {
+			continue
+		}
 		for _, v := range vs {
 			dl.Header.Add(k, v)
 		}

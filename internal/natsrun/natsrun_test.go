@@ -127,11 +127,12 @@ func block(id, from, to string) []byte {
 	return b
 }
 
-// publish publishes a work message as the gateway does.
+// publish publishes a work message as the gateway does (its
+// Nats-Expected-Stream header included).
 func publish(t *testing.T, js jetstream.JetStream, ws, id string, body []byte) {
 	t.Helper()
 	m := jetq.NewWorkMsg(jetq.Work{Workspace: ws, ID: id, Received: time.Now(), Body: body})
-	if _, err := js.PublishMsg(context.Background(), m); err != nil {
+	if _, err := js.PublishMsg(context.Background(), m, jetstream.WithExpectStream(jetq.StreamWork)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -224,7 +225,7 @@ func TestAppliesInOrderOnce(t *testing.T) {
 	// P2 again, as a redelivery: JetStream's dedup does not stop it.
 	m := nats.NewMsg(jetq.WorkSubject("api"))
 	m.Data = block("P2", "v2\n", "v3\n")
-	if _, err := js.PublishMsg(context.Background(), m); err != nil {
+	if _, err := js.PublishMsg(context.Background(), m, jetstream.WithExpectStream(jetq.StreamWork)); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "every patch applied", func() (bool, string) {
@@ -449,50 +450,5 @@ func TestCursorOfAnotherJournal(t *testing.T) {
 	c3, err := openCursor(l.state, "other", l.svc)
 	if err != nil || c3.journal() == c.journal() {
 		t.Errorf("cursor for another workspace = %+v, %v; want a new journal", c3.st, err)
-	}
-}
-
-// TestDeadLetterBackstop: a message whose every delivery found a runner
-// that died holding it (fetched, never acknowledged) is made a dead
-// letter by the next runner from the max-deliveries advisory the stream
-// PATCHD_ADVISORIES kept: copied, removed from the work queue, its view
-// failed with code dead_letter.
-func TestDeadLetterBackstop(t *testing.T) {
-	srv := jetqtest.Server(t)
-	_, js := jetqtest.Connect(t, srv)
-	ctx := context.Background()
-	cons, err := jetq.EnsureConsumer(ctx, js, "b", jetq.ConsumerOptions{MaxDeliver: 2, AckWait: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	publish(t, js, "b", "held", block("held", "v0\n", "v1\n"))
-	for i := range 2 {
-		// A runner that takes the message and dies.
-		eventually(t, fmt.Sprintf("delivery %d", i+1), func() (bool, string) {
-			m, err := cons.Next(jetstream.FetchMaxWait(300*time.Millisecond), jetstream.FetchPriorityGroup(jetq.PriorityGroup))
-			if err != nil {
-				return false, err.Error()
-			}
-			md, _ := m.Metadata()
-			return md.NumDelivered == uint64(i+1), fmt.Sprint(md.NumDelivered)
-		})
-	}
-	time.Sleep(300 * time.Millisecond) // the last delivery's AckWait
-	l := newLocal(t)
-	startRunner(t, l, srv.ClientURL(), "b", 2, 200*time.Millisecond)
-	eventually(t, "the dead letter from the advisory", func() (bool, string) {
-		v, err := view(t, js, "b", "held")
-		return err == nil && v.Code == CodeDeadLetter && strings.Contains(v.Error, "delivered 2 times") && workLeft(t, js) == 0,
-			fmt.Sprintf("%+v %v, %d left", v, err, workLeft(t, js))
-	})
-	dead, err := js.Stream(ctx, jetq.StreamDead)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m, err := dead.GetLastMsgForSubject(ctx, jetq.DeadSubject("b")); err != nil || m.Header.Get(jetq.HeaderID) != "held" {
-		t.Errorf("dead letter = %v, %v; want the held patch", m, err)
-	}
-	if b, _ := os.ReadFile(filepath.Join(l.ws, "f.txt")); string(b) != "v0\n" {
-		t.Errorf("f.txt = %q: the dead letter was applied", b)
 	}
 }

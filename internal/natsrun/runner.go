@@ -10,8 +10,9 @@
 // message delivered again after a crash or a lost ack is a Duplicate to
 // Submit, whose outcome is waited for and acknowledged, never applied
 // twice. A refused or failing Submit is acknowledged negatively with a
-// backoff; after --max-deliver deliveries the server's advisory makes the
-// message a dead letter (dead.go). The door also forwards the service's
+// backoff; refused on its --max-deliver-th delivery the message is made a
+// dead letter (dead.go; one whose runner died on each delivery is the
+// gateway's, from the server's advisory). The door also forwards the service's
 // events to patchd.events.<ws> and keeps the patch views and the
 // workspace's status in the KV buckets current (events.go, status.go), and
 // answers the gateway's control requests by calling the service (ctl.go).
@@ -254,7 +255,7 @@ func (r *Runner) main(ctx context.Context, co jetq.Options) {
 		}
 	}
 	var wg sync.WaitGroup
-	for _, loop := range []func(context.Context, *setup){r.work, r.dead, r.forward, r.statusLoop} {
+	for _, loop := range []func(context.Context, *setup){r.work, r.forward, r.statusLoop} {
 		wg.Go(func() { loop(ctx, parts) })
 	}
 	wg.Go(func() { r.ctlLoop(ctx, nc) })
@@ -268,15 +269,14 @@ type setup struct {
 	js      jetstream.JetStream
 	work    jetstream.Stream
 	cons    jetstream.Consumer
-	dead    jetstream.Consumer
 	patches jetstream.KeyValue
 	spaces  jetstream.KeyValue
 }
 
 // setup creates what is missing and finds the rest. A stream or bucket
 // that exists is left as it is (the gateway sizes them: replicas, dedup
-// window); the workspace's consumers are the runner's and are updated to
-// its settings.
+// window); the workspace's consumer is the runner's and is updated to its
+// settings.
 func (r *Runner) setup(ctx context.Context, js jetstream.JetStream) (*setup, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -317,17 +317,6 @@ func (r *Runner) setup(ctx context.Context, js jetstream.JetStream) (*setup, err
 	s.cons, err = jetq.EnsureConsumer(ctx, js, r.ws, jetq.ConsumerOptions{MaxDeliver: r.opts.Queue.MaxDeliver, AckWait: r.opts.Queue.AckWait})
 	if err != nil {
 		return nil, err
-	}
-	s.dead, err = js.CreateOrUpdateConsumer(ctx, jetq.StreamAdvisories, jetstream.ConsumerConfig{
-		Durable:       jetq.DeadConsumerName(r.ws),
-		Description:   "patchd: the dead letters of workspace " + r.ws,
-		FilterSubject: jetq.AdvisorySubject(r.ws),
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-		AckWait:       30 * time.Second,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("nats: consumer %s of stream %s: %w", jetq.DeadConsumerName(r.ws), jetq.StreamAdvisories, err)
 	}
 	return s, nil
 }

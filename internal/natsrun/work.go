@@ -109,8 +109,8 @@ func isTimeout(err error) bool {
 // same patch received before: its outcome is waited for), Wait with
 // progress signals, then the ack. A refusal or an error is a negative
 // ack with a backoff; the message comes back, and on its MaxDeliver-th
-// delivery is made a dead letter here (the max-deliveries advisory is the
-// backstop, for a runner that died on that delivery: dead.go).
+// delivery is made a dead letter here (dead.go; one whose runner died on
+// that delivery, the gateway buries from the max-deliveries advisory).
 func (r *Runner) handle(ctx context.Context, s *setup, msg jetstream.Msg) {
 	md, err := msg.Metadata()
 	if err != nil {
@@ -139,7 +139,8 @@ func (r *Runner) handle(ctx context.Context, s *setup, msg jetstream.Msg) {
 		log.Warn("nats: the patch was refused on its last delivery", "code", e.Code, "field", e.Field, "err", e.Message, "max_deliver", r.opts.Queue.MaxDeliver)
 		raw := &jetstream.RawStreamMsg{Subject: msg.Subject(), Sequence: md.Sequence.Stream, Header: msg.Headers(), Data: msg.Data(), Time: md.Timestamp}
 		if berr := r.bury(ctx, s, raw, md.NumDelivered, e.Message); berr != nil {
-			// The next delivery is past MaxDeliver: the advisory's.
+			// The next delivery is past MaxDeliver: the advisory's,
+			// which the gateway handles.
 			log.Warn("nats: dead letter; handing it back", "err", berr)
 			msg.NakWithDelay(r.backoff(md.NumDelivered))
 			return
