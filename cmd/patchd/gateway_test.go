@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -22,26 +23,7 @@ import (
 // read with the gateway's generated credentials over TCP; SIGTERM stops
 // it with exit 0.
 func TestGatewayEmbeddedProcess(t *testing.T) {
-	e := newEnv(t)
-	e.state = t.TempDir()
-	port, natsPort := freePort(t), freePort(t)
-	cmd := e.command("gateway", "--embedded-nats", "--workspaces", "web",
-		"--port", fmt.Sprint(port), "--fallback-port", "none", "--nats-listen", fmt.Sprintf("127.0.0.1:%d", natsPort))
-	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	waitFor(t, 30*time.Second, "the gateway's /health", func() bool {
-		resp, err := http.Get(base + "/health")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	e, base, natsPort, cmd, out := startGateway(t, "web")
 	body := `{"id":"gw-1","role":"test","target_file":"a.txt","patch":{"search":"a","replace":"b"}}`
 	req, _ := http.NewRequest("POST", base+"/ws/web/webhook", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
@@ -90,4 +72,35 @@ func TestGatewayEmbeddedProcess(t *testing.T) {
 	if code := exitCode(t, cmd, 20*time.Second); code != 0 {
 		t.Fatalf("gateway exit %d after SIGTERM\n%s", code, out)
 	}
+}
+
+// startGateway starts `patchd gateway --embedded-nats --workspaces
+// workspaces` on free ports, with its own state directory, and waits for
+// its /health. It returns its env (e.token() is its token), its HTTP base
+// URL, its NATS port, the process and its output; the process is killed
+// at the test's end.
+func startGateway(t *testing.T, workspaces string) (e *tenv, base string, natsPort int, cmd *exec.Cmd, out *syncBuffer) {
+	t.Helper()
+	e = newEnv(t)
+	e.state = t.TempDir()
+	port := freePort(t)
+	natsPort = freePort(t)
+	cmd = e.command("gateway", "--embedded-nats", "--workspaces", workspaces,
+		"--port", fmt.Sprint(port), "--fallback-port", "none", "--nats-listen", fmt.Sprintf("127.0.0.1:%d", natsPort))
+	out = &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	base = fmt.Sprintf("http://127.0.0.1:%d", port)
+	waitFor(t, 30*time.Second, "the gateway's /health", func() bool {
+		resp, err := http.Get(base + "/health")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return e, base, natsPort, cmd, out
 }

@@ -36,26 +36,7 @@ func lineBlock(ws string, k int) string {
 func TestScaleOutTwoWorkspaces(t *testing.T) {
 	t.Parallel()
 	const n = 20
-	gw := newEnv(t)
-	gw.state = t.TempDir()
-	port, natsPort := freePort(t), freePort(t)
-	gcmd := gw.command("gateway", "--embedded-nats", "--workspaces", "a,b",
-		"--port", fmt.Sprint(port), "--fallback-port", "none", "--nats-listen", fmt.Sprintf("127.0.0.1:%d", natsPort))
-	gout := &syncBuffer{}
-	gcmd.Stdout, gcmd.Stderr = gout, gout
-	if err := gcmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { gcmd.Process.Kill(); gcmd.Wait() })
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	waitFor(t, 30*time.Second, "the gateway's /health", func() bool {
-		resp, err := http.Get(base + "/health")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	gw, base, natsPort, _, gout := startGateway(t, "a,b")
 	token := gw.token()
 	creds := natsconf.CredentialsDir(gw.state)
 

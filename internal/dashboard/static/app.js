@@ -177,7 +177,11 @@
       const when = el("span", "when", ago(p.received_at));
       when.title = p.received_at;
       b.append(bd);
-      if (withWS) b.append(el("span", "ws", p.workspace || ""));
+      if (withWS) {
+        const ws = el("span", "ws", p.workspace || "");
+        ws.title = p.workspace || "";
+        b.append(ws);
+      }
       b.append(el("span", "id", p.id), when,
         el("span", "sub", [p.role, p.target_file, (p.description || "").split("\n")[0]].filter(Boolean).join(" · ")));
       b.addEventListener("click", () => { location.hash = "patch=" + encodeURIComponent(p.id); });
