@@ -147,6 +147,10 @@ func TestRunnerProcess(t *testing.T) {
 		v := viewOf("S2")
 		return string(b) == "seed+S2\n" && left() == 0 && v != nil && v["state"] == "applied"
 	})
+	// The only runner of the workspace: the one NATS pinned it to.
+	if r := e.run("status"); !strings.Contains(r.stdout, "nats: "+url+" workspace=w connected=true pinned") {
+		t.Errorf("status = %s, want the runner connected and pinned", r)
+	}
 	st = st2
 	// The old daemon stays as a keeper (a standby for the supervisor that
 	// tracks its pid) and consumes nothing: one runner is connected,

@@ -73,6 +73,13 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 			if n.Error != "" {
 				line += fmt.Sprintf(" error=%q", n.Error)
 			}
+			// Of two runners of the workspace, the one NATS gives the
+			// patches to, or the one waiting.
+			if n.Pinned {
+				line += " pinned"
+			} else if n.Standby {
+				line += " standby"
+			}
 			fmt.Fprintln(env.Stdout, line)
 		}
 	} else {
