@@ -174,7 +174,7 @@ func TestDeadLetters(t *testing.T) {
 	if n := msgs(t, js, jetq.StreamDead); n != 2 {
 		t.Errorf("%d dead letters, want 2 (one each)", n)
 	}
-	if n := msgs(t, js, jetq.StreamEvents); n != 2 {
-		t.Errorf("%d events, want 2 (one each)", n)
+	if n := msgs(t, js, jetq.StreamEvents); n != 4 {
+		t.Errorf("%d events, want 4 (the two submissions', and one dead letter's each)", n)
 	}
 }

@@ -172,43 +172,57 @@ func (s *Service) Wait(ctx context.Context, id string) (api.PatchView, error) {
 	return v, api.ErrorOf(err)
 }
 
-// Status implements api.Service: the sum of the workspaces' statuses
-// their runners put in PATCHD_WORKSPACES (of s's workspace only, when
-// bound), and the events stream's last sequence.
+// Status implements api.Service: per workspace (s's only, when bound),
+// the patches queued are its messages still in the PATCHD work queue
+// (one stream info call for all workspaces), the one its runner says it
+// is applying counted once, as applying (it stays in the queue until
+// acknowledged); the other counts are those its runner put in
+// PATCHD_WORKSPACES. LastEventID is the events stream's last sequence.
 func (s *Service) Status(ctx context.Context) (api.Status, error) {
 	last, err := s.lastEventID(ctx)
 	if err != nil {
 		return api.Status{}, err
 	}
 	wss := []string{s.ws}
+	filter := jetq.WorkSubject(s.ws)
 	if s.ws == "" {
 		if wss, err = s.Workspaces(ctx); err != nil {
 			return api.Status{}, err
 		}
+		filter = jetq.SubjectWorkPrefix + "*"
+	}
+	info, err := s.work.Info(ctx, jetstream.WithSubjectFilter(filter))
+	if err != nil {
+		return api.Status{}, unavailable(err, "read the work queue")
 	}
 	st := api.Status{LastEventID: last}
 	for _, ws := range wss {
-		e, err := s.wsKV.Get(ctx, ws)
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			continue
-		}
-		if err != nil {
-			return api.Status{}, unavailable(err, "read the workspaces")
-		}
+		inQueue := int(info.State.Subjects[jetq.WorkSubject(ws)])
 		var r jetq.WorkspaceRecord
-		if err := json.Unmarshal(e.Value(), &r); err != nil {
-			continue
+		e, err := s.wsKV.Get(ctx, ws)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+		case err != nil:
+			return api.Status{}, unavailable(err, "read the workspaces")
+		default:
+			if err := json.Unmarshal(e.Value(), &r); err != nil {
+				r = jetq.WorkspaceRecord{}
+			}
 		}
+		rq := r.Status.Queue
 		q := &st.Queue
-		q.Queued += r.Status.Queue.Queued
-		q.Applying += r.Status.Queue.Applying
-		q.Applied += r.Status.Queue.Applied
-		q.Failed += r.Status.Queue.Failed
-		q.Reverted += r.Status.Queue.Reverted
-		q.Total += r.Status.Queue.Total
-		q.JournalBytes += r.Status.Queue.JournalBytes
-		q.Batches += r.Status.Queue.Batches
-		q.Records += r.Status.Queue.Records
+		queued := max(inQueue-rq.Applying, 0)
+		q.Queued += queued
+		q.Applying += rq.Applying
+		q.Applied += rq.Applied
+		q.Failed += rq.Failed
+		q.Reverted += rq.Reverted
+		// The runner's queued and applying patches are (or were) the
+		// queue's: counted from it instead.
+		q.Total += max(rq.Total-rq.Queued-rq.Applying, 0) + queued + rq.Applying
+		q.JournalBytes += rq.JournalBytes
+		q.Batches += rq.Batches
+		q.Records += rq.Records
 		if rc := r.Status.Recent; rc != nil {
 			if st.Recent == nil {
 				st.Recent = &api.Recent{}

@@ -337,12 +337,16 @@ func TestEventsAndWait(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e := <-sub.Events(); e.EventID != 1 || e.Workspace != "api" || e.ID != "other" {
+	// The gateway's own event of w1's submission comes first.
+	if e := <-sub.Events(); e.EventID != 1 || e.Workspace != "web" || e.ID != "w1" || e.Event != "patch.submitted" {
 		t.Fatalf("first event %+v", e)
+	}
+	if e := <-sub.Events(); e.EventID != 2 || e.Workspace != "api" || e.ID != "other" {
+		t.Fatalf("second event %+v", e)
 	}
 	publish("web", api.Event{EventID: 7, Event: "patch.applying", ID: "w1", State: api.StateApplying})
 	publish("web", api.Event{EventID: 8, Event: "patch.failed", ID: "w1", State: api.StateFailed, Error: "no match", Code: api.CodeMatchNotFound})
-	for _, want := range []uint64{2, 3} {
+	for _, want := range []uint64{3, 4} {
 		if e := <-sub.Events(); e.EventID != want || e.Workspace != "web" {
 			t.Fatalf("event %+v, want id %d of web", e, want)
 		}
@@ -356,18 +360,18 @@ func TestEventsAndWait(t *testing.T) {
 		t.Fatal("Wait did not return")
 	}
 	b, _ := s.Bind("api")
-	bsub, err := b.Subscribe(ctx, 1)
+	bsub, err := b.Subscribe(ctx, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	publish("api", api.Event{Event: "patch.applied", ID: "other", State: api.StateApplied})
-	if e := <-bsub.Events(); e.EventID != 4 || e.Workspace != "api" {
+	if e := <-bsub.Events(); e.EventID != 5 || e.Workspace != "api" {
 		t.Fatalf("bound subscription: %+v", e)
 	}
-	_, err = s.Subscribe(ctx, 5)
+	_, err = s.Subscribe(ctx, 6)
 	apiErr(t, err, api.KindGone, api.CodeEventsLost, "")
 	st, err := s.Status(ctx)
-	if err != nil || st.LastEventID != 4 {
+	if err != nil || st.LastEventID != 5 {
 		t.Fatalf("Status = %+v, %v", st, err)
 	}
 }

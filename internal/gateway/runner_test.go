@@ -73,9 +73,27 @@ func TestWithRunner(t *testing.T) {
 	s := newService(t, js, "web")
 	wsDir := runnerOf(t, srv.ClientURL(), "web")
 	ctx := ctxT(t)
+	sub, err := s.Subscribe(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	body := []byte(`{"id":"r.1","role":"test","target_file":"f.txt","patch":{"search":"v0\n","replace":"v1\n"},"workspace":"web"}`)
 	if r, err := s.Submit(ctx, api.SubmitRequest{Body: body}); err != nil || r.State != api.StateQueued {
 		t.Fatalf("Submit = %+v, %v", r, err)
+	}
+	// The submission shows once: the gateway's event, not the runner's
+	// own as well.
+	var names []string
+	for e := range sub.Events() {
+		if e.ID == "r.1" {
+			names = append(names, e.Event)
+		}
+		if e.Event == "patch.applied" {
+			break
+		}
+	}
+	if strings.Join(names, " ") != "patch.submitted patch.applying patch.applied" {
+		t.Fatalf("events of r.1 = %q (err %v), want patch.submitted patch.applying patch.applied", names, sub.Err())
 	}
 	v, err := s.Wait(ctx, "r.1")
 	if err != nil || v.State != api.StateApplied || v.Workspace != "web" {

@@ -55,6 +55,7 @@ type core struct {
 	wsKV     jetstream.KeyValue
 	views    jetstream.Stream // the stream under patches
 	events   jetstream.Stream
+	work     jetstream.Stream
 	listed   []string
 	ctlWait  time.Duration
 	parse    patch.ParseOptions
@@ -96,6 +97,9 @@ func New(ctx context.Context, o Options) (*Service, error) {
 	}
 	if c.events, err = o.JS.Stream(ctx, jetq.StreamEvents); err != nil {
 		return nil, fmt.Errorf("gateway: stream %s: %w", jetq.StreamEvents, err)
+	}
+	if c.work, err = o.JS.Stream(ctx, jetq.StreamWork); err != nil {
+		return nil, fmt.Errorf("gateway: stream %s: %w", jetq.StreamWork, err)
 	}
 	return &Service{core: c}, nil
 }

@@ -7,9 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/patchd/patchd/internal/api"
@@ -91,7 +93,32 @@ func (s *Service) Submit(ctx context.Context, req api.SubmitRequest) (api.Submit
 		// The patch is queued; its runner puts its view.
 		s.log.Warn("gateway: record the queued patch's view", "workspace", ws, "id", blk.ID, "err", err)
 	}
+	s.publishSubmitted(pctx, ws, blk.ID, attempt, now, msg.Header.Get(jetq.HeaderMsgID))
 	return res, nil
+}
+
+// publishSubmitted publishes the event of a patch just queued, as the
+// daemon's store emits it (patch.submitted; patch.resubmitted for a new
+// attempt), so that the patch shows at once to whoever follows the
+// events, before a runner takes it (the runner does not forward its own
+// event of it). Its Nats-Msg-Id is derived from the work message's: a
+// publish repeated within the dedup window is one event. A failure is
+// logged: the patch is queued all the same.
+func (s *Service) publishSubmitted(ctx context.Context, ws, id string, attempt int, at time.Time, msgID string) {
+	e := api.Event{Time: at, Event: "patch.submitted", ID: id, State: api.StateQueued, Workspace: ws}
+	if attempt > 0 {
+		e.Event = "patch.resubmitted"
+	}
+	data, err := json.Marshal(e)
+	if err != nil {
+		return
+	}
+	m := nats.NewMsg(jetq.EventsSubject(ws))
+	m.Data = data
+	m.Header.Set(nats.MsgIdHdr, "submitted:"+msgID+":"+strconv.Itoa(attempt))
+	if _, err := s.js.PublishMsg(ctx, m, jetstream.WithExpectStream(jetq.StreamEvents)); err != nil {
+		s.log.Warn("gateway: publish the queued patch's event", "workspace", ws, "id", id, "err", err)
+	}
 }
 
 // resend decides about an id queued before: the same body is a

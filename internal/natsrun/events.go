@@ -170,6 +170,9 @@ func (r *Runner) publishEvent(ctx context.Context, s *setup, e api.Event) bool {
 	} else if !r.putView(ctx, s, v) {
 		return false
 	}
+	if (e.Event == "patch.submitted" || e.Event == "patch.resubmitted") && r.fromNATS.take(e.ID) {
+		return true // the gateway published it when it queued the patch
+	}
 	e.Workspace = r.ws
 	data, _ := json.Marshal(e)
 	m := nats.NewMsg(jetq.EventsSubject(r.ws))
@@ -238,4 +241,34 @@ func validKey(key string) bool {
 		}
 	}
 	return true
+}
+
+// maxFromNATS bounds fromNATS: the ids of patches whose submission
+// event was never seen (the local events were lost) are forgotten.
+const maxFromNATS = 1024
+
+// fromNATS is a set of the ids of patches received from the work queue
+// whose local submission event is yet to come.
+type fromNATS struct {
+	mu  sync.Mutex
+	ids map[string]struct{}
+}
+
+// add records id as received from the work queue.
+func (f *fromNATS) add(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ids == nil || len(f.ids) >= maxFromNATS {
+		f.ids = make(map[string]struct{})
+	}
+	f.ids[id] = struct{}{}
+}
+
+// take removes id and reports whether it was there.
+func (f *fromNATS) take(id string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.ids[id]
+	delete(f.ids, id)
+	return ok
 }

@@ -85,6 +85,10 @@ type Runner struct {
 	lastCheck time.Time
 	// roles is signalled when standby changes (ctlLoop follows it).
 	roles chan struct{}
+	// fromNATS are the patches received from the work queue whose
+	// local submission event is not forwarded: the gateway published
+	// it when it queued them (events.go).
+	fromNATS fromNATS
 }
 
 // Start starts the runner in the background and returns at once: the

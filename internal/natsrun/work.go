@@ -128,7 +128,12 @@ func (r *Runner) handle(ctx context.Context, s *setup, msg jetstream.Msg) {
 	}
 	var res api.SubmitResult
 	if err == nil {
+		id := msg.Headers().Get(jetq.HeaderID)
+		r.fromNATS.add(id)
 		res, err = r.svc.Submit(ctx, api.SubmitRequest{Body: msg.Data()})
+		if err != nil || res.Duplicate || res.PatchID != id {
+			r.fromNATS.take(id) // no submission event of it
+		}
 	}
 	if err != nil && ctx.Err() != nil {
 		msg.Nak()
