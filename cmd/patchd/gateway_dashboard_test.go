@@ -50,7 +50,8 @@ func wsColumn(p *page, what string) {
 // TestGatewayDashboardBrowser drives the dashboard of a real `patchd
 // gateway --embedded-nats --workspaces a,b` (no runner: its patches stay
 // queued) in a real headless Chromium: logged in with the token, the list
-// shows a patch of workspace a and one of b, each with its workspace
+// shows a patch of workspace a and, live, one of b queued after the
+// login, the header counting them queued, each with its workspace
 // in the Workspace column, the column aligned and not cut, at a desktop's
 // and a phone's width; a patch's page shows its Workspace row. Each step's
 // page is a screenshot.
@@ -82,7 +83,6 @@ func TestGatewayDashboardBrowser(t *testing.T) {
 	t.Logf("screenshots in %s", dir)
 
 	post("a", `{"id":"a-1","role":"ci_patch","target_file":"src/app.go","description":"fix the handler","patch":{"search":"x","replace":"y"}}`)
-	post("b", `{"id":"b-1","role":"ci_patch","target_file":"docs/README.md","description":"reword the intro","patch":{"search":"x","replace":"y"}}`)
 
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.WindowSize(1280, 900))...)
@@ -97,9 +97,17 @@ func TestGatewayDashboardBrowser(t *testing.T) {
 		chromedp.SetValue(chromedp.CSS("#token"), token), chromedp.Click(chromedp.CSS("#login-form button")))
 	p.until("the dashboard, live", `!document.getElementById("app").hidden && document.getElementById("live").textContent === "live"`)
 	p.until("a-1 in the list, workspace a", `document.querySelector('#list button[data-id="a-1"] .ws')?.textContent === "a"`)
+	p.until("a-1 counted queued", `document.getElementById("h-queue").textContent === "1 queued · 0 applying"`)
+	// b-1, queued now, arrives on the open page by the gateway's event.
+	post("b", `{"id":"b-1","role":"ci_patch","target_file":"docs/README.md","description":"reword the intro","patch":{"search":"x","replace":"y"}}`)
 
+	posted := time.Now()
 	p.until("b-1 in the list, workspace b", `document.querySelector('#list button[data-id="b-1"] .ws')?.textContent === "b"`)
+	if d := time.Since(posted); d > 5*time.Second {
+		t.Errorf("b-1 showed %v after it was queued: by the dashboard's 10 s refresh, not live", d)
+	}
 	p.until("both queued", `!!document.querySelector('#list button[data-id="a-1"] .s-queued') && !!document.querySelector('#list button[data-id="b-1"] .s-queued')`)
+	p.until("both counted queued", `document.getElementById("h-queue").textContent === "2 queued · 0 applying"`)
 	wsColumn(p, "the Workspace column at 1280 px")
 	p.shot("gateway-list")
 
