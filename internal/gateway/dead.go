@@ -16,18 +16,6 @@ import (
 	"github.com/patchd/patchd/internal/jetq"
 )
 
-// CodeDeadLetter is the code of a patch no runner brought to an outcome
-// in --max-deliver deliveries; it is kept on patchd.dead.<ws>. A runner
-// buries the patch its daemon refused on the last delivery; the gateway
-// (DeadLetters) buries one whose runner died on each delivery.
-const CodeDeadLetter = "dead_letter"
-
-// Headers a dead letter carries besides the work message's own.
-const (
-	HeaderDeliveries = "Patchd-Deliveries"
-	HeaderStreamSeq  = "Patchd-Stream-Seq"
-)
-
 // advisory is the part of the server's max-deliveries advisory read here
 // (io.nats.jetstream.advisory.v1.max_deliver).
 type advisory struct {
@@ -161,7 +149,7 @@ func (s *Service) bury(ctx context.Context, ws string, raw *jetstream.RawStreamM
 		if err != nil {
 			return err
 		}
-		buried = ok && v.State == api.StateFailed && v.Code == CodeDeadLetter && v.ReceivedAt.Equal(received)
+		buried = ok && v.State == api.StateFailed && v.Code == jetq.CodeDeadLetter && v.ReceivedAt.Equal(received)
 		if buried {
 			msg, now = v.Error, v.FinishedAt
 		}
@@ -182,8 +170,8 @@ func (s *Service) bury(ctx context.Context, ws string, raw *jetstream.RawStreamM
 		if dl.Header.Get(nats.MsgIdHdr) == "" {
 			dl.Header.Set(nats.MsgIdHdr, ws+":seq:"+strconv.FormatUint(raw.Sequence, 10))
 		}
-		dl.Header.Set(HeaderDeliveries, strconv.FormatUint(deliveries, 10))
-		dl.Header.Set(HeaderStreamSeq, strconv.FormatUint(raw.Sequence, 10))
+		dl.Header.Set(jetq.HeaderDeliveries, strconv.FormatUint(deliveries, 10))
+		dl.Header.Set(jetq.HeaderStreamSeq, strconv.FormatUint(raw.Sequence, 10))
 		if _, err := s.js.PublishMsg(ctx, dl); err != nil {
 			return fmt.Errorf("publish the dead letter: %w", err)
 		}
@@ -193,7 +181,7 @@ func (s *Service) bury(ctx context.Context, ws string, raw *jetstream.RawStreamM
 		return nil
 	}
 	if !buried {
-		v := api.PatchView{ID: id, Workspace: ws, State: api.StateFailed, Code: CodeDeadLetter, Error: msg, ReceivedAt: received, FinishedAt: now}
+		v := api.PatchView{ID: id, Workspace: ws, State: api.StateFailed, Code: jetq.CodeDeadLetter, Error: msg, ReceivedAt: received, FinishedAt: now}
 		var blk struct {
 			Role        string `json:"role"`
 			TargetFile  string `json:"target_file"`
@@ -206,13 +194,13 @@ func (s *Service) bury(ctx context.Context, ws string, raw *jetstream.RawStreamM
 		if err != nil {
 			return fmt.Errorf("encode the dead letter's view: %w", err)
 		}
-		if key := jetq.PatchKey(ws, id); validKey(key) {
+		if key := jetq.PatchKey(ws, id); jetq.ValidKey(key) {
 			if _, err := s.patches.Put(ctx, key, b); err != nil {
 				return fmt.Errorf("put the dead letter's view: %w", err)
 			}
 		}
 	}
-	e := api.Event{Time: now, Event: "patch.failed", ID: id, State: api.StateFailed, Error: msg, Code: CodeDeadLetter, Workspace: ws}
+	e := api.Event{Time: now, Event: "patch.failed", ID: id, State: api.StateFailed, Error: msg, Code: jetq.CodeDeadLetter, Workspace: ws}
 	data, _ := json.Marshal(e)
 	em := nats.NewMsg(jetq.EventsSubject(ws))
 	em.Data = data
@@ -237,21 +225,6 @@ func patchID(m *jetstream.RawStreamMsg) string {
 		return blk.ID
 	}
 	return ""
-}
-
-// validKey reports whether key can be a KV key, as nats.go checks one
-// (an id published around the gateway may hold characters none can).
-func validKey(key string) bool {
-	if key == "" || len(key) > 1024 || key[0] == '.' || key[len(key)-1] == '.' {
-		return false
-	}
-	for i := 0; i < len(key); i++ {
-		c := key[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '/' || c == '_' || c == '=' || c == '.') {
-			return false
-		}
-	}
-	return true
 }
 
 // sleepCtx waits d or until ctx ends; false when ctx ended.

@@ -13,7 +13,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/patchd/patchd/internal/api"
-	"github.com/patchd/patchd/internal/gateway"
 	"github.com/patchd/patchd/internal/jetq"
 	"github.com/patchd/patchd/internal/jetq/jetqtest"
 )
@@ -111,9 +110,9 @@ func TestDeadLetters(t *testing.T) {
 		t.Fatal(err)
 	}
 	received, _ := time.Parse(time.RFC3339Nano, m.Headers().Get(jetq.HeaderReceived))
-	putView(t, js, api.PatchView{ID: "buried", Workspace: "b", State: api.StateFailed, Code: gateway.CodeDeadLetter,
+	putView(t, js, api.PatchView{ID: "buried", Workspace: "b", State: api.StateFailed, Code: jetq.CodeDeadLetter,
 		Error: "delivered 2 times without an outcome (the last refusal: no); kept on patchd.dead.b", ReceivedAt: received})
-	ev, _ := json.Marshal(api.Event{Event: "patch.failed", ID: "buried", State: api.StateFailed, Code: gateway.CodeDeadLetter, Workspace: "b"})
+	ev, _ := json.Marshal(api.Event{Event: "patch.failed", ID: "buried", State: api.StateFailed, Code: jetq.CodeDeadLetter, Workspace: "b"})
 	em := nats.NewMsg(jetq.EventsSubject("b"))
 	em.Data = ev
 	em.Header.Set(nats.MsgIdHdr, "b:dead:"+strconv.FormatUint(md.Sequence.Stream, 10))
@@ -134,7 +133,7 @@ func TestDeadLetters(t *testing.T) {
 	t.Cleanup(func() { stop(); <-done })
 	eventually(t, "the dead letter from the advisory", func() (bool, string) {
 		v, err := s.Get(ctx, "held")
-		return err == nil && v.State == api.StateFailed && v.Code == gateway.CodeDeadLetter && v.Error == "delivered 2 times without an outcome; kept on patchd.dead.b" && workMsgs(t, js) == 0,
+		return err == nil && v.State == api.StateFailed && v.Code == jetq.CodeDeadLetter && v.Error == "delivered 2 times without an outcome; kept on patchd.dead.b" && workMsgs(t, js) == 0,
 			fmt.Sprintf("%+v %v, %d left", v, err, workMsgs(t, js))
 	})
 	if v, err := s.Get(ctx, "buried"); err != nil || !strings.Contains(v.Error, "the last refusal: no") {
@@ -145,7 +144,7 @@ func TestDeadLetters(t *testing.T) {
 		t.Fatal(err)
 	}
 	d, err := dead.GetMsg(ctx, 2)
-	if err != nil || d.Subject != jetq.DeadSubject("b") || d.Header.Get(jetq.HeaderID) != "held" || d.Header.Get(gateway.HeaderDeliveries) != "2" ||
+	if err != nil || d.Subject != jetq.DeadSubject("b") || d.Header.Get(jetq.HeaderID) != "held" || d.Header.Get(jetq.HeaderDeliveries) != "2" ||
 		d.Header.Get(jetq.HeaderWorkspace) != "b" || string(d.Data) != string(block("b", "held")) {
 		t.Errorf("dead letter = %+v, %v; want held's message and headers", d, err)
 	}

@@ -15,20 +15,6 @@ import (
 	"github.com/patchd/patchd/internal/jetq"
 )
 
-// CodeDeadLetter is the code of a patch the runner never brought to an
-// outcome in --max-deliver deliveries (every Submit refused it): kept on
-// patchd.dead.<ws>. One whose runner died on each delivery is buried by
-// the gateway, from the server's max-deliveries advisory (gateway
-// DeadLetters, same code, headers and event): that needs reading and
-// removing a work message by its sequence, which no runner may do.
-const CodeDeadLetter = "dead_letter"
-
-// Headers a dead letter carries besides the work message's own.
-const (
-	HeaderDeliveries = "Patchd-Deliveries"
-	HeaderStreamSeq  = "Patchd-Stream-Seq"
-)
-
 // bury copies a work message to patchd.dead.<ws> with its headers and
 // says so: the patch's view failed with code dead_letter (why, the last
 // refusal, when known), and its event. Each step may be done again (after
@@ -52,8 +38,8 @@ func (r *Runner) bury(ctx context.Context, s *setup, raw *jetstream.RawStreamMsg
 	if dl.Header.Get(nats.MsgIdHdr) == "" {
 		dl.Header.Set(nats.MsgIdHdr, r.ws+":seq:"+strconv.FormatUint(raw.Sequence, 10))
 	}
-	dl.Header.Set(HeaderDeliveries, strconv.FormatUint(deliveries, 10))
-	dl.Header.Set(HeaderStreamSeq, strconv.FormatUint(raw.Sequence, 10))
+	dl.Header.Set(jetq.HeaderDeliveries, strconv.FormatUint(deliveries, 10))
+	dl.Header.Set(jetq.HeaderStreamSeq, strconv.FormatUint(raw.Sequence, 10))
 	if _, err := s.js.PublishMsg(ctx, dl); err != nil {
 		return fmt.Errorf("publish the dead letter: %w", err)
 	}
@@ -68,7 +54,7 @@ func (r *Runner) bury(ctx context.Context, s *setup, raw *jetstream.RawStreamMsg
 		return nil
 	}
 	now := time.Now().UTC()
-	v := api.PatchView{ID: id, State: api.StateFailed, Code: CodeDeadLetter, Error: msg, FinishedAt: now}
+	v := api.PatchView{ID: id, State: api.StateFailed, Code: jetq.CodeDeadLetter, Error: msg, FinishedAt: now}
 	if t, err := time.Parse(time.RFC3339Nano, raw.Header.Get(jetq.HeaderReceived)); err == nil {
 		v.ReceivedAt = t
 	} else {
@@ -85,7 +71,7 @@ func (r *Runner) bury(ctx context.Context, s *setup, raw *jetstream.RawStreamMsg
 	if !r.putView(ctx, s, v) {
 		return ctx.Err()
 	}
-	e := api.Event{Time: now, Event: "patch.failed", ID: id, State: api.StateFailed, Error: msg, Code: CodeDeadLetter, Workspace: r.ws}
+	e := api.Event{Time: now, Event: "patch.failed", ID: id, State: api.StateFailed, Error: msg, Code: jetq.CodeDeadLetter, Workspace: r.ws}
 	data, _ := json.Marshal(e)
 	em := nats.NewMsg(jetq.EventsSubject(r.ws))
 	em.Data = data

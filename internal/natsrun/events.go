@@ -188,7 +188,7 @@ func (r *Runner) publishEvent(ctx context.Context, s *setup, e api.Event) bool {
 func (r *Runner) putView(ctx context.Context, s *setup, v api.PatchView) bool {
 	v.Workspace = r.ws
 	key := jetq.PatchKey(r.ws, v.ID)
-	if !validKey(key) {
+	if !jetq.ValidKey(key) {
 		// Only a message published around the gateway carries such an id.
 		r.log.Warn("nats: a patch id no KV key can hold; its view is not kept", "id", v.ID)
 		return true
@@ -226,21 +226,6 @@ func (r *Runner) retry(ctx context.Context, what string, f func(context.Context)
 		}
 		delay = min(2*delay, 5*time.Second)
 	}
-}
-
-// validKey reports whether a KV bucket takes key: letters, digits and
-// -/_=. (no leading or trailing dot), at most 1024 bytes.
-func validKey(key string) bool {
-	if key == "" || len(key) > 1024 || key[0] == '.' || key[len(key)-1] == '.' {
-		return false
-	}
-	for i := 0; i < len(key); i++ {
-		c := key[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '/' || c == '_' || c == '=' || c == '.') {
-			return false
-		}
-	}
-	return true
 }
 
 // maxFromNATS bounds fromNATS: the ids of patches whose submission

@@ -319,18 +319,18 @@ func TestPoisonDeadLetter(t *testing.T) {
 		if m.Subject != jetq.DeadSubject("w1") {
 			return false, "dead letter on " + m.Subject
 		}
-		if string(m.Data) != string(poison) || m.Header.Get(jetq.HeaderID) != "bad-1" || m.Header.Get(HeaderDeliveries) != "2" {
+		if string(m.Data) != string(poison) || m.Header.Get(jetq.HeaderID) != "bad-1" || m.Header.Get(jetq.HeaderDeliveries) != "2" {
 			return false, fmt.Sprintf("dead letter %q %v", m.Data, m.Header)
 		}
 		return workLeft(t, js) == 0, fmt.Sprintf("%d messages left", workLeft(t, js))
 	})
 	eventually(t, "the view and the event", func() (bool, string) {
 		v, err := view(t, js, "w1", "bad-1")
-		if err != nil || v.State != api.StateFailed || v.Code != CodeDeadLetter || !strings.Contains(v.Error, "delivered 2 times") || !strings.Contains(v.Error, "the last refusal: Missing required field: role") {
+		if err != nil || v.State != api.StateFailed || v.Code != jetq.CodeDeadLetter || !strings.Contains(v.Error, "delivered 2 times") || !strings.Contains(v.Error, "the last refusal: Missing required field: role") {
 			return false, fmt.Sprintf("%+v %v", v, err)
 		}
 		for _, e := range events(t, js, "w1") {
-			if e.ID == "bad-1" && e.Code == CodeDeadLetter && e.State == api.StateFailed {
+			if e.ID == "bad-1" && e.Code == jetq.CodeDeadLetter && e.State == api.StateFailed {
 				return true, ""
 			}
 		}
@@ -338,7 +338,7 @@ func TestPoisonDeadLetter(t *testing.T) {
 	})
 	eventually(t, "the other workspace's block buried", func() (bool, string) {
 		v, err := view(t, js, "w1", "bad-2")
-		return err == nil && v.Code == CodeDeadLetter, fmt.Sprintf("%+v %v", v, err)
+		return err == nil && v.Code == jetq.CodeDeadLetter, fmt.Sprintf("%+v %v", v, err)
 	})
 	eventually(t, "the patch behind it", func() (bool, string) {
 		b, _ := os.ReadFile(filepath.Join(l.ws, "f.txt"))

@@ -82,7 +82,7 @@ func TestUnderPermissions(t *testing.T) {
 				b, _ := os.ReadFile(filepath.Join(l.ws, "f.txt"))
 				v, err := view(t, js, "p", "P1")
 				d, derr := view(t, js, "p", "bad")
-				return string(b) == "v1\n" && err == nil && v.State == api.StateApplied && derr == nil && d.Code == CodeDeadLetter && workLeft(t, js) == 0,
+				return string(b) == "v1\n" && err == nil && v.State == api.StateApplied && derr == nil && d.Code == jetq.CodeDeadLetter && workLeft(t, js) == 0,
 					fmt.Sprintf("file %q, view %+v %v, dead %+v %v", b, v, err, d, derr)
 			})
 			kv, err := js.KeyValue(ctx, jetq.BucketWorkspaces)
