@@ -68,6 +68,16 @@ func TestGatewayEmbeddedProcess(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(natsconf.CredentialsDir(e.state), "run-web.password")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("runner secret: %v %v", fi, err)
 	}
+	// patchd stop on a gateway's state dir stops nothing and says so,
+	// instead of "patchd was not running".
+	if r := e.run("stop"); r.code != 1 || !strings.Contains(r.stderr, "patchd gateway") || !strings.Contains(r.stderr, "SIGTERM") {
+		t.Fatalf("patchd stop on the gateway's state dir: %v", r)
+	}
+	if resp, err := http.Get(base + "/health"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("the gateway after patchd stop: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	if code := exitCode(t, cmd, 20*time.Second); code != 0 {
 		t.Fatalf("gateway exit %d after SIGTERM\n%s", code, out)

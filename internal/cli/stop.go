@@ -10,6 +10,8 @@ import (
 
 	"github.com/patchd/patchd/internal/control"
 	"github.com/patchd/patchd/internal/daemon"
+	"github.com/patchd/patchd/internal/gatewayd"
+	"github.com/patchd/patchd/internal/instance"
 )
 
 // runStop is `patchd stop`: graceful stop, returning once the process is gone.
@@ -23,6 +25,11 @@ func runStop(ctx context.Context, env *Env, args []string) error {
 	}
 	st, err := daemon.Query(ctx, cfg)
 	if errors.Is(err, control.ErrNotRunning) {
+		// A gateway's state dir has no daemon, but something runs there:
+		// "not running" would make its user believe it stopped.
+		if held, _ := instance.Held(gatewayd.LockPath(cfg.StateDir)); held {
+			return exit(ExitFailed, "stop: no daemon runs with this state dir, but a patchd gateway does; patchd stop does not stop a gateway: stop it with its supervisor, or send it SIGTERM")
+		}
 		fmt.Fprintln(env.Stdout, "patchd was not running")
 		return nil
 	}
