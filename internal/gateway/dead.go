@@ -136,7 +136,7 @@ func (s *Service) buryAdvised(ctx context.Context, work jetstream.Stream, ws str
 // was confirmed, or a round here ended halfway) is not copied again; its
 // event goes out with the dedup id the runner's had.
 func (s *Service) bury(ctx context.Context, ws string, raw *jetstream.RawStreamMsg, deliveries uint64) error {
-	id := patchID(raw)
+	id := jetq.PatchID(raw)
 	received := raw.Time
 	if t, err := time.Parse(time.RFC3339Nano, raw.Header.Get(jetq.HeaderReceived)); err == nil {
 		received = t
@@ -181,15 +181,7 @@ func (s *Service) bury(ctx context.Context, ws string, raw *jetstream.RawStreamM
 		return nil
 	}
 	if !buried {
-		v := api.PatchView{ID: id, Workspace: ws, State: api.StateFailed, Code: jetq.CodeDeadLetter, Error: msg, ReceivedAt: received, FinishedAt: now}
-		var blk struct {
-			Role        string `json:"role"`
-			TargetFile  string `json:"target_file"`
-			Description string `json:"description"`
-		}
-		if json.Unmarshal(raw.Data, &blk) == nil {
-			v.Role, v.TargetFile, v.Description = blk.Role, blk.TargetFile, blk.Description
-		}
+		v := jetq.DeadView(ws, id, msg, raw, received, now)
 		b, err := jetq.EncodeView(v)
 		if err != nil {
 			return fmt.Errorf("encode the dead letter's view: %w", err)
@@ -200,31 +192,11 @@ func (s *Service) bury(ctx context.Context, ws string, raw *jetstream.RawStreamM
 			}
 		}
 	}
-	e := api.Event{Time: now, Event: "patch.failed", ID: id, State: api.StateFailed, Error: msg, Code: jetq.CodeDeadLetter, Workspace: ws}
-	data, _ := json.Marshal(e)
-	em := nats.NewMsg(jetq.EventsSubject(ws))
-	em.Data = data
-	// The runner's dedup id for the same dead letter.
-	em.Header.Set(nats.MsgIdHdr, ws+":dead:"+strconv.FormatUint(raw.Sequence, 10))
+	em := jetq.DeadEventMsg(ws, id, msg, raw.Sequence, now)
 	if _, err := s.js.PublishMsg(ctx, em); err != nil {
 		return fmt.Errorf("publish the dead letter's event: %w", err)
 	}
 	return nil
-}
-
-// patchID is the id of the patch a work message carries: its header, or
-// the body's "id" when a publisher left the header out.
-func patchID(m *jetstream.RawStreamMsg) string {
-	if id := m.Header.Get(jetq.HeaderID); id != "" {
-		return id
-	}
-	var blk struct {
-		ID string `json:"id"`
-	}
-	if json.Unmarshal(m.Data, &blk) == nil {
-		return blk.ID
-	}
-	return ""
 }
 
 // sleepCtx waits d or until ctx ends; false when ctx ended.

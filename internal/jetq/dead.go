@@ -1,5 +1,16 @@
 package jetq
 
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/patchd/patchd/internal/api"
+)
+
 // CodeDeadLetter is the code of a patch no runner brought to an outcome
 // in --max-deliver deliveries; the patch is kept on patchd.dead.<ws>. A
 // runner buries the patch its daemon refused on the last delivery; the
@@ -30,4 +41,48 @@ func ValidKey(key string) bool {
 		}
 	}
 	return true
+}
+
+// PatchID is the id of the patch a work message carries: its header, or
+// the body's "id" when a publisher left the header out.
+func PatchID(m *jetstream.RawStreamMsg) string {
+	if id := m.Header.Get(HeaderID); id != "" {
+		return id
+	}
+	var blk struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(m.Data, &blk) == nil {
+		return blk.ID
+	}
+	return ""
+}
+
+// DeadView is the view of patch id buried from work message m: failed,
+// code dead_letter, why as its error, with the role, file and
+// description its body names. The runner and the gateway put the same.
+func DeadView(ws, id, why string, m *jetstream.RawStreamMsg, received, now time.Time) api.PatchView {
+	v := api.PatchView{ID: id, Workspace: ws, State: api.StateFailed, Code: CodeDeadLetter, Error: why, ReceivedAt: received, FinishedAt: now}
+	var blk struct {
+		Role        string `json:"role"`
+		TargetFile  string `json:"target_file"`
+		Description string `json:"description"`
+	}
+	if json.Unmarshal(m.Data, &blk) == nil {
+		v.Role, v.TargetFile, v.Description = blk.Role, blk.TargetFile, blk.Description
+	}
+	return v
+}
+
+// DeadEventMsg is the event of a dead letter, for patchd.events.<ws>,
+// with one dedup id per buried work message (its stream sequence), so
+// that the runner and the gateway burying the same message publish it
+// once.
+func DeadEventMsg(ws, id, why string, seq uint64, now time.Time) *nats.Msg {
+	e := api.Event{Time: now, Event: "patch.failed", ID: id, State: api.StateFailed, Error: why, Code: CodeDeadLetter, Workspace: ws}
+	data, _ := json.Marshal(e)
+	m := nats.NewMsg(EventsSubject(ws))
+	m.Data = data
+	m.Header.Set(nats.MsgIdHdr, ws+":dead:"+strconv.FormatUint(seq, 10))
+	return m
 }

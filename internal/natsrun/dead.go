@@ -2,7 +2,6 @@ package natsrun
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -43,7 +42,7 @@ func (r *Runner) bury(ctx context.Context, s *setup, raw *jetstream.RawStreamMsg
 	if _, err := s.js.PublishMsg(ctx, dl); err != nil {
 		return fmt.Errorf("publish the dead letter: %w", err)
 	}
-	id := patchID(raw)
+	id := jetq.PatchID(raw)
 	msg := fmt.Sprintf("delivered %d times without an outcome", deliveries)
 	if why != "" {
 		msg += " (the last refusal: " + api.CutJSON(why, 2000) + ")"
@@ -54,46 +53,18 @@ func (r *Runner) bury(ctx context.Context, s *setup, raw *jetstream.RawStreamMsg
 		return nil
 	}
 	now := time.Now().UTC()
-	v := api.PatchView{ID: id, State: api.StateFailed, Code: jetq.CodeDeadLetter, Error: msg, FinishedAt: now}
+	received := raw.Time
 	if t, err := time.Parse(time.RFC3339Nano, raw.Header.Get(jetq.HeaderReceived)); err == nil {
-		v.ReceivedAt = t
-	} else {
-		v.ReceivedAt = raw.Time
+		received = t
 	}
-	var blk struct {
-		Role        string `json:"role"`
-		TargetFile  string `json:"target_file"`
-		Description string `json:"description"`
-	}
-	if json.Unmarshal(raw.Data, &blk) == nil {
-		v.Role, v.TargetFile, v.Description = blk.Role, blk.TargetFile, blk.Description
-	}
+	v := jetq.DeadView(r.ws, id, msg, raw, received, now)
 	if !r.putView(ctx, s, v) {
 		return ctx.Err()
 	}
-	e := api.Event{Time: now, Event: "patch.failed", ID: id, State: api.StateFailed, Error: msg, Code: jetq.CodeDeadLetter, Workspace: r.ws}
-	data, _ := json.Marshal(e)
-	em := nats.NewMsg(jetq.EventsSubject(r.ws))
-	em.Data = data
-	em.Header.Set(nats.MsgIdHdr, r.ws+":dead:"+strconv.FormatUint(raw.Sequence, 10))
+	em := jetq.DeadEventMsg(r.ws, id, msg, raw.Sequence, now)
 	if _, err := s.js.PublishMsg(ctx, em); err != nil {
 		return fmt.Errorf("publish the dead letter's event: %w", err)
 	}
 	r.askStatus()
 	return nil
-}
-
-// patchID is the id of the patch a work message carries: its header, or
-// the body's "id" when a publisher left the header out.
-func patchID(m *jetstream.RawStreamMsg) string {
-	if id := m.Header.Get(jetq.HeaderID); id != "" {
-		return id
-	}
-	var blk struct {
-		ID string `json:"id"`
-	}
-	if json.Unmarshal(m.Data, &blk) == nil {
-		return blk.ID
-	}
-	return ""
 }
