@@ -52,7 +52,7 @@ func (s *Store) openIndex(segs []uint32, sizes map[uint32]int64) (m ckMeta, ok b
 		s.log.Info("no index checkpoint; building the index from every journal segment (work in proportion to the history, this once)",
 			"index", label)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoSync: s.opts.NoSync})
+	db, err := bolt.Open(path, 0o600, s.boltOptions())
 	if err != nil {
 		return m, false, ioFailure("create", label, err)
 	}
@@ -82,7 +82,7 @@ func (s *Store) tryIndex(path string, segs []uint32, sizes map[uint32]int64) (db
 	if err != nil {
 		return nil, m, "", ioFailure("stat", indexName, err)
 	}
-	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoSync: s.opts.NoSync})
+	db, err = bolt.Open(path, 0o600, s.boltOptions())
 	if err != nil {
 		return nil, m, fmt.Sprintf("it does not open: %v", err), nil
 	}
@@ -364,4 +364,13 @@ func (s *Store) dropSegments() (int, error) {
 	s.oldBytes -= freed
 	s.mu.Unlock()
 	return len(drop), nil
+}
+
+// boltOptions are index.db's: InitialMmapSize maps 1 GiB of address space
+// from the start (not memory: only pages read are resident), so that
+// growing index.db does not remap it. A remap copies every node the
+// checkpoint's transaction holds and makes each Submit's lookup wait for
+// it (bbolt's mmap lock).
+func (s *Store) boltOptions() *bolt.Options {
+	return &bolt.Options{Timeout: time.Second, NoSync: s.opts.NoSync, InitialMmapSize: 1 << 30}
 }
