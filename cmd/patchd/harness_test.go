@@ -102,8 +102,10 @@ type tenv struct {
 	// raceDir receives the race reports of the processes this test starts
 	// (see crash_test.go).
 	raceDir string
-	mu      sync.Mutex
-	outputs []*syncBuffer // of the foreground daemons, scanned at the end
+	// extraEnv is added to the environment of the commands it runs.
+	extraEnv []string
+	mu       sync.Mutex
+	outputs  []*syncBuffer // of the foreground daemons, scanned at the end
 }
 
 // skipShort skips a test that runs the binary when the tests run -short.
@@ -161,14 +163,16 @@ func (e *tenv) env() []string {
 			env[i] = raceEnv(e.raceDir)
 		}
 	}
-	return env
+	return append(env, e.extraEnv...)
 }
 
-// cleanEnv keeps the caller's PATCHD_ and GORACE settings out of the tests.
+// cleanEnv keeps the caller's PATCHD_, GORACE and garbage collector
+// settings out of the tests.
 func cleanEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "PATCHD_") && !strings.HasPrefix(kv, "GORACE=") {
+		if !strings.HasPrefix(kv, "PATCHD_") && !strings.HasPrefix(kv, "GORACE=") &&
+			!strings.HasPrefix(kv, "GOGC=") && !strings.HasPrefix(kv, "GOMEMLIMIT=") {
 			env = append(env, kv)
 		}
 	}

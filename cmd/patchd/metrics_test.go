@@ -122,16 +122,32 @@ func TestMetricsProcess(t *testing.T) {
 			t.Errorf("%s missing: the Go and process collectors", name)
 		}
 	}
+	// The collector's defaults (internal/gctune), unless the environment
+	// sets them (below).
+	if got, _ := sample(fams, "go_gc_gogc_percent"); got != 400 {
+		t.Errorf("go_gc_gogc_percent = %v, want patchd's default 400", got)
+	}
+	if got, _ := sample(fams, "go_gc_gomemlimit_bytes"); got != 80<<20 {
+		t.Errorf("go_gc_gomemlimit_bytes = %v, want patchd's default 80 MiB", got)
+	}
 
 	if r := e.run("stop"); r.code != 0 {
 		t.Fatalf("stop: %s", r)
 	}
+	e.extraEnv = []string{"GOGC=150", "GOMEMLIMIT=1GiB"}
 	if _, r := e.start("--metrics-public"); r.code != 0 {
 		t.Fatalf("start --metrics-public: %s", r)
 	}
 	st, _ = e.status()
-	if code, fams := scrapeMetrics(t, st.Address, ""); code != 200 || fams["patchd_patches_total"] == nil {
+	code, fams := scrapeMetrics(t, st.Address, "")
+	if code != 200 || fams["patchd_patches_total"] == nil {
 		t.Errorf("GET /metrics without the token under --metrics-public = %d, want 200 with the metrics", code)
+	}
+	if got, _ := sample(fams, "go_gc_gogc_percent"); got != 150 {
+		t.Errorf("with GOGC=150: go_gc_gogc_percent = %v, want 150", got)
+	}
+	if got, _ := sample(fams, "go_gc_gomemlimit_bytes"); got != 1<<30 {
+		t.Errorf("with GOMEMLIMIT=1GiB: go_gc_gomemlimit_bytes = %v, want %v", got, 1<<30)
 	}
 	if code, _, _ := (&client{base: "http://" + st.Address, http: http.DefaultClient}).do("GET", "/patches", nil); code != 401 {
 		t.Errorf("GET /patches with no token under --metrics-public = %d, want 401", code)

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/patchd/patchd/internal/daemon"
+	"github.com/patchd/patchd/internal/gctune"
 	"github.com/patchd/patchd/internal/listen"
 )
 
@@ -17,6 +18,7 @@ func runRun(ctx context.Context, env *Env, args []string) error {
 	if err := noArgs("run", rest); err != nil {
 		return err
 	}
+	gctune.Apply(env.Getenv)
 	return daemonExit(daemon.Run(ctx, cfg, env.Stderr))
 }
 
