@@ -55,6 +55,15 @@ func (p *point) maxRSS() (m int64) {
 	return m
 }
 
+// maxAnon is the largest anonymous part of the resident size sampled in
+// any round.
+func (p *point) maxAnon() (m int64) {
+	for _, r := range p.rounds {
+		m = max(m, r.maxAnon)
+	}
+	return m
+}
+
 // ingestRow is one concurrency level of the ingest benchmark.
 type ingestRow struct {
 	clients int
@@ -77,11 +86,15 @@ type stopRun struct {
 	queued int
 }
 
-// memRow is the resident size of one server idle and under load.
+// memRow is the resident size of one server idle and under load, each
+// with its anonymous part (RssAnon: heap and stacks; the rest is file
+// pages mapped in, mostly the binary's).
 type memRow struct {
 	name      string
 	idle      int64
+	idleAnon  int64
 	load      int64
+	loadAnon  int64
 	loadLevel int
 }
 
@@ -109,10 +122,10 @@ func (b *bench) ingest(ctx context.Context, rep *report) error {
 		}
 	}
 	time.Sleep(time.Second)
-	memCeil := &memRow{name: "ceiling (net/http, decode only)", idle: rss(ceil.pid())}
+	memCeil := &memRow{name: "ceiling (net/http, decode only)", idle: rss(ceil.pid()), idleAnon: rssAnon(ceil.pid())}
 	var memFlask *memRow
 	if flask != nil {
-		memFlask = &memRow{name: "Flask (threaded dev server)", idle: rss(flask.pid())}
+		memFlask = &memRow{name: "Flask (threaded dev server)", idle: rss(flask.pid()), idleAnon: rssAnon(flask.pid())}
 	}
 	memPatchd := &memRow{name: "patchd"}
 
@@ -142,7 +155,7 @@ func (b *bench) ingest(ctx context.Context, rep *report) error {
 		}
 		if isMain && memPatchd.idle == 0 {
 			time.Sleep(time.Second)
-			memPatchd.idle = rss(d.pid)
+			memPatchd.idle, memPatchd.idleAnon = rss(d.pid), rssAnon(d.pid)
 		}
 		before, err := d.queue(ctx)
 		if err != nil {
@@ -229,10 +242,10 @@ func (b *bench) ingest(ctx context.Context, rep *report) error {
 			row.basePerFsync = float64(baseRecords) / float64(baseBatches)
 		}
 		if clients == slices.Max(o.clients) {
-			memPatchd.load, memPatchd.loadLevel = row.patchd.maxRSS(), clients
-			memCeil.load, memCeil.loadLevel = row.ceiling.maxRSS(), clients
+			memPatchd.load, memPatchd.loadAnon, memPatchd.loadLevel = row.patchd.maxRSS(), row.patchd.maxAnon(), clients
+			memCeil.load, memCeil.loadAnon, memCeil.loadLevel = row.ceiling.maxRSS(), row.ceiling.maxAnon(), clients
 			if memFlask != nil {
-				memFlask.load, memFlask.loadLevel = row.flask.maxRSS(), clients
+				memFlask.load, memFlask.loadAnon, memFlask.loadLevel = row.flask.maxRSS(), row.flask.maxAnon(), clients
 			}
 		}
 		rep.ingest = append(rep.ingest, row)

@@ -84,6 +84,14 @@ func mib(b int64) string {
 	return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
 }
 
+// withAnon is a resident size with its anonymous part beside it.
+func withAnon(rss, anon int64) string {
+	if rss == 0 || anon == 0 {
+		return mib(rss)
+	}
+	return fmt.Sprintf("%s (anonymous %s)", mib(rss), mib(anon))
+}
+
 func median(sorted []time.Duration) time.Duration { return percentile(sorted, 0.5) }
 
 func yes(ok bool) string {
@@ -148,7 +156,11 @@ func (r *report) goals() []goal {
 	}
 	for _, m := range r.mem {
 		if m.name == "patchd" {
-			gs = append(gs, goal{what: "patchd resident memory, idle after start", target: "< 20 MiB", got: mib(m.idle), met: m.idle > 0 && m.idle < 20<<20})
+			// The goal is on VmRSS, as issue 5 set it; the anonymous part
+			// beside it is what patchd allocates, the rest the binary's
+			// pages mapped in (bench/notes.md, "Idle memory and the
+			// binary's size").
+			gs = append(gs, goal{what: "patchd resident memory, idle after start", target: "< 20 MiB", got: withAnon(m.idle, m.idleAnon), met: m.idle > 0 && m.idle < 20<<20})
 		}
 	}
 	// The long-history goals, at the longest history measured.
@@ -327,10 +339,7 @@ func (r *report) markdown() string {
 		fmt.Fprintf(&sb, "\nStop with a backlog: `patchd stop` right after each ingest round, while\nthe worker still has up to %d patches queued (they stay queued for the\nnext start): %d stops, median %s, max %s.\n", most, len(took), ms(median(took)), ms(took[len(took)-1]))
 	}
 
-	sb.WriteString("\n## Memory\n\nResident size (`VmRSS` of the server process): idle, a second after\nstart-up, and the largest sample (every 100 ms) during the ingest point with\nthe most clients.\n\n| server | idle | under load | clients |\n| --- | ---: | ---: | ---: |\n")
-	for _, m := range r.mem {
-		fmt.Fprintf(&sb, "| %s | %s | %s | %d |\n", m.name, mib(m.idle), mib(m.load), m.loadLevel)
-	}
+	r.memorySection(&sb)
 
 	if len(r.perPatch) > 0 {
 		v := slices.Clone(r.perPatch)
@@ -359,6 +368,15 @@ func (r *report) markdown() string {
 		sb.WriteString("\n" + strings.TrimSpace(notes) + "\n")
 	}
 	return sb.String()
+}
+
+// memorySection is the table of resident sizes, each with its anonymous
+// part.
+func (r *report) memorySection(sb *strings.Builder) {
+	sb.WriteString("\n## Memory\n\nResident size (`VmRSS` of the server process): idle, a second after\nstart-up, and the largest sample (every 100 ms) during the ingest point with\nthe most clients, each with its anonymous part (RssAnon: heap and stacks)\nbeside it. The rest is file pages mapped in, nearly all the binary's: the\nkernel can drop them and read them again, and every process running the\nsame binary shares them. How much of the binary is mapped in right after\nstart follows its size more than what the server does (see \"Idle memory\nand the binary's size\" in the notes).\n\n| server | idle | under load | clients |\n| --- | ---: | ---: | ---: |\n")
+	for _, m := range r.mem {
+		fmt.Fprintf(sb, "| %s | %s | %s | %d |\n", m.name, withAnon(m.idle, m.idleAnon), withAnon(m.load, m.loadAnon), m.loadLevel)
+	}
 }
 
 func joinInts(ns []int) string {
