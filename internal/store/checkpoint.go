@@ -190,6 +190,9 @@ func (s *Store) checkpoint() error {
 	m := s.ckMetaLocked()
 	if len(s.idx.dirty) == 0 && len(s.idx.expired) == 0 && m == s.ckLast {
 		s.mu.Unlock()
+		// Nothing to write: a snapshot for lookups if there is none yet
+		// (since Open, or a write that failed).
+		s.snap.begin(s.db)
 		return nil
 	}
 	items := make([]ckItem, 0, len(s.idx.dirty))
@@ -213,7 +216,9 @@ func (s *Store) checkpoint() error {
 		s.dbTombs.Store(true)
 	}
 
-	err := writeCheckpoint(s.db, items, tombs, m)
+	// The next lookup snapshot is begun before entries leave the overlay
+	// below: a lookup that misses them there finds them in it.
+	err := s.writeIndex(func() error { return writeCheckpoint(s.db, items, tombs, m) })
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -331,17 +336,19 @@ func (s *Store) dropSegments() (int, error) {
 		return 0, err
 	}
 	now := binary.BigEndian.AppendUint64(nil, uint64(time.Now().UnixNano()))
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bDropped)
-		if err != nil {
-			return err
-		}
-		for _, n := range drop {
-			if err := b.Put(binary.BigEndian.AppendUint32(nil, n), now); err != nil {
+	err = s.writeIndex(func() error {
+		return s.db.Update(func(tx *bolt.Tx) error {
+			b, err := tx.CreateBucketIfNotExists(bDropped)
+			if err != nil {
 				return err
 			}
-		}
-		return nil
+			for _, n := range drop {
+				if err := b.Put(binary.BigEndian.AppendUint32(nil, n), now); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 	})
 	if err != nil {
 		return 0, fmt.Errorf("record dropped segments in %s: %w", indexName, err)
@@ -372,5 +379,9 @@ func (s *Store) dropSegments() (int, error) {
 // checkpoint's transaction holds and makes each Submit's lookup wait for
 // it (bbolt's mmap lock).
 func (s *Store) boltOptions() *bolt.Options {
-	return &bolt.Options{Timeout: time.Second, NoSync: s.opts.NoSync, InitialMmapSize: 1 << 30}
+	size := s.opts.mmapSize
+	if size == 0 {
+		size = 1 << 30
+	}
+	return &bolt.Options{Timeout: time.Second, NoSync: s.opts.NoSync, InitialMmapSize: size}
 }

@@ -24,16 +24,25 @@ func TestStateCodes(t *testing.T) {
 }
 
 // cursors is how many cursors index.db's transactions have opened so far
-// (a bucket opened and each Get take one).
+// (a bucket opened and each Get take one): those that ended, and the
+// lookup snapshot's.
 func cursors(s *Store) int64 {
 	st := s.db.Stats()
-	return st.TxStats.GetCursorCount()
+	n := st.TxStats.GetCursorCount()
+	s.snap.mu[0].RLock() // one shard: the snapshot changes under all
+	defer s.snap.mu[0].RUnlock()
+	if s.snap.tx != nil {
+		ts := s.snap.tx.Stats()
+		n += ts.GetCursorCount()
+	}
+	return n
 }
 
-// TestNewIDLookup: learning that index.db does not have a new id takes one
-// transaction and looks only in the ids bucket while index.db holds no
-// tombstone; once a checkpoint wrote one, an expired id is found expired
-// by that lookup, before and after a reopen.
+// TestNewIDLookup: learning that index.db does not have a new id looks
+// only in the ids bucket while index.db holds no tombstone, in the lookup
+// snapshot after a checkpoint, else in one transaction; once a checkpoint
+// wrote one, an expired id is found expired by that lookup, before and
+// after a reopen.
 func TestNewIDLookup(t *testing.T) {
 	dir := t.TempDir()
 	s := openTest(t, dir, Options{NoSync: true, CheckpointInterval: time.Hour})
@@ -61,9 +70,10 @@ func TestNewIDLookup(t *testing.T) {
 		}
 		return l, cursors(s) - c0
 	}
-	// Opening the ids bucket from the root, and its Get: 2 cursors (the
-	// tombstones' bucket looked at too would make 4).
-	const idsOnly = 2
+	// In the lookup snapshot, the ids bucket's Get: 1 cursor (the
+	// tombstones' bucket looked at too would make 2). In a transaction
+	// of its own, opening the ids bucket from the root too: 2 (and 4).
+	const idsOnly, idsOnlyOwnTx = 1, 2
 	if _, n := probe("new-1"); n != idsOnly {
 		t.Errorf("without tombstones, a new id's lookup opened %d cursors, want %d: only the ids bucket", n, idsOnly)
 	}
@@ -106,7 +116,8 @@ func TestNewIDLookup(t *testing.T) {
 	check("after")
 
 	// A store without any: a reopen leaves it unset, and the lookup of
-	// a new id opens no more cursors than the first one above.
+	// a new id opens no more cursors than the first one above, in a
+	// transaction of its own until the first checkpoint.
 	dir2 := t.TempDir()
 	s2 := openTest(t, dir2, Options{NoSync: true, CheckpointInterval: time.Hour})
 	mustSubmit(t, s2, "a", "a")
@@ -117,8 +128,16 @@ func TestNewIDLookup(t *testing.T) {
 	}
 	c0 := cursors(s2)
 	s2.prefind("new")
+	if n := cursors(s2) - c0; n != idsOnlyOwnTx {
+		t.Errorf("before the first checkpoint, a new id's lookup opened %d cursors, want %d", n, idsOnlyOwnTx)
+	}
+	if err := s2.checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	c0 = cursors(s2)
+	s2.prefind("new")
 	if n := cursors(s2) - c0; n != idsOnly {
-		t.Errorf("a new id's lookup opened %d cursors, want %d", n, idsOnly)
+		t.Errorf("after a checkpoint, a new id's lookup opened %d cursors, want %d", n, idsOnly)
 	}
 }
 

@@ -19,7 +19,10 @@ import (
 // s.mu held. A checkpoint that drops entries from the overlay bumps
 // dropGen after index.db has them, so a reader that saw an id missing from
 // the overlay and then read index.db knows its answer is current if
-// dropGen did not move meanwhile.
+// dropGen did not move meanwhile. The lookup snapshot (snapshot.go) keeps
+// this: a checkpoint begins the next one after its commit and before it
+// drops entries, so a lookup that loaded dropGen after a drop reads
+// index.db as that checkpoint left it or later.
 
 // view runs fn in a read transaction of index.db; a closed store is
 // ErrClosed.
@@ -37,26 +40,15 @@ func (s *Store) view(fn func(tx *bolt.Tx) error) error {
 // expiredAt is when it expired, if retention removed it (0 if not).
 //
 // Every Submit of a new id comes here to learn that index.db does not have
-// it, so the transaction is begun directly rather than through view's
-// closure, and the tombstones are looked at only if index.db has any.
+// it, so it looks in the lookup snapshot (snapshot.go) when there is one,
+// else in a transaction begun directly rather than through view's
+// closure; the tombstones are looked at only if index.db has any.
 func (s *Store) fromDB(id string) (e entry, ok bool, expiredAt int64, err error) {
-	tx, err := s.db.Begin(false)
-	if err != nil {
-		if errors.Is(err, berrors.ErrDatabaseNotOpen) {
-			err = ErrClosed
-		}
-		return entry{}, false, 0, err
+	withTombs := s.dbTombs.Load()
+	de, ok, expiredAt, shared, err := s.snap.get(id, withTombs)
+	if !shared {
+		de, ok, expiredAt, err = s.fromOwnTx(id, withTombs)
 	}
-	de, ok, err := getEntry(tx, id)
-	if err == nil && !ok && s.dbTombs.Load() {
-		if b := tx.Bucket(bExpired); b != nil {
-			if v := b.Get([]byte(id)); len(v) == 8 {
-				expiredAt = int64(binary.BigEndian.Uint64(v))
-			}
-		}
-	}
-	// A read transaction's rollback only releases it.
-	_ = tx.Rollback()
 	if err != nil || !ok {
 		return entry{}, false, expiredAt, err
 	}
@@ -64,13 +56,35 @@ func (s *Store) fromDB(id string) (e entry, ok bool, expiredAt int64, err error)
 	return e, err == nil, 0, err
 }
 
+// fromOwnTx is the lookup of fromDB in a read transaction of its own.
+func (s *Store) fromOwnTx(id string, withTombs bool) (de dbEntry, ok bool, expiredAt int64, err error) {
+	tx, err := s.db.Begin(false)
+	if err != nil {
+		if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+			err = ErrClosed
+		}
+		return dbEntry{}, false, 0, err
+	}
+	de, ok, err = getEntry(tx, id)
+	if err == nil && !ok && withTombs {
+		expiredAt = tombIn(tx.Bucket(bExpired), id)
+	}
+	// A read transaction's rollback only releases it.
+	_ = tx.Rollback()
+	return de, ok, expiredAt, err
+}
+
 // getEntry reads a patch's entry in a transaction.
 func getEntry(tx *bolt.Tx, id string) (dbEntry, bool, error) {
-	b := tx.Bucket(bIDs)
-	if b == nil {
+	return entryIn(tx.Bucket(bIDs), id)
+}
+
+// entryIn reads a patch's entry in ids, index.db's ids bucket (nil: none).
+func entryIn(ids *bolt.Bucket, id string) (dbEntry, bool, error) {
+	if ids == nil {
 		return dbEntry{}, false, nil
 	}
-	v := b.Get([]byte(id))
+	v := ids.Get([]byte(id))
 	if v == nil {
 		return dbEntry{}, false, nil
 	}
@@ -79,6 +93,18 @@ func getEntry(tx *bolt.Tx, id string) (dbEntry, bool, error) {
 		return e, false, fmt.Errorf("index entry of %s: %w", id, err)
 	}
 	return e, true, nil
+}
+
+// tombIn is when patch id expired, if tombs, index.db's tombstones
+// bucket (nil: none), has it; else 0.
+func tombIn(tombs *bolt.Bucket, id string) int64 {
+	if tombs == nil {
+		return 0
+	}
+	if v := tombs.Get([]byte(id)); len(v) == 8 {
+		return int64(binary.BigEndian.Uint64(v))
+	}
+	return 0
 }
 
 // entryFromDB makes an entry of what index.db has of patch id, reading

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"os"
 	"sync"
@@ -49,6 +50,9 @@ type Options struct {
 	noLinger bool
 	// wrapJournal lets tests inject failures into journal I/O.
 	wrapJournal func(journalFile) journalFile
+	// mmapSize is index.db's initial mapping; 0 means 1 GiB (tests
+	// make it small so that checkpoints remap).
+	mmapSize int
 }
 
 // Store is the durable patch store. It is safe for concurrent use.
@@ -107,7 +111,8 @@ type Store struct {
 
 	// The checkpoint (checkpoint.go).
 	db     *bolt.DB
-	ckMu   sync.Mutex // one checkpoint at a time
+	snap   lookupSnap // the read transaction new-id lookups share
+	ckMu   sync.Mutex // one checkpoint (or other write of index.db) at a time
 	ckLast ckMeta     // the record of the last checkpoint written
 	// dbTombs: index.db may hold tombstones (bExpired), so a lookup of an
 	// id it does not have looks there too. Set before a checkpoint writes
@@ -146,6 +151,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		ckDone:   make(chan struct{}),
 	}
 	s.work = sync.NewCond(&s.mu)
+	s.snap.seed = maphash.MakeSeed()
 	s.readers = segReaders{s: s, files: make(map[uint32]*os.File)}
 	if s.opts.SegmentBytes <= 0 {
 		s.opts.SegmentBytes = DefaultSegmentBytes
@@ -190,6 +196,7 @@ func (s *Store) closeFiles() {
 		s.jf.Close()
 	}
 	if s.db != nil {
+		s.snap.retire(true)
 		s.db.Close()
 	}
 	s.readers.close()
@@ -216,6 +223,8 @@ func (s *Store) Close() error {
 		} else {
 			s.maybeDropSegments()
 		}
+		// A read transaction held open would make Close wait forever.
+		s.snap.retire(true)
 		if err := s.db.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close %s: %w", indexName, err))
 		}
