@@ -89,7 +89,7 @@ func runGateway(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(env.Stderr, "the users' secrets are in %s (0600): give each runner its own\n", natsconf.CredentialsDir(cfg.StateDir))
 		return nil
 	}
-	gctune.Apply(env.Getenv)
+	defer gctune.Start(env.Getenv).Stop()
 	err = gatewayd.Run(ctx, o, env.Stderr)
 	switch {
 	case err == nil:

@@ -18,7 +18,7 @@ func runRun(ctx context.Context, env *Env, args []string) error {
 	if err := noArgs("run", rest); err != nil {
 		return err
 	}
-	gctune.Apply(env.Getenv)
+	defer gctune.Start(env.Getenv).Stop()
 	return daemonExit(daemon.Run(ctx, cfg, env.Stderr))
 }
 

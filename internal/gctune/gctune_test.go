@@ -1,34 +1,72 @@
 package gctune
 
 import (
-	"math"
+	"runtime"
 	"runtime/debug"
 	"testing"
+	"time"
 )
 
-func TestApply(t *testing.T) {
+func TestPercent(t *testing.T) {
+	for _, tt := range []struct {
+		live uint64
+		want int
+	}{
+		{0, MaxPercent},
+		{1 << 20, MaxPercent}, // 48 MiB over 1 MiB would be 4800%
+		{4 << 20, 1200},       // 48 MiB over 4 MiB
+		{24 << 20, 200},       // 48 MiB over 24 MiB
+		{Headroom, 100},       // from here on, Go's default
+		{200 << 20, 100},
+	} {
+		if got := Percent(tt.live); got != tt.want {
+			t.Errorf("Percent(%d MiB) = %d, want %d", tt.live>>20, got, tt.want)
+		}
+	}
+}
+
+// TestTunerFollowsLiveHeap: the tuner sets GOGC after each collection from
+// the live heap, raising it when little is live and bringing it down to
+// Go's default as the live heap grows past the headroom.
+func TestTunerFollowsLiveHeap(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
-	defer debug.SetMemoryLimit(debug.SetMemoryLimit(math.MaxInt64))
-	env := map[string]string{}
-	getenv := func(k string) string { return env[k] }
+	debug.SetGCPercent(100)
+	tu := Start(func(string) string { return "" })
+	defer tu.Stop()
+	percent := func() int { p := debug.SetGCPercent(-1); debug.SetGCPercent(p); return p }
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+			n := tu.Adjustments()
+			runtime.GC()
+			for tu.Adjustments() == n && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			if ok() {
+				return
+			}
+		}
+		t.Fatalf("%s: GOGC is %d", what, percent())
+	}
+	waitFor("a small live heap", func() bool { return percent() > 200 })
+	big := make([][]byte, 0, 100)
+	for range 100 {
+		big = append(big, make([]byte, 1<<20)) // 100 MiB live
+	}
+	waitFor("100 MiB live", func() bool { return percent() == 100 })
+	runtime.KeepAlive(big)
+	big = nil
+	waitFor("freed again", func() bool { return percent() > 200 })
+}
 
-	Apply(getenv)
-	if got := debug.SetGCPercent(-1); got != Percent {
-		t.Errorf("GOGC unset: percent %d, want %d", got, Percent)
-	}
-	if got := debug.SetMemoryLimit(-1); got != Limit {
-		t.Errorf("GOMEMLIMIT unset: limit %d, want %d", got, Limit)
-	}
-
-	// The user's settings (which the runtime has applied itself) stay.
-	debug.SetGCPercent(150)
-	debug.SetMemoryLimit(1 << 30)
-	env["GOGC"], env["GOMEMLIMIT"] = "150", "1GiB"
-	Apply(getenv)
-	if got := debug.SetGCPercent(-1); got != 150 {
-		t.Errorf("GOGC=150: percent %d, want 150", got)
-	}
-	if got := debug.SetMemoryLimit(-1); got != 1<<30 {
-		t.Errorf("GOMEMLIMIT=1GiB: limit %d, want %d", got, 1<<30)
+func TestUserGOGCWins(t *testing.T) {
+	if tu := Start(func(k string) string {
+		if k == "GOGC" {
+			return "150"
+		}
+		return ""
+	}); tu != nil {
+		tu.Stop()
+		t.Error("Start tuned the collector although GOGC is set")
 	}
 }
