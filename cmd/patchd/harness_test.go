@@ -102,10 +102,8 @@ type tenv struct {
 	// raceDir receives the race reports of the processes this test starts
 	// (see crash_test.go).
 	raceDir string
-	// extraEnv is added to the environment of the commands it runs.
-	extraEnv []string
-	mu       sync.Mutex
-	outputs  []*syncBuffer // of the foreground daemons, scanned at the end
+	mu      sync.Mutex
+	outputs []*syncBuffer // of the foreground daemons, scanned at the end
 }
 
 // skipShort skips a test that runs the binary when the tests run -short.
@@ -163,16 +161,14 @@ func (e *tenv) env() []string {
 			env[i] = raceEnv(e.raceDir)
 		}
 	}
-	return append(env, e.extraEnv...)
+	return env
 }
 
-// cleanEnv keeps the caller's PATCHD_, GORACE and garbage collector
-// settings out of the tests.
+// cleanEnv keeps the caller's PATCHD_ and GORACE settings out of the tests.
 func cleanEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "PATCHD_") && !strings.HasPrefix(kv, "GORACE=") &&
-			!strings.HasPrefix(kv, "GOGC=") && !strings.HasPrefix(kv, "GOMEMLIMIT=") {
+		if !strings.HasPrefix(kv, "PATCHD_") && !strings.HasPrefix(kv, "GORACE=") {
 			env = append(env, kv)
 		}
 	}

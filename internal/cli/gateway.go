@@ -12,7 +12,6 @@ import (
 
 	"github.com/patchd/patchd/internal/config"
 	"github.com/patchd/patchd/internal/gatewayd"
-	"github.com/patchd/patchd/internal/gctune"
 	"github.com/patchd/patchd/internal/jetq"
 	"github.com/patchd/patchd/internal/natsconf"
 )
@@ -89,7 +88,6 @@ func runGateway(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(env.Stderr, "the users' secrets are in %s (0600): give each runner its own\n", natsconf.CredentialsDir(cfg.StateDir))
 		return nil
 	}
-	defer gctune.Start(env.Getenv).Stop()
 	err = gatewayd.Run(ctx, o, env.Stderr)
 	switch {
 	case err == nil:

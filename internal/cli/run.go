@@ -5,7 +5,6 @@ import (
 	"errors"
 
 	"github.com/patchd/patchd/internal/daemon"
-	"github.com/patchd/patchd/internal/gctune"
 	"github.com/patchd/patchd/internal/listen"
 )
 
@@ -18,7 +17,6 @@ func runRun(ctx context.Context, env *Env, args []string) error {
 	if err := noArgs("run", rest); err != nil {
 		return err
 	}
-	defer gctune.Start(env.Getenv).Stop()
 	return daemonExit(daemon.Run(ctx, cfg, env.Stderr))
 }
 
