@@ -52,7 +52,7 @@ func (s *Store) openIndex(segs []uint32, sizes map[uint32]int64) (m ckMeta, ok b
 		s.log.Info("no index checkpoint; building the index from every journal segment (work in proportion to the history, this once)",
 			"index", label)
 	}
-	db, err := bolt.Open(path, 0o600, s.boltOptions())
+	db, err := s.openBolt(path)
 	if err != nil {
 		return m, false, ioFailure("create", label, err)
 	}
@@ -82,7 +82,7 @@ func (s *Store) tryIndex(path string, segs []uint32, sizes map[uint32]int64) (db
 	if err != nil {
 		return nil, m, "", ioFailure("stat", indexName, err)
 	}
-	db, err = bolt.Open(path, 0o600, s.boltOptions())
+	db, err = s.openBolt(path)
 	if err != nil {
 		return nil, m, fmt.Sprintf("it does not open: %v", err), nil
 	}
@@ -378,6 +378,22 @@ func (s *Store) dropSegments() (int, error) {
 // growing index.db does not remap it. A remap copies every node the
 // checkpoint's transaction holds and makes each Submit's lookup wait for
 // it (bbolt's mmap lock).
+// indexGrowStep is how far ahead of its pages bbolt grows index.db's
+// file. bbolt's own step (16 MiB once the mapping is larger than that,
+// as the 1 GiB one always is) would make a new store's index.db a 16 MiB
+// file (sparse, but that is what ls, backups and copies see).
+const indexGrowStep = 1 << 20
+
+// openBolt opens index.db with boltOptions and indexGrowStep.
+func (s *Store) openBolt(path string) (*bolt.DB, error) {
+	db, err := bolt.Open(path, 0o600, s.boltOptions())
+	if err != nil {
+		return nil, err
+	}
+	db.AllocSize = indexGrowStep
+	return db, nil
+}
+
 func (s *Store) boltOptions() *bolt.Options {
 	size := s.opts.mmapSize
 	if size == 0 {

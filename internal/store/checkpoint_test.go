@@ -457,3 +457,17 @@ func TestEventNumbersDurable(t *testing.T) {
 		t.Errorf("LastEventID after a rebuild = %d, want %d", got, last+1)
 	}
 }
+
+// TestIndexFileSize: a new store's index.db is a small file, not grown to
+// bbolt's 16 MiB step ahead of its pages.
+func TestIndexFileSize(t *testing.T) {
+	dir := t.TempDir()
+	ckHistory(t, dir, 0, 60)
+	fi, err := os.Stat(filepath.Join(dir, "index.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() > 2<<20 {
+		t.Errorf("index.db of 60 patches is %d bytes, want at most 2 MiB", fi.Size())
+	}
+}
