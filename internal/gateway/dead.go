@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -59,13 +58,13 @@ func (s *Service) DeadLetters(ctx context.Context) {
 			return
 		}
 		s.log.Warn("nats: the dead letters' consumer; trying again", "consumer", jetq.DeadConsumer, "err", err, "retry_in", delay.String())
-		if !sleepCtx(ctx, delay) {
+		if !jetq.Sleep(ctx, delay) {
 			return
 		}
 	}
 	work, err := s.js.Stream(ctx, jetq.StreamWork)
 	for err != nil {
-		if ctx.Err() != nil || !sleepCtx(ctx, time.Second) {
+		if ctx.Err() != nil || !jetq.Sleep(ctx, time.Second) {
 			return
 		}
 		work, err = s.js.Stream(ctx, jetq.StreamWork)
@@ -75,7 +74,7 @@ func (s *Service) DeadLetters(ctx context.Context) {
 		if err != nil {
 			if !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
 				s.log.Debug("nats: pull an advisory", "err", err)
-				if !sleepCtx(ctx, time.Second) {
+				if !jetq.Sleep(ctx, time.Second) {
 					return
 				}
 			}
@@ -137,10 +136,7 @@ func (s *Service) buryAdvised(ctx context.Context, work jetstream.Stream, ws str
 // event goes out with the dedup id the runner's had.
 func (s *Service) bury(ctx context.Context, ws string, raw *jetstream.RawStreamMsg, deliveries uint64) error {
 	id := jetq.PatchID(raw)
-	received := raw.Time
-	if t, err := time.Parse(time.RFC3339Nano, raw.Header.Get(jetq.HeaderReceived)); err == nil {
-		received = t
-	}
+	received := jetq.Received(raw)
 	msg := fmt.Sprintf("delivered %d times without an outcome; kept on %s", deliveries, jetq.DeadSubject(ws))
 	now := time.Now().UTC()
 	buried := false
@@ -155,24 +151,7 @@ func (s *Service) bury(ctx context.Context, ws string, raw *jetstream.RawStreamM
 		}
 	}
 	if !buried {
-		dl := nats.NewMsg(jetq.DeadSubject(ws))
-		dl.Data = raw.Data
-		for k, vs := range raw.Header {
-			// Not the publisher's expectations (the gateway's
-			// Nats-Expected-Stream: PATCHD would refuse the copy).
-			if strings.HasPrefix(k, "Nats-Expected-") {
-				continue
-			}
-			for _, v := range vs {
-				dl.Header.Add(k, v)
-			}
-		}
-		if dl.Header.Get(nats.MsgIdHdr) == "" {
-			dl.Header.Set(nats.MsgIdHdr, ws+":seq:"+strconv.FormatUint(raw.Sequence, 10))
-		}
-		dl.Header.Set(jetq.HeaderDeliveries, strconv.FormatUint(deliveries, 10))
-		dl.Header.Set(jetq.HeaderStreamSeq, strconv.FormatUint(raw.Sequence, 10))
-		if _, err := s.js.PublishMsg(ctx, dl); err != nil {
+		if _, err := s.js.PublishMsg(ctx, jetq.DeadLetterMsg(ws, raw, deliveries)); err != nil {
 			return fmt.Errorf("publish the dead letter: %w", err)
 		}
 		s.log.Error("nats: dead letter: "+msg, "workspace", ws, "id", id, "stream_seq", raw.Sequence)
@@ -197,16 +176,4 @@ func (s *Service) bury(ctx context.Context, ws string, raw *jetstream.RawStreamM
 		return fmt.Errorf("publish the dead letter's event: %w", err)
 	}
 	return nil
-}
-
-// sleepCtx waits d or until ctx ends; false when ctx ended.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

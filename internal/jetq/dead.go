@@ -1,8 +1,10 @@
 package jetq
 
 import (
+	"context"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -85,4 +87,52 @@ func DeadEventMsg(ws, id, why string, seq uint64, now time.Time) *nats.Msg {
 	m.Data = data
 	m.Header.Set(nats.MsgIdHdr, ws+":dead:"+strconv.FormatUint(seq, 10))
 	return m
+}
+
+// DeadLetterMsg is the copy of work message m for patchd.dead.<ws>: its
+// body and headers (less the publisher's Nats-Expected-* ones, which the
+// dead stream would refuse), its dedup id (or one from its sequence if it
+// had none, so that burying it again publishes it once), and how many
+// times it was delivered and its sequence in PATCHD. The runner and the
+// gateway publish the same.
+func DeadLetterMsg(ws string, m *jetstream.RawStreamMsg, deliveries uint64) *nats.Msg {
+	dl := nats.NewMsg(DeadSubject(ws))
+	dl.Data = m.Data
+	for k, vs := range m.Header {
+		if strings.HasPrefix(k, "Nats-Expected-") {
+			continue
+		}
+		for _, v := range vs {
+			dl.Header.Add(k, v)
+		}
+	}
+	if dl.Header.Get(nats.MsgIdHdr) == "" {
+		dl.Header.Set(nats.MsgIdHdr, ws+":seq:"+strconv.FormatUint(m.Sequence, 10))
+	}
+	dl.Header.Set(HeaderDeliveries, strconv.FormatUint(deliveries, 10))
+	dl.Header.Set(HeaderStreamSeq, strconv.FormatUint(m.Sequence, 10))
+	return dl
+}
+
+// Received is when the gateway received the patch work message m
+// carries (its header), or when the stream stored m if the header is
+// missing or not a time.
+func Received(m *jetstream.RawStreamMsg) time.Time {
+	if t, err := time.Parse(time.RFC3339Nano, m.Header.Get(HeaderReceived)); err == nil {
+		return t
+	}
+	return m.Time
+}
+
+// Sleep waits d or until ctx ends, for the retry loops of the gateway and
+// the runner; false when ctx ended.
+func Sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }

@@ -3,11 +3,8 @@ package natsrun
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/patchd/patchd/internal/api"
@@ -22,24 +19,7 @@ import (
 func (r *Runner) bury(ctx context.Context, s *setup, raw *jetstream.RawStreamMsg, deliveries uint64, why string) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	dl := nats.NewMsg(jetq.DeadSubject(r.ws))
-	dl.Data = raw.Data
-	for k, vs := range raw.Header {
-		// Not the publisher's expectations (the gateway's
-		// Nats-Expected-Stream: PATCHD would refuse the copy).
-		if strings.HasPrefix(k, "Nats-Expected-") {
-			continue
-		}
-		for _, v := range vs {
-			dl.Header.Add(k, v)
-		}
-	}
-	if dl.Header.Get(nats.MsgIdHdr) == "" {
-		dl.Header.Set(nats.MsgIdHdr, r.ws+":seq:"+strconv.FormatUint(raw.Sequence, 10))
-	}
-	dl.Header.Set(jetq.HeaderDeliveries, strconv.FormatUint(deliveries, 10))
-	dl.Header.Set(jetq.HeaderStreamSeq, strconv.FormatUint(raw.Sequence, 10))
-	if _, err := s.js.PublishMsg(ctx, dl); err != nil {
+	if _, err := s.js.PublishMsg(ctx, jetq.DeadLetterMsg(r.ws, raw, deliveries)); err != nil {
 		return fmt.Errorf("publish the dead letter: %w", err)
 	}
 	id := jetq.PatchID(raw)
@@ -53,10 +33,7 @@ func (r *Runner) bury(ctx context.Context, s *setup, raw *jetstream.RawStreamMsg
 		return nil
 	}
 	now := time.Now().UTC()
-	received := raw.Time
-	if t, err := time.Parse(time.RFC3339Nano, raw.Header.Get(jetq.HeaderReceived)); err == nil {
-		received = t
-	}
+	received := jetq.Received(raw)
 	v := jetq.DeadView(r.ws, id, msg, raw, received, now)
 	if !r.putView(ctx, s, v) {
 		return ctx.Err()

@@ -130,7 +130,7 @@ func (r *Runner) forward(ctx context.Context, s *setup) {
 			if e := api.ErrorOf(err); e.Code == api.CodeEventsLost {
 				st, serr := r.svc.Status(ctx)
 				if serr != nil {
-					sleep(ctx, time.Second)
+					jetq.Sleep(ctx, time.Second)
 					continue
 				}
 				r.log.Warn("nats: the events after the last one published are no longer kept; going on from the latest", "published", after, "latest", st.LastEventID)
@@ -139,7 +139,7 @@ func (r *Runner) forward(ctx context.Context, s *setup) {
 				continue
 			}
 			r.log.Warn("nats: subscribe to the local events", "err", err)
-			sleep(ctx, time.Second)
+			jetq.Sleep(ctx, time.Second)
 			continue
 		}
 		for e := range sub.Events() {
@@ -221,7 +221,7 @@ func (r *Runner) retry(ctx context.Context, what string, f func(context.Context)
 		if n%10 == 0 {
 			r.log.Warn("nats: "+what+"; trying again", "err", err, "attempt", n+1)
 		}
-		if !sleep(ctx, delay) {
+		if !jetq.Sleep(ctx, delay) {
 			return false
 		}
 		delay = min(2*delay, 5*time.Second)

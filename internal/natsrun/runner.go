@@ -206,7 +206,7 @@ func (r *Runner) main(ctx context.Context, co jetq.Options) {
 		}
 		r.setErr(err.Error())
 		r.log.Warn("nats: cannot connect; trying again", "err", err, "retry_in", delay.String())
-		if !sleep(ctx, delay) {
+		if !jetq.Sleep(ctx, delay) {
 			return
 		}
 	}
@@ -254,7 +254,7 @@ func (r *Runner) main(ctx context.Context, co jetq.Options) {
 		}
 		r.setErr(err.Error())
 		r.log.Warn("nats: set up the streams and consumers; trying again", "err", err, "retry_in", delay.String())
-		if !sleep(ctx, delay) {
+		if !jetq.Sleep(ctx, delay) {
 			return
 		}
 	}
@@ -323,16 +323,4 @@ func (r *Runner) setup(ctx context.Context, js jetstream.JetStream) (*setup, err
 		return nil, err
 	}
 	return s, nil
-}
-
-// sleep waits d or until ctx ends; false when ctx ended.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

@@ -47,7 +47,7 @@ func (r *Runner) statusLoop(ctx context.Context, s *setup) {
 			return
 		case <-t.C:
 		case <-r.statusReq:
-			if !sleep(ctx, statusDebounce) {
+			if !jetq.Sleep(ctx, statusDebounce) {
 				return
 			}
 		}

@@ -60,7 +60,7 @@ func (r *Runner) pull(ctx context.Context, s *setup, msgs chan<- jetstream.Msg) 
 			cancel()
 			if err != nil {
 				r.log.Warn("nats: make the workspace's consumer again", "err", err)
-				if !sleep(ctx, time.Second) {
+				if !jetq.Sleep(ctx, time.Second) {
 					return
 				}
 				continue
@@ -84,7 +84,7 @@ func (r *Runner) pull(ctx context.Context, s *setup, msgs chan<- jetstream.Msg) 
 		if err != nil {
 			if !isTimeout(err) {
 				r.log.Debug("nats: pull", "err", err)
-				if !sleep(ctx, delay) {
+				if !jetq.Sleep(ctx, delay) {
 					return
 				}
 				delay = min(2*delay, 2*time.Second)

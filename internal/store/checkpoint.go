@@ -373,11 +373,6 @@ func (s *Store) dropSegments() (int, error) {
 	return len(drop), nil
 }
 
-// boltOptions are index.db's: InitialMmapSize maps 1 GiB of address space
-// from the start (not memory: only pages read are resident), so that
-// growing index.db does not remap it. A remap copies every node the
-// checkpoint's transaction holds and makes each Submit's lookup wait for
-// it (bbolt's mmap lock).
 // indexGrowStep is how far ahead of its pages bbolt grows index.db's
 // file. bbolt's own step (16 MiB once the mapping is larger than that,
 // as the 1 GiB one always is) would make a new store's index.db a 16 MiB
@@ -394,6 +389,11 @@ func (s *Store) openBolt(path string) (*bolt.DB, error) {
 	return db, nil
 }
 
+// boltOptions are index.db's: InitialMmapSize maps 1 GiB of address space
+// from the start (not memory: only pages read are resident), so that
+// growing index.db does not remap it. A remap copies every node the
+// checkpoint's transaction holds and makes each Submit's lookup wait for
+// it (bbolt's mmap lock).
 func (s *Store) boltOptions() *bolt.Options {
 	size := s.opts.mmapSize
 	if size == 0 {
