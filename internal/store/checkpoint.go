@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -87,12 +88,13 @@ func (s *Store) tryIndex(path string, segs []uint32, sizes map[uint32]int64) (db
 		return nil, m, fmt.Sprintf("it does not open: %v", err), nil
 	}
 	dropped := map[uint32]bool{}
+	var version byte
 	err = db.View(func(tx *bolt.Tx) error {
 		if tx.Size() > fi.Size() {
 			why = fmt.Sprintf("it is cut short (%d bytes, its pages end at %d)", fi.Size(), tx.Size())
 			return nil
 		}
-		if m, why = readCkMeta(tx); why != "" {
+		if m, version, why = readCkMeta(tx); why != "" {
 			return nil
 		}
 		if b := tx.Bucket(bDropped); b != nil {
@@ -107,6 +109,13 @@ func (s *Store) tryIndex(path string, segs []uint32, sizes map[uint32]int64) (db
 	})
 	if err == nil && why == "" {
 		why, err = s.checkWatermark(m, segs, sizes, dropped)
+	}
+	if err == nil && why == "" && version == 2 {
+		if merr := migrateV2(db); merr != nil {
+			why = fmt.Sprintf("moving it from format 2 to %d failed: %v", indexVersion, merr)
+		} else {
+			s.log.Info("index checkpoint moved from format 2 to " + strconv.Itoa(indexVersion) + " (its live patches in a bucket of their own)")
+		}
 	}
 	if err != nil || why != "" {
 		db.Close()
@@ -198,10 +207,16 @@ func (s *Store) checkpoint() error {
 	items := make([]ckItem, 0, len(s.idx.dirty))
 	for id := range s.idx.dirty {
 		if e := s.idx.patches[id]; e != nil {
-			items = append(items, ckItem{id, e.toDB(), e.gone, e.fresh})
+			items = append(items, ckItem{id: id, e: e.toDB(), gone: e.gone, fresh: e.fresh, dbLive: e.dbLive})
 			// From this copy on index.db may have it (if the write below
-			// fails, the next checkpoint looks for it to no harm).
+			// fails, the next checkpoint looks for it to no harm), and
+			// has it in the live bucket if it is live (if the write
+			// fails, dbLive is put back below).
 			e.fresh = false
+			e.dbLive = 0
+			if !e.gone && e.live() {
+				e.dbLive = e.p.Seq
+			}
 		}
 	}
 	tombs := make([]tomb, 0, len(s.idx.expired))
@@ -225,6 +240,9 @@ func (s *Store) checkpoint() error {
 	if err != nil {
 		for _, it := range items {
 			s.idx.dirty[it.id] = struct{}{}
+			if e := s.idx.patches[it.id]; e != nil {
+				e.dbLive = it.dbLive
+			}
 		}
 		return fmt.Errorf("write the index checkpoint %s: %w", filepath.Join(filepath.Base(s.dir), indexName), err)
 	}

@@ -108,3 +108,36 @@ func BenchmarkSubmitLookup(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkCheckpointQueued measures the checkpointer's cost per patch
+// when patches come in faster than the worker takes them (the ingest
+// benchmark's shape): each checkpoint writes a batch of new queued patches.
+func BenchmarkCheckpointQueued(b *testing.B) {
+	dir := b.TempDir()
+	s, err := Open(dir, Options{NoSync: true, CheckpointInterval: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	body := []byte("x")
+	const batch = 2000
+	var cpu time.Duration
+	b.ResetTimer()
+	for n := 0; n < b.N; n += batch {
+		b.StopTimer()
+		for i := range min(batch, b.N-n) {
+			id := "q" + strconv.Itoa(n+i) + "-" + strconv.Itoa((n+i)*7919%10007)
+			if _, _, err := s.Submit(ctx, Patch{ID: id, Files: []FileChange{{Path: "src/app.py"}}}, body); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		t0 := cpuTime(b)
+		if err := s.checkpoint(); err != nil {
+			b.Fatal(err)
+		}
+		cpu += cpuTime(b) - t0
+	}
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/patch")
+}

@@ -15,11 +15,17 @@ import (
 // what it holds. These are its buckets and the binary form of its values.
 
 var (
-	bMeta  = []byte("meta")  // "v": format version; "ck": the checkpoint's ckMeta
-	bIDs   = []byte("ids")   // id → dbEntry
-	bSeq   = []byte("seq")   // seq (8 bytes, big-endian) → id
-	bFin   = []byte("fin")   // finished or reverted at (8 bytes) + seq (8 bytes) → id
-	bFiles = []byte("files") // file path → id of the latest patch that changed it
+	bMeta = []byte("meta") // "v": format version; "ck": the checkpoint's ckMeta
+	bIDs  = []byte("ids")  // id → dbEntry, of a patch that is not live
+	bSeq  = []byte("seq")  // seq (8 bytes, big-endian) → id, of a patch that is not live
+	bFin  = []byte("fin")  // finished or reverted at (8 bytes) + seq (8 bytes) → id
+	// bLive holds the live patches (queued, applying): seq → id and
+	// dbEntry (appendLive). Only there: one key each, appended at the end
+	// of the bucket as Seqs grow, so that a checkpoint under a backlog
+	// writes one key per new patch, not an entry in ids (anywhere in that
+	// tree, as ids come) and keys in seq and state/queued. Every live
+	// patch is in memory too, so no lookup by id or List needs it in ids.
+	bLive = []byte("live")
 	// bExpired holds the tombstones of expired patches: id → when (Unix
 	// nanoseconds, 8 bytes big-endian).
 	bExpired = []byte("tombstones")
@@ -32,11 +38,14 @@ var (
 	bDropped = []byte("dropped-segments")
 )
 
-// bState is the bucket of the patches in a state: seq → id.
+// bState is the bucket of the patches in a state: seq → id (the states
+// of patches that are not live: live ones are in bLive).
 func bState(st State) []byte { return []byte("state/" + string(st)) }
 
-// indexVersion is the format of index.db; another one is rebuilt.
-const indexVersion = 2
+// indexVersion is the format of index.db; format 2 is migrated
+// (migrateV2), another one is rebuilt. Format 3 moved the live patches to
+// bLive and dropped the files bucket, which nothing read.
+const indexVersion = 3
 
 // dbEntry is what index.db keeps of a patch: enough to list and filter
 // it, and where its newest record's meta, its body and its inline blobs
@@ -53,6 +62,25 @@ type dbEntry struct {
 	blob                         ref
 	blobs                        []diskBlob
 	files                        []string
+}
+
+// live says if the patch is queued or applying.
+func (d *dbEntry) live() bool { return d.state == StateQueued || d.state == StateApplying }
+
+// appendLive is a live patch's value in bLive: its id, then its entry.
+func appendLive(id string, d *dbEntry) []byte {
+	b := binary.AppendUvarint(make([]byte, 0, 80+len(id)), uint64(len(id)))
+	return d.appendTo(append(b, id...))
+}
+
+// decodeLive reads a value of bLive.
+func decodeLive(v []byte) (id string, e dbEntry, err error) {
+	d := dec{b: v}
+	if id = d.str(); d.err != nil {
+		return "", e, d.err
+	}
+	e, err = decodeEntry(d.b)
+	return id, e, err
 }
 
 // segs are the segments an entry refers to, each once.
@@ -103,8 +131,10 @@ func appendRef(b []byte, r ref) []byte {
 	return binary.AppendVarint(b, r.off)
 }
 
-func (d *dbEntry) encode() []byte {
-	b := make([]byte, 0, 64)
+func (d *dbEntry) encode() []byte { return d.appendTo(make([]byte, 0, 64)) }
+
+// appendTo appends the entry's encoding to b.
+func (d *dbEntry) appendTo(b []byte) []byte {
 	b = append(b, 1, stateCode(d.state))
 	b = binary.AppendUvarint(b, d.seq)
 	b = binary.AppendVarint(b, d.received)
@@ -252,12 +282,15 @@ func finKey(at int64, seq uint64) []byte {
 
 // ckItem is one patch a checkpoint writes, or removes (gone). fresh says
 // index.db cannot have it: the patch was put since the last checkpoint's
-// copy, so there is no older entry of it to find and unindex.
+// copy, so there is no older entry of it to find and unindex. dbLive is
+// the Seq under which index.db's live bucket has it (0: not there, so any
+// older entry of it is in ids).
 type ckItem struct {
-	id    string
-	e     dbEntry
-	gone  bool
-	fresh bool
+	id     string
+	e      dbEntry
+	gone   bool
+	fresh  bool
+	dbLive uint64
 }
 
 // tomb is the tombstone of an expired patch.
@@ -273,7 +306,7 @@ const (
 	bkIDs
 	bkSeq
 	bkFin
-	bkFiles
+	bkLive
 	bkExpired
 	bkSegRefs
 	bkDropped
@@ -291,7 +324,7 @@ func writeCheckpoint(db *bolt.DB, items []ckItem, tombs []tomb, m ckMeta) error 
 	slices.SortFunc(items, func(a, b ckItem) int { return strings.Compare(a.id, b.id) })
 	slices.SortFunc(tombs, func(a, b tomb) int { return strings.Compare(a.id, b.id) })
 	return db.Update(func(tx *bolt.Tx) error {
-		names := [][]byte{bMeta, bIDs, bSeq, bFin, bFiles, bExpired, bSegRefs, bDropped}
+		names := [][]byte{bMeta, bIDs, bSeq, bFin, bLive, bExpired, bSegRefs, bDropped}
 		for _, st := range States() {
 			names = append(names, bState(st))
 		}
@@ -304,97 +337,88 @@ func writeCheckpoint(db *bolt.DB, items []ckItem, tombs []tomb, m ckMeta) error 
 			b.FillPercent = 0.9
 			bk[i] = b
 		}
-		ids, files := bk[bkIDs], bk[bkFiles]
+		ids, live := bk[bkIDs], bk[bkLive]
 		for _, t := range tombs {
 			if err := bk[bkExpired].Put([]byte(t.id), binary.BigEndian.AppendUint64(nil, uint64(t.at))); err != nil {
 				return err
 			}
 		}
-		// By bucket, then key. A patch has at most four keys besides its
-		// entry (seq, state, finished and reverted at) and as many to
-		// remove.
-		dels := make([]kv, 0, 2*len(items))
-		puts := make([]kv, 0, 3*len(items))
-		// latest is the newest patch found to have changed a file: index.db's,
-		// or one of this checkpoint's (changed: to be written).
-		type latest struct {
-			id      string
-			seq     uint64
-			changed bool
-		}
-		fileOf := map[string]latest{}
+		// By bucket, then key. A patch that is not live has at most four
+		// keys besides its entry (seq, state, finished and reverted at),
+		// a live one one key, and as many to remove.
+		dels := make([]kv, 0, len(items))
+		puts := make([]kv, 0, len(items))
 		refs := map[uint32]int64{} // change of each segment's count
 		for _, it := range items {
-			if !it.gone {
-				for _, n := range it.e.segs() {
-					refs[n]++
-				}
-			}
-			if it.fresh {
-				// Nothing of it in index.db to find or remove.
-			} else if v := ids.Get([]byte(it.id)); v != nil {
-				old, err := decodeEntry(v)
-				if err != nil {
-					return fmt.Errorf("index entry of %s: %w", it.id, err)
-				}
-				for _, n := range old.segs() {
-					refs[n]--
-				}
-				cur := it.e
-				if it.gone {
-					cur = dbEntry{}
-					for _, f := range old.files {
-						if string(files.Get([]byte(f))) == it.id {
-							dels = append(dels, kv{bkFiles, []byte(f), nil})
+			isLive := !it.gone && it.e.live()
+			// What index.db has of the patch: its live entry, or its
+			// entry in ids, or nothing.
+			var old dbEntry
+			had, inIDs := false, false
+			if it.dbLive != 0 {
+				k := seqKey(it.dbLive)
+				if v := live.Get(k); v != nil {
+					id, e, err := decodeLive(v)
+					if err != nil {
+						return fmt.Errorf("live index entry of %s: %w", it.id, err)
+					}
+					if id == it.id {
+						old, had = e, true
+						if !isLive || it.e.seq != it.dbLive {
+							dels = append(dels, kv{bkLive, k, nil})
 						}
 					}
 				}
-				dels = unindex(dels, old, cur)
+			}
+			if !had && !it.fresh {
+				if v := ids.Get([]byte(it.id)); v != nil {
+					e, err := decodeEntry(v)
+					if err != nil {
+						return fmt.Errorf("index entry of %s: %w", it.id, err)
+					}
+					old, had, inIDs = e, true, true
+				}
+			}
+			if had {
+				for _, n := range old.segs() {
+					refs[n]--
+				}
+			}
+			if inIDs {
+				if it.gone || isLive {
+					// Its keys in ids, seq, state/<s> and fin go.
+					if err := ids.Delete([]byte(it.id)); err != nil {
+						return err
+					}
+					dels = unindex(dels, old, dbEntry{})
+				} else {
+					dels = unindex(dels, old, it.e)
+				}
 			}
 			if it.gone {
-				if err := ids.Delete([]byte(it.id)); err != nil {
-					return err
-				}
 				continue
 			}
 			if stateCode(it.e.state) == 0 {
 				return fmt.Errorf("index entry of %s: unknown state %q", it.id, it.e.state)
 			}
+			for _, n := range it.e.segs() {
+				refs[n]++
+			}
+			k := seqKey(it.e.seq)
+			if isLive {
+				puts = append(puts, kv{bkLive, k, appendLive(it.id, &it.e)})
+				continue
+			}
 			if err := ids.Put([]byte(it.id), it.e.encode()); err != nil {
 				return err
 			}
-			k, id := seqKey(it.e.seq), []byte(it.id)
+			id := []byte(it.id)
 			puts = append(puts, kv{bkSeq, k, id}, kv{bkOfState(it.e.state), k, id})
 			if at := it.e.finished; at != 0 {
 				puts = append(puts, kv{bkFin, finKey(at, it.e.seq), id})
 			}
 			if at := it.e.reverted; at != 0 {
 				puts = append(puts, kv{bkFin, finKey(at, it.e.seq), id})
-			}
-			for _, f := range it.e.files {
-				if f == "" {
-					continue
-				}
-				cur, ok := fileOf[f]
-				if !ok {
-					// The latest patch index.db has for the file, and its
-					// Seq (0: none, or its entry is not there or damaged).
-					cur.id = string(files.Get([]byte(f)))
-					if v := ids.Get([]byte(cur.id)); cur.id != "" && v != nil {
-						if other, err := decodeEntry(v); err == nil {
-							cur.seq = other.seq
-						}
-					}
-				}
-				if cur.id != "" && cur.id != it.id && cur.seq > it.e.seq {
-					continue
-				}
-				fileOf[f] = latest{it.id, it.e.seq, cur.changed || cur.id != it.id}
-			}
-		}
-		for f, l := range fileOf {
-			if l.changed {
-				puts = append(puts, kv{bkFiles, []byte(f), []byte(l.id)})
 			}
 		}
 		sr := bk[bkSegRefs]
@@ -476,21 +500,94 @@ func unindex(dels []kv, old, cur dbEntry) []kv {
 	return dels
 }
 
-// readCkMeta reads the checkpoint's record; ok is false for an index.db
-// without one (new, or of an unknown format: why says which).
-func readCkMeta(tx *bolt.Tx) (m ckMeta, why string) {
+// readCkMeta reads the checkpoint's record and index.db's format (this
+// one, or 2 to migrate); why says why there is none (a new index.db, or
+// one of an unknown format).
+func readCkMeta(tx *bolt.Tx) (m ckMeta, version byte, why string) {
 	b := tx.Bucket(bMeta)
 	if b == nil {
-		return m, "it holds no checkpoint"
+		return m, 0, "it holds no checkpoint"
 	}
-	if v := b.Get([]byte("v")); len(v) != 1 || v[0] != indexVersion {
-		return m, fmt.Sprintf("its format version %v is not %d", v, indexVersion)
+	v := b.Get([]byte("v"))
+	if len(v) != 1 || v[0] != indexVersion && v[0] != 2 {
+		return m, 0, fmt.Sprintf("its format version %v is not %d", v, indexVersion)
 	}
 	m, err := decodeCkMeta(b.Get([]byte("ck")))
 	if err != nil {
-		return m, "its checkpoint record is damaged"
+		return m, 0, "its checkpoint record is damaged"
 	}
-	return m, ""
+	return m, v[0], ""
+}
+
+// migrateV2 brings an index.db of format 2 to this one in one
+// transaction: each live patch's entry (in ids, listed in state/queued or
+// state/applying, with a key in seq) moves to bLive, and the files bucket,
+// which nothing read, goes. The work is in proportion to the live patches
+// and the files, not to the history.
+func migrateV2(db *bolt.DB) error {
+	return db.Update(func(tx *bolt.Tx) error {
+		live, err := tx.CreateBucketIfNotExists(bLive)
+		if err != nil {
+			return err
+		}
+		ids, seq, fin := tx.Bucket(bIDs), tx.Bucket(bSeq), tx.Bucket(bFin)
+		for _, st := range []State{StateQueued, StateApplying} {
+			b := tx.Bucket(bState(st))
+			if b == nil {
+				continue
+			}
+			var ks, vs [][]byte
+			if err := b.ForEach(func(k, v []byte) error {
+				ks, vs = append(ks, bytes.Clone(k)), append(vs, bytes.Clone(v))
+				return nil
+			}); err != nil {
+				return err
+			}
+			for i, k := range ks {
+				var raw []byte
+				if ids != nil {
+					raw = ids.Get(vs[i])
+				}
+				if raw == nil {
+					return fmt.Errorf("index lists %s as %s but has no entry for it", vs[i], st)
+				}
+				e, err := decodeEntry(raw)
+				if err != nil {
+					return fmt.Errorf("index entry of %s: %w", vs[i], err)
+				}
+				if err := live.Put(k, appendLive(string(vs[i]), &e)); err != nil {
+					return err
+				}
+				if err := ids.Delete(vs[i]); err != nil {
+					return err
+				}
+				if err := errors.Join(b.Delete(k), deleteIn(seq, k)); err != nil {
+					return err
+				}
+				for _, at := range [2]int64{e.finished, e.reverted} {
+					if at != 0 {
+						if err := deleteIn(fin, finKey(at, e.seq)); err != nil {
+							return err
+						}
+					}
+				}
+			}
+		}
+		if tx.Bucket([]byte("files")) != nil {
+			if err := tx.DeleteBucket([]byte("files")); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bMeta).Put([]byte("v"), []byte{indexVersion})
+	})
+}
+
+// deleteIn deletes k from b, if there is b.
+func deleteIn(b *bolt.Bucket, k []byte) error {
+	if b == nil {
+		return nil
+	}
+	return b.Delete(k)
 }
 
 // dbGet reads a patch's entry from index.db.

@@ -92,21 +92,26 @@
 // holds every patch as of its watermark, the end of the last record it
 // took in. Its buckets:
 //
-//	meta          "v": format version (1); "ck": the watermark (segment,
+//	meta          "v": format version (3); "ck": the watermark (segment,
 //	              offset), where the last record taken in starts and its
 //	              CRC, the next Seq, the last event's number there, the
 //	              first segment the index refers to, counts by state
-//	ids           id → entry: seq, state, received/finished/reverted at,
-//	              where the newest record's meta is (segment, offset,
-//	              length, CRC-32C), where the body and the inline blobs are
-//	              (with their names and lengths), the paths of the files
-//	              the patch changed
-//	seq           seq (8 bytes big-endian) → id, every patch by arrival
-//	state/<s>     seq → id, the patches in state s (a filtered page of
-//	              List reads a page's worth)
+//	ids           id → entry, for each patch that is not live (applied,
+//	              failed, reverted): seq, state, received/finished/
+//	              reverted at, where the newest record's meta is (segment,
+//	              offset, length, CRC-32C), where the body and the inline
+//	              blobs are (with their names and lengths), the paths of
+//	              the files the patch changed
+//	seq           seq (8 bytes big-endian) → id, those patches by arrival
+//	state/<s>     seq → id, those in state s (a filtered page of List
+//	              reads a page's worth)
 //	fin           finished-or-reverted at (8 bytes) + seq → id
 //	              (FinishedSince)
-//	files         file path → id of the latest patch that changed it
+//	live          seq → id and entry, for each live patch (queued,
+//	              applying), and only there: one key per new patch,
+//	              appended at the bucket's end, is all a checkpoint writes
+//	              for it while a backlog waits (every live patch is in
+//	              memory too, so lookups and List need nothing else)
 //	segrefs       segment → how many patches refer to it; dropped-segments:
 //	              the segments removed since none did (see Retention)
 //	tombstones    id → when it expired (see Retention)
@@ -133,8 +138,10 @@
 // watermark's segment is there and long enough, and the whole last
 // record the checkpoint took in is at its place with its CRC. Then it
 // replays only the records after the watermark (usually none after a
-// clean Close), and reads the live patches from state/queued and
-// state/applying. The work does not grow with the history. An index.db
+// clean Close), and reads the live patches from the live bucket. The work
+// does not grow with the history. An index.db of format 2 (the live
+// patches in ids, and a files bucket nothing read) is moved to format 3
+// in place, in one transaction, in proportion to its live patches. An index.db
 // that does not open, is of an unknown format, is shorter than its pages
 // say (torn), faults when read, or whose watermark does not match the
 // segments (another journal, an older copy of it, a last record damaged)

@@ -25,6 +25,10 @@ type entry struct {
 	// fresh: put by the committer since the last checkpoint's copy, so
 	// index.db has no entry of it (the checkpoint need not look for one).
 	fresh bool
+	// dbLive is the Seq under which index.db's live bucket has the patch
+	// as of the last checkpoint's copy; 0: it is not there (its entry, if
+	// any, is in ids).
+	dbLive uint64
 }
 
 // copyEntry returns a copy of e that shares no memory the index changes.

@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -141,10 +143,11 @@ func TestNewIDLookup(t *testing.T) {
 	}
 }
 
-// TestCheckpointFreshThenUpdated: a patch a checkpoint wrote as queued and
-// the next one as applied is in index.db once, under its state now, with
-// nothing left under queued; so is one put and finished between two
-// checkpoints, and one retried after failing.
+// TestCheckpointFreshThenUpdated: a patch a checkpoint wrote as queued (in
+// the live bucket) and the next one as applied is in index.db once, under
+// its state now, with nothing left in the live bucket; so is one put and
+// finished between two checkpoints; and one retried after failing is in
+// the live bucket only, under its new Seq, its old keys gone.
 func TestCheckpointFreshThenUpdated(t *testing.T) {
 	dir := t.TempDir()
 	s := openTest(t, dir, Options{NoSync: true, CheckpointInterval: time.Hour})
@@ -169,7 +172,7 @@ func TestCheckpointFreshThenUpdated(t *testing.T) {
 	if err := s.checkpoint(); err != nil {
 		t.Fatal(err)
 	}
-	want := map[State][]string{StateQueued: {"f"}, StateApplied: {"n", "q"}}
+	want := map[State][]string{StateApplied: {"n", "q"}}
 	for _, st := range States() {
 		var got []string
 		err := s.view(func(tx *bolt.Tx) error {
@@ -186,11 +189,23 @@ func TestCheckpointFreshThenUpdated(t *testing.T) {
 			t.Errorf("index.db lists %v as %s, want %v", got, st, want[st])
 		}
 	}
-	var seqs int
-	if err := s.view(func(tx *bolt.Tx) error { seqs = tx.Bucket(bSeq).Stats().KeyN; return nil }); err != nil {
+	var seqs, idsN int
+	var live []string
+	err := s.view(func(tx *bolt.Tx) error {
+		seqs, idsN = tx.Bucket(bSeq).Stats().KeyN, tx.Bucket(bIDs).Stats().KeyN
+		return tx.Bucket(bLive).ForEach(func(k, v []byte) error {
+			id, e, err := decodeLive(v)
+			live = append(live, fmt.Sprintf("%s@%d/%d %s", id, binary.BigEndian.Uint64(k), e.seq, e.state))
+			return err
+		})
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if seqs != 3 {
-		t.Errorf("index.db's seq bucket has %d keys, want 3 (f's first Seq gone)", seqs)
+	if seqs != 2 || idsN != 2 {
+		t.Errorf("index.db's seq and ids buckets have %d and %d keys, want 2 (n and q; f's gone)", seqs, idsN)
+	}
+	if want := []string{"f@4/4 queued"}; !slices.Equal(live, want) {
+		t.Errorf("index.db's live bucket has %q, want %q", live, want)
 	}
 }

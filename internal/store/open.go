@@ -2,6 +2,7 @@ package store
 
 import (
 	"container/heap"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -214,34 +215,23 @@ func (s *Store) load() error {
 	return nil
 }
 
-// loadLive brings the live patches (queued, applying) from index.db into
-// memory, where the worker's queue is.
+// loadLive brings the live patches (queued, applying) from index.db's
+// live bucket into memory, where the worker's queue is.
 func (s *Store) loadLive() error {
 	var items []ckItem
 	err := s.view(func(tx *bolt.Tx) error {
-		ids := tx.Bucket(bIDs)
-		for _, st := range []State{StateQueued, StateApplying} {
-			b := tx.Bucket(bState(st))
-			if b == nil || ids == nil {
-				continue
-			}
-			err := b.ForEach(func(_, v []byte) error {
-				raw := ids.Get(v)
-				if raw == nil {
-					return fmt.Errorf("index lists %s as %s but has no entry for it", v, st)
-				}
-				e, err := decodeEntry(raw)
-				if err != nil {
-					return fmt.Errorf("index entry of %s: %w", v, err)
-				}
-				items = append(items, ckItem{id: string(v), e: e})
-				return nil
-			})
-			if err != nil {
-				return err
-			}
+		b := tx.Bucket(bLive)
+		if b == nil {
+			return nil
 		}
-		return nil
+		return b.ForEach(func(k, v []byte) error {
+			id, e, err := decodeLive(v)
+			if err != nil || len(k) != 8 || binary.BigEndian.Uint64(k) != e.seq || !e.live() {
+				return fmt.Errorf("live index entry at Seq %x (%q) is damaged", k, id)
+			}
+			items = append(items, ckItem{id: id, e: e, dbLive: e.seq})
+			return nil
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("open %s: %w", filepath.Join(filepath.Base(s.dir), indexName), err)
@@ -256,6 +246,7 @@ func (s *Store) loadLive() error {
 		}
 		ne := new(entry)
 		*ne = e
+		ne.dbLive = it.dbLive
 		s.idx.patches[it.id] = ne
 		if ne.p.State == StateQueued {
 			heap.Push(&s.idx.queued, ne)

@@ -191,7 +191,12 @@ func TestCloseWithLookupsInFlight(t *testing.T) {
 	}
 	ctx := context.Background()
 	for i := range 50 {
-		mustSubmit(t, s, fmt.Sprintf("old-%d", i), "x")
+		// Applied: index.db's ids bucket has them (a live patch is in
+		// its live bucket and in memory, never looked up in index.db).
+		id := fmt.Sprintf("old-%d", i)
+		mustSubmit(t, s, id, "x")
+		mustUpdate(t, s, id, setState(StateApplying))
+		mustUpdate(t, s, id, setState(StateApplied))
 	}
 	if err := s.checkpoint(); err != nil {
 		t.Fatal(err)

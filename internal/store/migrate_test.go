@@ -1,0 +1,136 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// toV2 rewrites index.db in format 2: live patches' entries in ids, with
+// keys in seq and state/<s>, a files bucket, format 2.
+func toV2(t *testing.T, path string) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Update(func(tx *bolt.Tx) error {
+		live := tx.Bucket(bLive)
+		err := live.ForEach(func(k, v []byte) error {
+			id, e, err := decodeLive(v)
+			if err != nil {
+				return err
+			}
+			return errors.Join(
+				tx.Bucket(bIDs).Put([]byte(id), e.encode()),
+				tx.Bucket(bSeq).Put(bytes.Clone(k), []byte(id)),
+				tx.Bucket(bState(e.state)).Put(bytes.Clone(k), []byte(id)),
+			)
+		})
+		if err != nil {
+			return err
+		}
+		files, err := tx.CreateBucket([]byte("files"))
+		if err != nil {
+			return err
+		}
+		return errors.Join(
+			files.Put([]byte("src/p"), []byte("p")),
+			tx.DeleteBucket(bLive),
+			tx.Bucket(bMeta).Put([]byte("v"), []byte{2}),
+		)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestIndexV2Migrated: an index.db of format 2 (live patches in ids) is
+// moved to format 3 at Open, not rebuilt: the queued and applying patches
+// are in the live bucket and in the queue, the applied one stays in ids,
+// the files bucket is gone, and nothing is lost or duplicated.
+func TestIndexV2Migrated(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir, Options{NoSync: true, CheckpointInterval: time.Hour})
+	mustSubmit(t, s, "p", "p")
+	mustUpdate(t, s, "p", setState(StateApplying))
+	mustUpdate(t, s, "p", setState(StateApplied))
+	mustSubmit(t, s, "a", "a")
+	mustUpdate(t, s, "a", setState(StateApplying))
+	mustSubmit(t, s, "q", "q")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, indexName)
+	toV2(t, path)
+
+	s = openTest(t, dir, Options{NoSync: true, CheckpointInterval: time.Hour})
+	if _, err := os.Stat(path + ".bad"); err == nil {
+		t.Fatal("index.db of format 2 was moved aside and rebuilt, want it migrated")
+	}
+	var live, ids []string
+	var version []byte
+	hasFiles := true
+	err := s.view(func(tx *bolt.Tx) error {
+		version = bytes.Clone(tx.Bucket(bMeta).Get([]byte("v")))
+		hasFiles = tx.Bucket([]byte("files")) != nil
+		if err := tx.Bucket(bLive).ForEach(func(_, v []byte) error {
+			id, e, err := decodeLive(v)
+			live = append(live, id+" "+string(e.state))
+			return err
+		}); err != nil {
+			return err
+		}
+		return tx.Bucket(bIDs).ForEach(func(k, _ []byte) error { ids = append(ids, string(k)); return nil })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(version, []byte{indexVersion}) || hasFiles {
+		t.Errorf("after Open: format %v, files bucket %v; want [%d], none", version, hasFiles, indexVersion)
+	}
+	if want := []string{"a applying", "q queued"}; !slices.Equal(live, want) {
+		t.Errorf("live bucket has %q, want %q", live, want)
+	}
+	if want := []string{"p"}; !slices.Equal(ids, want) {
+		t.Errorf("ids bucket has %q, want %q", ids, want)
+	}
+	for id, st := range map[string]State{"p": StateApplied, "a": StateApplying, "q": StateQueued} {
+		if p, ok := s.Get(id); !ok || p.State != st {
+			t.Errorf("Get(%s) = %v %q, want %q", id, ok, p.State, st)
+		}
+	}
+	if ps, _ := s.List("", 10, StateQueued); len(ps) != 1 || ps[0].ID != "q" {
+		t.Errorf("List(queued) = %d patches, want q", len(ps))
+	}
+	if ps, _ := s.List("", 10, ""); len(ps) != 3 {
+		t.Errorf("List() = %d patches, want 3", len(ps))
+	}
+	if st := s.Stats(); st.Queued != 1 || st.Applying != 1 || st.Applied != 1 || st.Total != 3 {
+		t.Errorf("Stats = %+v, want 1 queued, 1 applying, 1 applied", st)
+	}
+	if _, created, err := s.Submit(context.Background(), Patch{ID: "q", Role: "ui_patch", Target: "src/q"}, []byte("q")); err != nil || created {
+		t.Errorf("Submit(q) again = created %v, %v; want the stored patch", created, err)
+	}
+	// The migrated index.db is written on as format 3.
+	mustUpdate(t, s, "q", setState(StateApplying))
+	mustUpdate(t, s, "q", setState(StateApplied))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTest(t, dir, Options{NoSync: true, CheckpointInterval: time.Hour})
+	if p, ok := s.Get("q"); !ok || p.State != StateApplied {
+		t.Errorf("after a reopen, Get(q) = %v %q, want applied", ok, p.State)
+	}
+	if st := s.Stats(); st.Queued != 0 || st.Applied != 2 {
+		t.Errorf("after a reopen, Stats = %+v, want 0 queued, 2 applied", st)
+	}
+}
