@@ -165,11 +165,11 @@ func (b *bench) ingest(ctx context.Context, rep *report) error {
 		pt.rounds = append(pt.rounds, r)
 		// Each round's figures, so that two builds can be compared round
 		// by round (their ratio moves less than either on a shared host).
-		logf("ingest: %d clients: %s %.0f req/s, %s CPU per request", clients, name, r.rate(), us(r.cpuPerReq()))
 		after, err := d.queue(ctx)
 		if err != nil {
 			return err
 		}
+		logf("ingest: %d clients: %s %.0f req/s, %s CPU per request (queued %d at the start, %d at the end; %d finished)", clients, name, r.rate(), us(r.cpuPerReq()), before.Queued, after.Queued, (after.Applied+after.Failed)-(before.Applied+before.Failed))
 		if after.Total < r.ok {
 			return fmt.Errorf("%s acknowledged %d patches but holds %d", name, r.ok, after.Total)
 		}
