@@ -233,7 +233,14 @@ func (s *Store) checkpoint() error {
 
 	// The next lookup snapshot is begun before entries leave the overlay
 	// below: a lookup that misses them there finds them in it.
-	err := s.writeIndex(func() error { return writeCheckpoint(s.db, items, tombs, m) })
+	err := s.writeIndex(func() error {
+		if s.opts.ckFail != nil {
+			if err := s.opts.ckFail(); err != nil {
+				return err
+			}
+		}
+		return writeCheckpoint(s.db, items, tombs, m)
+	})
 
 	s.mu.Lock()
 	defer s.mu.Unlock()

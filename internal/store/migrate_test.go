@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -132,5 +133,60 @@ func TestIndexV2Migrated(t *testing.T) {
 	}
 	if st := s.Stats(); st.Queued != 0 || st.Applied != 2 {
 		t.Errorf("after a reopen, Stats = %+v, want 0 queued, 2 applied", st)
+	}
+}
+
+// TestCheckpointWriteFails: a checkpoint whose write fails leaves index.db
+// as it was, and the next one writes what it missed: a patch the failed
+// one would have moved from the live bucket to applied is not left in the
+// live bucket (a reopen would queue it again), and one it would have added
+// is there.
+func TestCheckpointWriteFails(t *testing.T) {
+	dir := t.TempDir()
+	var fail atomic.Bool
+	opts := Options{NoSync: true, CheckpointInterval: time.Hour, ckFail: func() error {
+		if fail.Load() {
+			return errors.New("no space left on device (injected)")
+		}
+		return nil
+	}}
+	s := openTest(t, dir, opts)
+	mustSubmit(t, s, "q", "q")
+	if err := s.checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	mustUpdate(t, s, "q", setState(StateApplying))
+	mustUpdate(t, s, "q", setState(StateApplied))
+	mustSubmit(t, s, "n", "n")
+	fail.Store(true)
+	if err := s.checkpoint(); err == nil {
+		t.Fatal("checkpoint with its write failing = nil, want the error")
+	}
+	fail.Store(false)
+	if err := s.checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	var live []string
+	if err := s.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bLive).ForEach(func(_, v []byte) error {
+			id, _, err := decodeLive(v)
+			live = append(live, id)
+			return err
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"n"}; !slices.Equal(live, want) {
+		t.Errorf("live bucket after a failed checkpoint and a good one has %q, want %q", live, want)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTest(t, dir, Options{NoSync: true, CheckpointInterval: time.Hour})
+	if st := s.Stats(); st.Queued != 1 || st.Applied != 1 {
+		t.Errorf("after a reopen, Stats = %+v, want 1 queued (n), 1 applied (q)", st)
+	}
+	if p, ok := s.Get("q"); !ok || p.State != StateApplied {
+		t.Errorf("after a reopen, Get(q) = %v %q, want applied", ok, p.State)
 	}
 }

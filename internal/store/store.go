@@ -53,6 +53,9 @@ type Options struct {
 	// mmapSize is index.db's initial mapping; 0 means 1 GiB (tests
 	// make it small so that checkpoints remap).
 	mmapSize int
+	// ckFail, if set, is asked before each checkpoint write; an error
+	// fails the write as a full disk would (tests).
+	ckFail func() error
 }
 
 // Store is the durable patch store. It is safe for concurrent use.
