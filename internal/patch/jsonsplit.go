@@ -47,3 +47,39 @@ func unquoteKey(inner []byte) (string, bool) {
 	}
 	return s, true
 }
+
+// flatObject decodes a valid JSON object whose members are all strings,
+// numbers, booleans or null (what senders put in "metadata") to the map
+// a json.Decoder with UseNumber gives, without its reflection: about a
+// fifth of a webhook's parse. ok is false for anything else (a nested
+// value, a string encoding/json would repair), which the caller decodes.
+func flatObject(raw []byte) (m map[string]any, ok bool) {
+	m = make(map[string]any, 8)
+	ok = jsonscan.Object(raw, func(key, value []byte) bool {
+		k, ok := unquoteKey(key)
+		if !ok {
+			return false
+		}
+		switch c := value[0]; {
+		case c == '"':
+			s, ok := jsonscan.String(value)
+			if !ok {
+				return false
+			}
+			m[k] = s
+		case string(value) == "true", string(value) == "false":
+			m[k] = c == 't'
+		case jsonscan.IsNull(value):
+			m[k] = nil
+		case (c == '-' || c >= '0' && c <= '9') && json.Valid(value):
+			m[k] = json.Number(value)
+		default:
+			return false
+		}
+		return true
+	})
+	if !ok {
+		return nil, false
+	}
+	return m, true
+}

@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"math/rand/v2"
+	"reflect"
 	"regexp"
 	"regexp/syntax"
 	"testing"
+	"unicode/utf8"
+
+	"github.com/patchd/patchd/internal/jsonscan"
 )
 
 // checkSplit compares splitObject with json.Unmarshal on one input.
@@ -80,6 +84,78 @@ func FuzzSplitObject(f *testing.F) {
 	})
 }
 
+// checkFlat compares flatObject with a json.Decoder using UseNumber, as
+// objectField decoded every object before it, on one valid object.
+func checkFlat(t *testing.T, data []byte) {
+	t.Helper()
+	if !json.Valid(data) || bytes.TrimLeft(data, " \t\r\n")[0] != '{' {
+		return // objectField is only ever given a valid object
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var want map[string]any
+	if err := dec.Decode(&want); err != nil {
+		t.Fatalf("Decode(%q): %v", data, err)
+	}
+	got, ok := flatObject(data)
+	if !ok {
+		nested := false
+		jsonscan.Object(data, func(_, v []byte) bool {
+			nested = nested || v[0] == '{' || v[0] == '['
+			return true
+		})
+		if nested {
+			return // a nested member (even one a later one replaces): the decoder's to do
+		}
+		if bytes.Contains(data, []byte("\\u")) || !utf8.Valid(data) {
+			return // a string encoding/json repairs: the decoder's to do
+		}
+		t.Errorf("flatObject(%q) refused a flat object", data)
+		return
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("flatObject(%q) = %#v, the decoder %#v", data, got, want)
+	}
+}
+
+func TestFlatObject(t *testing.T) {
+	for _, s := range []string{
+		`{}`, ` { } `, `{"author":"gpt","source":"custom-gpt","phase":"P8.13.22","timestamp":"2025-07-29T22:48:00Z"}`,
+		`{"a":1,"a":"2"}`, `{"n":-1.5e+10,"m":0,"b":true,"c":false,"z":null}`, `{"k\"ey":"v\\","\u0070":"é\ud83d\ude00"}`,
+		"{\"bad\xffkey\":1}", "{\"k\":\"bad\xffvalue\"}", `{"lone":"\ud800"}`, `{"x":"a\nb\t\"c\"\/"}`,
+		`{"nested":{"a":1}}`, `{"list":[1,2]}`, `{"a":"x","b":{"c":[]}}`, `{"n":1E400}`,
+	} {
+		checkFlat(t, []byte(s))
+	}
+	if m, ok := flatObject([]byte(`{"a":{"b":1}}`)); ok {
+		t.Errorf("flatObject of a nested object = %v, want it refused", m)
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	keys := []string{`"a"`, `"b"`, `"a"`, `"\u0061"`, `"k\\"`, `""`, `"é"`, "\"\xfe\""}
+	vals := []string{`1`, `-0.5`, `"s"`, `"q\"u"`, `true`, `false`, `null`, `[]`, `{}`, `"\\"`, `"\u00e9"`, "\"\xff\"", `"\udc00"`, `12e-3`}
+	for range 5000 {
+		var b bytes.Buffer
+		b.WriteString("{")
+		for i := range r.IntN(5) {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			b.WriteString(keys[r.IntN(len(keys))] + ":" + vals[r.IntN(len(vals))])
+		}
+		b.WriteString("}")
+		checkFlat(t, b.Bytes())
+	}
+}
+
+func FuzzFlatObject(f *testing.F) {
+	for _, s := range []string{`{}`, `{"a":1,"a":"x"}`, `{"\u0070":"x\"}"}`, "{\"\xff\":true}", `{"a":null,"b":-0}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkFlat(t, data)
+	})
+}
+
 // TestParsedGroups: the groups the webhook counts from the parsed pattern
 // are those regexp.Compile counts, so a replacement is judged the same.
 func TestParsedGroups(t *testing.T) {
@@ -112,4 +188,16 @@ func TestParsedGroups(t *testing.T) {
 func jsonString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// BenchmarkParseBlock is the webhook's parse of a typical block: a regex
+// edit (escaped quotes in its pattern) and five metadata strings.
+func BenchmarkParseBlock(b *testing.B) {
+	body := []byte(`{"id":"P8.13.22-7","role":"ui_patch","target_file":"src/app.py","description":"Show the build id in the page footer so that testers can tell which build they are looking at; keeps the version string in one place.","patch":{"pattern":"VERSION = \"[^\"]*\"","replacement":"VERSION = \"P8.13.22-7\""},"metadata":{"author":"gpt","source":"custom-gpt","phase":"P8.13.22","timestamp":"2025-07-29T22:48:00Z","reason":"footer build id"}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse(body); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

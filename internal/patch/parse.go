@@ -7,6 +7,8 @@ import (
 	"math"
 	"time"
 	"unicode/utf8"
+
+	"github.com/patchd/patchd/internal/jsonscan"
 )
 
 // Limits on the fields of a block. The id becomes a file name in the store,
@@ -246,11 +248,11 @@ func stringField(fields map[string]json.RawMessage, name string) (string, error)
 	if raw[0] != '"' {
 		return "", invalid(name, "must be a string, not "+kindOf(raw))
 	}
-	// raw is valid JSON (it comes out of Unmarshal): without escapes, and
-	// with no invalid UTF-8 for Unmarshal to replace, the value is the
-	// bytes between the quotes. Most members are like that.
-	if inner := raw[1 : len(raw)-1]; bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
-		return string(inner), nil
+	// raw is valid JSON (it comes out of Unmarshal). jsonscan unescapes
+	// all but what Unmarshal would repair (invalid UTF-8, a lone
+	// surrogate), without its reflection: a pattern's quotes are escaped.
+	if s, ok := jsonscan.String(raw); ok {
+		return s, nil
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
@@ -285,6 +287,9 @@ func objectField(fields map[string]json.RawMessage, name string) (map[string]any
 	}
 	if raw[0] != '{' {
 		return nil, invalid(name, "must be an object, not "+kindOf(raw))
+	}
+	if m, ok := flatObject(raw); ok {
+		return m, nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
