@@ -321,7 +321,6 @@ func bkOfState(st State) int { return bkState + int(stateCode(st)) - 1 }
 // bucket's keys are written in their order: bbolt splits nodes only at
 // commit, so keys put in random order into one node cost a copy each.
 func writeCheckpoint(db *bolt.DB, items []ckItem, tombs []tomb, m ckMeta) error {
-	slices.SortFunc(items, func(a, b ckItem) int { return strings.Compare(a.id, b.id) })
 	slices.SortFunc(tombs, func(a, b tomb) int { return strings.Compare(a.id, b.id) })
 	return db.Update(func(tx *bolt.Tx) error {
 		names := [][]byte{bMeta, bIDs, bSeq, bFin, bLive, bExpired, bSegRefs, bDropped}
@@ -343,9 +342,9 @@ func writeCheckpoint(db *bolt.DB, items []ckItem, tombs []tomb, m ckMeta) error 
 				return err
 			}
 		}
-		// By bucket, then key. A patch that is not live has at most four
-		// keys besides its entry (seq, state, finished and reverted at),
-		// a live one one key, and as many to remove.
+		// By bucket, then key, ids too. A patch that is not live has its entry
+		// and at most four keys (seq, state, finished and reverted at), a live
+		// one one key, and as many to remove.
 		dels := make([]kv, 0, len(items))
 		puts := make([]kv, 0, len(items))
 		refs := map[uint32]int64{} // change of each segment's count
@@ -387,9 +386,7 @@ func writeCheckpoint(db *bolt.DB, items []ckItem, tombs []tomb, m ckMeta) error 
 			if inIDs {
 				if it.gone || isLive {
 					// Its keys in ids, seq, state/<s> and fin go.
-					if err := ids.Delete([]byte(it.id)); err != nil {
-						return err
-					}
+					dels = append(dels, kv{bkIDs, []byte(it.id), nil})
 					dels = unindex(dels, old, dbEntry{})
 				} else {
 					dels = unindex(dels, old, it.e)
@@ -409,11 +406,8 @@ func writeCheckpoint(db *bolt.DB, items []ckItem, tombs []tomb, m ckMeta) error 
 				puts = append(puts, kv{bkLive, k, appendLive(it.id, &it.e)})
 				continue
 			}
-			if err := ids.Put([]byte(it.id), it.e.encode()); err != nil {
-				return err
-			}
 			id := []byte(it.id)
-			puts = append(puts, kv{bkSeq, k, id}, kv{bkOfState(it.e.state), k, id})
+			puts = append(puts, kv{bkIDs, id, it.e.encode()}, kv{bkSeq, k, id}, kv{bkOfState(it.e.state), k, id})
 			if at := it.e.finished; at != 0 {
 				puts = append(puts, kv{bkFin, finKey(at, it.e.seq), id})
 			}
