@@ -73,9 +73,8 @@ func TestNewIDLookup(t *testing.T) {
 		return l, cursors(s) - c0
 	}
 	// In the lookup snapshot, the ids bucket's Get: 1 cursor (the
-	// tombstones' bucket looked at too would make 2). In a transaction
-	// of its own, opening the ids bucket from the root too: 2 (and 4).
-	const idsOnly, idsOnlyOwnTx = 1, 2
+	// tombstones' bucket looked at too would make 2).
+	const idsOnly = 1
 	if _, n := probe("new-1"); n != idsOnly {
 		t.Errorf("without tombstones, a new id's lookup opened %d cursors, want %d: only the ids bucket", n, idsOnly)
 	}
@@ -118,8 +117,9 @@ func TestNewIDLookup(t *testing.T) {
 	check("after")
 
 	// A store without any: a reopen leaves it unset, and the lookup of
-	// a new id opens no more cursors than the first one above, in a
-	// transaction of its own until the first checkpoint.
+	// a new id opens no more cursors than the first one above, in the
+	// snapshot begun at Open (no transaction of its own) before the first
+	// checkpoint as after it.
 	dir2 := t.TempDir()
 	s2 := openTest(t, dir2, Options{NoSync: true, CheckpointInterval: time.Hour})
 	mustSubmit(t, s2, "a", "a")
@@ -128,10 +128,13 @@ func TestNewIDLookup(t *testing.T) {
 	if s2.dbTombs.Load() {
 		t.Error("reopened without tombstones, yet dbTombs is set")
 	}
-	c0 := cursors(s2)
+	c0, tx0 := cursors(s2), readTxs(s2)
 	s2.prefind("new")
-	if n := cursors(s2) - c0; n != idsOnlyOwnTx {
-		t.Errorf("before the first checkpoint, a new id's lookup opened %d cursors, want %d", n, idsOnlyOwnTx)
+	if n := cursors(s2) - c0; n != idsOnly {
+		t.Errorf("before the first checkpoint, a new id's lookup opened %d cursors, want %d", n, idsOnly)
+	}
+	if n := readTxs(s2) - tx0; n != 0 {
+		t.Errorf("before the first checkpoint, a new id's lookup began %d read transactions, want 0 (the snapshot begun at Open)", n)
 	}
 	if err := s2.checkpoint(); err != nil {
 		t.Fatal(err)

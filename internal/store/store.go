@@ -188,6 +188,10 @@ func Open(dir string, opts Options) (*Store, error) {
 		files = s.events.files
 	}
 	s.hub = newHub(files, s.eventID)
+	// Lookups share a snapshot from the first Submit on, not from the
+	// first checkpoint: until then each would begin a read transaction
+	// of its own (about 4 µs under load, for a second after every start).
+	s.snap.begin(s.db)
 	go s.commitLoop()
 	go s.checkpointLoop()
 	return s, nil
