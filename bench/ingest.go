@@ -77,6 +77,9 @@ type ingestRow struct {
 	// baseline is nil without one.
 	baseline     *point
 	basePerFsync float64
+	// paired is the two builds measured side by side (nil without a
+	// baseline).
+	paired *pairedRow
 }
 
 // stopRun is one `patchd stop` right after an ingest round, with the
@@ -235,6 +238,11 @@ func (b *bench) ingest(ctx context.Context, rep *report) error {
 				}
 			}
 		}
+		if b.baseline != "" {
+			if err := b.pairedRounds(ctx, &row, clients, loadFor); err != nil {
+				return err
+			}
+		}
 		if batches > 0 {
 			row.perFsync = float64(records) / float64(batches)
 		}
@@ -264,4 +272,81 @@ func writeFile(ws, rel string, data []byte) error {
 		return err
 	}
 	return os.WriteFile(p, data, 0o644)
+}
+
+// pairedRounds measures the main build and the baseline at the same
+// time: both daemons started afresh, each under its own load of clients,
+// the two loads running together, in o.rounds rounds alternating which
+// daemon starts and which load starts first. Taking turns, two builds
+// still see the machine at two moments, and on a shared host a round's
+// CPU per request moves by a fifth from one moment to the next; side by
+// side they share every moment, so their ratio in a round is what
+// differs between the builds. Each gets about half the machine, so these
+// figures compare the two builds with each other only.
+func (b *bench) pairedRounds(ctx context.Context, row *ingestRow, clients int, loadFor func(url, token string, clients, pid int, point string) load) error {
+	pr := &pairedRow{clients: clients}
+	for round := range b.opts.rounds {
+		tag := fmt.Sprintf("%d-%d", clients, round)
+		bins := []string{b.patchd, b.baseline}
+		if round%2 == 1 {
+			bins = []string{b.baseline, b.patchd}
+		}
+		var ds []*daemon
+		for i, bin := range bins {
+			ws := b.workspace(fmt.Sprintf("paired%d-%s", i, tag))
+			if err := writeFile(ws, "src/app.py", []byte(appFile)); err != nil {
+				return err
+			}
+			d, _, err := b.startBin(ctx, bin, ws)
+			if err != nil {
+				return err
+			}
+			ds = append(ds, d)
+		}
+		res := make([]loadResult, len(ds))
+		done := make(chan struct{})
+		for i, d := range ds {
+			go func() {
+				defer func() { done <- struct{}{} }()
+				res[i] = runLoad(ctx, loadFor("http://"+d.addr+"/webhook", d.token, clients, d.pid, fmt.Sprintf("q%d-%s", i, tag)))
+			}()
+		}
+		for range ds {
+			<-done
+		}
+		for _, d := range ds {
+			if err := d.stop(ctx); err != nil {
+				return err
+			}
+		}
+		main, base := res[0], res[1]
+		if round%2 == 1 {
+			main, base = base, main
+		}
+		pr.main.rounds = append(pr.main.rounds, main)
+		pr.base.rounds = append(pr.base.rounds, base)
+		logf("ingest, side by side: %d clients: patchd %.0f req/s, %s CPU per request; the baseline %.0f req/s, %s", clients, main.rate(), us(main.cpuPerReq()), base.rate(), us(base.cpuPerReq()))
+		b.settle()
+	}
+	row.paired = pr
+	return nil
+}
+
+// pairedRow is one concurrency level measured side by side.
+type pairedRow struct {
+	clients    int
+	main, base point
+}
+
+// ratios are the rounds' CPU per request of the main build over the
+// baseline's, sorted.
+func (p *pairedRow) ratios() []float64 {
+	var rs []float64
+	for i, m := range p.main.rounds {
+		if c := p.base.rounds[i].cpuPerReq(); c > 0 {
+			rs = append(rs, float64(m.cpuPerReq())/float64(c))
+		}
+	}
+	slices.Sort(rs)
+	return rs
 }

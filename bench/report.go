@@ -186,6 +186,33 @@ func (r *report) goalTable(sb *strings.Builder) {
 	}
 }
 
+// pairedTable is the main build and the baseline measured side by side
+// (pairedRounds), when there is a baseline.
+func (r *report) pairedTable(sb *strings.Builder) {
+	var rows []*pairedRow
+	for _, row := range r.ingest {
+		if row.paired != nil {
+			rows = append(rows, row.paired)
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	fmt.Fprintf(sb, "\n**patchd and %s side by side.** Taking turns, the two builds\nstill see the machine at two moments, and here a round's CPU per request\nmoves by a fifth from one moment to the next. So each level is measured\nagain in %d rounds with both daemons started afresh and each under its own\nload of that many clients, the two loads running at the same time (the\nbuild started first alternating): each round's ratio of CPU per request\nis what differs between the builds. Each has about half the machine, so\ncompare these rows with each other only.\n\n", r.baseName(), r.opts.rounds)
+	sb.WriteString("| clients | CPU per request, patchd / baseline: median of the rounds' ratios (range) | CPU per request, patchd / baseline (medians) | req/s, patchd / baseline (medians) |\n| ---: | ---: | ---: | ---: |\n")
+	for _, p := range rows {
+		rs := p.ratios()
+		if len(rs) == 0 {
+			continue
+		}
+		med := rs[len(rs)/2]
+		if len(rs)%2 == 0 {
+			med = (rs[len(rs)/2-1] + rs[len(rs)/2]) / 2
+		}
+		fmt.Fprintf(sb, "| %d | %.2f (%.2f–%.2f) | %s / %s | %.0f / %.0f |\n", p.clients, med, rs[0], rs[len(rs)-1], us(p.main.cpuPerReq()), us(p.base.cpuPerReq()), p.main.rate(), p.base.rate())
+	}
+}
+
 func (r *report) ingestTable(sb *strings.Builder) {
 	sb.WriteString("| clients | server | acknowledged req/s | p50 | p99 | failed | vs ceiling | server CPU per request |\n| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, row := range r.ingest {
@@ -277,6 +304,7 @@ func (r *report) markdown() string {
 	}
 	sb.WriteString("\n")
 	r.ingestTable(&sb)
+	r.pairedTable(&sb)
 
 	sb.WriteString("\n## End to end\n\n")
 	if e := r.e2e; e != nil {
@@ -397,6 +425,7 @@ func (r *report) summary() string {
 	r.goalTable(&sb)
 	sb.WriteString("\nIngest\n\n")
 	r.ingestTable(&sb)
+	r.pairedTable(&sb)
 	r.gatewaySection(&sb)
 	return sb.String()
 }
