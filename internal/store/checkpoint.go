@@ -199,9 +199,6 @@ func (s *Store) checkpoint() error {
 	m := s.ckMetaLocked()
 	if len(s.idx.dirty) == 0 && len(s.idx.expired) == 0 && m == s.ckLast {
 		s.mu.Unlock()
-		// Nothing to write: a snapshot for lookups if there is none yet
-		// (since Open, or a write that failed).
-		s.snap.begin(s.db)
 		return nil
 	}
 	items := make([]ckItem, 0, len(s.idx.dirty))

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -193,17 +192,16 @@ func TestCheckpointFreshThenUpdated(t *testing.T) {
 		}
 	}
 	var seqs, idsN int
-	var live []string
 	err := s.view(func(tx *bolt.Tx) error {
 		seqs, idsN = tx.Bucket(bSeq).Stats().KeyN, tx.Bucket(bIDs).Stats().KeyN
-		return tx.Bucket(bLive).ForEach(func(k, v []byte) error {
-			id, e, err := decodeLive(v)
-			live = append(live, fmt.Sprintf("%s@%d/%d %s", id, binary.BigEndian.Uint64(k), e.seq, e.state))
-			return err
-		})
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	var live []string
+	for _, l := range liveIndex(t, s) {
+		live = append(live, fmt.Sprintf("%s@%d/%d %s", l.id, l.key, l.e.seq, l.e.state))
 	}
 	if seqs != 2 || idsN != 2 {
 		t.Errorf("index.db's seq and ids buckets have %d and %d keys, want 2 (n and q; f's gone)", seqs, idsN)

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
@@ -54,6 +55,30 @@ func toV2(t *testing.T, path string) {
 	}
 }
 
+// liveEntry is a key of index.db's live bucket, decoded.
+type liveEntry struct {
+	key uint64
+	id  string
+	e   dbEntry
+}
+
+// liveIndex is what index.db's live bucket holds, in its order.
+func liveIndex(t *testing.T, s *Store) []liveEntry {
+	t.Helper()
+	var out []liveEntry
+	err := s.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bLive).ForEach(func(k, v []byte) error {
+			id, e, err := decodeLive(v)
+			out = append(out, liveEntry{binary.BigEndian.Uint64(k), id, e})
+			return err
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 // TestIndexV2Migrated: an index.db of format 2 (live patches in ids) is
 // moved to format 3 at Open, not rebuilt: the queued and applying patches
 // are in the live bucket and in the queue, the applied one stays in ids,
@@ -78,18 +103,14 @@ func TestIndexV2Migrated(t *testing.T) {
 		t.Fatal("index.db of format 2 was moved aside and rebuilt, want it migrated")
 	}
 	var live, ids []string
+	for _, l := range liveIndex(t, s) {
+		live = append(live, l.id+" "+string(l.e.state))
+	}
 	var version []byte
 	hasFiles := true
 	err := s.view(func(tx *bolt.Tx) error {
 		version = bytes.Clone(tx.Bucket(bMeta).Get([]byte("v")))
 		hasFiles = tx.Bucket([]byte("files")) != nil
-		if err := tx.Bucket(bLive).ForEach(func(_, v []byte) error {
-			id, e, err := decodeLive(v)
-			live = append(live, id+" "+string(e.state))
-			return err
-		}); err != nil {
-			return err
-		}
 		return tx.Bucket(bIDs).ForEach(func(k, _ []byte) error { ids = append(ids, string(k)); return nil })
 	})
 	if err != nil {
@@ -167,14 +188,8 @@ func TestCheckpointWriteFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	var live []string
-	if err := s.view(func(tx *bolt.Tx) error {
-		return tx.Bucket(bLive).ForEach(func(_, v []byte) error {
-			id, _, err := decodeLive(v)
-			live = append(live, id)
-			return err
-		})
-	}); err != nil {
-		t.Fatal(err)
+	for _, l := range liveIndex(t, s) {
+		live = append(live, l.id)
 	}
 	if want := []string{"n"}; !slices.Equal(live, want) {
 		t.Errorf("live bucket after a failed checkpoint and a good one has %q, want %q", live, want)

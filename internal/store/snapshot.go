@@ -47,8 +47,8 @@ import (
 // by every lookup on every core, would); retiring takes every shard exclusively,
 // so it waits for the lookups in flight (a Get or two each) and no lookup
 // ever uses a transaction rolled back. While there is no snapshot (during
-// a write, at Open before the first checkpoint, after a write failed,
-// after Close) a lookup begins a transaction of its own.
+// a write, if beginning one failed, after Close) a lookup begins a
+// transaction of its own.
 type lookupSnap struct {
 	mu    [snapShards]paddedRWMutex
 	seed  maphash.Seed
@@ -129,12 +129,13 @@ func (l *lookupSnap) get(id string, withTombs bool) (de dbEntry, ok bool, expire
 }
 
 // writeIndex runs write, which writes index.db, with the lookup snapshot
-// retired, and begins the next one once write succeeded. s.ckMu is held.
+// retired, and begins the next one after it: of what write committed, or,
+// if it failed (bbolt rolled it back), of index.db as it was. Open begins
+// the first, so there is always one but during a write (and if beginning
+// one failed). s.ckMu is held.
 func (s *Store) writeIndex(write func() error) error {
 	s.snap.retire(false)
 	err := write()
-	if err == nil {
-		s.snap.begin(s.db)
-	}
+	s.snap.begin(s.db)
 	return err
 }
