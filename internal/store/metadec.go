@@ -100,10 +100,23 @@ func metaKeyBit(key []byte) uint32 {
 	return 0
 }
 
-// jsonInt reads an integer the way encodeMeta writes one.
+// jsonInt reads an integer the way encodeMeta writes one: JSON's grammar
+// for an integer (an optional minus, then 0 or digits not starting with
+// 0), checked here because strconv.ParseInt also takes a leading plus,
+// which is not JSON (the fuzzer found `+0` answered where Unmarshal
+// refuses it).
 func jsonInt(v []byte) (int64, bool) {
-	if len(v) == 0 || (len(v) > 1 && v[0] == '0') || (len(v) > 2 && v[0] == '-' && v[1] == '0') {
+	digits := v
+	if len(digits) > 0 && digits[0] == '-' {
+		digits = digits[1:]
+	}
+	if len(digits) == 0 || (len(digits) > 1 && digits[0] == '0') {
 		return 0, false
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
 	}
 	n, err := strconv.ParseInt(string(v), 10, 64)
 	return n, err == nil
