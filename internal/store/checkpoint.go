@@ -26,49 +26,51 @@ const ckMaxDirty = 20000
 const indexName = "index.db"
 
 // openIndex opens index.db and checks it against the segments there are.
-// It returns the checkpoint's record, or ok=false after moving an index.db
-// that cannot be trusted aside (index.db.bad) and creating an empty one,
-// which the caller rebuilds from the segments. A checkpoint that refers to
-// a segment that is not there is an error: patches would be lost.
-func (s *Store) openIndex(segs []uint32, sizes map[uint32]int64) (m ckMeta, ok bool, err error) {
+// It returns the checkpoint's record and its live patches, or ok=false
+// after moving an index.db that cannot be trusted aside (index.db.bad) and
+// creating an empty one, which the caller rebuilds from the segments. A
+// checkpoint that refers to a segment that is not there is an error:
+// patches would be lost.
+func (s *Store) openIndex(segs []uint32, sizes map[uint32]int64) (m ckMeta, live []ckItem, ok bool, err error) {
 	path := filepath.Join(s.dir, indexName)
 	label := filepath.Join(filepath.Base(s.dir), indexName)
 	if _, err := os.Stat(path); err == nil {
-		db, m, why, err := s.tryIndex(path, segs, sizes)
+		db, m, live, why, err := s.tryIndex(path, segs, sizes)
 		if err != nil {
-			return m, false, err
+			return m, nil, false, err
 		}
 		if why == "" {
 			s.db = db
-			return m, true, nil
+			return m, live, true, nil
 		}
 		s.log.Warn("index checkpoint not usable; moving it aside to "+indexName+".bad and rebuilding the index from every journal segment (work in proportion to the history, this once)",
 			"index", label, "why", why)
 		if err := os.Rename(path, path+".bad"); err != nil {
-			return m, false, ioFailure("rename", label, err)
+			return m, nil, false, ioFailure("rename", label, err)
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return m, false, ioFailure("stat", label, err)
+		return m, nil, false, ioFailure("stat", label, err)
 	} else if sizes[segs[len(segs)-1]] > int64(len(fileHeader)) || len(segs) > 1 {
 		s.log.Info("no index checkpoint; building the index from every journal segment (work in proportion to the history, this once)",
 			"index", label)
 	}
 	db, err := s.openBolt(path)
 	if err != nil {
-		return m, false, ioFailure("create", label, err)
+		return m, nil, false, ioFailure("create", label, err)
 	}
 	if err := syncDir(s.dir); err != nil {
 		db.Close()
-		return m, false, ioFailure("sync", filepath.Base(s.dir), err)
+		return m, nil, false, ioFailure("sync", filepath.Base(s.dir), err)
 	}
 	s.db = db
-	return ckMeta{wm: ref{segs[0], int64(len(fileHeader))}, nextSeq: 1, firstSeg: segs[0]}, false, nil
+	return ckMeta{wm: ref{segs[0], int64(len(fileHeader))}, nextSeq: 1, firstSeg: segs[0]}, nil, false, nil
 }
 
-// tryIndex opens index.db and checks it; why says why it cannot be
-// trusted (then it is closed). A fault reading a damaged file (bbolt
-// panics, or the mapping faults past a cut file's end) is such a why.
-func (s *Store) tryIndex(path string, segs []uint32, sizes map[uint32]int64) (db *bolt.DB, m ckMeta, why string, err error) {
+// tryIndex opens index.db, checks it and reads its live patches; why says
+// why it cannot be trusted (then it is closed). A fault reading a damaged
+// file (bbolt panics, or the mapping faults past a cut file's end) is such
+// a why, and so is a damaged entry among the live patches.
+func (s *Store) tryIndex(path string, segs []uint32, sizes map[uint32]int64) (db *bolt.DB, m ckMeta, live []ckItem, why string, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
@@ -81,11 +83,11 @@ func (s *Store) tryIndex(path string, segs []uint32, sizes map[uint32]int64) (db
 	}()
 	fi, err := os.Stat(path)
 	if err != nil {
-		return nil, m, "", ioFailure("stat", indexName, err)
+		return nil, m, nil, "", ioFailure("stat", indexName, err)
 	}
 	db, err = s.openBolt(path)
 	if err != nil {
-		return nil, m, fmt.Sprintf("it does not open: %v", err), nil
+		return nil, m, nil, fmt.Sprintf("it does not open: %v", err), nil
 	}
 	dropped := map[uint32]bool{}
 	var version byte
@@ -117,11 +119,41 @@ func (s *Store) tryIndex(path string, segs []uint32, sizes map[uint32]int64) (db
 			s.log.Info("index checkpoint moved from format 2 to " + strconv.Itoa(indexVersion) + " (its live patches in a bucket of their own)")
 		}
 	}
+	if err == nil && why == "" {
+		live, why, err = readLive(db)
+	}
 	if err != nil || why != "" {
 		db.Close()
-		return nil, m, why, err
+		return nil, m, nil, why, err
 	}
-	return db, m, "", nil
+	return db, m, live, "", nil
+}
+
+// readLive reads the live patches (queued, applying) from index.db's live
+// bucket: work in proportion to them, not to the history. why says which
+// entry is damaged (its key, Seq or state not what a live entry of that
+// key has, or a value that does not decode): such an index.db is not
+// trusted.
+func readLive(db *bolt.DB) (live []ckItem, why string, err error) {
+	err = db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bLive)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			id, e, derr := decodeLive(v)
+			if derr != nil || len(k) != 8 || binary.BigEndian.Uint64(k) != e.seq || !e.live() {
+				why = fmt.Sprintf("its live patch entry under key %x (id %q) is damaged", k, id)
+				return errStopScan
+			}
+			live = append(live, ckItem{id: id, e: e, dbLive: e.seq})
+			return nil
+		})
+	})
+	if why != "" {
+		return nil, why, nil
+	}
+	return live, "", err
 }
 
 // checkWatermark checks that the segments are the journal index.db was

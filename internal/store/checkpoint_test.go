@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -313,6 +314,91 @@ func TestTornCheckpoint(t *testing.T) {
 			s.Close()
 		}
 	})
+}
+
+// TestDamagedLiveEntry: an index.db whose live bucket has an entry that
+// is not what a live patch's entry under its key is (a value that does not
+// decode, one under another patch's Seq, one of a finished patch) is not
+// trusted: Open moves it aside and rebuilds from the segments, and the
+// queue is as it was. It used to fail Open, leaving the daemon down.
+func TestDamagedLiveEntry(t *testing.T) {
+	dir := t.TempDir()
+	want := ckHistory(t, dir, 0, 30)
+	path := filepath.Join(dir, indexName)
+	good, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	queued := func(ps []Patch) (ids []string) {
+		for _, p := range ps {
+			if p.State == StateQueued {
+				ids = append(ids, p.ID)
+			}
+		}
+		return ids
+	}
+	if len(queued(want)) < 2 {
+		t.Fatalf("the history has %d queued patches, want 2 or more", len(queued(want)))
+	}
+	damage := map[string]func(b *bolt.Bucket) error{
+		"a value that does not decode": func(b *bolt.Bucket) error {
+			k, _ := b.Cursor().First()
+			return b.Put(k, []byte{0xff, 0xff, 0xff})
+		},
+		"an entry under another Seq": func(b *bolt.Bucket) error {
+			c := b.Cursor()
+			_, v := c.First()
+			k, _ := c.Next()
+			return b.Put(k, bytes.Clone(v))
+		},
+		"a finished patch's entry": func(b *bolt.Bucket) error {
+			k, v := b.Cursor().First()
+			id, e, err := decodeLive(v)
+			if err != nil {
+				return err
+			}
+			e.state = StateApplied
+			return b.Put(k, appendLive(id, &e))
+		},
+	}
+	for name, fn := range damage {
+		t.Run(name, func(t *testing.T) {
+			if err := os.WriteFile(path, good, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			os.Remove(path + ".bad")
+			db, err := bolt.Open(path, 0o600, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Update(func(tx *bolt.Tx) error { return fn(tx.Bucket(bLive)) }); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			var logs bytes.Buffer
+			s := openTest(t, dir, Options{Logger: logTo(t, &logs)})
+			checkHistory(t, name, s, want)
+			if !strings.Contains(logs.String(), "live patch entry under key") {
+				t.Errorf("no warning naming the damaged entry; log:\n%s", logs.String())
+			}
+			if _, err := os.Stat(path + ".bad"); err != nil {
+				t.Errorf("index.db.bad not kept: %v", err)
+			}
+			var got []string
+			for _, e := range s.idx.queued { // as next takes them
+				if e.p.State == StateQueued && s.idx.patches[e.p.ID] == e {
+					got = append(got, e.p.ID)
+				}
+			}
+			slices.Sort(got)
+			w := queued(want)
+			slices.Sort(w)
+			if !slices.Equal(got, w) {
+				t.Errorf("queue after the rebuild = %v, want %v", got, w)
+			}
+			s.Close()
+		})
+	}
 }
 
 // pagesEnd is where the pages of the bbolt file at path end, by its meta.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -154,6 +155,49 @@ func TestIndexV2Migrated(t *testing.T) {
 	}
 	if st := s.Stats(); st.Queued != 0 || st.Applied != 2 {
 		t.Errorf("after a reopen, Stats = %+v, want 0 queued, 2 applied", st)
+	}
+}
+
+// TestIndexV2MigrationFails: a format-2 index.db that cannot be migrated
+// (it lists a patch as queued and has no entry for it) is not trusted: it
+// is moved aside and the index rebuilt from the segments, with every patch
+// in its state.
+func TestIndexV2MigrationFails(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir, Options{NoSync: true, CheckpointInterval: time.Hour})
+	mustSubmit(t, s, "p", "p")
+	mustUpdate(t, s, "p", setState(StateApplying))
+	mustUpdate(t, s, "p", setState(StateApplied))
+	mustSubmit(t, s, "q", "q")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, indexName)
+	toV2(t, path)
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bIDs).Delete([]byte("q")) }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	var logs bytes.Buffer
+	s = openTest(t, dir, Options{NoSync: true, CheckpointInterval: time.Hour, Logger: logTo(t, &logs)})
+	if !strings.Contains(logs.String(), "moving it from format 2 to 3 failed") {
+		t.Errorf("no warning that the migration failed; log:\n%s", logs.String())
+	}
+	if _, err := os.Stat(path + ".bad"); err != nil {
+		t.Errorf("index.db.bad not kept: %v", err)
+	}
+	for id, st := range map[string]State{"p": StateApplied, "q": StateQueued} {
+		if p, ok := s.Get(id); !ok || p.State != st {
+			t.Errorf("Get(%s) = %v %q, want %q", id, ok, p.State, st)
+		}
+	}
+	if l := liveIndex(t, s); len(l) != 1 || l[0].id != "q" {
+		t.Errorf("live bucket after the rebuild = %v, want q", l)
 	}
 }
 

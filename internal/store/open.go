@@ -2,7 +2,6 @@ package store
 
 import (
 	"container/heap"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -110,7 +109,7 @@ func (s *Store) load() error {
 		}
 		sizes[n] = fi.Size()
 	}
-	m, ok, err := s.openIndex(segs, sizes)
+	m, live, ok, err := s.openIndex(segs, sizes)
 	if err != nil {
 		return err
 	}
@@ -132,9 +131,7 @@ func (s *Store) load() error {
 		}); err != nil {
 			return fmt.Errorf("open %s: %w", filepath.Join(filepath.Base(s.dir), indexName), err)
 		}
-		if err := s.loadLive(); err != nil {
-			return err
-		}
+		s.loadLive(live)
 	} else if gaps := segs[0] > 1 || int(segs[len(segs)-1]-segs[0])+1 != len(segs); gaps {
 		// Dropped by retention, or lost: without the index, which said
 		// which, the rebuild takes what is there.
@@ -215,27 +212,9 @@ func (s *Store) load() error {
 	return nil
 }
 
-// loadLive brings the live patches (queued, applying) from index.db's
-// live bucket into memory, where the worker's queue is.
-func (s *Store) loadLive() error {
-	var items []ckItem
-	err := s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bLive)
-		if b == nil {
-			return nil
-		}
-		return b.ForEach(func(k, v []byte) error {
-			id, e, err := decodeLive(v)
-			if err != nil || len(k) != 8 || binary.BigEndian.Uint64(k) != e.seq || !e.live() {
-				return fmt.Errorf("live index entry at Seq %x (%q) is damaged", k, id)
-			}
-			items = append(items, ckItem{id: id, e: e, dbLive: e.seq})
-			return nil
-		})
-	})
-	if err != nil {
-		return fmt.Errorf("open %s: %w", filepath.Join(filepath.Base(s.dir), indexName), err)
-	}
+// loadLive brings the live patches (queued, applying) index.db had
+// (readLive) into memory, where the worker's queue is.
+func (s *Store) loadLive(items []ckItem) {
 	for _, it := range items {
 		e, err := s.entryFromDB(it.id, it.e, false)
 		if err != nil {
@@ -252,7 +231,6 @@ func (s *Store) loadLive() error {
 			heap.Push(&s.idx.queued, ne)
 		}
 	}
-	return nil
 }
 
 // checkBlobs refuses a record whose inline blobs do not fill its body
