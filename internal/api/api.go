@@ -148,3 +148,13 @@ type Subscription interface {
 	Events() <-chan Event
 	Err() error
 }
+
+// EventFilter is a Service that can deliver only some kinds of event.
+// SubscribeOnly is Subscribe for the events named (patch.applied, ...),
+// in order, with gaps where the others were; those cost the subscription
+// nothing (no goroutine is woken for them). A subscriber that follows
+// outcomes should use it where the Service has it (check with a type
+// assertion): otherwise every patch received is handed to it too.
+type EventFilter interface {
+	SubscribeOnly(ctx context.Context, afterEventID uint64, events ...string) (Subscription, error)
+}

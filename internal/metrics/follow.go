@@ -29,7 +29,7 @@ func (m *Metrics) Follow(ctx context.Context) {
 	// finished leaves it.
 	started := map[string]time.Time{}
 	for ctx.Err() == nil {
-		sub, err := m.svc.Subscribe(ctx, after)
+		sub, err := m.subscribe(ctx, after)
 		if err == nil {
 			for e := range sub.Events() {
 				after = e.EventID
@@ -53,6 +53,20 @@ func (m *Metrics) Follow(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// followed are the events Follow needs: a patch starts and ends being
+// applied, or leaves the worker otherwise. Every patch received is an
+// event too, one per request under load, which Follow has no use for.
+var followed = []string{"patch.applying", "patch.applied", "patch.failed", "patch.requeued", "patch.dropped"}
+
+// subscribe subscribes to the events Follow needs, or to all of them when
+// the service cannot leave the others out.
+func (m *Metrics) subscribe(ctx context.Context, after uint64) (api.Subscription, error) {
+	if f, ok := m.svc.(api.EventFilter); ok {
+		return f.SubscribeOnly(ctx, after, followed...)
+	}
+	return m.svc.Subscribe(ctx, after)
 }
 
 func (m *Metrics) observe(started map[string]time.Time, e api.Event) {

@@ -3,6 +3,7 @@ package patchsvc
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 
 	"github.com/patchd/patchd/internal/api"
@@ -13,7 +14,18 @@ import (
 // never waits for a subscriber (see store.Store.Subscribe), and this adds
 // one goroutine per subscription that hands its events on as api.Events.
 func (s *Service) Subscribe(ctx context.Context, after uint64) (api.Subscription, error) {
-	sub, err := s.st.Subscribe(ctx, after)
+	return s.subscribe(ctx, after, nil)
+}
+
+// SubscribeOnly implements api.EventFilter: the store's hub leaves the
+// other events out (store.Store.SubscribeFunc).
+func (s *Service) SubscribeOnly(ctx context.Context, after uint64, events ...string) (api.Subscription, error) {
+	events = slices.Clone(events)
+	return s.subscribe(ctx, after, func(e *store.Event) bool { return slices.Contains(events, e.Event) })
+}
+
+func (s *Service) subscribe(ctx context.Context, after uint64, keep func(*store.Event) bool) (api.Subscription, error) {
+	sub, err := s.st.SubscribeFunc(ctx, after, keep)
 	if err != nil {
 		return nil, s.refuse(refusal{}, err)
 	}
@@ -98,12 +110,12 @@ func (s *Service) Wait(ctx context.Context, id string) (api.PatchView, error) {
 func (s *Service) follow(ctx context.Context, after uint64, id string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	sub, err := s.st.Subscribe(ctx, after)
+	sub, err := s.st.SubscribeFunc(ctx, after, func(e *store.Event) bool { return e.ID == id })
 	if err != nil {
 		return err
 	}
 	for e := range sub.C {
-		if e.ID == id && api.Finished(string(e.State)) {
+		if api.Finished(string(e.State)) {
 			return nil
 		}
 	}

@@ -46,7 +46,12 @@ func (r *recent) start(s *Service) {
 		if last > recentSeed {
 			after = last - recentSeed
 		}
-		sub, err := s.st.Subscribe(context.Background(), after)
+		// The seed is read whole (its first event's time is where the
+		// counts start), then only outcomes: every patch received is an
+		// event too, one per request under load.
+		sub, err := s.st.SubscribeFunc(context.Background(), after, func(e *store.Event) bool {
+			return e.EventID <= last || isOutcome(e)
+		})
 		if err != nil {
 			s.log.Warn("recent counts: cannot follow the events", "err", err)
 			return
@@ -69,6 +74,9 @@ func (r *recent) start(s *Service) {
 		go r.follow(s, sub, seen)
 	})
 }
+
+// isOutcome says whether e is one of the events recent counts.
+func isOutcome(e *store.Event) bool { return e.Event == "patch.applied" || e.Event == "patch.failed" }
 
 // count counts e if it is an outcome.
 func (r *recent) count(e store.Event) {
@@ -96,7 +104,7 @@ func (r *recent) follow(s *Service, sub *store.Subscription, last uint64) {
 		default:
 			return // the store closed
 		}
-		if sub, err = s.st.Subscribe(context.Background(), last); err != nil {
+		if sub, err = s.st.SubscribeFunc(context.Background(), last, isOutcome); err != nil {
 			return
 		}
 	}

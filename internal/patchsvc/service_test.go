@@ -346,6 +346,39 @@ func TestSubscribe(t *testing.T) {
 	wantError(t, "Subscribe(9)", err, api.KindGone, api.CodeEventsLost, "", "event 9 is after the last one, 2")
 }
 
+// TestSubscribeOnly: the service leaves out the events not named, those
+// already committed and those to come, and keeps their numbers; a
+// subscriber that asks is given it through api.EventFilter.
+func TestSubscribeOnly(t *testing.T) {
+	f := newFixture(t)
+	f.submit(block("e1", "a = 1", "a = 2"))
+	f.svc.Drop(context.Background(), "e1")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var svc api.Service = f.svc
+	ef, ok := svc.(api.EventFilter)
+	if !ok {
+		t.Fatal("the service is not an api.EventFilter")
+	}
+	sub, err := ef.SubscribeOnly(ctx, 0, "patch.dropped")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.submit(block("e2", "a = 1", "a = 2"))
+	f.svc.Drop(context.Background(), "e2")
+	var got []string
+	for e := range sub.Events() {
+		got = append(got, fmt.Sprintf("%d %s %s", e.EventID, e.Event, e.ID))
+		if len(got) == 2 {
+			cancel()
+		}
+	}
+	want := []string{"2 patch.dropped e1", "4 patch.dropped e2"}
+	if !slices.Equal(got, want) {
+		t.Errorf("events = %q, want %q", got, want)
+	}
+}
+
 // TestResubmitAfterFailure: a failed patch sent again with another body is
 // a new attempt (accepted, attempt 2) that is applied, and its view keeps
 // the failed attempt; the failing body sent again is the duplicate answer.

@@ -353,11 +353,12 @@ func (fs *eventFiles) close() {
 	<-fs.done
 }
 
-// replay sends the events numbered after+1 to to, read from the files:
+// replay sends the events numbered after+1 to to that keep accepts (all
+// for nil), read from the files:
 // in the first file that holds event after+1 it reads back from the end
 // to the line of event after (or an earlier one) when that file is not
 // compressed, else forward from its start; then forward through the rest.
-func (fs *eventFiles) replay(ctx context.Context, after, to uint64, c chan<- Event) error {
+func (fs *eventFiles) replay(ctx context.Context, after, to uint64, keep func(*Event) bool, c chan<- Event) error {
 	files, err := fs.open(after)
 	if err != nil {
 		return fmt.Errorf("%w: open %s: %w", ErrEventsLost, filepath.Base(fs.path), errors.Unwrap(err))
@@ -388,6 +389,10 @@ func (fs *eventFiles) replay(ctx context.Context, after, to uint64, c chan<- Eve
 			}
 			if e.EventID != next {
 				return fmt.Errorf("%w: event %d is not in %s", ErrEventsLost, next, name)
+			}
+			if keep != nil && !keep(&e) {
+				next++
+				continue
 			}
 			select {
 			case c <- e:

@@ -75,11 +75,25 @@ func (h *hub) publish(evs []Event) {
 	h.last = evs[len(evs)-1].EventID
 	h.lastID.Store(h.last)
 	for sub := range h.subs {
-		if len(sub.queue)+sub.inFlight+len(evs) > maxPending {
+		n := len(sub.queue)
+		if sub.keep == nil {
+			sub.queue = append(sub.queue, evs...)
+		} else {
+			for i := range evs {
+				if sub.keep(&evs[i]) {
+					sub.queue = append(sub.queue, evs[i])
+				}
+			}
+		}
+		if len(sub.queue) == n {
+			continue // nothing for it: it is not woken
+		}
+		if len(sub.queue)+sub.inFlight > maxPending {
+			clear(sub.queue[n:])
+			sub.queue = sub.queue[:n]
 			sub.endLocked(fmt.Errorf("%w: more than %d events waited for it (subscribe again after the last one read)", ErrSlowSubscriber, maxPending))
 			continue
 		}
-		sub.queue = append(sub.queue, evs...)
 		sub.kickLocked()
 	}
 }
@@ -115,7 +129,8 @@ type Subscription struct {
 	h      *hub
 	after  uint64 // replay from the event log: (after, fileTo]
 	fileTo uint64
-	kick   chan struct{} // a wake-up for run; capacity 1
+	kick   chan struct{}     // a wake-up for run; capacity 1
+	keep   func(*Event) bool // the events it delivers; nil for all
 
 	// Guarded by h.mu. inFlight counts the batch run took from queue and
 	// is still handing to the reader: it waits as much as queue does.
@@ -139,7 +154,18 @@ type Subscription struct {
 // After Close, the subscription ends with ErrClosed once its reader has
 // every event committed before.
 func (s *Store) Subscribe(ctx context.Context, after uint64) (*Subscription, error) {
-	return s.hub.subscribe(ctx, after)
+	return s.hub.subscribe(ctx, after, nil)
+}
+
+// SubscribeFunc is Subscribe delivering only the events keep accepts, in
+// order, with gaps where it refused one; keep is called with the hub's
+// lock held and must not block or keep e. The events refused cost the
+// subscription nothing further: they wake no goroutine and do not count
+// towards the 4096 a subscriber may let wait. For subscribers that
+// follow a few kinds of event (outcomes, one patch's events), where every
+// patch received would otherwise be handed from goroutine to goroutine.
+func (s *Store) SubscribeFunc(ctx context.Context, after uint64, keep func(e *Event) bool) (*Subscription, error) {
+	return s.hub.subscribe(ctx, after, keep)
 }
 
 // LastEventID returns the number of the last event published, 0 if there
@@ -152,9 +178,9 @@ func (s *Store) LastEventID() uint64 {
 	return s.hub.lastID.Load()
 }
 
-func (h *hub) subscribe(ctx context.Context, after uint64) (*Subscription, error) {
+func (h *hub) subscribe(ctx context.Context, after uint64, keep func(*Event) bool) (*Subscription, error) {
 	c := make(chan Event)
-	sub := &Subscription{C: c, c: c, h: h, after: after, kick: make(chan struct{}, 1)}
+	sub := &Subscription{C: c, c: c, h: h, after: after, kick: make(chan struct{}, 1), keep: keep}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -175,7 +201,9 @@ func (h *hub) subscribe(ctx context.Context, after uint64) (*Subscription, error
 		sub.fileTo = from - 1
 	}
 	for n := max(after+1, from); n <= h.last; n++ {
-		sub.queue = append(sub.queue, h.ring[n%eventRing])
+		if e := &h.ring[n%eventRing]; keep == nil || keep(e) {
+			sub.queue = append(sub.queue, *e)
+		}
 	}
 	h.subs[sub] = struct{}{}
 	go sub.run(ctx)
@@ -221,7 +249,7 @@ func (sub *Subscription) run(ctx context.Context) {
 	h := sub.h
 	defer close(sub.c)
 	if sub.fileTo > sub.after {
-		if err := h.files.replay(ctx, sub.after, sub.fileTo, sub.c); err != nil {
+		if err := h.files.replay(ctx, sub.after, sub.fileTo, sub.keep, sub.c); err != nil {
 			sub.end(err)
 			return
 		}

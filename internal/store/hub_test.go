@@ -425,3 +425,56 @@ func TestLastEventIDCountsAnsweredSubmit(t *testing.T) {
 		}
 	}
 }
+
+// TestSubscribeFunc: a filtered subscription gets only the events it
+// keeps, in order, whether they come from the event log (after a reopen),
+// the in-memory ring or new commits; and the events it refuses do not
+// count against it: a subscriber that reads nothing while more than
+// maxPending patches are received is not dropped, and then gets the
+// outcomes it asked for.
+func TestSubscribeFunc(t *testing.T) {
+	dir := t.TempDir()
+	qdir, path := filepath.Join(dir, "queue"), filepath.Join(dir, "events.jsonl")
+	s := openTest(t, qdir, Options{EventsPath: path, NoSync: true})
+	failed := func(e *Event) bool { return e.Event == "patch.failed" }
+	const before = eventRing + 500 // beyond the ring: the first are read back from the log
+	for i := range before {
+		id := fmt.Sprint("a", i)
+		mustSubmit(t, s, id, id)
+		if i%100 == 0 {
+			mustUpdate(t, s, id, setState(StateFailed))
+		}
+	}
+	s.Close()
+	s = openTest(t, qdir, Options{EventsPath: path, NoSync: true})
+	sub, err := s.SubscribeFunc(t.Context(), 0, failed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := maxPending + 100
+	for i := range n {
+		mustSubmit(t, s, fmt.Sprint("b", i), "x")
+	}
+	mustUpdate(t, s, "b7", setState(StateFailed))
+	want := []string{}
+	for i := 0; i < before; i += 100 {
+		want = append(want, fmt.Sprint("a", i))
+	}
+	want = append(want, "b7")
+	got := collect(t, sub, len(want))
+	var ids []string
+	last := uint64(0)
+	for _, e := range got {
+		if e.Event != "patch.failed" || e.EventID <= last {
+			t.Fatalf("event %+v after event %d: want patch.failed events in order", e, last)
+		}
+		last = e.EventID
+		ids = append(ids, e.ID)
+	}
+	if fmt.Sprint(ids) != fmt.Sprint(want) {
+		t.Errorf("filtered events of %v, want %v", ids, want)
+	}
+	if err := sub.Err(); err != nil {
+		t.Errorf("Err() = %v: the %d events it refused counted against it", err, n)
+	}
+}
