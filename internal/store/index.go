@@ -75,9 +75,9 @@ type index struct {
 	recover []*entry // left applying by the previous process (ascending Seq) or by a failed Update
 	counts  map[State]int
 	total   int
-	gen     uint64              // counts changes
-	dirty   map[string]struct{} // changed since the last checkpoint's copy
-	dropGen atomic.Uint64       // counts the checkpoints that dropped entries; changed under the mutex
+	gen     uint64            // counts changes
+	dirty   map[string]*entry // changed since the last checkpoint's copy: the entry each id has now
+	dropGen atomic.Uint64     // counts the checkpoints that dropped entries; changed under the mutex
 	// expired are the tombstones of patches expired since the last
 	// checkpoint (index.db has the older ones): id → when (Unix
 	// nanoseconds); expiredSeq is the highest Seq an expired patch had.
@@ -86,14 +86,14 @@ type index struct {
 }
 
 func newIndex() *index {
-	return &index{patches: make(map[string]*entry), counts: make(map[State]int), dirty: make(map[string]struct{})}
+	return &index{patches: make(map[string]*entry), counts: make(map[State]int), dirty: make(map[string]*entry)}
 }
 
 // touch marks e changed.
 func (x *index) touch(e *entry) {
 	x.gen++
 	e.gen = x.gen
-	x.dirty[e.p.ID] = struct{}{}
+	x.dirty[e.p.ID] = e
 }
 
 // put adds a new patch, which the caller made sure is not in the store.
