@@ -247,7 +247,7 @@ func (s *Store) checkpoint() error {
 	}
 	items := s.ckBuf[:0]
 	for id, e := range s.idx.dirty {
-		items = append(items, ckItem{id: id, e: e.toDB(), gone: e.gone, fresh: e.fresh, dbLive: e.dbLive})
+		items = append(items, ckItem{id: id, e: e.toDB(), gone: e.gone, fresh: e.fresh, dbLive: e.dbLive, ent: e})
 		// From this copy on index.db may have it (if the write below
 		// fails, the next checkpoint looks for it to no harm), and has
 		// it in the live bucket if it is live (if the write fails,
@@ -299,7 +299,10 @@ func (s *Store) checkpoint() error {
 		if it.gone {
 			s.expiredSinceDrop = true
 		}
-		if e := s.idx.patches[it.id]; e != nil && e.gen <= gen && !e.live() {
+		// The entry copied, unless it changed since (gen) or was
+		// replaced (a new attempt: its entry's gen is later too). Most
+		// under a burst are live: no map is looked in for them.
+		if e := it.ent; e.gen <= gen && !e.live() && s.idx.patches[it.id] == e {
 			delete(s.idx.patches, it.id)
 			dropped = true
 		}

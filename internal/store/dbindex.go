@@ -291,6 +291,7 @@ type ckItem struct {
 	gone   bool
 	fresh  bool
 	dbLive uint64
+	ent    *entry // the entry copied (checkpoint); nil when read from index.db
 }
 
 // tomb is the tombstone of an expired patch.
