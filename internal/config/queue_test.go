@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -82,4 +83,20 @@ func mustWd(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return wd
+}
+
+// TestWorkspaceName: the hand-written check takes exactly what
+// `^[A-Za-z0-9_-]{1,64}$` matches.
+func TestWorkspaceName(t *testing.T) {
+	re := regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	names := []string{"", "w", "w1", "api-server", "a_b-C9", strings.Repeat("a", 64), strings.Repeat("a", 65),
+		"a.b", "a b", "a*", "a>", "é", "a\n", "\x00", "-", "_"}
+	for c := 0; c < 256; c++ {
+		names = append(names, "x"+string(rune(c)), string([]byte{byte(c)}))
+	}
+	for _, n := range names {
+		if got, want := workspaceName(n), re.MatchString(n); got != want {
+			t.Errorf("workspaceName(%q) = %v, the regexp %v", n, got, want)
+		}
+	}
 }
