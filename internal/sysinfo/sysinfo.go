@@ -52,13 +52,23 @@ type Sampler struct {
 	maxAge   time.Duration
 	mu       sync.Mutex
 	last     System
-	proc     *process.Process
+	proc     *process.Process // set before procSet is closed
+	procSet  chan struct{}
 }
 
 // NewSampler samples disk free space of diskPath (the state directory).
+// The handle on this process is made in the background: gopsutil's
+// NewProcess reads the boot time and probes for virtualization
+// (/proc/cpuinfo, the PCI devices, /proc/1/environ, /etc/os-release),
+// 1.5-2 ms that the daemon's start need not wait for; the first sample
+// waits for what is left of it.
 func NewSampler(diskPath string) *Sampler {
-	p, _ := process.NewProcess(int32(os.Getpid()))
-	return &Sampler{diskPath: diskPath, maxAge: time.Second, proc: p}
+	s := &Sampler{diskPath: diskPath, maxAge: time.Second, procSet: make(chan struct{})}
+	go func() {
+		s.proc, _ = process.NewProcess(int32(os.Getpid()))
+		close(s.procSet)
+	}()
+	return s
 }
 
 // Sample returns a recent sample; goroutines are always current.
@@ -97,6 +107,7 @@ func (s *Sampler) sample() System {
 	} else {
 		sys.Unavailable = append(sys.Unavailable, "disk")
 	}
+	<-s.procSet
 	if s.proc != nil {
 		if mi, err := s.proc.MemoryInfo(); err == nil {
 			sys.ProcessRSS = mi.RSS
