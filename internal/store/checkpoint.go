@@ -236,7 +236,7 @@ func (s *Store) checkpoint() error {
 	// The copy is all that holds s.mu, for every Submit: under 64 clients
 	// ~12,000 patches a second, a hold of 10-17 ms on this 2-core
 	// machine when each copy looked its entry up and the slice was
-	// allocated afresh (2.4 MB, zeroed, under the lock), 3-4 ms now. The
+	// allocated afresh (2.4 MB, zeroed, under the lock), 2-6 ms now. The
 	// entries come with the ids (dirty), and the slice is the last
 	// checkpoint's, or allocated with s.mu released.
 	if need := len(s.idx.dirty); cap(s.ckBuf) < need {

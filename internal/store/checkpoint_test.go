@@ -281,18 +281,11 @@ func TestTornCheckpoint(t *testing.T) {
 			if err := os.WriteFile(path, content, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			var logs bytes.Buffer
-			s := openTest(t, dir, Options{Logger: logTo(t, &logs)})
+			s := openRebuilt(t, dir, Options{}, "index checkpoint not usable")
 			checkHistory(t, name, s, want)
-			if !strings.Contains(logs.String(), "index checkpoint not usable") {
-				t.Errorf("no warning that index.db was not used; log:\n%s", logs.String())
-			}
-			if _, err := os.Stat(path + ".bad"); err != nil {
-				t.Errorf("index.db.bad not kept: %v", err)
-			}
 			s.Close()
 			// The rebuilt index is used as it is at the next Open.
-			logs.Reset()
+			var logs bytes.Buffer
 			s = openTest(t, dir, Options{Logger: logTo(t, &logs)})
 			checkHistory(t, name+", reopened", s, want)
 			if strings.Contains(logs.String(), "not usable") {
@@ -367,23 +360,9 @@ func TestDamagedLiveEntry(t *testing.T) {
 				t.Fatal(err)
 			}
 			os.Remove(path + ".bad")
-			db, err := bolt.Open(path, 0o600, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := db.Update(func(tx *bolt.Tx) error { return fn(tx.Bucket(bLive)) }); err != nil {
-				t.Fatal(err)
-			}
-			db.Close()
-			var logs bytes.Buffer
-			s := openTest(t, dir, Options{Logger: logTo(t, &logs)})
+			editIndex(t, path, func(tx *bolt.Tx) error { return fn(tx.Bucket(bLive)) })
+			s := openRebuilt(t, dir, Options{}, "live patch entry under key")
 			checkHistory(t, name, s, want)
-			if !strings.Contains(logs.String(), "live patch entry under key") {
-				t.Errorf("no warning naming the damaged entry; log:\n%s", logs.String())
-			}
-			if _, err := os.Stat(path + ".bad"); err != nil {
-				t.Errorf("index.db.bad not kept: %v", err)
-			}
 			var got []string
 			for _, e := range s.idx.queued { // as next takes them
 				if e.p.State == StateQueued && s.idx.patches[e.p.ID] == e {
@@ -399,6 +378,23 @@ func TestDamagedLiveEntry(t *testing.T) {
 			s.Close()
 		})
 	}
+}
+
+// openRebuilt opens the store in dir, whose index.db must not be trusted:
+// the log warns with why (it contains why), and the untrusted file is kept
+// as index.db.bad. The index is then the one rebuilt from the segments.
+func openRebuilt(t *testing.T, dir string, opts Options, why string) *Store {
+	t.Helper()
+	var logs bytes.Buffer
+	opts.Logger = logTo(t, &logs)
+	s := openTest(t, dir, opts)
+	if !strings.Contains(logs.String(), "index checkpoint not usable") || !strings.Contains(logs.String(), why) {
+		t.Errorf("no warning that index.db was not used because of %q; log:\n%s", why, logs.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, indexName+".bad")); err != nil {
+		t.Errorf("index.db.bad not kept: %v", err)
+	}
+	return s
 }
 
 // pagesEnd is where the pages of the bbolt file at path end, by its meta.
