@@ -427,6 +427,16 @@ func eventReader(f *os.File, seek bool, after uint64) (*bufio.Reader, error) {
 	var start int64
 	if seek {
 		err = scanBack(f, size, maxReplayScan, func(line []byte, off int64) bool {
+			// The number as the event log writes it is read without
+			// decoding the line: a replay of the last 1,024 events
+			// decoded each twice (~10 ms at ~400 bytes an event).
+			if n, ok := leadingEventID(line); ok {
+				if n <= after {
+					start = off + int64(len(line)) + 1
+					return false
+				}
+				return true
+			}
 			if e, ok := parseEventLine(line); ok && e.EventID <= after {
 				start = off + int64(len(line)) + 1
 				return false
