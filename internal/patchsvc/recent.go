@@ -10,9 +10,9 @@ import (
 	"github.com/patchd/patchd/internal/store"
 )
 
-// recentSeed is how many events before the first Status the counts of
-// api.Recent start from: those the store still holds in memory, so that
-// seeding reads no file.
+// recentSeed is how many events before the counting began the counts of
+// api.Recent start from: once the daemon runs a while, those the store
+// still holds in memory; after a start, read from the event log.
 const recentSeed = 1024
 
 // recentMinutes is the day the counts cover, in one-minute buckets.
@@ -26,9 +26,10 @@ type recentBucket struct {
 
 // recent counts applied and failed patches per minute over the last day,
 // from the events as the store commits them: no read of the history, a
-// fixed size whatever its length. It starts counting at the first Status
-// (start), from the last recentSeed events, and follows the events until
-// the store closes.
+// fixed size whatever its length. It starts counting at the first Status,
+// in the background, from the last recentSeed events, and follows the
+// events until the store closes; until the seed is read, Status leaves
+// Recent out.
 type recent struct {
 	once    sync.Once
 	mu      sync.Mutex
@@ -36,43 +37,51 @@ type recent struct {
 	buckets [recentMinutes]recentBucket
 }
 
-// start begins counting, once: it reads the seed (the events up to the
-// latest, which the store holds in memory) before it returns, so that the
-// first Status counts them, then follows the new ones in the background.
+// start begins counting, once, in the background: it reads the seed (the
+// last recentSeed events), then follows the new ones. No Status waits for
+// it: after a start the seed is read from the event log (~1,000 lines),
+// and /health, which calls Status, is on the path to ready. Until it is
+// read, counts says nothing (nil).
 func (r *recent) start(s *Service) {
-	r.once.Do(func() {
-		last := s.st.LastEventID()
-		after := uint64(0)
-		if last > recentSeed {
-			after = last - recentSeed
-		}
-		// The seed is read whole (its first event's time is where the
-		// counts start), then only outcomes: every patch received is an
-		// event too, one per request under load.
-		sub, err := s.st.SubscribeFunc(context.Background(), after, func(e *store.Event) bool {
-			return e.EventID <= last || isOutcome(e)
-		})
-		if err != nil {
-			s.log.Warn("recent counts: cannot follow the events", "err", err)
-			return
-		}
-		since, seen := time.Now(), after
-		for seen < last {
-			e, ok := <-sub.C
-			if !ok {
-				break
-			}
-			if seen == after && e.Time.Before(since) {
-				since = e.Time
-			}
-			seen = e.EventID
-			r.count(e)
-		}
-		r.mu.Lock()
-		r.since = since
-		r.mu.Unlock()
-		go r.follow(s, sub, seen)
+	r.once.Do(func() { go r.seed(s) })
+}
+
+// seed counts the last recentSeed events and then follows the new ones,
+// until the store closes.
+func (r *recent) seed(s *Service) {
+	last := s.st.LastEventID()
+	after := uint64(0)
+	if last > recentSeed {
+		after = last - recentSeed
+	}
+	// The seed is read whole (its first event's time is where the
+	// counts start), then only outcomes: every patch received is an
+	// event too, one per request under load.
+	sub, err := s.st.SubscribeFunc(context.Background(), after, func(e *store.Event) bool {
+		return e.EventID <= last || isOutcome(e)
 	})
+	if err != nil {
+		if !errors.Is(err, store.ErrClosed) {
+			s.log.Warn("recent counts: cannot follow the events", "err", err)
+		}
+		return
+	}
+	since, seen := time.Now(), after
+	for seen < last {
+		e, ok := <-sub.C
+		if !ok {
+			break
+		}
+		if seen == after && e.Time.Before(since) {
+			since = e.Time
+		}
+		seen = e.EventID
+		r.count(e)
+	}
+	r.mu.Lock()
+	r.since = since
+	r.mu.Unlock()
+	r.follow(s, sub, seen)
 }
 
 // isOutcome says whether e is one of the events recent counts.
