@@ -15,6 +15,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/patchd/patchd/internal/api"
@@ -90,16 +91,23 @@ func New(opts Options) *mcp.Server {
 // the daemon's HTTP server before a request reaches it. So the SDK's own
 // localhost Host check is off: it would refuse a tunnel's public name that
 // --allowed-host or --public-url admits.
+//
+// The server is built at the first request, not with the handler: the SDK
+// resolves every tool's schemas then (10-20 ms on a 2-core machine, timed
+// in a daemon taking over), which was on the path to ready of every
+// start, restart and takeover, whether an MCP client ever came or not.
 func Handler(opts Options) http.Handler {
-	srv := New(opts)
-	logger := sdkLogger(opts.Logger)
-	return mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{
-		Stateless:                  true,
-		JSONResponse:               true,
-		Logger:                     logger,
-		MaxRequestBodyBytes:        opts.MaxBodyBytes,
-		DisableLocalhostProtection: true,
+	h := sync.OnceValue(func() http.Handler {
+		srv := New(opts)
+		return mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{
+			Stateless:                  true,
+			JSONResponse:               true,
+			Logger:                     sdkLogger(opts.Logger),
+			MaxRequestBodyBytes:        opts.MaxBodyBytes,
+			DisableLocalhostProtection: true,
+		})
 	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h().ServeHTTP(w, r) })
 }
 
 // ServeStdio serves New(opts) on t (standard input and output for `patchd
