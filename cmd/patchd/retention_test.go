@@ -138,8 +138,8 @@ func TestRetention(t *testing.T) {
 	expired("R1")
 	expired("F1")
 
-	// The daemon prunes at start, by its own --retain: F3 is the newest,
-	// so F2 goes.
+	// The daemon prunes soon after it starts (5 s), by its own
+	// --retain: F3 is the newest, so F2 goes.
 	send("F3", "b.txt", "absent")
 	if r := e.run("stop"); r.code != 0 {
 		t.Fatalf("stop: %s", r)
@@ -149,7 +149,7 @@ func TestRetention(t *testing.T) {
 	}
 	st, _ = e.status()
 	c = e.client(st.Address)
-	waitFor(t, 20*time.Second, "the prune at start to expire F2", func() bool {
+	waitFor(t, 20*time.Second, "the prune after the start to expire F2", func() bool {
 		code, _, _ := c.do("GET", "/patches/F2", nil)
 		return code == 410
 	})
