@@ -199,10 +199,14 @@ func ckHistory(t *testing.T, dir string, from, n int) []Patch {
 // listAll lists every patch, page by page.
 func listAll(t *testing.T, s *Store) []Patch {
 	t.Helper()
+	return listPages(s, 7, "")
+}
+
+// listPages lists every patch in state ("" for all), limit a page.
+func listPages(s *Store, limit int, state State) []Patch {
 	var all []Patch
-	cursor := ""
-	for {
-		ps, next := s.List(cursor, 7, "")
+	for cursor := ""; ; {
+		ps, next := s.List(cursor, limit, state)
 		all = append(all, ps...)
 		if next == "" {
 			return all

@@ -9,8 +9,8 @@ import (
 	"testing"
 )
 
-// TestWalk: the walk Prune reads the history with gives every patch once,
-// in Seq order both ways, whether its entry is only in index.db, in the
+// TestWalk: the walk Prune reads the history with, and List, give every
+// patch once, in Seq order, whether its entry is only in index.db, in the
 // overlay only (queued, never checkpointed), or in both (changed since the
 // checkpoint: the overlay's entry is the one given).
 func TestWalk(t *testing.T) {
@@ -73,7 +73,28 @@ func TestWalk(t *testing.T) {
 		if !slices.Equal(desc, want) {
 			t.Errorf("walking down %d at a time gave %d patches (%v...), want Seqs %d to 1 once each", chunk, len(desc), desc[:min(len(desc), 10)], n)
 		}
+		if got := listSeqs(s, chunk, ""); !slices.Equal(got, want) {
+			t.Errorf("List %d at a time gave %d patches (%v...), want Seqs %d to 1 once each", chunk, len(got), got[:min(len(got), 10)], n)
+		}
+		var queued []uint64
+		for _, seq := range want {
+			if (seq-1)%3 == 0 {
+				queued = append(queued, seq)
+			}
+		}
+		if got := listSeqs(s, chunk, StateQueued); !slices.Equal(got, queued) {
+			t.Errorf("List of the queued %d at a time gave %d patches (%v...), want every third, newest first", chunk, len(got), got[:min(len(got), 10)])
+		}
 	}
+}
+
+// listSeqs pages through List, limit at a time, for the Seqs.
+func listSeqs(s *Store, limit int, state State) []uint64 {
+	var seqs []uint64
+	for _, p := range listPages(s, limit, state) {
+		seqs = append(seqs, p.Seq)
+	}
+	return seqs
 }
 
 // TestFirstN: firstN keeps the n first entries in Seq order, up or down,
