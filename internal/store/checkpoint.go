@@ -112,11 +112,11 @@ func (s *Store) tryIndex(path string, segs []uint32, sizes map[uint32]int64) (db
 	if err == nil && why == "" {
 		why, err = s.checkWatermark(m, segs, sizes, dropped)
 	}
-	if err == nil && why == "" && version == 2 {
-		if merr := migrateV2(db); merr != nil {
-			why = fmt.Sprintf("moving it from format 2 to %d failed: %v", indexVersion, merr)
+	if err == nil && why == "" && version < indexVersion {
+		if merr := migrate(db, version); merr != nil {
+			why = fmt.Sprintf("moving it from format %d to %d failed: %v", version, indexVersion, merr)
 		} else {
-			s.log.Info("index checkpoint moved from format 2 to " + strconv.Itoa(indexVersion) + " (its live patches in a bucket of their own)")
+			s.log.Info("index checkpoint moved from format " + strconv.Itoa(int(version)) + " to " + strconv.Itoa(indexVersion) + " (its live patches in chunks of their own)")
 		}
 	}
 	if err == nil && why == "" {
@@ -130,10 +130,10 @@ func (s *Store) tryIndex(path string, segs []uint32, sizes map[uint32]int64) (db
 }
 
 // readLive reads the live patches (queued, applying) from index.db's live
-// bucket: work in proportion to them, not to the history. why says which
-// entry is damaged (its key, Seq or state not what a live entry of that
-// key has, or a value that does not decode): such an index.db is not
-// trusted.
+// chunks: work in proportion to them, not to the history. why says which
+// entry is damaged (a chunk that does not decode, an entry whose Seq is
+// not in its chunk's range or not after the one before, or not live):
+// such an index.db is not trusted.
 func readLive(db *bolt.DB) (live []ckItem, why string, err error) {
 	err = db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bLive)
@@ -141,12 +141,21 @@ func readLive(db *bolt.DB) (live []ckItem, why string, err error) {
 			return nil
 		}
 		return b.ForEach(func(k, v []byte) error {
-			id, e, derr := decodeLive(v)
-			if derr != nil || len(k) != 8 || binary.BigEndian.Uint64(k) != e.seq || !e.live() {
-				why = fmt.Sprintf("its live patch entry under key %x (id %q) is damaged", k, id)
+			recs, derr := decodeChunk(v)
+			if derr != nil || len(k) != 8 {
+				why = fmt.Sprintf("its live patch entry under key %x is damaged (the chunk does not decode)", k)
 				return errStopScan
 			}
-			live = append(live, ckItem{id: id, e: e, dbLive: e.seq})
+			key, prev := binary.BigEndian.Uint64(k), uint64(0)
+			for _, r := range recs {
+				e, derr := r.entry()
+				if derr != nil || e.seq != r.seq || chunkOf(r.seq) != key || r.seq <= prev || !e.live() {
+					why = fmt.Sprintf("its live patch entry under key %x (id %q, Seq %d) is damaged", k, r.id, r.seq)
+					return errStopScan
+				}
+				prev = r.seq
+				live = append(live, ckItem{id: r.id, e: e, dbLive: r.seq})
+			}
 			return nil
 		})
 	})

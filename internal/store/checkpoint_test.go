@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"log/slog"
@@ -342,20 +343,36 @@ func TestDamagedLiveEntry(t *testing.T) {
 			k, _ := b.Cursor().First()
 			return b.Put(k, []byte{0xff, 0xff, 0xff})
 		},
-		"an entry under another Seq": func(b *bolt.Bucket) error {
-			c := b.Cursor()
-			_, v := c.First()
-			k, _ := c.Next()
-			return b.Put(k, bytes.Clone(v))
+		"entries under another chunk's key": func(b *bolt.Bucket) error {
+			k, v := b.Cursor().First()
+			v = bytes.Clone(v)
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+			return b.Put(seqKey(binary.BigEndian.Uint64(k)+liveChunk), v)
+		},
+		"entries out of Seq order": func(b *bolt.Bucket) error {
+			k, v := b.Cursor().First()
+			recs, err := decodeChunk(v)
+			if err != nil || len(recs) < 2 {
+				return fmt.Errorf("the first chunk has %d entries (%v), want 2 or more", len(recs), err)
+			}
+			recs[0], recs[1] = recs[1], recs[0]
+			return b.Put(k, encodeChunk(recs))
 		},
 		"a finished patch's entry": func(b *bolt.Bucket) error {
 			k, v := b.Cursor().First()
-			id, e, err := decodeLive(v)
+			recs, err := decodeChunk(v)
+			if err != nil {
+				return err
+			}
+			e, err := recs[0].entry()
 			if err != nil {
 				return err
 			}
 			e.state = StateApplied
-			return b.Put(k, appendLive(id, &e))
+			recs[0].raw = appendLive(recs[0].id, &e)
+			return b.Put(k, encodeChunk(recs))
 		},
 	}
 	for name, fn := range damage {

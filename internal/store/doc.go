@@ -92,7 +92,7 @@
 // holds every patch as of its watermark, the end of the last record it
 // took in. Its buckets:
 //
-//	meta          "v": format version (3); "ck": the watermark (segment,
+//	meta          "v": format version (4); "ck": the watermark (segment,
 //	              offset), where the last record taken in starts and its
 //	              CRC, the next Seq, the last event's number there, the
 //	              first segment the index refers to, counts by state
@@ -107,11 +107,13 @@
 //	              reads a page's worth)
 //	fin           finished-or-reverted at (8 bytes) + seq → id
 //	              (FinishedSince)
-//	live          seq → id and entry, for each live patch (queued,
-//	              applying), and only there: one key per new patch,
-//	              appended at the bucket's end, is all a checkpoint writes
-//	              for it while a backlog waits (every live patch is in
-//	              memory too, so lookups and List need nothing else)
+//	live-chunks   the live patches (queued, applying), and only there,
+//	              in chunks of 256 Seqs: the range's first seq → its
+//	              live patches in Seq order, each its id and entry. A
+//	              patch's chunk follows from its Seq; under a backlog a
+//	              checkpoint puts one key per 256 new patches, appended
+//	              at the bucket's end (every live patch is in memory too,
+//	              so lookups and List need nothing else)
 //	segrefs       segment → how many patches refer to it; dropped-segments:
 //	              the segments removed since none did (see Retention)
 //	tombstones    id → when it expired (see Retention)
@@ -138,10 +140,11 @@
 // watermark's segment is there and long enough, and the whole last
 // record the checkpoint took in is at its place with its CRC. Then it
 // replays only the records after the watermark (usually none after a
-// clean Close), and reads the live patches from the live bucket. The work
+// clean Close), and reads the live patches from their chunks. The work
 // does not grow with the history. An index.db of format 2 (the live
-// patches in ids, and a files bucket nothing read) is moved to format 3
-// in place, in one transaction, in proportion to its live patches. An index.db
+// patches in ids, and a files bucket nothing read) or 3 (a key per live
+// patch) is moved to format 4 in place, a transaction a step, in
+// proportion to its live patches. An index.db
 // that does not open, is of an unknown format, is shorter than its pages
 // say (torn), faults when read, or whose watermark does not match the
 // segments (another journal, an older copy of it, a last record damaged)

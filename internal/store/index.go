@@ -25,7 +25,7 @@ type entry struct {
 	// fresh: put by the committer since the last checkpoint's copy, so
 	// index.db has no entry of it (the checkpoint need not look for one).
 	fresh bool
-	// dbLive is the Seq under which index.db's live bucket has the patch
+	// dbLive is the Seq under which index.db's live chunks have the patch
 	// as of the last checkpoint's copy; 0: it is not there (its entry, if
 	// any, is in ids).
 	dbLive uint64

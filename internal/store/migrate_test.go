@@ -5,8 +5,11 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -21,16 +24,18 @@ func toV2(t *testing.T, path string) {
 	t.Helper()
 	editIndex(t, path, func(tx *bolt.Tx) error {
 		live := tx.Bucket(bLive)
-		err := live.ForEach(func(k, v []byte) error {
-			id, e, err := decodeLive(v)
-			if err != nil {
-				return err
+		err := live.ForEach(func(_, v []byte) error {
+			recs, err := decodeChunk(v)
+			for _, r := range recs {
+				k := seqKey(r.seq)
+				e, derr := r.entry()
+				err = errors.Join(err, derr,
+					tx.Bucket(bIDs).Put([]byte(r.id), e.encode()),
+					tx.Bucket(bSeq).Put(k, []byte(r.id)),
+					tx.Bucket(bState(e.state)).Put(k, []byte(r.id)),
+				)
 			}
-			return errors.Join(
-				tx.Bucket(bIDs).Put([]byte(id), e.encode()),
-				tx.Bucket(bSeq).Put(bytes.Clone(k), []byte(id)),
-				tx.Bucket(bState(e.state)).Put(bytes.Clone(k), []byte(id)),
-			)
+			return err
 		})
 		if err != nil {
 			return err
@@ -75,21 +80,26 @@ func v2History(t *testing.T, dir string, build func(s *Store)) string {
 	return path
 }
 
-// liveEntry is a key of index.db's live bucket, decoded.
+// liveEntry is an entry of index.db's live chunks, decoded; key is its
+// Seq.
 type liveEntry struct {
 	key uint64
 	id  string
 	e   dbEntry
 }
 
-// liveIndex is what index.db's live bucket holds, in its order.
+// liveIndex is what index.db's live chunks hold, in their order.
 func liveIndex(t *testing.T, s *Store) []liveEntry {
 	t.Helper()
 	var out []liveEntry
 	err := s.view(func(tx *bolt.Tx) error {
-		return tx.Bucket(bLive).ForEach(func(k, v []byte) error {
-			id, e, err := decodeLive(v)
-			out = append(out, liveEntry{binary.BigEndian.Uint64(k), id, e})
+		return tx.Bucket(bLive).ForEach(func(_, v []byte) error {
+			recs, err := decodeChunk(v)
+			for _, r := range recs {
+				e, derr := r.entry()
+				out = append(out, liveEntry{r.seq, r.id, e})
+				err = errors.Join(err, derr)
+			}
 			return err
 		})
 	})
@@ -100,7 +110,7 @@ func liveIndex(t *testing.T, s *Store) []liveEntry {
 }
 
 // TestIndexV2Migrated: an index.db of format 2 (live patches in ids) is
-// moved to format 3 at Open, not rebuilt: the queued and applying patches
+// moved to this format at Open, not rebuilt: the queued and applying patches
 // are in the live bucket and in the queue, the applied one stays in ids,
 // the files bucket is gone, and nothing is lost or duplicated.
 func TestIndexV2Migrated(t *testing.T) {
@@ -187,7 +197,7 @@ func TestIndexV2MigrationFails(t *testing.T) {
 	})
 	editIndex(t, path, func(tx *bolt.Tx) error { return tx.Bucket(bIDs).Delete([]byte("q")) })
 
-	s := openRebuilt(t, dir, Options{NoSync: true, CheckpointInterval: time.Hour}, "moving it from format 2 to 3 failed")
+	s := openRebuilt(t, dir, Options{NoSync: true, CheckpointInterval: time.Hour}, fmt.Sprintf("moving it from format 2 to %d failed", indexVersion))
 	for id, st := range map[string]State{"p": StateApplied, "q": StateQueued} {
 		if p, ok := s.Get(id); !ok || p.State != st {
 			t.Errorf("Get(%s) = %v %q, want %q", id, ok, p.State, st)
@@ -244,5 +254,189 @@ func TestCheckpointWriteFails(t *testing.T) {
 	}
 	if p, ok := s.Get("q"); !ok || p.State != StateApplied {
 		t.Errorf("after a reopen, Get(q) = %v %q, want applied", ok, p.State)
+	}
+}
+
+// toV3 rewrites index.db in format 3: the live patches a key each, under
+// their Seq, in the bucket "live".
+func toV3(t *testing.T, path string) {
+	t.Helper()
+	editIndex(t, path, func(tx *bolt.Tx) error {
+		old, err := tx.CreateBucket(bLiveV3)
+		if err != nil {
+			return err
+		}
+		err = tx.Bucket(bLive).ForEach(func(_, v []byte) error {
+			recs, err := decodeChunk(v)
+			for _, r := range recs {
+				err = errors.Join(err, old.Put(seqKey(r.seq), bytes.Clone(r.raw)))
+			}
+			return err
+		})
+		return errors.Join(err, tx.DeleteBucket(bLive), tx.Bucket(bMeta).Put([]byte("v"), []byte{3}))
+	})
+}
+
+// v3History builds a store with patches queued, applying and applied,
+// over three chunks of the live bucket (the live ones every third), in
+// format 3; it returns the path of index.db and the live patches.
+func v3History(t *testing.T, dir string) (string, []liveEntry) {
+	t.Helper()
+	s := openTest(t, dir, Options{NoSync: true, CheckpointInterval: time.Hour})
+	for i := range 2*liveChunk + 10 {
+		id := fmt.Sprintf("m%04d", i)
+		mustSubmit(t, s, id, id)
+		switch i % 3 {
+		case 1:
+			mustUpdate(t, s, id, setState(StateApplying))
+		case 2:
+			mustUpdate(t, s, id, setState(StateApplying))
+			mustUpdate(t, s, id, setState(StateApplied))
+		}
+	}
+	if err := s.checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	want := liveIndex(t, s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, indexName)
+	toV3(t, path)
+	return path, want
+}
+
+// TestIndexV3Migrated: an index.db of format 3 (a key per live patch) is
+// moved to chunks at Open, not rebuilt: the same live patches, in the
+// queue as before, and the old bucket gone.
+func TestIndexV3Migrated(t *testing.T) {
+	dir := t.TempDir()
+	path, want := v3History(t, dir)
+	if len(want) < 2*liveChunk*2/3 {
+		t.Fatalf("the history has %d live patches, want over two chunks' worth", len(want))
+	}
+	s := openTest(t, dir, Options{NoSync: true, CheckpointInterval: time.Hour})
+	if _, err := os.Stat(path + ".bad"); err == nil {
+		t.Fatal("index.db of format 3 was moved aside and rebuilt, want it migrated")
+	}
+	if got := liveIndex(t, s); !reflect.DeepEqual(got, want) {
+		t.Errorf("live chunks after the migration: %d entries, want the %d of format 3's bucket", len(got), len(want))
+	}
+	var version []byte
+	var oldBucket bool
+	s.view(func(tx *bolt.Tx) error {
+		version = bytes.Clone(tx.Bucket(bMeta).Get([]byte("v")))
+		oldBucket = tx.Bucket(bLiveV3) != nil
+		return nil
+	})
+	if !bytes.Equal(version, []byte{indexVersion}) || oldBucket {
+		t.Errorf("after Open: format %v, format 3's live bucket there: %v; want [%d], gone", version, oldBucket, indexVersion)
+	}
+	if st := s.Stats(); st.Queued+st.Applying != len(want) {
+		t.Errorf("after the migration, Stats = %+v, want %d live", st, len(want))
+	}
+	if p, ok := s.Get("m0001"); !ok || p.State != StateApplying {
+		t.Errorf("Get(m0001) = %v %q, want applying", ok, p.State)
+	}
+}
+
+// TestIndexV3MigrationFails: a format-3 index.db with a live entry under
+// another Seq is not migrated but moved aside, and the index rebuilt.
+func TestIndexV3MigrationFails(t *testing.T) {
+	dir := t.TempDir()
+	path, want := v3History(t, dir)
+	editIndex(t, path, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bLiveV3)
+		k, v := b.Cursor().First()
+		return b.Put(seqKey(binary.BigEndian.Uint64(k)+1000), bytes.Clone(v))
+	})
+	s := openRebuilt(t, dir, Options{NoSync: true, CheckpointInterval: time.Hour}, fmt.Sprintf("moving it from format 3 to %d failed", indexVersion))
+	if st := s.Stats(); st.Queued+st.Applying != len(want) {
+		t.Errorf("after the rebuild, Stats = %+v, want %d live", st, len(want))
+	}
+}
+
+// TestLiveChunks: the live patches go into chunks by their Seq; a patch
+// that changes moves within or leaves its chunk, a chunk left empty is
+// deleted, and a reopen queues exactly the patches still live.
+func TestLiveChunks(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir, Options{NoSync: true, CheckpointInterval: time.Hour})
+	const n = 3*liveChunk + 5
+	for i := range n {
+		mustSubmit(t, s, fmt.Sprintf("c%04d", i), "b")
+	}
+	if err := s.checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	chunkKeys := func() (keys []uint64) {
+		s.view(func(tx *bolt.Tx) error {
+			return tx.Bucket(bLive).ForEach(func(k, _ []byte) error {
+				keys = append(keys, binary.BigEndian.Uint64(k))
+				return nil
+			})
+		})
+		return keys
+	}
+	// Seqs 1 to n: chunks 0, 256, 512, 768.
+	if got, want := chunkKeys(), []uint64{0, liveChunk, 2 * liveChunk, 3 * liveChunk}; !slices.Equal(got, want) {
+		t.Fatalf("chunk keys = %v, want %v", got, want)
+	}
+	// The first chunk's patches all finish (it goes), the second's every
+	// other one starts applying (changed in place), the third's half fail.
+	live := map[string]State{}
+	for i := range n {
+		id := fmt.Sprintf("c%04d", i)
+		seq := uint64(i + 1)
+		switch chunkOf(seq) {
+		case 0:
+			mustUpdate(t, s, id, setState(StateApplying))
+			mustUpdate(t, s, id, setState(StateApplied))
+		case liveChunk:
+			if i%2 == 0 {
+				mustUpdate(t, s, id, setState(StateApplying))
+				live[id] = StateApplying
+			} else {
+				live[id] = StateQueued
+			}
+		case 2 * liveChunk:
+			if i%2 == 0 {
+				mustUpdate(t, s, id, setState(StateFailed))
+			} else {
+				live[id] = StateQueued
+			}
+		default:
+			live[id] = StateQueued
+		}
+	}
+	if err := s.checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := chunkKeys(), []uint64{liveChunk, 2 * liveChunk, 3 * liveChunk}; !slices.Equal(got, want) {
+		t.Errorf("chunk keys after the first chunk's patches finished = %v, want %v", got, want)
+	}
+	check := func(when string, got []liveEntry) {
+		t.Helper()
+		seen := map[string]State{}
+		var prev uint64
+		for _, l := range got {
+			seen[l.id] = l.e.state
+			if l.key <= prev {
+				t.Errorf("%s: live entries out of Seq order at %s (%d after %d)", when, l.id, l.key, prev)
+			}
+			prev = l.key
+		}
+		if !maps.Equal(seen, live) {
+			t.Errorf("%s: the live chunks hold %d patches, want the %d live ones in their states", when, len(seen), len(live))
+		}
+	}
+	check("after the changes", liveIndex(t, s))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTest(t, dir, Options{NoSync: true, CheckpointInterval: time.Hour})
+	check("after a reopen", liveIndex(t, s))
+	if st := s.Stats(); st.Queued+st.Applying != len(live) || st.Applied != liveChunk-1 {
+		t.Errorf("after a reopen, Stats = %+v, want %d live, %d applied", st, len(live), liveChunk-1)
 	}
 }
