@@ -312,7 +312,7 @@ func (s *Store) checkpoint() error {
 		// replaced (a new attempt: its entry's gen is later too). Most
 		// under a burst are live: no map is looked in for them.
 		if e := it.ent; e.gen <= gen && !e.live() && s.idx.patches[it.id] == e {
-			delete(s.idx.patches, it.id)
+			s.idx.drop(it.id)
 			dropped = true
 		}
 	}

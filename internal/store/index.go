@@ -29,6 +29,8 @@ type entry struct {
 	// as of the last checkpoint's copy; 0: it is not there (its entry, if
 	// any, is in ids).
 	dbLive uint64
+	// pos is the entry's place in index.all while the overlay holds it.
+	pos int
 }
 
 // copyEntry returns a copy of e that shares no memory the index changes.
@@ -71,6 +73,11 @@ func (e *entry) live() bool { return e.p.State == StateQueued || e.p.State == St
 // is in index.db as the last checkpoint wrote it.
 type index struct {
 	patches map[string]*entry
+	// all holds the entries of patches, in no order (entry.pos): the
+	// passes over the overlay under the store's mutex (List, Prune's
+	// walk) read a slice, not the map, which took ~80 ns an entry, 3.5-5
+	// ms with 40,000 patches queued. set and drop keep the two alike.
+	all     []*entry
 	queued  seqHeap  // queued patches, lazily cleaned
 	recover []*entry // left applying by the previous process (ascending Seq) or by a failed Update
 	counts  map[State]int
@@ -89,6 +96,31 @@ func newIndex() *index {
 	return &index{patches: make(map[string]*entry), counts: make(map[State]int), dirty: make(map[string]*entry)}
 }
 
+// set makes e the overlay's entry for id, in place of any other.
+func (x *index) set(id string, e *entry) {
+	if old := x.patches[id]; old != nil {
+		e.pos = old.pos
+		x.all[e.pos] = e
+	} else {
+		e.pos = len(x.all)
+		x.all = append(x.all, e)
+	}
+	x.patches[id] = e
+}
+
+// drop takes id's entry out of the overlay.
+func (x *index) drop(id string) {
+	e := x.patches[id]
+	if e == nil {
+		return
+	}
+	last := x.all[len(x.all)-1]
+	x.all[e.pos], last.pos = last, e.pos
+	x.all[len(x.all)-1] = nil
+	x.all = x.all[:len(x.all)-1]
+	delete(x.patches, id)
+}
+
 // touch marks e changed.
 func (x *index) touch(e *entry) {
 	x.gen++
@@ -99,7 +131,7 @@ func (x *index) touch(e *entry) {
 // put adds a new patch, which the caller made sure is not in the store.
 func (x *index) put(p Patch, body ref, bodyLen int64) *entry {
 	e := &entry{p: p, body: body, bodyLen: bodyLen}
-	x.patches[p.ID] = e
+	x.set(p.ID, e)
 	x.counts[p.State]++
 	x.total++
 	if p.State == StateQueued {
@@ -117,7 +149,7 @@ func (x *index) adopt(base *entry) *entry {
 	}
 	e := new(entry)
 	*e = base.copyEntry()
-	x.patches[e.p.ID] = e
+	x.set(e.p.ID, e)
 	return e
 }
 
@@ -157,7 +189,7 @@ func (x *index) reattempt(p Patch, body ref, bodyLen int64, base *entry) *entry 
 	// dropped while queued), where its Seq must not change; failed, it is
 	// cleaned from there as any other.
 	e := &entry{p: p, body: body, bodyLen: bodyLen}
-	x.patches[p.ID] = e
+	x.set(p.ID, e)
 	x.counts[p.State]++
 	if p.State == StateQueued {
 		heap.Push(&x.queued, e)
@@ -170,7 +202,7 @@ func (x *index) reattempt(p Patch, body ref, bodyLen int64, base *entry) *entry 
 // worker gets them first.
 func (x *index) markRecovery() {
 	x.recover = x.recover[:0]
-	for _, e := range x.patches {
+	for _, e := range x.all {
 		if e.p.State == StateApplying {
 			x.recover = append(x.recover, e)
 		}

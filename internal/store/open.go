@@ -226,7 +226,7 @@ func (s *Store) loadLive(items []ckItem) {
 		ne := new(entry)
 		*ne = e
 		ne.dbLive = it.dbLive
-		s.idx.patches[it.id] = ne
+		s.idx.set(it.id, ne)
 		if ne.p.State == StateQueued {
 			heap.Push(&s.idx.queued, ne)
 		}

@@ -287,13 +287,15 @@ func (s *Store) listOnce(before uint64, limit int, state State) (page []listed, 
 	s.mu.Lock()
 	gen := s.idx.dropGen.Load()
 	newest := firstN{n: limit + 1}
-	for _, e := range s.idx.patches {
-		if match(e) {
+	// Newest last, mostly (all is in the order the entries came): from
+	// the end, most entries lose to the root at once.
+	for i := len(s.idx.all) - 1; i >= 0; i-- {
+		if e := s.idx.all[i]; match(e) {
 			newest.add(e)
 		}
 	}
-	ov := make([]listed, 0, len(newest.es))
-	for _, e := range newest.es {
+	ov := make([]listed, 0, len(newest.h))
+	for _, e := range newest.entries() {
 		ov = append(ov, listed{e.p.clone(), e.diff})
 	}
 	s.mu.Unlock()
@@ -399,10 +401,10 @@ func (s *Store) FinishedSince(since time.Time, fn func(Patch) error) error {
 	var cands []cand
 	seen := make(map[string]bool)
 	s.mu.Lock()
-	for id, e := range s.idx.patches {
+	for _, e := range s.idx.all {
 		if !e.gone && match(&e.p) {
-			cands = append(cands, cand{e.p.Seq, id})
-			seen[id] = true
+			cands = append(cands, cand{e.p.Seq, e.p.ID})
+			seen[e.p.ID] = true
 		}
 	}
 	s.mu.Unlock()

@@ -52,12 +52,17 @@ func (s *Store) walkOnce(from uint64, asc bool, n int) (items []walkItem, ok boo
 	s.mu.Lock()
 	gen := s.idx.dropGen.Load()
 	first := firstN{asc: asc, n: n}
-	for _, e := range s.idx.patches {
-		if !e.gone && in(e.p.Seq) {
+	// all is mostly in Seq order (the order the entries came): taken from
+	// the end that comes first, most entries lose to the root at once.
+	for i := range s.idx.all {
+		if !asc {
+			i = len(s.idx.all) - 1 - i
+		}
+		if e := s.idx.all[i]; !e.gone && in(e.p.Seq) {
 			first.add(e)
 		}
 	}
-	for _, e := range first.es {
+	for _, e := range first.entries() {
 		items = append(items, walkOf(e))
 	}
 	s.mu.Unlock()
@@ -116,52 +121,69 @@ func (s *Store) overlayHas(id []byte) bool {
 }
 
 // firstN keeps the n first entries added in Seq order (ascending, or with
-// asc false descending): a heap whose root is the last of those kept.
+// asc false descending): a heap whose root is the last of those kept. It
+// keeps each Seq beside its entry, so that keeping one compares numbers
+// and does not read entries (scattered in memory, a cache miss each).
 type firstN struct {
 	asc bool
 	n   int
-	es  []*entry
+	h   []seqEntry
+}
+
+type seqEntry struct {
+	seq uint64
+	e   *entry
 }
 
 // after says whether a comes after b in the order kept.
-func (f *firstN) after(a, b *entry) bool {
+func (f *firstN) after(a, b uint64) bool {
 	if f.asc {
-		return a.p.Seq > b.p.Seq
+		return a > b
 	}
-	return a.p.Seq < b.p.Seq
+	return a < b
 }
 
 func (f *firstN) add(e *entry) {
-	if len(f.es) < f.n {
-		f.es = append(f.es, e)
-		for i := len(f.es) - 1; i > 0; {
+	seq := e.p.Seq
+	if len(f.h) < f.n {
+		f.h = append(f.h, seqEntry{seq, e})
+		for i := len(f.h) - 1; i > 0; {
 			up := (i - 1) / 2
-			if !f.after(f.es[i], f.es[up]) {
+			if !f.after(f.h[i].seq, f.h[up].seq) {
 				break
 			}
-			f.es[i], f.es[up] = f.es[up], f.es[i]
+			f.h[i], f.h[up] = f.h[up], f.h[i]
 			i = up
 		}
 		return
 	}
-	if f.n == 0 || !f.after(f.es[0], e) {
+	if f.n == 0 || !f.after(f.h[0].seq, seq) {
 		return
 	}
-	f.es[0] = e
+	f.h[0] = seqEntry{seq, e}
 	for i := 0; ; {
 		l, r, m := 2*i+1, 2*i+2, i
-		if l < len(f.es) && f.after(f.es[l], f.es[m]) {
+		if l < len(f.h) && f.after(f.h[l].seq, f.h[m].seq) {
 			m = l
 		}
-		if r < len(f.es) && f.after(f.es[r], f.es[m]) {
+		if r < len(f.h) && f.after(f.h[r].seq, f.h[m].seq) {
 			m = r
 		}
 		if m == i {
 			return
 		}
-		f.es[i], f.es[m] = f.es[m], f.es[i]
+		f.h[i], f.h[m] = f.h[m], f.h[i]
 		i = m
 	}
+}
+
+// entries are the entries kept, in no order.
+func (f *firstN) entries() []*entry {
+	out := make([]*entry, len(f.h))
+	for i, se := range f.h {
+		out[i] = se.e
+	}
+	return out
 }
 
 func sortWalk(items []walkItem, asc bool) {

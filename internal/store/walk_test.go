@@ -115,7 +115,7 @@ func TestFirstN(t *testing.T) {
 			slices.Reverse(seqs)
 		}
 		var got []uint64
-		for _, e := range f.es {
+		for _, e := range f.entries() {
 			got = append(got, e.p.Seq)
 		}
 		slices.Sort(got)
@@ -125,4 +125,90 @@ func TestFirstN(t *testing.T) {
 			t.Fatalf("firstN(asc %v, n %d) of %d kept %v, want %v", asc, n, count, got, want)
 		}
 	}
+}
+
+// checkOverlay fails unless the overlay's slice holds exactly the entries
+// of its map, each at its pos.
+func checkOverlay(t *testing.T, s *Store) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.idx.all) != len(s.idx.patches) {
+		t.Fatalf("overlay: %d entries in the slice, %d in the map", len(s.idx.all), len(s.idx.patches))
+	}
+	for i, e := range s.idx.all {
+		if e.pos != i || s.idx.patches[e.p.ID] != e {
+			t.Fatalf("overlay: slice entry %d (%s, pos %d) is not the map's", i, e.p.ID, e.pos)
+		}
+	}
+}
+
+// TestOverlaySlice: the overlay's slice stays the map's entries through
+// puts, checkpoints that drop finished patches, entries brought back from
+// index.db by an update, new attempts at failed patches (in the overlay,
+// or only in index.db), and a reopen; the walk and List see each patch
+// once.
+func TestOverlaySlice(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir, Options{NoSync: true, CheckpointInterval: 1 << 62})
+	const n = 60
+	for i := range n {
+		id := fmt.Sprintf("o%02d", i)
+		mustSubmit(t, s, id, "first")
+		if i%2 == 0 {
+			failPatch(t, s, id, "no match", "match_not_found")
+		}
+	}
+	checkOverlay(t, s)
+	if err := s.checkpoint(); err != nil { // drops the failed ones
+		t.Fatal(err)
+	}
+	checkOverlay(t, s)
+	for i := 0; i < n; i += 4 { // only in index.db: brought back
+		if _, _, err := resubmit(t, s, fmt.Sprintf("o%02d", i), "second"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 2; i < n; i += 4 { // failed again while in the overlay, then a new attempt
+		id := fmt.Sprintf("o%02d", i)
+		if _, _, err := resubmit(t, s, id, "second"); err != nil {
+			t.Fatal(err)
+		}
+		failPatch(t, s, id, "no match", "match_not_found")
+		if _, _, err := resubmit(t, s, id, "third"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkOverlay(t, s)
+	for _, id := range []string{"o01", "o03"} {
+		mustUpdate(t, s, id, setState(StateFailed))
+	}
+	if err := s.checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	checkOverlay(t, s)
+	seen := map[string]int{}
+	for _, p := range listPages(s, 7, "") {
+		seen[p.ID]++
+	}
+	items, err := s.walk(0, true, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range items {
+		seen[it.p.ID] += 10
+	}
+	if len(seen) != n {
+		t.Errorf("List and the walk saw %d patches, want %d", len(seen), n)
+	}
+	for id, c := range seen {
+		if c != 11 {
+			t.Errorf("%s: seen %d times by List and %d by the walk, want once each", id, c%10, c/10)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTest(t, dir, Options{NoSync: true, CheckpointInterval: 1 << 62})
+	checkOverlay(t, s)
 }
