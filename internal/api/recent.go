@@ -9,7 +9,7 @@ import (
 // hour and in the last day (Status.Recent). They are counted from the
 // events as they are committed, in per-minute buckets, not by reading the
 // history: so they count what happened since Since (when the service
-// started counting, less what the store still held in memory then).
+// started counting, less the last 1,024 events it read back then).
 type Recent struct {
 	AppliedHour int       `json:"applied_hour"`
 	FailedHour  int       `json:"failed_hour"`

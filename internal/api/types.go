@@ -119,7 +119,9 @@ type Status struct {
 	// LastEventID is the number of the last event committed, 0 if none.
 	LastEventID uint64 `json:"last_event_id"`
 	// Recent counts the patches applied and failed in the last hour and
-	// day; nil when the service does not count them.
+	// day; nil when the service does not count them, or not yet (the
+	// daemon begins counting at the first Status after a start, in the
+	// background).
 	Recent *Recent `json:"recent,omitempty"`
 	// Notify is each notification receiver's outbox and deliveries; nil
 	// when none is configured.
