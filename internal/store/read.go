@@ -286,16 +286,9 @@ func (s *Store) listOnce(before uint64, limit int, state State) (page []listed, 
 	// queue or the newest patches, and every Submit waited.
 	s.mu.Lock()
 	gen := s.idx.dropGen.Load()
-	newest := firstN{n: limit + 1}
-	// Newest last, mostly (all is in the order the entries came): from
-	// the end, most entries lose to the root at once.
-	for i := len(s.idx.all) - 1; i >= 0; i-- {
-		if e := s.idx.all[i]; match(e) {
-			newest.add(e)
-		}
-	}
-	ov := make([]listed, 0, len(newest.h))
-	for _, e := range newest.entries() {
+	newest := s.idx.first(limit+1, false, match)
+	ov := make([]listed, 0, len(newest))
+	for _, e := range newest {
 		ov = append(ov, listed{e.p.clone(), e.diff})
 	}
 	s.mu.Unlock()

@@ -51,18 +51,7 @@ func (s *Store) walkOnce(from uint64, asc bool, n int) (items []walkItem, ok boo
 	// prune a daemon runs under an ingest burst), and every Submit waited.
 	s.mu.Lock()
 	gen := s.idx.dropGen.Load()
-	first := firstN{asc: asc, n: n}
-	// all is mostly in Seq order (the order the entries came): taken from
-	// the end that comes first, most entries lose to the root at once.
-	for i := range s.idx.all {
-		if !asc {
-			i = len(s.idx.all) - 1 - i
-		}
-		if e := s.idx.all[i]; !e.gone && in(e.p.Seq) {
-			first.add(e)
-		}
-	}
-	for _, e := range first.entries() {
+	for _, e := range s.idx.first(n, asc, func(e *entry) bool { return !e.gone && in(e.p.Seq) }) {
 		items = append(items, walkOf(e))
 	}
 	s.mu.Unlock()
@@ -118,6 +107,24 @@ func (s *Store) overlayHas(id []byte) bool {
 	defer s.mu.Unlock()
 	_, ok := s.idx.patches[string(id)]
 	return ok
+}
+
+// first returns the n first overlay entries that keep accepts, in Seq
+// order (ascending, or with asc false descending), themselves in no
+// order: one pass over all, which is mostly in Seq order (the order the
+// entries came), taken from the end that comes first, so that most
+// entries lose to the heap's root at once. The caller holds the mutex.
+func (x *index) first(n int, asc bool, keep func(*entry) bool) []*entry {
+	f := firstN{asc: asc, n: n}
+	for i := range x.all {
+		if !asc {
+			i = len(x.all) - 1 - i
+		}
+		if e := x.all[i]; keep(e) {
+			f.add(e)
+		}
+	}
+	return f.entries()
 }
 
 // firstN keeps the n first entries added in Seq order (ascending, or with

@@ -35,33 +35,7 @@ func TestWalk(t *testing.T) {
 		}
 	}
 	for _, chunk := range []int{1, 7, 100, 1024} {
-		var asc, desc []uint64
-		for from := uint64(0); ; {
-			items, err := s.walk(from, true, chunk)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(items) == 0 {
-				break
-			}
-			for _, it := range items {
-				asc = append(asc, it.p.Seq)
-			}
-			from = items[len(items)-1].p.Seq
-		}
-		for from := uint64(math.MaxUint64); ; {
-			items, err := s.walk(from, false, chunk)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(items) == 0 {
-				break
-			}
-			for _, it := range items {
-				desc = append(desc, it.p.Seq)
-			}
-			from = items[len(items)-1].p.Seq
-		}
+		asc, desc := walkSeqs(t, s, true, chunk), walkSeqs(t, s, false, chunk)
 		var want []uint64
 		for i := range n {
 			want = append(want, uint64(i+1))
@@ -85,6 +59,30 @@ func TestWalk(t *testing.T) {
 		if got := listSeqs(s, chunk, StateQueued); !slices.Equal(got, queued) {
 			t.Errorf("List of the queued %d at a time gave %d patches (%v...), want every third, newest first", chunk, len(got), got[:min(len(got), 10)])
 		}
+	}
+}
+
+// walkSeqs walks the whole history, chunk patches at a time, up or down,
+// for the Seqs.
+func walkSeqs(t *testing.T, s *Store, asc bool, chunk int) []uint64 {
+	t.Helper()
+	var seqs []uint64
+	from := uint64(0)
+	if !asc {
+		from = math.MaxUint64
+	}
+	for {
+		items, err := s.walk(from, asc, chunk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(items) == 0 {
+			return seqs
+		}
+		for _, it := range items {
+			seqs = append(seqs, it.p.Seq)
+		}
+		from = items[len(items)-1].p.Seq
 	}
 }
 
