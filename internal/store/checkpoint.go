@@ -116,7 +116,7 @@ func (s *Store) tryIndex(path string, segs []uint32, sizes map[uint32]int64) (db
 		if merr := migrate(db, version); merr != nil {
 			why = fmt.Sprintf("moving it from format %d to %d failed: %v", version, indexVersion, merr)
 		} else {
-			s.log.Info("index checkpoint moved from format " + strconv.Itoa(int(version)) + " to " + strconv.Itoa(indexVersion) + " (its live patches in chunks of their own)")
+			s.log.Info("index checkpoint moved from format " + strconv.Itoa(int(version)) + " to " + strconv.Itoa(indexVersion))
 		}
 	}
 	if err == nil && why == "" {

@@ -49,11 +49,13 @@ var (
 // of patches that are not live: live ones are in bLive).
 func bState(st State) []byte { return []byte("state/" + string(st)) }
 
-// indexVersion is the format of index.db; formats 2 and 3 are migrated
+// indexVersion is the format of index.db; formats 2 to 4 are migrated
 // (migrate), another one is rebuilt. Format 3 moved the live patches to
 // a bucket of their own and dropped the files bucket, which nothing
-// read; format 4 keeps them in chunks (bLive).
-const indexVersion = 4
+// read; format 4 keeps them in chunks (bLive); format 5 is 4 without the
+// stale live entries that builds writing 3 and 4 could leave
+// (migrateV4).
+const indexVersion = 5
 
 // liveChunk is how many Seqs a chunk of bLive covers (a power of two).
 const liveChunk = 256
@@ -525,18 +527,12 @@ func writeCheckpoint(db *bolt.DB, items []ckItem, tombs []tomb, m ckMeta) error 
 				puts = append(puts, kv{bkLive, seqKey(key), encodeChunk(c.recs)})
 			}
 		}
-		sr := bk[bkSegRefs]
 		for n, d := range refs {
 			if d == 0 {
 				continue
 			}
-			k := binary.BigEndian.AppendUint32(nil, n)
-			c := int64(0)
-			if v := sr.Get(k); len(v) == 8 {
-				c = int64(binary.BigEndian.Uint64(v))
-			}
-			if c += d; c > 0 {
-				puts = append(puts, kv{bkSegRefs, k, binary.BigEndian.AppendUint64(nil, uint64(c))})
+			if k, v := countAfter(bk[bkSegRefs], n, d); v != nil {
+				puts = append(puts, kv{bkSegRefs, k, v})
 			} else {
 				dels = append(dels, kv{bkSegRefs, k, nil})
 			}
@@ -632,7 +628,12 @@ func migrate(db *bolt.DB, version byte) error {
 			return err
 		}
 	}
-	return migrateV3(db)
+	if version <= 3 {
+		if err := migrateV3(db); err != nil {
+			return err
+		}
+	}
+	return migrateV4(db)
 }
 
 // migrateV2 brings an index.db of format 2 to format 3: each live patch's
@@ -727,6 +728,112 @@ func migrateV3(db *bolt.DB) error {
 		for key, recs := range chunks {
 			if err := live.Put(seqKey(key), encodeChunk(recs)); err != nil {
 				return err
+			}
+		}
+		return tx.Bucket(bMeta).Put([]byte("v"), []byte{4})
+	})
+}
+
+// countAfter is segment n's count of referring patches in sr (bSegRefs)
+// changed by d: its key, and its value, nil when no patch refers to it
+// any more (then the key goes).
+func countAfter(sr *bolt.Bucket, n uint32, d int64) (k, v []byte) {
+	k = binary.BigEndian.AppendUint32(nil, n)
+	c := int64(0)
+	if old := sr.Get(k); len(old) == 8 {
+		c = int64(binary.BigEndian.Uint64(old))
+	}
+	if c += d; c > 0 {
+		return k, binary.BigEndian.AppendUint64(nil, uint64(c))
+	}
+	return k, nil
+}
+
+// migrateV4 brings an index.db of format 4 to format 5. The builds that
+// wrote formats 3 and 4 lost track of a live entry when a failed patch
+// was sent again (a new attempt, under a new Seq) before the checkpoint
+// after its failure: the earlier attempt's entry, queued as of the
+// checkpoint before, stayed in the live chunks, and a later Open brought
+// it back into the queue, to be applied again with its old body. Each
+// live entry whose id has a later one (live, or finished in ids) is such
+// an entry: it goes, and so do its counts of the segments it refers to,
+// which were never taken back. Work in proportion to the live patches.
+func migrateV4(db *bolt.DB) error {
+	return db.Update(func(tx *bolt.Tx) error {
+		live := tx.Bucket(bLive)
+		if live == nil {
+			return tx.Bucket(bMeta).Put([]byte("v"), []byte{indexVersion})
+		}
+		chunks := map[uint64][]liveRec{}
+		newest := map[string]uint64{}
+		err := live.ForEach(func(k, v []byte) error {
+			recs, err := decodeChunk(bytes.Clone(v))
+			if err != nil || len(k) != 8 {
+				return fmt.Errorf("live index chunk under key %x: damaged", k)
+			}
+			chunks[binary.BigEndian.Uint64(k)] = recs
+			for _, r := range recs {
+				newest[r.id] = max(newest[r.id], r.seq)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if ids := tx.Bucket(bIDs); ids != nil {
+			for id, seq := range newest {
+				v := ids.Get([]byte(id))
+				if v == nil {
+					continue
+				}
+				e, err := decodeEntry(v)
+				if err != nil {
+					return fmt.Errorf("index entry of %s: %w", id, err)
+				}
+				newest[id] = max(seq, e.seq)
+			}
+		}
+		refs := map[uint32]int64{}
+		for key, recs := range chunks {
+			keep := recs[:0]
+			for _, r := range recs {
+				if r.seq >= newest[r.id] {
+					keep = append(keep, r)
+					continue
+				}
+				e, err := r.entry()
+				if err != nil {
+					return fmt.Errorf("live index entry of %s (Seq %d): %w", r.id, r.seq, err)
+				}
+				for _, n := range e.segs() {
+					refs[n]--
+				}
+			}
+			switch {
+			case len(keep) == len(recs):
+			case len(keep) == 0:
+				err = live.Delete(seqKey(key))
+			default:
+				err = live.Put(seqKey(key), encodeChunk(keep))
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if len(refs) > 0 {
+			sr := tx.Bucket(bSegRefs)
+			if sr == nil {
+				return errors.New("live index entries refer to segments, and there are no counts of them")
+			}
+			for n, d := range refs {
+				if k, v := countAfter(sr, n, d); v != nil {
+					err = sr.Put(k, v)
+				} else {
+					err = sr.Delete(k)
+				}
+				if err != nil {
+					return err
+				}
 			}
 		}
 		return tx.Bucket(bMeta).Put([]byte("v"), []byte{indexVersion})

@@ -142,9 +142,10 @@
 // replays only the records after the watermark (usually none after a
 // clean Close), and reads the live patches from their chunks. The work
 // does not grow with the history. An index.db of format 2 (the live
-// patches in ids, and a files bucket nothing read) or 3 (a key per live
-// patch) is moved to format 4 in place, a transaction a step, in
-// proportion to its live patches. An index.db
+// patches in ids, and a files bucket nothing read), 3 (a key per live
+// patch) or 4 (chunks, perhaps with a failed patch's earlier attempt
+// left among the live entries) is moved to format 5 in place, a
+// transaction a step, in proportion to its live patches. An index.db
 // that does not open, is of an unknown format, is shorter than its pages
 // say (torn), faults when read, or whose watermark does not match the
 // segments (another journal, an older copy of it, a last record damaged)

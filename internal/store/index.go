@@ -189,6 +189,14 @@ func (x *index) reattempt(p Patch, body ref, bodyLen int64, base *entry) *entry 
 	// dropped while queued), where its Seq must not change; failed, it is
 	// cleaned from there as any other.
 	e := &entry{p: p, body: body, bodyLen: bodyLen}
+	if prev := x.patches[p.ID]; prev != nil {
+		// What index.db has of the patch is what it had of the earlier
+		// attempt: a live entry under the old Seq (queued at the last
+		// checkpoint, failed since) is taken out by the next checkpoint
+		// only if it knows that Seq. Without it, the earlier attempt
+		// stayed in the live chunks and came back queued at a later Open.
+		e.dbLive, e.fresh = prev.dbLive, prev.fresh
+	}
 	x.set(p.ID, e)
 	x.counts[p.State]++
 	if p.State == StateQueued {

@@ -440,3 +440,117 @@ func TestLiveChunks(t *testing.T) {
 		t.Errorf("after a reopen, Stats = %+v, want %d live, %d applied", st, len(live), liveChunk-1)
 	}
 }
+
+// segRefCounts is index.db's bSegRefs: segment → patches referring to it.
+func segRefCounts(t *testing.T, s *Store) map[uint32]uint64 {
+	t.Helper()
+	out := map[uint32]uint64{}
+	if err := s.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bSegRefs).ForEach(func(k, v []byte) error {
+			out[binary.BigEndian.Uint32(k)] = binary.BigEndian.Uint64(v)
+			return nil
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestIndexV4StaleLiveDropped: an index.db of format 4 with the stale
+// live entries the builds writing it could leave (a failed patch's
+// earlier attempt, still queued in the live chunks after its new attempt
+// was checkpointed, live or finished) is moved to format 5 at Open, not
+// rebuilt: the stale entries go, with their counts of segments, and
+// neither comes back into the queue.
+func TestIndexV4StaleLiveDropped(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{NoSync: true, CheckpointInterval: time.Hour}
+	s := openTest(t, dir, opts)
+	mustSubmit(t, s, "keep", "keep")
+	mustSubmit(t, s, "a", "a one")
+	mustSubmit(t, s, "b", "b one")
+	if err := s.checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	var stale []liveEntry // a's and b's first attempts, as queued
+	for _, e := range liveIndex(t, s) {
+		if e.id != "keep" {
+			stale = append(stale, e)
+		}
+	}
+	for _, id := range []string{"a", "b"} {
+		failPatch(t, s, id, "failed", "match_not_found")
+		if _, _, err := resubmit(t, s, id, id+" two"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustUpdate(t, s, "b", setState(StateApplying))
+	mustUpdate(t, s, "b", setState(StateApplied))
+	if err := s.checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	want, wantRefs := liveIndex(t, s), segRefCounts(t, s)
+	wantA, _ := s.Get("a")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(stale) != 2 || len(want) != 2 {
+		t.Fatalf("%d stale entries, %d live ones; want 2 and 2 (keep, a)", len(stale), len(want))
+	}
+	path := filepath.Join(dir, indexName)
+	editIndex(t, path, func(tx *bolt.Tx) error {
+		live, refs := tx.Bucket(bLive), tx.Bucket(bSegRefs)
+		for _, st := range stale {
+			key := seqKey(chunkOf(st.key))
+			recs, err := decodeChunk(bytes.Clone(live.Get(key)))
+			if err != nil {
+				return err
+			}
+			recs = append(recs, liveRec{seq: st.key, id: st.id, raw: appendLive(st.id, &st.e)})
+			slices.SortFunc(recs, func(a, b liveRec) int { return cmpSeq(a.seq, b.seq) })
+			if err := live.Put(key, encodeChunk(recs)); err != nil {
+				return err
+			}
+			// As written, the stale entry counted for its segments.
+			for _, n := range st.e.segs() {
+				k, v := countAfter(refs, n, 1)
+				if err := refs.Put(k, v); err != nil {
+					return err
+				}
+			}
+		}
+		return tx.Bucket(bMeta).Put([]byte("v"), []byte{4})
+	})
+
+	r := openTest(t, dir, opts)
+	if _, err := os.Stat(path + ".bad"); err == nil {
+		t.Fatal("index.db of format 4 was moved aside and rebuilt, want it migrated")
+	}
+	if got := liveIndex(t, r); !reflect.DeepEqual(got, want) {
+		t.Errorf("live chunks after the migration = %+v\nwant %+v", got, want)
+	}
+	if got := segRefCounts(t, r); !reflect.DeepEqual(got, wantRefs) {
+		t.Errorf("segment counts after the migration = %v, want %v", got, wantRefs)
+	}
+	if p, ok := r.Get("a"); !ok || p.Seq != wantA.Seq || p.State != StateQueued {
+		t.Errorf("Get(a) = %v Seq %d %s, want its new attempt queued, Seq %d", ok, p.Seq, p.State, wantA.Seq)
+	}
+	var got []string
+	for range 2 {
+		n, err := r.Next(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s/%d", n.ID, n.Seq))
+		mustUpdate(t, r, n.ID, setState(StateApplying))
+		mustUpdate(t, r, n.ID, setState(StateApplied))
+	}
+	if w := []string{"keep/1", fmt.Sprintf("a/%d", wantA.Seq)}; !reflect.DeepEqual(got, w) {
+		t.Errorf("the queue after the migration = %v, want %v", got, w)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if n, err := r.Next(ctx); err == nil {
+		t.Errorf("Next = %s Seq %d, want nothing more queued", n.ID, n.Seq)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -311,5 +312,79 @@ func TestResubmitForgetsDeaths(t *testing.T) {
 	s = openTest(t, dir, Options{})
 	if n, err := s.BeginAttempt("X"); err != nil || n != 0 {
 		t.Errorf("BeginAttempt of the new attempt = %d deaths, %v; want 0", n, err)
+	}
+}
+
+// TestResubmitAcrossCheckpoint: a failed patch sent again before the
+// checkpoint after its failure leaves index.db with its new attempt
+// only, whether the checkpoint that follows is written by the daemon
+// that took the new attempt or by the next Open's replay. Builds writing
+// index.db formats 3 and 4 left the earlier attempt in the live chunks,
+// queued as of the checkpoint before: a later Open put it back in the
+// queue, with its old Seq and body, and the worker applied it again.
+func TestResubmitAcrossCheckpoint(t *testing.T) {
+	for _, replay := range []bool{false, true} {
+		t.Run(map[bool]string{false: "checkpoint", true: "replay"}[replay], func(t *testing.T) {
+			dir := t.TempDir()
+			opts := Options{NoSync: true, CheckpointInterval: time.Hour}
+			fail := errors.New("no checkpoint: the daemon was killed")
+			var crash atomic.Bool
+			opts.ckFail = func() error {
+				if crash.Load() {
+					return fail
+				}
+				return nil
+			}
+			s := openTest(t, dir, opts)
+			mustSubmit(t, s, "P1", "one")
+			if err := s.checkpoint(); err != nil {
+				t.Fatal(err)
+			}
+			failPatch(t, s, "P1", "search text not found", "match_not_found")
+			second, _, err := resubmit(t, s, "P1", "two")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if replay {
+				// index.db stays as of P1 queued: the next Open replays
+				// the failure and the new attempt onto it.
+				crash.Store(true)
+			}
+			s.Close()
+			crash.Store(false)
+
+			r := openTest(t, dir, opts)
+			if err := r.checkpoint(); err != nil {
+				t.Fatal(err)
+			}
+			if got := liveIndex(t, r); len(got) != 1 || got[0].id != "P1" || got[0].key != second.Seq {
+				t.Fatalf("live chunks = %+v, want P1's new attempt (Seq %d) alone", got, second.Seq)
+			}
+			n, err := r.Next(context.Background())
+			if err != nil || n.Seq != second.Seq {
+				t.Fatalf("Next = %s Seq %d, %v; want the new attempt, Seq %d", n.ID, n.Seq, err, second.Seq)
+			}
+			if body, err := r.Body("P1"); err != nil || string(body) != "two" {
+				t.Fatalf("Body(P1) = %q, %v; want the new attempt's", body, err)
+			}
+			mustUpdate(t, r, "P1", setState(StateApplying))
+			mustUpdate(t, r, "P1", setState(StateApplied))
+			if err := r.Close(); err != nil {
+				t.Fatal(err)
+			}
+
+			again := openTest(t, dir, opts)
+			if got := liveIndex(t, again); len(got) != 0 {
+				t.Errorf("live chunks after P1 was applied = %+v, want none", got)
+			}
+			if p, ok := again.Get("P1"); !ok || p.State != StateApplied || p.Seq != second.Seq {
+				t.Errorf("Get(P1) = %v %s Seq %d, want applied, Seq %d", ok, p.State, p.Seq, second.Seq)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			defer cancel()
+			if n, err := again.Next(ctx); err == nil {
+				t.Errorf("Next after P1 was applied = %s Seq %d (%s), want nothing queued", n.ID, n.Seq, n.State)
+			}
+		})
 	}
 }
