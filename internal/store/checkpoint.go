@@ -230,53 +230,50 @@ func (s *Store) ckMetaLocked() ckMeta {
 }
 
 // checkpoint writes the patches changed since the last checkpoint to
-// index.db with the watermark they are at. s.mu is held only to copy them
-// (work in proportion to what changed, never to the history), not while
-// writing; then entries not changed since and not live leave memory.
+// index.db with the watermark they are at. s.mu is held only to take the
+// set of their snapshots (taken at each change: index.snap) and put an
+// empty one in its place, not while writing; then entries not changed
+// since and not live leave memory.
 func (s *Store) checkpoint() error {
 	s.ckMu.Lock()
 	defer s.ckMu.Unlock()
+	spare := s.ckSpare
+	if spare == nil {
+		spare = make(map[string]*ckItem)
+	}
 	s.mu.Lock()
+	s.idx.snapAll()
 	m := s.ckMetaLocked()
 	if len(s.idx.dirty) == 0 && len(s.idx.expired) == 0 && m == s.ckLast {
 		s.mu.Unlock()
 		return nil
 	}
-	// The copy is all that holds s.mu, for every Submit: under 64 clients
-	// ~12,000 patches a second, a hold of 10-17 ms on this 2-core
-	// machine when each copy looked its entry up and the slice was
-	// allocated afresh (2.4 MB, zeroed, under the lock), 2-6 ms now. The
-	// entries come with the ids (dirty), and the slice is the last
-	// checkpoint's, or allocated with s.mu released.
-	if need := len(s.idx.dirty); cap(s.ckBuf) < need {
-		s.mu.Unlock()
-		s.ckBuf = make([]ckItem, 0, need+need/4)
-		s.mu.Lock()
-		m = s.ckMetaLocked()
-	}
-	items := s.ckBuf[:0]
-	for id, e := range s.idx.dirty {
-		items = append(items, ckItem{id: id, e: e.toDB(), gone: e.gone, fresh: e.fresh, dbLive: e.dbLive, ent: e})
-		// From this copy on index.db may have it (if the write below
-		// fails, the next checkpoint looks for it to no harm), and has
-		// it in the live bucket if it is live (if the write fails,
-		// dbLive is put back below).
-		e.fresh = false
-		e.dbLive = 0
-		if !e.gone && e.live() {
-			e.dbLive = e.p.Seq
-		}
-	}
+	set := s.idx.dirty
+	s.idx.dirty = spare
+	s.ckSpare = nil
+	s.idx.epoch++
 	tombs := make([]tomb, 0, len(s.idx.expired))
 	for id, at := range s.idx.expired {
 		tombs = append(tombs, tomb{id, at})
 	}
-	clear(s.idx.dirty)
 	gen := s.idx.gen
 	s.mu.Unlock()
 	if len(tombs) > 0 {
 		// Before index.db can have them: lookups then look for them.
 		s.dbTombs.Store(true)
+	}
+	// items are the snapshots; leave, those that were not live, whose
+	// entries may leave memory after the write (a live one that changed
+	// since has a later gen anyway). Most under a burst are live, and the
+	// pass under s.mu below reads only leave.
+	items, leave := s.ckBuf[:0], s.ckLeave[:0]
+	expired := false
+	for _, it := range set {
+		items = append(items, it)
+		if it.liveSeq() == 0 {
+			leave = append(leave, it)
+		}
+		expired = expired || it.gone
 	}
 
 	// The next lookup snapshot is begun before entries leave the overlay
@@ -291,26 +288,35 @@ func (s *Store) checkpoint() error {
 	})
 
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if err != nil {
+		// The snapshots go back into the set, as they were: index.db has
+		// what it had. An entry changed since has a new snapshot, which
+		// started from this one's end; it starts from this one's start.
 		for _, it := range items {
-			if e := s.idx.patches[it.id]; e != nil {
-				s.idx.dirty[it.id] = e
-				e.dbLive = it.dbLive
+			e := s.idx.patches[it.id]
+			switch {
+			case e == nil:
+			case e.ckEpoch == s.idx.epoch-1:
+				e.ckEpoch = s.idx.epoch
+				s.idx.dirty[it.id] = it
+			default:
+				if cur := s.idx.dirty[it.id]; cur != nil {
+					cur.fresh, cur.dbLive = it.fresh, it.dbLive
+				}
 			}
 		}
-		s.keepBuf(items)
+		s.mu.Unlock()
+		s.keepBufs(set, items, leave)
 		return fmt.Errorf("write the index checkpoint %s: %w", filepath.Join(filepath.Base(s.dir), indexName), err)
 	}
 	s.ckLast = m
+	if expired {
+		s.expiredSinceDrop = true
+	}
 	dropped := false
-	for _, it := range items {
-		if it.gone {
-			s.expiredSinceDrop = true
-		}
-		// The entry copied, unless it changed since (gen) or was
-		// replaced (a new attempt: its entry's gen is later too). Most
-		// under a burst are live: no map is looked in for them.
+	for _, it := range leave {
+		// The entry snapshot, unless it changed since (gen) or was
+		// replaced (a new attempt: its entry's gen is later too).
 		if e := it.ent; e.gen <= gen && !e.live() && s.idx.patches[it.id] == e {
 			s.idx.drop(it.id)
 			dropped = true
@@ -323,21 +329,23 @@ func (s *Store) checkpoint() error {
 	if dropped {
 		s.idx.dropGen.Add(1)
 	}
-	s.keepBuf(items)
+	s.mu.Unlock()
+	s.keepBufs(set, items, leave)
 	return nil
 }
 
-// keepBuf keeps a checkpoint's items for the next one to copy into,
-// cleared (they hold strings and slices of entries), unless they are
-// four times more than the last checkpoint needed: a burst's slice is not
-// kept for ever.
-func (s *Store) keepBuf(items []ckItem) {
+// keepBufs keeps a checkpoint's set and slices for the next one, cleared
+// (they hold strings and pointers), unless the set was over twice
+// ckMaxDirty: a burst's are not kept for ever. s.ckMu is held.
+func (s *Store) keepBufs(set map[string]*ckItem, items, leave []*ckItem) {
 	clear(items)
-	if cap(items) > 4*len(items)+1024 {
-		s.ckBuf = nil
+	clear(leave)
+	if len(set) > 2*ckMaxDirty {
+		s.ckSpare, s.ckBuf, s.ckLeave = nil, nil, nil
 		return
 	}
-	s.ckBuf = items[:0]
+	clear(set)
+	s.ckSpare, s.ckBuf, s.ckLeave = set, items[:0], leave[:0]
 }
 
 // checkpointLoop writes a checkpoint every Options.CheckpointInterval when

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -572,5 +574,113 @@ func TestIndexFileSize(t *testing.T) {
 	}
 	if fi.Size() > 2<<20 {
 		t.Errorf("index.db of 60 patches is %d bytes, want at most 2 MiB", fi.Size())
+	}
+}
+
+// TestCheckpointWhileChanging: patches that change while a checkpoint is
+// being written (put since, in its set and moving on, failed and sent
+// again, leaving the queue) are in index.db as they are once the next
+// checkpoint is written, whether the held write succeeded or failed: each
+// live patch once in the live chunks under its Seq, none of them in ids,
+// every other patch in ids, and a reopen lists every patch as it was.
+func TestCheckpointWhileChanging(t *testing.T) {
+	for _, failWrite := range []bool{false, true} {
+		t.Run(map[bool]string{false: "written", true: "failed"}[failWrite], func(t *testing.T) {
+			dir := t.TempDir()
+			var hold atomic.Bool
+			begun, release := make(chan struct{}), make(chan struct{})
+			opts := Options{NoSync: true, CheckpointInterval: time.Hour, ckFail: func() error {
+				if !hold.Load() {
+					return nil
+				}
+				begun <- struct{}{}
+				<-release
+				if failWrite {
+					return errors.New("no space left on device")
+				}
+				return nil
+			}}
+			s := openTest(t, dir, opts)
+			for i := range 6 {
+				mustSubmit(t, s, fmt.Sprintf("q%d", i), "b")
+			}
+			mustSubmit(t, s, "old", "b")
+			mustUpdate(t, s, "old", setState(StateApplying))
+			mustUpdate(t, s, "old", setState(StateApplied))
+			if err := s.checkpoint(); err != nil {
+				t.Fatal(err)
+			}
+			// The held checkpoint's set.
+			mustSubmit(t, s, "new1", "b")
+			mustUpdate(t, s, "q0", setState(StateApplying))
+			mustUpdate(t, s, "q1", setState(StateApplying))
+			mustUpdate(t, s, "q1", setState(StateApplied))
+			failPatch(t, s, "q2", "failed", "match_not_found")
+			mustUpdate(t, s, "old", setState(StateReverted))
+			mustUpdate(t, s, "q5", setState(StateApplying))
+			mustUpdate(t, s, "q5", setState(StateApplied))
+
+			hold.Store(true)
+			done := make(chan error, 1)
+			go func() { done <- s.checkpoint() }()
+			<-begun
+			// While it is written.
+			mustSubmit(t, s, "new2", "b")
+			if _, _, err := resubmit(t, s, "q2", "b two"); err != nil {
+				t.Fatal(err)
+			}
+			mustUpdate(t, s, "q0", setState(StateApplied))
+			mustUpdate(t, s, "q1", setState(StateReverted))
+			mustUpdate(t, s, "new1", setState(StateApplying))
+			failPatch(t, s, "q3", "failed", "check_failed")
+			if _, _, err := resubmit(t, s, "q3", "b two"); err != nil {
+				t.Fatal(err)
+			}
+			release <- struct{}{}
+			if err := <-done; (err != nil) != failWrite {
+				t.Fatalf("held checkpoint = %v, want failed: %v", err, failWrite)
+			}
+			hold.Store(false)
+			if err := s.checkpoint(); err != nil {
+				t.Fatal(err)
+			}
+
+			want := listAll(t, s)
+			wantLive := map[string]uint64{}
+			for _, p := range want {
+				if p.State == StateQueued || p.State == StateApplying {
+					wantLive[p.ID] = p.Seq
+				}
+			}
+			if len(wantLive) != 5 { // q2, q3, q4, new1, new2
+				t.Fatalf("%d live patches, want 5: %v", len(wantLive), wantLive)
+			}
+			gotLive := map[string]uint64{}
+			for _, e := range liveIndex(t, s) {
+				if _, dup := gotLive[e.id]; dup {
+					t.Errorf("live chunks hold %s twice", e.id)
+				}
+				gotLive[e.id] = e.key
+			}
+			if !reflect.DeepEqual(gotLive, wantLive) {
+				t.Errorf("live chunks = %v, want %v", gotLive, wantLive)
+			}
+			s.view(func(tx *bolt.Tx) error {
+				for _, p := range want {
+					_, live := wantLive[p.ID]
+					if inIDs := tx.Bucket(bIDs).Get([]byte(p.ID)) != nil; inIDs == live {
+						t.Errorf("%s (%s): in ids %v", p.ID, p.State, inIDs)
+					}
+				}
+				return nil
+			})
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			r := openTest(t, dir, Options{NoSync: true, CheckpointInterval: time.Hour})
+			if got := listAll(t, r); !reflect.DeepEqual(got, want) {
+				t.Errorf("after a reopen:\ngot  %+v\nwant %+v", got, want)
+			}
+		})
 	}
 }

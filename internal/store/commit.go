@@ -522,6 +522,7 @@ func (s *Store) commit(batch []*op) (outstanding int, ok bool) {
 	}
 	s.size = s.tail
 	s.idxNextSeq = s.nextSeq
+	s.idx.snapAll()
 	s.kickCheckpointLocked()
 	s.batches++
 	s.records += uint64(len(batch))

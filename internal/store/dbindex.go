@@ -166,12 +166,13 @@ func (d *dbEntry) segs() []uint32 {
 	return out
 }
 
-// toDB is what index.db keeps of e.
-func (e *entry) toDB() dbEntry {
+// toDB is what index.db keeps of e; its files are appended to files.
+func (e *entry) toDB(files []string) dbEntry {
 	d := dbEntry{
 		seq: e.p.Seq, state: e.p.State,
 		received: nanos(e.p.ReceivedAt), finished: nanos(e.p.FinishedAt), reverted: nanos(e.p.RevertedAt),
 		meta: e.meta, metaLen: e.metaLen, metaCRC: e.metaCRC, body: e.body, bodyLen: e.bodyLen, blob: e.blob, blobs: e.blobs,
+		files: files,
 	}
 	for _, f := range e.p.Files {
 		d.files = append(d.files, f.Path)
@@ -351,18 +352,28 @@ func finKey(at int64, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, uint64(at)), seq)
 }
 
-// ckItem is one patch a checkpoint writes, or removes (gone). fresh says
-// index.db cannot have it: the patch was put since the last checkpoint's
-// copy, so there is no older entry of it to find and unindex. dbLive is
-// the Seq under which index.db's live bucket has it, in that Seq's chunk
-// (0: not there, so any older entry of it is in ids).
+// ckItem is one patch a checkpoint writes, or removes (gone): the
+// snapshot of its entry (index.snap). fresh says index.db cannot have it:
+// the patch was put since the last checkpoint took the changed set, so
+// there is no older entry of it to find and unindex. dbLive is the Seq
+// under which index.db's live bucket has it, in that Seq's chunk (0: not
+// there, so any older entry of it is in ids).
 type ckItem struct {
 	id     string
 	e      dbEntry
 	gone   bool
 	fresh  bool
 	dbLive uint64
-	ent    *entry // the entry copied (checkpoint); nil when read from index.db
+	ent    *entry // the entry snapshot; nil when read from index.db
+}
+
+// liveSeq is the Seq under which index.db's live bucket has the patch once
+// the snapshot is written, or 0.
+func (it *ckItem) liveSeq() uint64 {
+	if !it.gone && it.e.live() {
+		return it.e.seq
+	}
+	return 0
 }
 
 // tomb is the tombstone of an expired patch.
@@ -392,7 +403,7 @@ func bkOfState(st State) int { return bkState + int(stateCode(st)) - 1 }
 // one bbolt transaction (fsynced at its commit unless NoSync). Each
 // bucket's keys are written in their order: bbolt splits nodes only at
 // commit, so keys put in random order into one node cost a copy each.
-func writeCheckpoint(db *bolt.DB, items []ckItem, tombs []tomb, m ckMeta) error {
+func writeCheckpoint(db *bolt.DB, items []*ckItem, tombs []tomb, m ckMeta) error {
 	slices.SortFunc(tombs, func(a, b tomb) int { return strings.Compare(a.id, b.id) })
 	return db.Update(func(tx *bolt.Tx) error {
 		names := [][]byte{bMeta, bIDs, bSeq, bFin, bLive, bExpired, bSegRefs, bDropped}

@@ -128,11 +128,13 @@
 // read index.db with the store's mutex held.
 //
 // The checkpointer writes every Options.CheckpointInterval (1 s) when
-// anything changed, at once when 20,000 patches did, and at Close: under
-// the mutex it only copies the changed entries and the watermark (work in
-// proportion to what changed), then writes them in one bbolt transaction
-// (fsynced at its commit) without the mutex, then drops from memory the
-// entries not changed since and not live. Intake never waits for it. A
+// anything changed, at once when 20,000 patches did, and at Close. Each
+// change leaves a snapshot of its entry (taken at the end of the
+// committer's batch); under the mutex the checkpointer only takes the set
+// of snapshots, putting an empty one in its place, and the watermark,
+// then writes them in one bbolt transaction (fsynced at its commit)
+// without the mutex, then drops from memory the entries not changed
+// since and not live. Intake never waits for it. A
 // checkpoint that fails is logged and tried again; the journal has
 // everything meanwhile, and Open replays more of it.
 //

@@ -265,6 +265,7 @@ func (s *Store) replay(seg uint32, f *os.File, from, size int64) (scanResult, er
 			}
 		}
 		batch, arena = batch[:0], arena[:0]
+		s.idx.snapAll()
 		if len(s.idx.dirty) >= ckMaxDirty {
 			return s.checkpoint()
 		}

@@ -117,7 +117,10 @@ type Store struct {
 	snap   lookupSnap // the read transaction new-id lookups share
 	ckMu   sync.Mutex // one checkpoint (or other write of index.db) at a time
 	ckLast ckMeta     // the record of the last checkpoint written
-	ckBuf  []ckItem   // the items of the last checkpoint, for the next to reuse (s.ckMu)
+	// The last checkpoint's set and slices, cleared, for the next to
+	// reuse (s.ckMu).
+	ckSpare        map[string]*ckItem
+	ckBuf, ckLeave []*ckItem
 	// dbTombs: index.db may hold tombstones (bExpired), so a lookup of an
 	// id it does not have looks there too. Set before a checkpoint writes
 	// the first.
