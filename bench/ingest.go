@@ -172,7 +172,7 @@ func (b *bench) ingest(ctx context.Context, rep *report) error {
 		if err != nil {
 			return err
 		}
-		logf("ingest: %d clients: %s %.0f req/s, %s CPU per request (queued %d at the start, %d at the end; %d finished)", clients, name, r.rate(), us(r.cpuPerReq()), before.Queued, after.Queued, (after.Applied+after.Failed)-(before.Applied+before.Failed))
+		logf("ingest: %d clients: %s %.0f req/s, p99 %s, %s CPU per request (queued %d at the start, %d at the end; %d finished)", clients, name, r.rate(), ms(r.p(0.99)), us(r.cpuPerReq()), before.Queued, after.Queued, (after.Applied+after.Failed)-(before.Applied+before.Failed))
 		if after.Total < r.ok {
 			return fmt.Errorf("%s acknowledged %d patches but holds %d", name, r.ok, after.Total)
 		}

@@ -155,7 +155,9 @@ func (x *index) touch(e *entry) {
 func (x *index) snapAll() {
 	for i, e := range x.unsnapped {
 		e.unsnapped = false
-		if x.patches[e.p.ID] == e {
+		// Still the overlay's entry of its patch (not replaced by a new
+		// attempt, nor dropped): a pointer compared, no id hashed.
+		if e.pos < len(x.all) && x.all[e.pos] == e {
 			x.snap(e)
 		}
 		x.unsnapped[i] = nil
