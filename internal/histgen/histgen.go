@@ -43,6 +43,12 @@ type Options struct {
 	// Files is how many distinct target files the patches edit; 0 means
 	// 2000.
 	Files int
+	// EventsMaxBytes rotates events.jsonl at this size, as the daemon
+	// does at its --log-max-size; 0 means the daemon's default, 10 MiB.
+	// (Unrotated, 1,000,000 patches left one 400 MB events.jsonl, which no
+	// daemon would have kept, and the first event a daemon appended
+	// rotated it.)
+	EventsMaxBytes int64
 	// Progress, if set, is called now and then with the patches done.
 	Progress func(done int)
 }
@@ -77,6 +83,9 @@ func Build(ctx context.Context, stateDir string, n int, o Options) (Result, erro
 	if o.Files <= 0 {
 		o.Files = 2000
 	}
+	if o.EventsMaxBytes <= 0 {
+		o.EventsMaxBytes = 10 << 20
+	}
 	t0 := time.Now()
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return Result{}, fmt.Errorf("create the state dir: %w", err)
@@ -85,7 +94,7 @@ func Build(ctx context.Context, stateDir string, n int, o Options) (Result, erro
 		return Result{}, fmt.Errorf("chmod the state dir: %w", err)
 	}
 	st, err := store.Open(filepath.Join(stateDir, "queue"), store.Options{
-		NoSync: true, EventsPath: filepath.Join(stateDir, "events.jsonl"),
+		NoSync: true, EventsPath: filepath.Join(stateDir, "events.jsonl"), EventsMaxBytes: o.EventsMaxBytes,
 	})
 	if err != nil {
 		return Result{}, fmt.Errorf("open the store: %w", err)

@@ -20,9 +20,19 @@ func TestBuild(t *testing.T) {
 		n, _ = strconv.Atoi(s)
 	}
 	dir := filepath.Join(t.TempDir(), "state")
-	res, err := Build(context.Background(), dir, n, Options{})
+	const eventsMax = 64 << 10
+	res, err := Build(context.Background(), dir, n, Options{EventsMaxBytes: eventsMax})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The event log rotated as a daemon's would, keeping its backups.
+	if fi, err := os.Stat(filepath.Join(dir, "events.jsonl")); err != nil {
+		t.Error(err)
+	} else if fi.Size() > eventsMax {
+		t.Errorf("events.jsonl: %d bytes, want it rotated at %d", fi.Size(), eventsMax)
+	}
+	if rotated, _ := filepath.Glob(filepath.Join(dir, "events-*.jsonl*")); len(rotated) == 0 {
+		t.Error("no rotated event file beside events.jsonl")
 	}
 	t.Logf("%s", res.Describe())
 	if res.Patches != n || res.Applied+res.Failed+res.Reverted != n || res.Failed != n/20 || res.Bytes == 0 {
