@@ -239,7 +239,7 @@ func (s *Store) checkpoint() error {
 	defer s.ckMu.Unlock()
 	spare := s.ckSpare
 	if spare == nil {
-		spare = make(map[string]*ckItem)
+		spare = make(map[string]*ckItem, max(dirtyHint, s.ckLastN+s.ckLastN/4))
 	}
 	s.mu.Lock()
 	s.idx.snapAll()
@@ -249,6 +249,7 @@ func (s *Store) checkpoint() error {
 		return nil
 	}
 	set := s.idx.dirty
+	s.ckLastN = len(set)
 	s.idx.dirty = spare
 	s.ckSpare = nil
 	s.idx.epoch++

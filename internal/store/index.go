@@ -109,8 +109,13 @@ type index struct {
 	expiredSeq uint64
 }
 
+// dirtyHint is the size a new dirty set is made for, at least: growing
+// a map rehashes it, in the committer's hold of the mutex (60 of the 80
+// ms snapshots took in 6 s under 64 clients, from a fresh daemon).
+const dirtyHint = 1024
+
 func newIndex() *index {
-	return &index{patches: make(map[string]*entry), counts: make(map[State]int), dirty: make(map[string]*ckItem)}
+	return &index{patches: make(map[string]*entry), counts: make(map[State]int), dirty: make(map[string]*ckItem, dirtyHint)}
 }
 
 // set makes e the overlay's entry for id, in place of any other.

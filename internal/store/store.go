@@ -120,6 +120,7 @@ type Store struct {
 	// The last checkpoint's set and slices, cleared, for the next to
 	// reuse (s.ckMu).
 	ckSpare        map[string]*ckItem
+	ckLastN        int // how many patches the last checkpoint took
 	ckBuf, ckLeave []*ckItem
 	// dbTombs: index.db may hold tombstones (bExpired), so a lookup of an
 	// id it does not have looks there too. Set before a checkpoint writes
