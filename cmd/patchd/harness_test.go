@@ -306,6 +306,30 @@ func isZombie(pid int) bool {
 	return i < 0 || i+2 >= len(stat) || stat[i+2] == 'Z'
 }
 
+// exited reports whether pid is gone, a zombie, or in the kernel's exit
+// (PF_EXITING in /proc/<pid>/stat's flags): it runs no more of its own
+// code. The kernel closes an exiting process's descriptors, so that a
+// peer reads EOF, before it makes it a zombie, and on a loaded machine a
+// check in between sees it still there (the clean-clone CI run of 986bf0a
+// did, once, after patchd stop).
+func exited(pid int) bool {
+	if isZombie(pid) {
+		return true
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	// After "pid (comm) ": state ppid pgrp session tty_nr tpgid flags.
+	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	if len(f) < 7 {
+		return false
+	}
+	flags, err := strconv.ParseUint(f[6], 10, 64)
+	const pfExiting = 0x4
+	return err == nil && flags&pfExiting != 0
+}
+
 // listeners counts the distinct TCP sockets in LISTEN state that the given
 // pids hold (a socket shared by several descriptors counts once).
 func listeners(t *testing.T, pids []int) int {
