@@ -35,6 +35,8 @@ type recent struct {
 	mu      sync.Mutex
 	since   time.Time
 	buckets [recentMinutes]recentBucket
+	// seedGate, if set (tests), is called before the seed is read.
+	seedGate func()
 }
 
 // start begins counting, once, in the background: it reads the seed (the
@@ -49,6 +51,9 @@ func (r *recent) start(s *Service) {
 // seed counts the last recentSeed events and then follows the new ones,
 // until the store closes.
 func (r *recent) seed(s *Service) {
+	if r.seedGate != nil {
+		r.seedGate()
+	}
 	last := s.st.LastEventID()
 	after := uint64(0)
 	if last > recentSeed {

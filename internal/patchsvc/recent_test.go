@@ -51,6 +51,47 @@ func TestStatusRecent(t *testing.T) {
 	}
 }
 
+// TestStatusDoesNotWaitForSeed: Status (every /health calls it) answers
+// while the recent counts' seed is still being read, without Recent;
+// the counts come once it is read.
+func TestStatusDoesNotWaitForSeed(t *testing.T) {
+	f := newFixture(t)
+	release := make(chan struct{})
+	f.svc.recent.seedGate = func() { <-release }
+	f.run()
+	ctx := context.Background()
+	done := make(chan api.Status, 1)
+	go func() {
+		st, err := f.svc.Status(ctx)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- st
+	}()
+	select {
+	case st := <-done:
+		if st.Recent != nil {
+			t.Errorf("Status before the seed was read: Recent = %+v, want none", st.Recent)
+		}
+	case <-time.After(10 * time.Second):
+		close(release)
+		t.Fatal("Status waited for the recent counts' seed")
+	}
+	close(release)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		st, err := f.svc.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Recent != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Recent still absent 10 s after the seed could be read")
+		}
+	}
+}
+
 // TestRecentBuckets: an outcome counts in the hour for 60 minutes and in
 // the day for 24 hours, and a bucket a day old is reused, not added to.
 func TestRecentBuckets(t *testing.T) {
