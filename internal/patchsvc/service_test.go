@@ -319,22 +319,14 @@ func TestRevertBusy(t *testing.T) {
 // TestSubscribe: events in order from the start, as api.Events; a start
 // after the last event is gone; the end of the context ends the stream.
 func TestSubscribe(t *testing.T) {
-	f := newFixture(t)
-	f.submit(block("e1", "a = 1", "a = 2"))
-	f.svc.Drop(context.Background(), "e1")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	f, ctx, cancel := droppedFixture(t)
 	sub, err := f.svc.Subscribe(ctx, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	for e := range sub.Events() {
-		got = append(got, fmt.Sprintf("%d %s %s %s", e.EventID, e.Event, e.ID, e.State))
-		if len(got) == 2 {
-			cancel()
-		}
-	}
+	got := firstTwo(sub, cancel, func(e api.Event) string {
+		return fmt.Sprintf("%d %s %s %s", e.EventID, e.Event, e.ID, e.State)
+	})
 	want := []string{"1 patch.submitted e1 queued", "2 patch.dropped e1 failed"}
 	if !slices.Equal(got, want) {
 		t.Errorf("events = %q, want %q", got, want)
@@ -350,11 +342,7 @@ func TestSubscribe(t *testing.T) {
 // already committed and those to come, and keeps their numbers; a
 // subscriber that asks is given it through api.EventFilter.
 func TestSubscribeOnly(t *testing.T) {
-	f := newFixture(t)
-	f.submit(block("e1", "a = 1", "a = 2"))
-	f.svc.Drop(context.Background(), "e1")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	f, ctx, cancel := droppedFixture(t)
 	var svc api.Service = f.svc
 	ef, ok := svc.(api.EventFilter)
 	if !ok {
@@ -366,17 +354,38 @@ func TestSubscribeOnly(t *testing.T) {
 	}
 	f.submit(block("e2", "a = 1", "a = 2"))
 	f.svc.Drop(context.Background(), "e2")
-	var got []string
-	for e := range sub.Events() {
-		got = append(got, fmt.Sprintf("%d %s %s", e.EventID, e.Event, e.ID))
-		if len(got) == 2 {
-			cancel()
-		}
-	}
+	got := firstTwo(sub, cancel, func(e api.Event) string {
+		return fmt.Sprintf("%d %s %s", e.EventID, e.Event, e.ID)
+	})
 	want := []string{"2 patch.dropped e1", "4 patch.dropped e2"}
 	if !slices.Equal(got, want) {
 		t.Errorf("events = %q, want %q", got, want)
 	}
+}
+
+// droppedFixture is a service whose patch e1 was submitted and dropped
+// (events 1 and 2), and a context for a subscription, with its cancel
+// (also called at the test's end).
+func droppedFixture(t *testing.T) (*fixture, context.Context, context.CancelFunc) {
+	f := newFixture(t)
+	f.submit(block("e1", "a = 1", "a = 2"))
+	f.svc.Drop(context.Background(), "e1")
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	return f, ctx, cancel
+}
+
+// firstTwo reads sub's events, each as line makes it, until there are
+// two, then cancels the subscription's context and reads to the end.
+func firstTwo(sub api.Subscription, cancel context.CancelFunc, line func(api.Event) string) []string {
+	var got []string
+	for e := range sub.Events() {
+		got = append(got, line(e))
+		if len(got) == 2 {
+			cancel()
+		}
+	}
+	return got
 }
 
 // TestResubmitAfterFailure: a failed patch sent again with another body is
