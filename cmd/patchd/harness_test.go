@@ -297,13 +297,25 @@ func (e *tenv) pids() []int {
 	return out
 }
 
-func isZombie(pid int) bool {
+// procStat reads /proc/<pid>/stat's state and flags; ok is false if the
+// process is gone (or the file cannot be read).
+func procStat(pid int) (state byte, flags uint64, ok bool) {
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return true
+		return 0, 0, false
 	}
-	i := bytes.LastIndexByte(stat, ')')
-	return i < 0 || i+2 >= len(stat) || stat[i+2] == 'Z'
+	// After "pid (comm) ": state ppid pgrp session tty_nr tpgid flags.
+	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	if len(f) < 7 || len(f[0]) != 1 {
+		return 0, 0, false
+	}
+	flags, _ = strconv.ParseUint(f[6], 10, 64)
+	return f[0][0], flags, true
+}
+
+func isZombie(pid int) bool {
+	state, _, ok := procStat(pid)
+	return !ok || state == 'Z'
 }
 
 // exited reports whether pid is gone, a zombie, or in the kernel's exit
@@ -313,21 +325,9 @@ func isZombie(pid int) bool {
 // check in between sees it still there (the clean-clone CI run of 986bf0a
 // did, once, after patchd stop).
 func exited(pid int) bool {
-	if isZombie(pid) {
-		return true
-	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	// After "pid (comm) ": state ppid pgrp session tty_nr tpgid flags.
-	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-	if len(f) < 7 {
-		return false
-	}
-	flags, err := strconv.ParseUint(f[6], 10, 64)
 	const pfExiting = 0x4
-	return err == nil && flags&pfExiting != 0
+	state, flags, ok := procStat(pid)
+	return !ok || state == 'Z' || flags&pfExiting != 0
 }
 
 // listeners counts the distinct TCP sockets in LISTEN state that the given

@@ -22,6 +22,10 @@ import (
 	"github.com/patchd/patchd/internal/checkspec"
 )
 
+// DefaultLogMaxSizeMB is --log-max-size's default: the log and
+// events.jsonl rotate at this many MiB.
+const DefaultLogMaxSizeMB = 10
+
 // Config is the resolved configuration of one patchd instance.
 type Config struct {
 	Workspace     string        // absolute workspace root
@@ -232,7 +236,7 @@ func baseSettings() []setting {
 			c.PIDFile = last(v)
 			return nil
 		}},
-		{name: "log-max-size", format: integer(func(c *Config) int { return c.LogMaxSizeMB }), def: "10", usage: "rotate the log file and events.jsonl at this many MiB", apply: func(c *Config, v []string) error {
+		{name: "log-max-size", format: integer(func(c *Config) int { return c.LogMaxSizeMB }), def: strconv.Itoa(DefaultLogMaxSizeMB), usage: "rotate the log file and events.jsonl at this many MiB", apply: func(c *Config, v []string) error {
 			n, err := strconv.Atoi(last(v))
 			if err != nil || n < 1 {
 				return fmt.Errorf("must be a positive number of MiB, not %q", last(v))

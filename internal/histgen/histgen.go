@@ -25,6 +25,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/patchd/patchd/internal/config"
 	"github.com/patchd/patchd/internal/store"
 )
 
@@ -84,7 +85,7 @@ func Build(ctx context.Context, stateDir string, n int, o Options) (Result, erro
 		o.Files = 2000
 	}
 	if o.EventsMaxBytes <= 0 {
-		o.EventsMaxBytes = 10 << 20
+		o.EventsMaxBytes = config.DefaultLogMaxSizeMB << 20
 	}
 	t0 := time.Now()
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {

@@ -22,12 +22,12 @@ type entry struct {
 	metaCRC uint32 // CRC-32C of the meta, checked when it is read back
 	gen     uint64 // the index's generation when the entry last changed
 	gone    bool   // expired: removed from index.db at the next checkpoint
-	// fresh: put by the committer since the last checkpoint's copy, so
-	// index.db has no entry of it (the checkpoint need not look for one).
-	fresh bool
-	// dbLive is the Seq under which index.db's live chunks have the patch
-	// as of the last checkpoint's copy; 0: it is not there (its entry, if
-	// any, is in ids).
+	// fresh and dbLive are what index.db had of the patch when the entry
+	// was made, until its first snapshot (then index.dbState tells):
+	// fresh, nothing (put by the committer, so the checkpoint need not
+	// look for an older entry); dbLive, the Seq under which its live
+	// chunks have the patch, or 0 (its entry, if any, is in ids).
+	fresh  bool
 	dbLive uint64
 	// pos is the entry's place in index.all while the overlay holds it.
 	pos int
