@@ -554,3 +554,27 @@ func TestIndexV4StaleLiveDropped(t *testing.T) {
 		t.Errorf("Next = %s Seq %d, want nothing more queued", n.ID, n.Seq)
 	}
 }
+
+// TestIndexV4MigrationFails: a format-4 index.db whose live chunk does not
+// decode is not migrated but moved aside, and the index rebuilt from the
+// segments with every live patch.
+func TestIndexV4MigrationFails(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir, Options{NoSync: true, CheckpointInterval: time.Hour})
+	for i := range 10 {
+		mustSubmit(t, s, fmt.Sprintf("q%d", i), "b")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	editIndex(t, filepath.Join(dir, indexName), func(tx *bolt.Tx) error {
+		return errors.Join(
+			tx.Bucket(bLive).Put(seqKey(0), []byte{0xff, 0xff, 0xff}),
+			tx.Bucket(bMeta).Put([]byte("v"), []byte{4}),
+		)
+	})
+	r := openRebuilt(t, dir, Options{NoSync: true, CheckpointInterval: time.Hour}, "moving it from format 4 to 5 failed")
+	if st := r.Stats(); st.Queued != 10 {
+		t.Errorf("after the rebuild, Stats = %+v, want 10 queued", st)
+	}
+}
