@@ -378,6 +378,18 @@ func (s *Store) await(ctx context.Context, o *op) (Patch, error) {
 // outstanding then. The linger is a quarter of the last write+fsync, at
 // most maxLinger, and ends as soon as the records are there; on a fast
 // disk it is a few microseconds and on an idle store it does not happen.
+//
+// On a fast disk under many clients that is not enough: the fsync ends
+// before most callers have their next record ready, and batches collapse
+// to one or two records, each paying a write, an fsync, an event-log
+// write and the wakeups of a batch of its own (with wrk at 64 clients on
+// a 2-core machine: median batch 1 record). So the committer also gathers
+// (gatherer): it keeps how many records were outstanding at once lately,
+// and waits, at most gatherWait, for half that many to be pending. A lone
+// client never has more than its own record outstanding, so it is never
+// made to wait. Measured by the ingest benchmark, 24 rounds taking turns
+// with the build before: at 64 clients 24 records a commit instead of 12,
+// CPU per request 0.93, p99 0.92, req/s 1.08 of that build's.
 func (s *Store) commitLoop() {
 	defer close(s.done)
 	var (
@@ -385,13 +397,17 @@ func (s *Store) commitLoop() {
 		outstanding int           // records in or waiting for the last batch
 		lastEnd     time.Time     // when the last batch was released
 		lastDur     time.Duration // its write+fsync time
+		gather      gatherer
 	)
 	for {
 		s.mu.Lock()
 		for len(s.pending) == 0 && !s.closing {
 			s.work.Wait()
 		}
-		if linger := min(lastDur/4, maxLinger); linger > 0 && !s.opts.noLinger && !s.closing &&
+		if want := gather.want(time.Now()); len(s.pending) < want && !s.opts.noLinger && !s.closing {
+			s.gathers++
+			s.lingerLocked(gatherWait, want)
+		} else if linger := min(lastDur/4, maxLinger); linger > 0 && !s.opts.noLinger && !s.closing &&
 			len(s.pending) < outstanding && time.Since(lastEnd) < linger {
 			s.lingerLocked(linger, outstanding)
 		}
@@ -416,6 +432,7 @@ func (s *Store) commitLoop() {
 				outstanding = n
 				lastEnd = time.Now()
 				lastDur = lastEnd.Sub(start)
+				gather.released(n, lastEnd)
 			}
 		}
 		clear(batch)
@@ -424,6 +441,40 @@ func (s *Store) commitLoop() {
 
 // maxLinger bounds the wait for more records before a batch.
 const maxLinger = 2 * time.Millisecond
+
+// gatherer is the committer's estimate of how many records come at once:
+// the most outstanding at a release (the batch and those that arrived
+// while it was written), decaying by an eighth a batch, and forgotten
+// after gatherIdle without a batch.
+type gatherer struct {
+	callers float64
+	last    time.Time // the last release
+}
+
+const (
+	gatherWait = time.Millisecond      // the longest wait for records expected
+	gatherIdle = 10 * time.Millisecond // no batch for this long: forget the estimate
+	minGather  = 4                     // worth waiting for: fewer are written at once
+	maxGather  = 256
+)
+
+// released notes a batch released at now with n records outstanding.
+func (g *gatherer) released(n int, now time.Time) {
+	g.callers = max(float64(n), g.callers*7/8)
+	g.last = now
+}
+
+// want is how many records to wait for before a batch starting at now: half
+// the estimate, or 0 when that is under minGather.
+func (g *gatherer) want(now time.Time) int {
+	if now.Sub(g.last) > gatherIdle {
+		g.callers = 0
+	}
+	if w := int(min(g.callers/2, maxGather)); w >= minGather {
+		return w
+	}
+	return 0
+}
 
 // lingerLocked waits, with s.mu held, up to d for want records to be
 // pending (or for Close).

@@ -94,6 +94,7 @@ type Store struct {
 	oldBytes   int64         // size of the other segments together
 	batches    uint64
 	records    uint64
+	gathers    uint64 // batches the committer waited for more records before (tests)
 	// stats is what Stats answers: published under mu after each change
 	// to the counts, read without it (/health must not wait for the lock).
 	stats atomic.Pointer[Stats]
