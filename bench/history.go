@@ -30,18 +30,19 @@ type histRow struct {
 	copyTook time.Duration
 	// err says why the size's measurements stopped early, "" if they
 	// did not.
-	err      string
-	start    timedRuns
-	takeover timedRuns
-	restart  restartWaits
-	idleRSS  int64
-	idleAnon int64  // its anonymous part
-	idleNote string // how the idle size was taken
-	loadRSS  int64
-	loadAnon int64
-	loadRate float64
-	loadFail int
-	gets     []getResult
+	err        string
+	start      timedRuns
+	takeover   timedRuns
+	restart    restartWaits
+	idleRSS    int64
+	idleAnon   int64  // its anonymous part
+	idleNote   string // how the idle size was taken
+	loadRSS    int64
+	loadQueued int // patches queued at the end of the load (-1: unknown)
+	loadAnon   int64
+	loadRate   float64
+	loadFail   int
+	gets       []getResult
 }
 
 // timedRuns are repeated measurements of one duration, each cut at a cap.
@@ -126,7 +127,7 @@ type getResult struct {
 // dir holds that many patches, built through the store's API.
 func (b *bench) histories(ctx context.Context, rep *report) error {
 	for _, n := range b.opts.histSizes {
-		row := &histRow{size: n}
+		row := &histRow{size: n, loadQueued: -1}
 		rep.history = append(rep.history, row)
 		err := b.historyRow(ctx, row)
 		b.procs.killAll()
@@ -487,6 +488,9 @@ func (b *bench) historyTakeovers(ctx context.Context, ws string, row *histRow) e
 			body: func(c, k int) []byte { return body.make(patchID(fmt.Sprintf("hl%d", n), c, k)) },
 		})
 		row.loadRSS, row.loadAnon, row.loadRate, row.loadFail = l.maxRSS, l.maxAnon, l.rate(), l.failed
+		// What the load left queued: a queued patch lives in memory, so
+		// the resident size follows it (bench/notes.md).
+		row.loadQueued, _ = healthQueued(ctx, addr, token)
 	}()
 	for i := range b.opts.histRuns {
 		logf("history %d: takeover %d of %d", n, i+1, b.opts.histRuns)

@@ -247,6 +247,28 @@ func healthPIDToken(ctx context.Context, addr, token string, timeout time.Durati
 	return h.PID, true
 }
 
+// healthQueued reads how many patches /health counts queued.
+func healthQueued(ctx context.Context, addr, token string) (int, bool) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/health", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := healthClient.Do(req)
+	if err != nil {
+		return -1, false
+	}
+	defer resp.Body.Close()
+	var h struct {
+		Queue struct {
+			Queued int `json:"queued"`
+		} `json:"queue"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&h) != nil {
+		return -1, false
+	}
+	return h.Queue.Queued, true
+}
+
 // waitHealthy polls /health until it answers 200.
 func waitHealthy(ctx context.Context, addr string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)

@@ -40,3 +40,25 @@ func TestIdleMemoryShowsAnonymous(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadMemorySaysQueued: the goal of the resident size under load says
+// how many patches the load left queued (the size follows that backlog),
+// and says nothing of it when the count could not be read.
+func TestLoadMemorySaysQueued(t *testing.T) {
+	r := &report{}
+	for _, tt := range []struct {
+		queued int
+		want   string
+	}{{55900, "; 55,900 left queued)"}, {-1, "0 failed)"}} {
+		h := &histRow{size: 1000000, loadRSS: 139 << 20, loadAnon: 110 << 20, loadRate: 11182, loadQueued: tt.queued}
+		var got string
+		for _, g := range r.historyGoals(h) {
+			if strings.HasPrefix(g.what, "resident memory (VmRSS) under 64 clients") {
+				got = g.got
+			}
+		}
+		if !strings.HasSuffix(got, tt.want) {
+			t.Errorf("queued %d: the goal says %q, want it to end in %q", tt.queued, got, tt.want)
+		}
+	}
+}
