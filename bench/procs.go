@@ -227,6 +227,31 @@ func healthPID(ctx context.Context, addr string, timeout time.Duration) (pid int
 // healthPIDToken is healthPID with patchd's token, which /health needs to
 // name its pid.
 func healthPIDToken(ctx context.Context, addr, token string, timeout time.Duration) (pid int, ok bool) {
+	h, ok := getHealth(ctx, addr, token, timeout)
+	return h.PID, ok
+}
+
+// healthQueued reads how many patches /health counts queued; -1 and false
+// if it did not answer 200.
+func healthQueued(ctx context.Context, addr, token string) (int, bool) {
+	h, ok := getHealth(ctx, addr, token, 2*time.Second)
+	if !ok {
+		return -1, false
+	}
+	return h.Queue.Queued, true
+}
+
+// health is what the benchmark reads of /health.
+type health struct {
+	PID   int `json:"pid"`
+	Queue struct {
+		Queued int `json:"queued"`
+	} `json:"queue"`
+}
+
+// getHealth gets /health over a new connection (with patchd's token
+// unless it is ""); ok is false unless it answered 200 with JSON.
+func getHealth(ctx context.Context, addr, token string, timeout time.Duration) (h health, ok bool) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/health", nil)
@@ -235,38 +260,13 @@ func healthPIDToken(ctx context.Context, addr, token string, timeout time.Durati
 	}
 	resp, err := healthClient.Do(req)
 	if err != nil {
-		return 0, false
+		return health{}, false
 	}
 	defer resp.Body.Close()
-	var h struct {
-		PID int `json:"pid"`
-	}
 	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&h) != nil {
-		return 0, false
+		return health{}, false
 	}
-	return h.PID, true
-}
-
-// healthQueued reads how many patches /health counts queued.
-func healthQueued(ctx context.Context, addr, token string) (int, bool) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/health", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := healthClient.Do(req)
-	if err != nil {
-		return -1, false
-	}
-	defer resp.Body.Close()
-	var h struct {
-		Queue struct {
-			Queued int `json:"queued"`
-		} `json:"queue"`
-	}
-	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&h) != nil {
-		return -1, false
-	}
-	return h.Queue.Queued, true
+	return h, true
 }
 
 // waitHealthy polls /health until it answers 200.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -13,44 +14,37 @@ import (
 func TestGathererWant(t *testing.T) {
 	now := time.Unix(1000, 0)
 	var g gatherer
-	if w := g.want(now); w != 0 {
-		t.Fatalf("a new store waits for %d records, want 0", w)
-	}
-	for range 100 {
-		g.released(1, now)
-		if w := g.want(now); w != 0 {
-			t.Fatalf("one record outstanding at a time: waits for %d, want 0 (a lone client must never wait)", w)
+	// Each step releases these batches (records outstanding at each
+	// release), then asks how many to wait for (every: after each
+	// release too).
+	for _, st := range []struct {
+		what     string
+		released []int
+		every    bool
+		at       time.Time
+		want     int
+	}{
+		{"a new store", nil, false, now, 0},
+		{"one record outstanding at a time (a lone client must never wait)", slices.Repeat([]int{1}, 100), true, now, 0},
+		{"6 outstanding (3 is under minGather)", []int{6}, false, now, 0},
+		{"40 outstanding", []int{40}, false, now, 20},
+		// The estimate decays by an eighth a batch: 40 * (7/8)^10 = 10.5.
+		{"10 batches of 1 after 40", slices.Repeat([]int{1}, 10), false, now, 5},
+		{"20 batches of 1 after 40", slices.Repeat([]int{1}, 10), false, now, 0},
+		{"1000 outstanding", []int{1000}, false, now, maxGather},
+		// A pause: a client that comes back alone does not wait for the
+		// crowd that has gone.
+		{"after gatherIdle without a batch", nil, false, now.Add(gatherIdle + time.Millisecond), 0},
+	} {
+		for _, n := range st.released {
+			g.released(n, now)
+			if st.every && g.want(now) != 0 {
+				t.Fatalf("%s: waits for %d after a release, want 0", st.what, g.want(now))
+			}
 		}
-	}
-	g.released(6, now)
-	if w := g.want(now); w != 0 {
-		t.Errorf("6 outstanding: waits for %d, want 0 (3 is under minGather)", w)
-	}
-	g.released(40, now)
-	if w := g.want(now); w != 20 {
-		t.Errorf("40 outstanding: waits for %d, want 20", w)
-	}
-	// The estimate decays by an eighth a batch: 40 * (7/8)^10 = 10.5.
-	for range 10 {
-		g.released(1, now)
-	}
-	if w := g.want(now); w != 5 {
-		t.Errorf("10 batches of 1 after 40: waits for %d, want 5", w)
-	}
-	for range 10 {
-		g.released(1, now)
-	}
-	if w := g.want(now); w != 0 {
-		t.Errorf("20 batches of 1 after 40: waits for %d, want 0", w)
-	}
-	g.released(1000, now)
-	if w := g.want(now); w != maxGather {
-		t.Errorf("1000 outstanding: waits for %d, want %d", w, maxGather)
-	}
-	// A pause: a client that comes back alone does not wait for the
-	// crowd that has gone.
-	if w := g.want(now.Add(gatherIdle + time.Millisecond)); w != 0 {
-		t.Errorf("after %s without a batch: waits for %d, want 0", gatherIdle, w)
+		if w := g.want(st.at); w != st.want {
+			t.Errorf("%s: waits for %d records, want %d", st.what, w, st.want)
+		}
 	}
 }
 
