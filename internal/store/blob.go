@@ -60,8 +60,8 @@ func (s *Store) Blob(id, name string) ([]byte, error) {
 // inlineBlob finds an inline blob: where it is in the journal and its
 // length.
 func (e *entry) inlineBlob(name string) (at ref, n int64, ok bool) {
-	at = e.blob
-	for _, b := range e.blobs {
+	at, blobs := e.blobsAt()
+	for _, b := range blobs {
 		if b.Name == name {
 			return at, b.Len, true
 		}

@@ -170,11 +170,12 @@ func (d *dbEntry) segs() []uint32 {
 func (e *entry) toDB(files []string) dbEntry {
 	d := dbEntry{
 		seq: e.p.Seq, state: e.p.State,
-		received: nanos(e.p.ReceivedAt), finished: nanos(e.p.FinishedAt), reverted: nanos(e.p.RevertedAt),
-		meta: e.meta, metaLen: e.metaLen, metaCRC: e.metaCRC, body: e.body, bodyLen: e.bodyLen, blob: e.blob, blobs: e.blobs,
+		received: nanos(e.p.ReceivedAt), finished: nanos(e.finishedAt()), reverted: nanos(e.revertedAt()),
+		meta: e.meta, metaLen: e.metaLen, metaCRC: e.metaCRC, body: e.body, bodyLen: e.bodyLen,
 		files: files,
 	}
-	for _, f := range e.p.Files {
+	d.blob, d.blobs = e.blobsAt()
+	for _, f := range e.files() {
 		d.files = append(d.files, f.Path)
 	}
 	return d

@@ -14,7 +14,7 @@ import (
 // cannot be found (a record not written by encodeMeta) stays in memory.
 
 // diffRef is where an entry's diff is in the journal; n == 0 means the
-// entry's Patch holds its diff itself (possibly "").
+// entry holds its diff itself (cold.Diff, possibly "").
 type diffRef struct {
 	at ref
 	n  int64
@@ -28,25 +28,34 @@ type span struct{ start, end int }
 // found it, where the diff is in the meta; and drops the diff from memory
 // if it was found there.
 func (e *entry) setDiff(metaAt ref, meta []byte, at span) {
-	e.diff = diffRef{}
-	if e.p.Diff == "" {
+	if e.cold == nil {
+		return // no diff, in memory or in the journal
+	}
+	var d diffRef
+	if e.cold.Diff != "" {
+		start, end := at.start, at.end
+		if end == 0 {
+			start, end = -1, -1
+			jsonscan.ObjectIndex(meta, func(key []byte, s, en int) bool {
+				if string(key) == "diff" {
+					start, end = s, en // the last one, as the decoders take it
+				}
+				return true
+			})
+		}
+		if start >= 0 && meta[start] == '"' {
+			d = diffRef{at: ref{metaAt.seg, metaAt.off + int64(start)}, n: int64(end - start)}
+		}
+	}
+	if d == (diffRef{}) && e.cold.diff == (diffRef{}) {
 		return
 	}
-	start, end := at.start, at.end
-	if end == 0 {
-		start, end = -1, -1
-		jsonscan.ObjectIndex(meta, func(key []byte, s, en int) bool {
-			if string(key) == "diff" {
-				start, end = s, en // the last one, as the decoders take it
-			}
-			return true
-		})
+	c := e.coldCopy()
+	c.diff = d
+	if d != (diffRef{}) {
+		c.Diff = ""
 	}
-	if start < 0 || meta[start] != '"' {
-		return
-	}
-	e.diff = diffRef{at: ref{metaAt.seg, metaAt.off + int64(start)}, n: int64(end - start)}
-	e.p.Diff = ""
+	e.setCold(c)
 }
 
 // metaOffset is where a record's meta starts, from the record's start.

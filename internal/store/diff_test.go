@@ -30,8 +30,8 @@ func TestDiffStaysOnDisk(t *testing.T) {
 		t.Helper()
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if e := s.idx.patches["D1"]; e != nil && (e.p.Diff != "" || e.diff.n == 0) {
-			t.Errorf("%s: the index holds %d bytes of D1's diff (ref %+v), want none", when, len(e.p.Diff), e.diff)
+		if e := s.idx.patches["D1"]; e != nil && (e.patch().Diff != "" || e.diffAt().n == 0) {
+			t.Errorf("%s: the index holds %d bytes of D1's diff (ref %+v), want none", when, len(e.patch().Diff), e.diffAt())
 		}
 	}
 	check := func(when string) {

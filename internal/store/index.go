@@ -5,29 +5,33 @@ import (
 	"slices"
 	"strconv"
 	"sync/atomic"
+	"time"
 )
 
 // entry is the record of one patch as the store works with it. The body
-// stays in the journal, at body, and so do its inline blobs, one after the
-// other from blob, and the newest record's meta, at meta.
+// stays in the journal, at body, and so does the newest record's meta, at
+// meta.
+//
+// An entry keeps the fields every patch has in p and the rest in cold,
+// which is nil while all of it is empty: so it is for every queued
+// patch, and a backlog of queued patches is held in memory. With the
+// whole Patch in the entry (512 bytes, 208 of them a queued patch's empty
+// outcome), a queued patch took ~860 bytes of heap; so it takes ~590
+// (TestQueuedPatchHeap). A cold part is never changed once set (copy on
+// write): a copy of an entry may share it.
 type entry struct {
-	p       Patch
+	p       core
+	cold    *cold
 	body    ref
 	bodyLen int64
-	blob    ref
-	blobs   []diskBlob
-	diff    diffRef // where p.Diff is in the journal (p.Diff is then "")
-	meta    ref     // the newest record's meta
+	meta    ref // the newest record's meta
 	metaLen int64
-	metaCRC uint32 // CRC-32C of the meta, checked when it is read back
 	gen     uint64 // the index's generation when the entry last changed
-	gone    bool   // expired: removed from index.db at the next checkpoint
 	// fresh and dbLive are what index.db had of the patch when the entry
 	// was made, until its first snapshot (then index.dbState tells):
 	// fresh, nothing (put by the committer, so the checkpoint need not
 	// look for an older entry); dbLive, the Seq under which its live
 	// chunks have the patch, or 0 (its entry, if any, is in ids).
-	fresh  bool
 	dbLive uint64
 	// pos is the entry's place in index.all while the overlay holds it.
 	pos int
@@ -35,14 +39,153 @@ type entry struct {
 	// (index.snap), the latest in the index's epoch ckEpoch; snapLive is
 	// its liveSeq. unsnapped: the entry changed since (touch), and is in
 	// index.unsnapped.
-	snapped, unsnapped bool
-	ckEpoch, snapLive  uint64
+	ckEpoch, snapLive uint64
+	metaCRC           uint32 // CRC-32C of the meta, checked when it is read back
+	// The flags last, with metaCRC: together they fill one word.
+	gone               bool // expired: removed from index.db at the next checkpoint
+	fresh              bool // see dbLive
+	snapped, unsnapped bool // see ckEpoch
+}
+
+// core is what every patch has of a Patch: the fields a queued patch
+// sets.
+type core struct {
+	ID          string
+	Seq         uint64
+	Hash        string
+	Role        string
+	Target      string
+	Description string
+	State       State
+	ReceivedAt  time.Time
+}
+
+// cold is the rest of an entry: the Patch's outcome fields, where its
+// update's inline blobs are in the journal (one after the other from
+// blob), and where its diff is (Diff is then "").
+type cold struct {
+	Error                             string
+	Diff                              string
+	Files                             []FileChange
+	Notes                             []string
+	Commit                            string
+	StartedAt, FinishedAt, RevertedAt time.Time
+	Code                              string
+	Attempts                          []Attempt
+
+	blob  ref
+	blobs []diskBlob
+	diff  diffRef
+}
+
+// empty reports whether c holds nothing (nil slices and zero values
+// only, so that a Patch comes back exactly as it was set).
+func (c *cold) empty() bool {
+	var zt time.Time
+	return c.Error == "" && c.Diff == "" && c.Files == nil && c.Notes == nil && c.Commit == "" &&
+		c.StartedAt == zt && c.FinishedAt == zt && c.RevertedAt == zt && c.Code == "" && c.Attempts == nil &&
+		c.blob == ref{} && c.blobs == nil && c.diff == diffRef{}
+}
+
+// coldCopy is e's cold part to change: a copy, or a new one.
+func (e *entry) coldCopy() *cold {
+	c := new(cold)
+	if e.cold != nil {
+		*c = *e.cold
+	}
+	return c
+}
+
+// setCold makes c e's cold part, or none if c is empty.
+func (e *entry) setCold(c *cold) {
+	if c.empty() {
+		c = nil
+	}
+	e.cold = c
+}
+
+// patch is e's patch, sharing its slices with e (which never changes
+// them: clone it to change them).
+func (e *entry) patch() Patch {
+	p := Patch{ID: e.p.ID, Seq: e.p.Seq, Hash: e.p.Hash, Role: e.p.Role, Target: e.p.Target,
+		Description: e.p.Description, State: e.p.State, ReceivedAt: e.p.ReceivedAt}
+	if c := e.cold; c != nil {
+		p.Error, p.Diff, p.Files, p.Notes, p.Commit = c.Error, c.Diff, c.Files, c.Notes, c.Commit
+		p.StartedAt, p.FinishedAt, p.RevertedAt = c.StartedAt, c.FinishedAt, c.RevertedAt
+		p.Code, p.Attempts = c.Code, c.Attempts
+	}
+	return p
+}
+
+// setPatch makes p e's patch; e keeps its blobs and where its diff is.
+func (e *entry) setPatch(p Patch) {
+	e.p = core{ID: p.ID, Seq: p.Seq, Hash: p.Hash, Role: p.Role, Target: p.Target,
+		Description: p.Description, State: p.State, ReceivedAt: p.ReceivedAt}
+	c := cold{Error: p.Error, Diff: p.Diff, Files: p.Files, Notes: p.Notes, Commit: p.Commit,
+		StartedAt: p.StartedAt, FinishedAt: p.FinishedAt, RevertedAt: p.RevertedAt,
+		Code: p.Code, Attempts: p.Attempts}
+	if e.cold != nil {
+		c.blob, c.blobs, c.diff = e.cold.blob, e.cold.blobs, e.cold.diff
+	}
+	e.setCold(&c)
+}
+
+// newEntry is an entry of p with its body.
+func newEntry(p Patch, body ref, bodyLen int64) *entry {
+	e := &entry{body: body, bodyLen: bodyLen}
+	e.setPatch(p)
+	return e
+}
+
+// Reading the cold part.
+
+func (e *entry) files() []FileChange {
+	if e.cold == nil {
+		return nil
+	}
+	return e.cold.Files
+}
+
+func (e *entry) finishedAt() time.Time {
+	if e.cold == nil {
+		return time.Time{}
+	}
+	return e.cold.FinishedAt
+}
+
+func (e *entry) revertedAt() time.Time {
+	if e.cold == nil {
+		return time.Time{}
+	}
+	return e.cold.RevertedAt
+}
+
+// blobsAt is where e's inline blobs are, and what they are.
+func (e *entry) blobsAt() (ref, []diskBlob) {
+	if e.cold == nil {
+		return ref{}, nil
+	}
+	return e.cold.blob, e.cold.blobs
+}
+
+// diffAt is where e's diff is in the journal (see diffRef).
+func (e *entry) diffAt() diffRef {
+	if e.cold == nil {
+		return diffRef{}
+	}
+	return e.cold.diff
 }
 
 // copyEntry returns a copy of e that shares no memory the index changes.
 func (e *entry) copyEntry() entry {
 	c := *e
-	c.p = e.p.clone()
+	if e.cold != nil {
+		cc := *e.cold
+		cc.Files = slices.Clone(cc.Files)
+		cc.Notes = slices.Clone(cc.Notes)
+		cc.Attempts = slices.Clone(cc.Attempts)
+		c.cold = &cc
+	}
 	return c
 }
 
@@ -60,12 +203,18 @@ func blobsLen(blobs []diskBlob) int64 {
 // record without any drops them, since they belonged to an earlier attempt
 // (the worker stores each attempt's backups anew).
 func (e *entry) setBlobs(at ref, blobs []diskBlob) {
+	var c *cold
 	switch {
 	case len(blobs) > 0:
-		e.blob, e.blobs = at, blobs
-	case e.p.State == StateApplying:
-		e.blob, e.blobs = ref{}, nil
+		c = e.coldCopy()
+		c.blob, c.blobs = at, blobs
+	case e.p.State == StateApplying && e.cold != nil && (e.cold.blobs != nil || e.cold.blob != ref{}):
+		c = e.coldCopy()
+		c.blob, c.blobs = ref{}, nil
+	default:
+		return
 	}
+	e.setCold(c)
 }
 
 // live reports whether the worker has yet to finish with the patch: such
@@ -207,7 +356,7 @@ func (x *index) dbState(e *entry) (fresh bool, dbLive uint64) {
 
 // put adds a new patch, which the caller made sure is not in the store.
 func (x *index) put(p Patch, body ref, bodyLen int64) *entry {
-	e := &entry{p: p, body: body, bodyLen: bodyLen}
+	e := newEntry(p, body, bodyLen)
 	x.set(p.ID, e)
 	x.counts[p.State]++
 	x.total++
@@ -238,7 +387,7 @@ func (x *index) update(p Patch, base *entry) (*entry, State) {
 	prev := e.p.State
 	x.counts[prev]--
 	x.counts[p.State]++
-	e.p = p
+	e.setPatch(p)
 	if p.State == StateQueued && prev != StateQueued {
 		heap.Push(&x.queued, e)
 	}
@@ -265,7 +414,7 @@ func (x *index) reattempt(p Patch, body ref, bodyLen int64, base *entry) *entry 
 	// A new entry: the old one may still sit in the queue's heap (a patch
 	// dropped while queued), where its Seq must not change; failed, it is
 	// cleaned from there as any other.
-	e := &entry{p: p, body: body, bodyLen: bodyLen}
+	e := newEntry(p, body, bodyLen)
 	if prev := x.patches[p.ID]; prev != nil {
 		// What index.db has of the patch is what it had of the earlier
 		// attempt: a live entry under the old Seq (queued at the last

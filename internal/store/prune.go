@@ -445,7 +445,7 @@ func (s *Store) applyExpireLocked(o *op) {
 		maxSeq = max(maxSeq, x.Seq)
 		// Checked under the mutex with the id reserved: the patch is
 		// still what it was found to be.
-		s.idx.expireOne(x.ID, o.expire.at, &entry{p: Patch{ID: x.ID, Seq: x.Seq, State: x.State}})
+		s.idx.expireOne(x.ID, o.expire.at, &entry{p: core{ID: x.ID, Seq: x.Seq, State: x.State}})
 	}
 	s.idx.expiredSeq = max(s.idx.expiredSeq, maxSeq)
 	s.idxEventID += uint64(len(o.expire.ps))

@@ -121,8 +121,9 @@ func (s *Store) entryFromDB(id string, de dbEntry, keepDiff bool) (entry, error)
 	if err != nil || p.ID != id {
 		return entry{}, fmt.Errorf("record of %s in %s at offset %d: not its record (%v)", id, s.segLabel(de.meta.seg), de.meta.off, err)
 	}
-	e := entry{p: p, body: de.body, bodyLen: de.bodyLen, blob: de.blob, blobs: de.blobs,
-		meta: de.meta, metaLen: de.metaLen, metaCRC: de.metaCRC}
+	e := entry{body: de.body, bodyLen: de.bodyLen, meta: de.meta, metaLen: de.metaLen, metaCRC: de.metaCRC}
+	e.setPatch(p)
+	e.setBlobs(de.blob, de.blobs)
 	if !keepDiff {
 		e.setDiff(de.meta, meta, sp)
 	}
@@ -216,7 +217,7 @@ func (s *Store) Get(id string) (Patch, bool) {
 	if !ok {
 		return Patch{}, false
 	}
-	return s.loaded(e.p, e.diff), true
+	return s.loaded(e.patch(), e.diffAt()), true
 }
 
 // Body returns the body the patch was submitted with, read from disk.
@@ -289,7 +290,7 @@ func (s *Store) listOnce(before uint64, limit int, state State) (page []listed, 
 	newest := s.idx.first(limit+1, false, match)
 	ov := make([]listed, 0, len(newest))
 	for _, e := range newest {
-		ov = append(ov, listed{e.p.clone(), e.diff})
+		ov = append(ov, listed{e.patch().clone(), e.diffAt()})
 	}
 	s.mu.Unlock()
 	slices.SortFunc(ov, func(a, b listed) int { return cmpSeq(b.p.Seq, a.p.Seq) })
@@ -325,7 +326,7 @@ func (s *Store) listOnce(before uint64, limit int, state State) (page []listed, 
 				// The overlay's entry wins; one that came in after the
 				// overlay was copied is taken here.
 				if e.p.Seq == seq && match(&e) && !inPage[e.p.ID] {
-					ov = append(ov, listed{e.p, e.diff})
+					ov = append(ov, listed{e.patch(), e.diffAt()})
 					inPage[e.p.ID] = true
 				}
 				continue
@@ -362,7 +363,7 @@ func (s *Store) listOnce(before uint64, limit int, state State) (page []listed, 
 			s.log.Error("list patches: a patch's record cannot be read; leaving it out", "id", h.id, "err", err)
 			continue
 		}
-		ov = append(ov, listed{e.p, e.diff})
+		ov = append(ov, listed{e.patch(), e.diffAt()})
 	}
 	slices.SortFunc(ov, func(a, b listed) int { return cmpSeq(b.p.Seq, a.p.Seq) })
 	return ov[:min(len(ov), limit+1)], true, nil
@@ -384,8 +385,9 @@ const finishedChunk = 512
 // meanwhile, an I/O error); a patch whose record is damaged is logged and
 // left out.
 func (s *Store) FinishedSince(since time.Time, fn func(Patch) error) error {
-	match := func(p *Patch) bool {
-		return !p.FinishedAt.IsZero() && !p.FinishedAt.Before(since) || !p.RevertedAt.IsZero() && !p.RevertedAt.Before(since)
+	match := func(e *entry) bool {
+		fin, rev := e.finishedAt(), e.revertedAt()
+		return !fin.IsZero() && !fin.Before(since) || !rev.IsZero() && !rev.Before(since)
 	}
 	type cand struct {
 		seq uint64
@@ -395,7 +397,7 @@ func (s *Store) FinishedSince(since time.Time, fn func(Patch) error) error {
 	seen := make(map[string]bool)
 	s.mu.Lock()
 	for _, e := range s.idx.all {
-		if !e.gone && match(&e.p) {
+		if !e.gone && match(e) {
 			cands = append(cands, cand{e.p.Seq, e.p.ID})
 			seen[e.p.ID] = true
 		}
@@ -432,10 +434,10 @@ func (s *Store) FinishedSince(since time.Time, fn func(Patch) error) error {
 				s.log.Error("finished patches: a patch's record cannot be read; leaving it out", "id", c.id, "err", err)
 				continue
 			}
-			if !ok || !match(&e.p) {
+			if !ok || !match(&e) {
 				continue
 			}
-			p, err := s.withDiff(e.p, e.diff)
+			p, err := s.withDiff(e.patch(), e.diffAt())
 			if err != nil {
 				return err
 			}

@@ -16,9 +16,10 @@ type walkItem struct {
 }
 
 func walkOf(e *entry) walkItem {
+	_, blobs := e.blobsAt()
 	it := walkItem{p: ExpiredPatch{ID: e.p.ID, Seq: e.p.Seq, State: e.p.State, ReceivedAt: e.p.ReceivedAt},
-		live: journalBytes(e.bodyLen, e.blobs, e.metaLen)}
-	for _, f := range e.p.Files {
+		live: journalBytes(e.bodyLen, blobs, e.metaLen)}
+	for _, f := range e.files() {
 		it.files = append(it.files, f.Path)
 	}
 	return it

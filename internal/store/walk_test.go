@@ -106,7 +106,7 @@ func TestFirstN(t *testing.T) {
 		for range count {
 			seq := r.Uint64N(1000)
 			seqs = append(seqs, seq)
-			f.add(&entry{p: Patch{Seq: seq}})
+			f.add(&entry{p: core{Seq: seq}})
 		}
 		slices.Sort(seqs)
 		if !asc {
