@@ -22,7 +22,7 @@ func TestQueuedPatchHeap(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	const n = 20000
+	const n = 40000
 	// As the webhook decodes them: each patch's strings its own.
 	desc := "Show the build id in the page footer so that testers can tell which build they are looking at; keeps the version string in one place."
 	ids := make([]string, n)
