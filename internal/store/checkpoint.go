@@ -140,24 +140,42 @@ func readLive(db *bolt.DB) (live []ckItem, why string, err error) {
 		if b == nil {
 			return nil
 		}
-		return b.ForEach(func(k, v []byte) error {
+		// The chunks first, then the entries into a slice of their number:
+		// grown by append, the slice's copies took a third of an Open
+		// with 20,000 queued.
+		type chunk struct {
+			key  uint64
+			recs []liveRec
+		}
+		var chunks []chunk
+		total := 0
+		err := b.ForEach(func(k, v []byte) error {
 			recs, derr := decodeChunk(v)
 			if derr != nil || len(k) != 8 {
 				why = fmt.Sprintf("its live patch entry under key %x is damaged (the chunk does not decode)", k)
 				return errStopScan
 			}
-			key, prev := binary.BigEndian.Uint64(k), uint64(0)
-			for _, r := range recs {
+			chunks = append(chunks, chunk{binary.BigEndian.Uint64(k), recs})
+			total += len(recs)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		live = make([]ckItem, 0, total)
+		for _, c := range chunks {
+			key, prev := c.key, uint64(0)
+			for _, r := range c.recs {
 				e, derr := r.entry()
 				if derr != nil || e.seq != r.seq || chunkOf(r.seq) != key || r.seq <= prev || !e.live() {
-					why = fmt.Sprintf("its live patch entry under key %x (id %q, Seq %d) is damaged", k, r.id, r.seq)
+					why = fmt.Sprintf("its live patch entry under key %016x (id %q, Seq %d) is damaged", key, r.id, r.seq)
 					return errStopScan
 				}
 				prev = r.seq
 				live = append(live, ckItem{id: r.id, e: e, dbLive: r.seq})
 			}
-			return nil
-		})
+		}
+		return nil
 	})
 	if why != "" {
 		return nil, why, nil

@@ -214,23 +214,96 @@ func (s *Store) load() error {
 
 // loadLive brings the live patches (queued, applying) index.db had
 // (readLive) into memory, where the worker's queue is.
+//
+// Its work is in proportion to the backlog, and every start, restart and
+// takeover waits for it: one pread and one decode per patch took ~7 µs
+// a patch, 140-210 ms for 20,000 queued. The patches' metas are read a
+// run at a time (records of consecutive Seqs are near each other in the
+// journal) and decoded on every CPU.
 func (s *Store) loadLive(items []ckItem) {
-	for _, it := range items {
-		e, err := s.entryFromDB(it.id, it.e, false)
-		if err != nil {
+	ents := make([]*entry, len(items))
+	errs := make([]error, len(items))
+	load := func(i int, meta []byte) {
+		var e entry
+		if meta == nil {
+			e, errs[i] = s.entryFromDB(items[i].id, items[i].e, false)
+		} else {
+			e, errs[i] = s.entryOfMeta(items[i].id, items[i].e, meta, false)
+		}
+		if errs[i] == nil {
+			ents[i] = &e
+		}
+	}
+	runs := liveRuns(items)
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(items)/256))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			var buf []byte
+			for r := w; r < len(runs); r += workers {
+				lo, hi := runs[r][0], runs[r][1]
+				first, last := items[lo].e.meta, items[hi-1].e
+				n := last.meta.off + last.metaLen - first.off
+				if cap(buf) < int(n) {
+					buf = make([]byte, n)
+				}
+				span := buf[:n]
+				if err := s.readers.readAt(first.seg, span, first.off); err != nil {
+					// Each on its own, to say which.
+					for i := lo; i < hi; i++ {
+						load(i, nil)
+					}
+					continue
+				}
+				for i := lo; i < hi; i++ {
+					de := items[i].e
+					at := de.meta.off - first.off
+					// The entry keeps no part of the meta: the decoder copies
+					// every string it returns.
+					load(i, span[at:at+de.metaLen:at+de.metaLen])
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i, it := range items {
+		if errs[i] != nil {
 			// Damage in the journal after the checkpoint took the record
 			// in: the patch cannot be worked on, the others can.
-			s.log.Error("a queued or applying patch's record cannot be read; it is left out of the queue", "id", it.id, "err", err)
+			s.log.Error("a queued or applying patch's record cannot be read; it is left out of the queue", "id", it.id, "err", errs[i])
 			continue
 		}
-		ne := new(entry)
-		*ne = e
+		ne := ents[i]
 		ne.dbLive = it.dbLive
 		s.idx.set(it.id, ne)
 		if ne.p.State == StateQueued {
 			heap.Push(&s.idx.queued, ne)
 		}
 	}
+}
+
+// liveRunMax is the most of the journal loadLive reads at once.
+const liveRunMax = 256 << 10
+
+// liveRuns cuts items into runs [lo, hi) whose metas are in one segment,
+// in order, within liveRunMax of the journal from the first's start to
+// the last's end.
+func liveRuns(items []ckItem) [][2]int {
+	var runs [][2]int
+	for lo := 0; lo < len(items); {
+		first := items[lo].e.meta
+		hi := lo + 1
+		for ; hi < len(items); hi++ {
+			prev, m := items[hi-1].e, items[hi].e
+			if m.meta.seg != first.seg || m.meta.off < prev.meta.off+prev.metaLen ||
+				m.meta.off+m.metaLen-first.off > liveRunMax {
+				break
+			}
+		}
+		runs = append(runs, [2]int{lo, hi})
+		lo = hi
+	}
+	return runs
 }
 
 // checkBlobs refuses a record whose inline blobs do not fill its body

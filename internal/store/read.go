@@ -114,6 +114,11 @@ func (s *Store) entryFromDB(id string, de dbEntry, keepDiff bool) (entry, error)
 	if err != nil {
 		return entry{}, err
 	}
+	return s.entryOfMeta(id, de, meta, keepDiff)
+}
+
+// entryOfMeta is entryFromDB with the meta read.
+func (s *Store) entryOfMeta(id string, de dbEntry, meta []byte, keepDiff bool) (entry, error) {
 	if crc32.Checksum(meta, castagnoli()) != de.metaCRC {
 		return entry{}, fmt.Errorf("record of %s in %s at offset %d: %w: checksum mismatch", id, s.segLabel(de.meta.seg), de.meta.off, errCorrupt)
 	}
