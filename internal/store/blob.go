@@ -60,7 +60,7 @@ func (s *Store) Blob(id, name string) ([]byte, error) {
 // inlineBlob finds an inline blob: where it is in the journal and its
 // length.
 func (e *entry) inlineBlob(name string) (at ref, n int64, ok bool) {
-	at, blobs := e.blobsAt()
+	at, blobs := e.rest().blob, e.rest().blobs
 	for _, b := range blobs {
 		if b.Name == name {
 			return at, b.Len, true

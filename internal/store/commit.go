@@ -107,7 +107,7 @@ func (s *Store) Submit(ctx context.Context, p Patch, body []byte) (rec Patch, cr
 			return Patch{}, false, fmt.Errorf("submit %s: %w", np.ID, &ExpiredError{ID: np.ID, At: fromNanos(expiredAt)})
 		}
 		if ok {
-			cur, d := e.patch(), e.diffAt()
+			cur, d := e.patch(), e.rest().diff
 			if cur.Hash == np.Hash {
 				s.mu.Unlock()
 				return s.loaded(cur, d), false, nil
@@ -235,7 +235,7 @@ func (s *Store) update(ctx context.Context, id string, blobs []Blob, event strin
 		s.mu.Unlock()
 		return Patch{}, fmt.Errorf("patch %s: %w", id, ErrNotFound)
 	}
-	cur, d := e.patch(), e.diffAt()
+	cur, d := e.patch(), e.rest().diff
 	o := &op{kind: kindUpdate, patch: Patch{ID: id}, prev: cur.State, event: event, base: &e, done: make(chan struct{})}
 	// Reserve the id so that fn sees the latest record and no other
 	// change slips in between.

@@ -170,12 +170,12 @@ func (d *dbEntry) segs() []uint32 {
 func (e *entry) toDB(files []string) dbEntry {
 	d := dbEntry{
 		seq: e.p.Seq, state: e.p.State,
-		received: nanos(e.p.ReceivedAt), finished: nanos(e.finishedAt()), reverted: nanos(e.revertedAt()),
+		received: nanos(e.p.ReceivedAt), finished: nanos(e.rest().FinishedAt), reverted: nanos(e.rest().RevertedAt),
 		meta: e.meta, metaLen: e.metaLen, metaCRC: e.metaCRC, body: e.body, bodyLen: e.bodyLen,
 		files: files,
 	}
-	d.blob, d.blobs = e.blobsAt()
-	for _, f := range e.files() {
+	d.blob, d.blobs = e.rest().blob, e.rest().blobs
+	for _, f := range e.rest().Files {
 		d.files = append(d.files, f.Path)
 	}
 	return d

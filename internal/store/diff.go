@@ -28,11 +28,8 @@ type span struct{ start, end int }
 // found it, where the diff is in the meta; and drops the diff from memory
 // if it was found there.
 func (e *entry) setDiff(metaAt ref, meta []byte, at span) {
-	if e.cold == nil {
-		return // no diff, in memory or in the journal
-	}
 	var d diffRef
-	if e.cold.Diff != "" {
+	if e.rest().Diff != "" {
 		start, end := at.start, at.end
 		if end == 0 {
 			start, end = -1, -1
@@ -47,8 +44,8 @@ func (e *entry) setDiff(metaAt ref, meta []byte, at span) {
 			d = diffRef{at: ref{metaAt.seg, metaAt.off + int64(start)}, n: int64(end - start)}
 		}
 	}
-	if d == (diffRef{}) && e.cold.diff == (diffRef{}) {
-		return
+	if d == (diffRef{}) && e.rest().diff == (diffRef{}) {
+		return // no diff, in memory or in the journal
 	}
 	c := e.coldCopy()
 	c.diff = d

@@ -30,8 +30,8 @@ func TestDiffStaysOnDisk(t *testing.T) {
 		t.Helper()
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if e := s.idx.patches["D1"]; e != nil && (e.patch().Diff != "" || e.diffAt().n == 0) {
-			t.Errorf("%s: the index holds %d bytes of D1's diff (ref %+v), want none", when, len(e.patch().Diff), e.diffAt())
+		if e := s.idx.patches["D1"]; e != nil && (e.patch().Diff != "" || e.rest().diff.n == 0) {
+			t.Errorf("%s: the index holds %d bytes of D1's diff (ref %+v), want none", when, len(e.patch().Diff), e.rest().diff)
 		}
 	}
 	check := func(when string) {

@@ -89,11 +89,8 @@ func (c *cold) empty() bool {
 
 // coldCopy is e's cold part to change: a copy, or a new one.
 func (e *entry) coldCopy() *cold {
-	c := new(cold)
-	if e.cold != nil {
-		*c = *e.cold
-	}
-	return c
+	c := *e.rest()
+	return &c
 }
 
 // setCold makes c e's cold part, or none if c is empty.
@@ -109,11 +106,10 @@ func (e *entry) setCold(c *cold) {
 func (e *entry) patch() Patch {
 	p := Patch{ID: e.p.ID, Seq: e.p.Seq, Hash: e.p.Hash, Role: e.p.Role, Target: e.p.Target,
 		Description: e.p.Description, State: e.p.State, ReceivedAt: e.p.ReceivedAt}
-	if c := e.cold; c != nil {
-		p.Error, p.Diff, p.Files, p.Notes, p.Commit = c.Error, c.Diff, c.Files, c.Notes, c.Commit
-		p.StartedAt, p.FinishedAt, p.RevertedAt = c.StartedAt, c.FinishedAt, c.RevertedAt
-		p.Code, p.Attempts = c.Code, c.Attempts
-	}
+	c := e.rest()
+	p.Error, p.Diff, p.Files, p.Notes, p.Commit = c.Error, c.Diff, c.Files, c.Notes, c.Commit
+	p.StartedAt, p.FinishedAt, p.RevertedAt = c.StartedAt, c.FinishedAt, c.RevertedAt
+	p.Code, p.Attempts = c.Code, c.Attempts
 	return p
 }
 
@@ -124,9 +120,8 @@ func (e *entry) setPatch(p Patch) {
 	c := cold{Error: p.Error, Diff: p.Diff, Files: p.Files, Notes: p.Notes, Commit: p.Commit,
 		StartedAt: p.StartedAt, FinishedAt: p.FinishedAt, RevertedAt: p.RevertedAt,
 		Code: p.Code, Attempts: p.Attempts}
-	if e.cold != nil {
-		c.blob, c.blobs, c.diff = e.cold.blob, e.cold.blobs, e.cold.diff
-	}
+	r := e.rest()
+	c.blob, c.blobs, c.diff = r.blob, r.blobs, r.diff
 	e.setCold(&c)
 }
 
@@ -137,43 +132,16 @@ func newEntry(p Patch, body ref, bodyLen int64) *entry {
 	return e
 }
 
-// Reading the cold part.
+// noCold is the cold part of an entry that has none. Nothing changes
+// it: a cold part is changed only through coldCopy.
+var noCold cold
 
-func (e *entry) files() []FileChange {
+// rest is e's cold part, to read: an empty one if it has none.
+func (e *entry) rest() *cold {
 	if e.cold == nil {
-		return nil
+		return &noCold
 	}
-	return e.cold.Files
-}
-
-func (e *entry) finishedAt() time.Time {
-	if e.cold == nil {
-		return time.Time{}
-	}
-	return e.cold.FinishedAt
-}
-
-func (e *entry) revertedAt() time.Time {
-	if e.cold == nil {
-		return time.Time{}
-	}
-	return e.cold.RevertedAt
-}
-
-// blobsAt is where e's inline blobs are, and what they are.
-func (e *entry) blobsAt() (ref, []diskBlob) {
-	if e.cold == nil {
-		return ref{}, nil
-	}
-	return e.cold.blob, e.cold.blobs
-}
-
-// diffAt is where e's diff is in the journal (see diffRef).
-func (e *entry) diffAt() diffRef {
-	if e.cold == nil {
-		return diffRef{}
-	}
-	return e.cold.diff
+	return e.cold
 }
 
 // copyEntry returns a copy of e that shares no memory the index changes.
@@ -208,7 +176,7 @@ func (e *entry) setBlobs(at ref, blobs []diskBlob) {
 	case len(blobs) > 0:
 		c = e.coldCopy()
 		c.blob, c.blobs = at, blobs
-	case e.p.State == StateApplying && e.cold != nil && (e.cold.blobs != nil || e.cold.blob != ref{}):
+	case e.p.State == StateApplying && (e.rest().blobs != nil || e.rest().blob != ref{}):
 		c = e.coldCopy()
 		c.blob, c.blobs = ref{}, nil
 	default:

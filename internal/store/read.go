@@ -222,7 +222,7 @@ func (s *Store) Get(id string) (Patch, bool) {
 	if !ok {
 		return Patch{}, false
 	}
-	return s.loaded(e.patch(), e.diffAt()), true
+	return s.loaded(e.patch(), e.rest().diff), true
 }
 
 // Body returns the body the patch was submitted with, read from disk.
@@ -295,7 +295,7 @@ func (s *Store) listOnce(before uint64, limit int, state State) (page []listed, 
 	newest := s.idx.first(limit+1, false, match)
 	ov := make([]listed, 0, len(newest))
 	for _, e := range newest {
-		ov = append(ov, listed{e.patch().clone(), e.diffAt()})
+		ov = append(ov, listed{e.patch().clone(), e.rest().diff})
 	}
 	s.mu.Unlock()
 	slices.SortFunc(ov, func(a, b listed) int { return cmpSeq(b.p.Seq, a.p.Seq) })
@@ -331,7 +331,7 @@ func (s *Store) listOnce(before uint64, limit int, state State) (page []listed, 
 				// The overlay's entry wins; one that came in after the
 				// overlay was copied is taken here.
 				if e.p.Seq == seq && match(&e) && !inPage[e.p.ID] {
-					ov = append(ov, listed{e.patch(), e.diffAt()})
+					ov = append(ov, listed{e.patch(), e.rest().diff})
 					inPage[e.p.ID] = true
 				}
 				continue
@@ -368,7 +368,7 @@ func (s *Store) listOnce(before uint64, limit int, state State) (page []listed, 
 			s.log.Error("list patches: a patch's record cannot be read; leaving it out", "id", h.id, "err", err)
 			continue
 		}
-		ov = append(ov, listed{e.patch(), e.diffAt()})
+		ov = append(ov, listed{e.patch(), e.rest().diff})
 	}
 	slices.SortFunc(ov, func(a, b listed) int { return cmpSeq(b.p.Seq, a.p.Seq) })
 	return ov[:min(len(ov), limit+1)], true, nil
@@ -391,7 +391,7 @@ const finishedChunk = 512
 // left out.
 func (s *Store) FinishedSince(since time.Time, fn func(Patch) error) error {
 	match := func(e *entry) bool {
-		fin, rev := e.finishedAt(), e.revertedAt()
+		fin, rev := e.rest().FinishedAt, e.rest().RevertedAt
 		return !fin.IsZero() && !fin.Before(since) || !rev.IsZero() && !rev.Before(since)
 	}
 	type cand struct {
@@ -442,7 +442,7 @@ func (s *Store) FinishedSince(since time.Time, fn func(Patch) error) error {
 			if !ok || !match(&e) {
 				continue
 			}
-			p, err := s.withDiff(e.patch(), e.diffAt())
+			p, err := s.withDiff(e.patch(), e.rest().diff)
 			if err != nil {
 				return err
 			}

@@ -279,7 +279,7 @@ func (s *Store) Next(ctx context.Context) (Patch, error) {
 			return Patch{}, ErrClosed
 		}
 		if e := s.idx.next(); e != nil {
-			p, d := e.patch().clone(), e.diffAt()
+			p, d := e.patch().clone(), e.rest().diff
 			s.mu.Unlock()
 			return s.withDiff(p, d)
 		}

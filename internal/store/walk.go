@@ -16,10 +16,9 @@ type walkItem struct {
 }
 
 func walkOf(e *entry) walkItem {
-	_, blobs := e.blobsAt()
 	it := walkItem{p: ExpiredPatch{ID: e.p.ID, Seq: e.p.Seq, State: e.p.State, ReceivedAt: e.p.ReceivedAt},
-		live: journalBytes(e.bodyLen, blobs, e.metaLen)}
-	for _, f := range e.files() {
+		live: journalBytes(e.bodyLen, e.rest().blobs, e.metaLen)}
+	for _, f := range e.rest().Files {
 		it.files = append(it.files, f.Path)
 	}
 	return it
